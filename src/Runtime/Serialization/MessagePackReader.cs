@@ -210,7 +210,7 @@ public ref struct MessagePackReader
     {
         var sequence = _reader.Sequence.Slice(_reader.Position, length);
         _reader.Advance(length);
-        try { return Encoding.UTF8.GetString(sequence); }
+        try { return StrictUtf8.GetString(sequence); }
         catch (DecoderFallbackException e) { throw new MessagePackSerializationException("A string is not valid UTF-8.", e); }
     }
 
@@ -377,10 +377,24 @@ public ref struct MessagePackReader
     /// <summary>Moves past the next complete value, checking depth and lengths as it goes.</summary>
     public void Skip()
     {
-        // Iterative: a pending count of values still to skip, so hostile nesting cannot overflow the stack.
+        // Iterative with an explicit stack of pending counts, so hostile nesting cannot overflow the call stack.
+        int maxNesting = _options.MaxDepth - Depth;
+        long[]? rented = maxNesting > 64 ? ArrayPool<long>.Shared.Rent(maxNesting) : null;
+        Span<long> stack = rented is not null ? rented : stackalloc long[64];
+        try
+        {
+            SkipValues(stack, maxNesting);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<long>.Shared.Return(rented);
+        }
+    }
+
+    private void SkipValues(scoped Span<long> stack, int maxNesting)
+    {
         long pending = 1;
         int depth = 0;
-        Span<long> stack = stackalloc long[Math.Min(_options.MaxDepth, 256) + 1];
         while (true)
         {
             while (pending == 0)
@@ -403,7 +417,7 @@ public ref struct MessagePackReader
                 case MessagePackType.Map:
                     {
                         long children = TypeOf(code) == MessagePackType.Array ? ReadArrayHeader() : 2L * ReadMapHeader();
-                        if (depth + Depth >= _options.MaxDepth || depth >= stack.Length)
+                        if (depth >= maxNesting)
                             throw new MessagePackSerializationException($"Nesting exceeds the maximum depth of {_options.MaxDepth}.");
                         stack[depth++] = pending;
                         pending = children;
