@@ -146,7 +146,9 @@ public ref struct MessagePackReader
     }
 
     /// <summary>Reads any integer format as a 64-bit unsigned integer; throws if it is negative.</summary>
-    public ulong ReadUInt64()
+    public ulong ReadUInt64() => ReadUnsigned("UInt64");
+
+    private ulong ReadUnsigned(string target)
     {
         if (NextCode == MessagePackCode.UInt64)
         {
@@ -154,24 +156,24 @@ public ref struct MessagePackReader
             return (ulong)ReadInt64Raw();
         }
         long v = ReadInt64();
-        if (v < 0) throw Overflow("UInt64");
+        if (v < 0) throw Overflow(target);
         return (ulong)v;
     }
 
     /// <summary>Reads an integer that must fit in <see cref="int"/>.</summary>
     public int ReadInt32() { long v = ReadInt64(); if (v is < int.MinValue or > int.MaxValue) throw Overflow("Int32"); return (int)v; }
     /// <summary>Reads an integer that must fit in <see cref="uint"/>.</summary>
-    public uint ReadUInt32() { ulong v = ReadUInt64(); if (v > uint.MaxValue) throw Overflow("UInt32"); return (uint)v; }
+    public uint ReadUInt32() { ulong v = ReadUnsigned("UInt32"); if (v > uint.MaxValue) throw Overflow("UInt32"); return (uint)v; }
     /// <summary>Reads an integer that must fit in <see cref="short"/>.</summary>
     public short ReadInt16() { long v = ReadInt64(); if (v is < short.MinValue or > short.MaxValue) throw Overflow("Int16"); return (short)v; }
     /// <summary>Reads an integer that must fit in <see cref="ushort"/>.</summary>
-    public ushort ReadUInt16() { ulong v = ReadUInt64(); if (v > ushort.MaxValue) throw Overflow("UInt16"); return (ushort)v; }
+    public ushort ReadUInt16() { ulong v = ReadUnsigned("UInt16"); if (v > ushort.MaxValue) throw Overflow("UInt16"); return (ushort)v; }
     /// <summary>Reads an integer that must fit in <see cref="sbyte"/>.</summary>
     public sbyte ReadSByte() { long v = ReadInt64(); if (v is < sbyte.MinValue or > sbyte.MaxValue) throw Overflow("SByte"); return (sbyte)v; }
     /// <summary>Reads an integer that must fit in <see cref="byte"/>.</summary>
-    public byte ReadByte() { ulong v = ReadUInt64(); if (v > byte.MaxValue) throw Overflow("Byte"); return (byte)v; }
+    public byte ReadByte() { ulong v = ReadUnsigned("Byte"); if (v > byte.MaxValue) throw Overflow("Byte"); return (byte)v; }
     /// <summary>Reads a character written as its UTF-16 code unit.</summary>
-    public char ReadChar() => (char)ReadUInt16();
+    public char ReadChar() { ulong v = ReadUnsigned("Char"); if (v > char.MaxValue) throw Overflow("Char"); return (char)v; }
 
     /// <summary>Reads a float64, float32 or integer as a double.</summary>
     public double ReadDouble()
