@@ -104,9 +104,12 @@ public static class CodecTestKit
             case MessagePackType.Nil: reader.ReadNil(); return null;
             case MessagePackType.Boolean: return reader.ReadBoolean();
             case MessagePackType.Integer:
-                return reader.NextCode == MessagePackCode.UInt64 ? ReadUnsigned(ref reader) : reader.ReadInt64();
+                if (reader.NextCode == MessagePackCode.UInt64) return ReadUnsigned(ref reader);
+                return reader.ReadInt64();
             case MessagePackType.Float:
-                return reader.NextCode == MessagePackCode.Float32 ? reader.ReadSingle() : reader.ReadDouble();
+                // Boxed separately: a conditional expression would widen the float32 to double.
+                if (reader.NextCode == MessagePackCode.Float32) return reader.ReadSingle();
+                return reader.ReadDouble();
             case MessagePackType.String: return reader.ReadString();
             case MessagePackType.Binary: return reader.ReadByteArray();
             case MessagePackType.Array:
