@@ -4,9 +4,10 @@ using ClusterSharing.Serialization.Formatters;
 namespace ClusterSharing.Serialization;
 
 /// <summary>
-/// Asks several resolvers in order and returns the first formatter found. Constructed types (T[], List&lt;T&gt;,
-/// Dictionary&lt;K,V&gt;, Nullable&lt;T&gt;, ...) that no resolver handles as a whole are built from element
-/// formatters resolved through this composite, so a user's type also works inside built-in collections.
+/// Asks several resolvers in order and returns the first formatter found. Built-in constructed types (T[],
+/// List&lt;T&gt;, Dictionary&lt;K,V&gt;, Nullable&lt;T&gt;, ...) are built from element formatters resolved through
+/// this composite, both in <see cref="StandardResolver"/>'s place and when no resolver handles the type as a whole,
+/// so a user's type works inside built-in collections and a user's formatter in front also applies to elements.
 /// </summary>
 public sealed class CompositeResolver : IFormatterResolver
 {
@@ -37,7 +38,12 @@ public sealed class CompositeResolver : IFormatterResolver
     {
         foreach (var resolver in _resolvers)
         {
-            if (resolver.GetFormatter<T>() is { } formatter) return formatter;
+            // In the standard resolver's place, build constructed types here so their elements also resolve
+            // through this composite (a user's int formatter in front then also applies inside List<int>).
+            object? formatter = resolver is StandardResolver
+                ? BuiltInFormatters.CreatePrimitive(typeof(T)) ?? BuiltInFormatters.CreateConstructed(typeof(T), this)
+                : resolver.GetFormatter<T>();
+            if (formatter is not null) return formatter;
         }
         return BuiltInFormatters.CreateConstructed(typeof(T), this);
     }
