@@ -189,9 +189,18 @@ public static class CodecTestKit
         object?[] array => new JsonArray(array.Select(Describe).ToArray()),
         MapValue map => new JsonObject { ["map"] = new JsonArray(map.Pairs.Select(p => (JsonNode?)new JsonArray(Describe(p.Key), Describe(p.Value))).ToArray()) },
         ExtValue ext => new JsonObject { ["ext"] = new JsonArray(JsonValue.Create((int)ext.Type), JsonValue.Create(Hex(ext.Data))) },
+        DateTime dt => Describe(ToTimestamp(dt)),
         TimestampValue ts => new JsonObject { ["ts"] = new JsonArray(JsonValue.Create(ts.Seconds.ToString(CultureInfo.InvariantCulture)), JsonValue.Create(ts.Nanoseconds)) },
         _ => throw new ArgumentException($"The model has no {value.GetType()}."),
     };
+
+    public static TimestampValue ToTimestamp(DateTime value)
+    {
+        long ticks = value.ToUniversalTime().Ticks - DateTime.UnixEpoch.Ticks;
+        long seconds = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out long remainder);
+        if (remainder < 0) { seconds--; remainder += TimeSpan.TicksPerSecond; }
+        return new TimestampValue(seconds, (uint)(remainder * 100));
+    }
 
     private static JsonObject Tagged(string tag, string value) => new() { [tag] = value };
 
