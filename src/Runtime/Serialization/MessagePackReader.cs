@@ -123,6 +123,37 @@ public ref struct MessagePackReader
     /// <summary>Reads any integer format as a 64-bit signed integer; throws if it does not fit.</summary>
     public long ReadInt64()
     {
+        // Fast path: the whole value is in the current segment, so read it from the span and advance once.
+        var span = _reader.UnreadSpan;
+        if (span.Length > 0)
+        {
+            byte first = span[0];
+            if (first <= MessagePackCode.MaxFixInt) { _reader.Advance(1); return first; }
+            if (first >= MessagePackCode.MinNegativeFixInt) { _reader.Advance(1); return unchecked((sbyte)first); }
+            if (span.Length >= 9)
+            {
+                long value;
+                int size;
+                switch (first)
+                {
+                    case MessagePackCode.UInt8: value = span[1]; size = 2; break;
+                    case MessagePackCode.UInt16: value = BinaryPrimitives.ReadUInt16BigEndian(span.Slice(1)); size = 3; break;
+                    case MessagePackCode.UInt32: value = BinaryPrimitives.ReadUInt32BigEndian(span.Slice(1)); size = 5; break;
+                    case MessagePackCode.Int8: value = unchecked((sbyte)span[1]); size = 2; break;
+                    case MessagePackCode.Int16: value = BinaryPrimitives.ReadInt16BigEndian(span.Slice(1)); size = 3; break;
+                    case MessagePackCode.Int32: value = BinaryPrimitives.ReadInt32BigEndian(span.Slice(1)); size = 5; break;
+                    case MessagePackCode.Int64: value = BinaryPrimitives.ReadInt64BigEndian(span.Slice(1)); size = 9; break;
+                    default: return ReadInt64Slow();
+                }
+                _reader.Advance(size);
+                return value;
+            }
+        }
+        return ReadInt64Slow();
+    }
+
+    private long ReadInt64Slow()
+    {
         byte code = ReadCode();
         if (code <= MessagePackCode.MaxFixInt) return code;
         if (code >= MessagePackCode.MinNegativeFixInt) return unchecked((sbyte)code);
@@ -178,6 +209,13 @@ public ref struct MessagePackReader
     /// <summary>Reads a float64, float32 or integer as a double.</summary>
     public double ReadDouble()
     {
+        var span = _reader.UnreadSpan;
+        if (span.Length >= 9 && span[0] == MessagePackCode.Float64)
+        {
+            double value = BinaryPrimitives.ReadDoubleBigEndian(span.Slice(1));
+            _reader.Advance(9);
+            return value;
+        }
         byte code = NextCode;
         if (code == MessagePackCode.Float64) { _reader.Advance(1); return BitConverter.Int64BitsToDouble(ReadInt64Raw()); }
         if (code == MessagePackCode.Float32) { _reader.Advance(1); return BitConverter.Int32BitsToSingle(ReadInt32Raw()); }
