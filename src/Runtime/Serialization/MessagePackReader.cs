@@ -57,7 +57,12 @@ public ref struct MessagePackReader
     }
 
     /// <summary>Call after reading the members of a nested object.</summary>
-    public void ExitNested() => Depth--;
+    public void ExitNested()
+    {
+        // An unbalanced call would silently raise the effective depth limit.
+        if (Depth == 0) throw new InvalidOperationException("ExitNested was called without a matching EnterNested.");
+        Depth--;
+    }
 
     /// <summary>The format byte of the next value.</summary>
     public readonly byte NextCode

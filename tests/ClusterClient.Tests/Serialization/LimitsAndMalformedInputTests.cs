@@ -226,6 +226,17 @@ public class LimitsAndMalformedInputTests
     }
 
     [Fact]
+    public void Unbalanced_ExitNested_is_a_formatter_bug_not_a_raised_limit()
+    {
+        var reader = new MessagePackReader(FromHex("c0"));
+        reader.EnterNested();
+        reader.ExitNested();
+        try { reader.ExitNested(); Assert.Fail("ExitNested at depth 0 was accepted"); }
+        catch (InvalidOperationException e) { Assert.Contains("EnterNested", e.Message); }
+        Assert.Equal(0, reader.Depth);
+    }
+
+    [Fact]
     public void Options_reject_negative_limits()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new MessagePackReaderOptions { MaxDepth = -1 });
