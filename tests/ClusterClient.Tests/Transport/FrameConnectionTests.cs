@@ -214,14 +214,26 @@ public class FrameConnectionTests(ITestOutputHelper output)
         using var _ = listener;
         await using var s = server;
         const int count = 2000;
-        int received = 0;
-        var run = server.RunAsync(frame => { received++; return default; });
-        for (int i = 0; i < count; i++) Assert.True(client.Send(PacketType.Heartbeat, i, new HeartbeatHeader(1, i)));
+        int received = 0, outOfOrder = 0;
+        var run = server.RunAsync(frame =>
+        {
+            if (frame.RequestId != received++) outOfOrder++;
+            return default;
+        });
+        // 1 KiB bodies: several MiB, so the send loop is still busy (holding frames back) when closing starts.
+        var body = new byte[1024];
+        body[0] = 0xc4; body[1] = 0xff; // a bin8 header followed by padding; the transport does not decode bodies
+        for (int i = 0; i < count; i++)
+        {
+            if (i % 2 == 0) Assert.True(client.Send(PacketType.Publish, i, new CallHeader(1, 1, 1), body));
+            else Assert.True(client.Send(PacketType.Heartbeat, i, new HeartbeatHeader(1, i)));
+        }
         await client.CloseAsync("test done").WaitAsync(TestTimeout);
 
         var info = await run.WaitAsync(TestTimeout);
         Assert.Equal(ConnectionCloseReason.RemoteClosed, info.Reason);
         Assert.Equal(count, received);
+        Assert.Equal(0, outOfOrder);
         var local = await client.Closed;
         Assert.Equal(ConnectionCloseReason.LocalClose, local.Reason);
         Assert.Equal("test done", local.Message);
