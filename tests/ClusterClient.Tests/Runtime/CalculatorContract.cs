@@ -21,6 +21,9 @@ public interface ICalculator
     /// <summary>Like <see cref="WhoAmIAsync"/> but slow and not idempotent.</summary>
     Task<int> SlowWhoAmIAsync(int milliseconds);
 
+    [Idempotent]
+    Task<int> SlowIdempotentWhoAmIAsync(int milliseconds);
+
     Task FailAsync(string message);
 
     [Oneway]
@@ -77,6 +80,8 @@ public sealed class Calculator : ICalculator, IDisposable
         await Task.Delay(milliseconds);
         return Id;
     }
+
+    public Task<int> SlowIdempotentWhoAmIAsync(int milliseconds) => SlowWhoAmIAsync(milliseconds);
 
     public Task FailAsync(string message) => Task.FromException(new InvalidOperationException(message) { Data = { ["Code"] = "E42" } });
 
@@ -168,6 +173,10 @@ internal sealed class NoArgsFormatter : IMessagePackFormatter<ValueTuple>
 /// <summary>Hand-written <see cref="ClusterContract{T}"/> for <see cref="ICalculator"/>, following docs/wire-shapes.</summary>
 internal sealed class CalculatorContract : ClusterContract<ICalculator>
 {
+    /// <summary>Lets <c>ClusterClient.Create&lt;ICalculator&gt;</c> find this contract as if it were generated.</summary>
+    [System.Runtime.CompilerServices.ModuleInitializer]
+    internal static void Register() => ClusterContractRegistry.Register(Instance);
+
     private static ClusterMethod M(string signature, string name, ClusterMethodKind kind, int timeout = 0, bool idempotent = false, uint paired = 0) =>
         new(ClusterMethodId.Compute(signature), name, signature, kind, timeout, idempotent, true, paired);
 
@@ -176,6 +185,7 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
     public static readonly ClusterMethod WaitForCancellation = M("System.Threading.Tasks.Task WaitForCancellationAsync(System.Int32)", "WaitForCancellationAsync", ClusterMethodKind.Invoke);
     public static readonly ClusterMethod WhoAmI = M("System.Threading.Tasks.Task<System.Int32> WhoAmIAsync()", "WhoAmIAsync", ClusterMethodKind.Invoke, idempotent: true);
     public static readonly ClusterMethod SlowWhoAmI = M("System.Threading.Tasks.Task<System.Int32> SlowWhoAmIAsync(System.Int32)", "SlowWhoAmIAsync", ClusterMethodKind.Invoke);
+    public static readonly ClusterMethod SlowIdempotentWhoAmI = M("System.Threading.Tasks.Task<System.Int32> SlowIdempotentWhoAmIAsync(System.Int32)", "SlowIdempotentWhoAmIAsync", ClusterMethodKind.Invoke, idempotent: true);
     public static readonly ClusterMethod Fail = M("System.Threading.Tasks.Task FailAsync(System.String)", "FailAsync", ClusterMethodKind.Invoke);
     public static readonly ClusterMethod Record = M("void Record(System.Int32)", "Record", ClusterMethodKind.Oneway);
     public static readonly ClusterMethod SubscribeTopic = M("void Subscribe(System.String,System.Action<System.Int32>)", "Subscribe", ClusterMethodKind.Subscribe);
@@ -193,7 +203,7 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
     public override string Name => typeof(ICalculator).FullName!;
 
     public override IReadOnlyList<ClusterMethod> Methods { get; } =
-        [Add, Echo, WaitForCancellation, WhoAmI, SlowWhoAmI, Fail, Record, SubscribeTopic, UnsubscribeTopic, PublishTopic, Ticked];
+        [Add, Echo, WaitForCancellation, WhoAmI, SlowWhoAmI, SlowIdempotentWhoAmI, Fail, Record, SubscribeTopic, UnsubscribeTopic, PublishTopic, Ticked];
 
     public override ICalculator CreateProxy(IClusterInvoker<ICalculator> invoker) => new Proxy(invoker);
 
@@ -204,6 +214,7 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
         if (method.Id == WaitForCancellation.Id) { int id = OneInt.Deserialize(ref arguments).Item1; return Void(target.WaitForCancellationAsync(id, cancellationToken), reply); }
         if (method.Id == WhoAmI.Id) { NoArgsFormatter.Instance.Deserialize(ref arguments); return Result(target.WhoAmIAsync(), reply, Int32Formatter.Instance); }
         if (method.Id == SlowWhoAmI.Id) { int ms = OneInt.Deserialize(ref arguments).Item1; return Result(target.SlowWhoAmIAsync(ms), reply, Int32Formatter.Instance); }
+        if (method.Id == SlowIdempotentWhoAmI.Id) { int ms = OneInt.Deserialize(ref arguments).Item1; return Result(target.SlowIdempotentWhoAmIAsync(ms), reply, Int32Formatter.Instance); }
         if (method.Id == Fail.Id) { string message = OneString.Deserialize(ref arguments).Item1!; return Void(target.FailAsync(message), reply); }
         if (method.Id == Record.Id) { target.Record(OneInt.Deserialize(ref arguments).Item1); return default; }
         if (method.Id == PublishTopic.Id) { target.Publish(OneString.Deserialize(ref arguments).Item1!); return default; }
@@ -274,7 +285,11 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
             invoker.LocalTarget is { } target ? target.SlowWhoAmIAsync(milliseconds)
                 : invoker.InvokeAsync(SlowWhoAmI, new ValueTuple<int>(milliseconds), OneInt, Int32Formatter.Instance, default).AsTask();
 
-        public Task FailAsync(string message) =>
+        public Task<int> SlowIdempotentWhoAmIAsync(int milliseconds) =>
+            invoker.LocalTarget is { } target ? target.SlowIdempotentWhoAmIAsync(milliseconds)
+                : invoker.InvokeAsync(SlowIdempotentWhoAmI, new ValueTuple<int>(milliseconds), OneInt, Int32Formatter.Instance, default).AsTask();
+
+    public Task FailAsync(string message) =>
             invoker.LocalTarget is { } target ? target.FailAsync(message)
                 : invoker.InvokeAsync(Fail, new ValueTuple<string?>(message), OneString, default).AsTask();
 
