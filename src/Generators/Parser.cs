@@ -30,6 +30,9 @@ internal sealed partial class Parser
         _types = new Dictionary<string, FormatterSpec?>(StringComparer.Ordinal);
     }
 
+    /// <summary>Lets the tests make the parser fail on a chosen interface name, to prove failures become CC0099.</summary>
+    internal static Func<string, Exception?>? FailureForTesting { get; set; }
+
     /// <summary>The pipeline's transform: never throws except for cancellation (failures become CC0099).</summary>
     public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
@@ -37,6 +40,7 @@ internal sealed partial class Parser
             return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
         try
         {
+            if (FailureForTesting?.Invoke(contract.Name) is { } injected) throw injected;
             var parser = new Parser(context.SemanticModel.Compilation, contract, cancellationToken);
             var spec = parser.ParseContract(context.Attributes);
             return new ParseResult(spec, parser._diagnostics.ToEquatableArray());
