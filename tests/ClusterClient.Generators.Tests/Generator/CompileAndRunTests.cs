@@ -130,7 +130,7 @@ public sealed class CompileAndRunTests
             {
                 var contract = ClusterContractRegistry.TryGetGenerated<IKeywords>();
                 Assert.NotNull(contract);
-                Assert.Equal("Snapshots.Nested.Host+IKeywords", contract.Name);
+                Assert.Equal("Snapshots.Nested.Host.IKeywords", contract.Name);
                 var real = new Real();
                 var proxy = contract.CreateProxy(new LoopbackInvoker<IKeywords>(contract, real));
 

@@ -29,7 +29,7 @@ namespace Snapshots.Nested
             });
 
             /// <inheritdoc/>
-            public override string Name => "Snapshots.Nested.Host+IKeywords";
+            public override string Name => "Snapshots.Nested.Host.IKeywords";
 
             /// <inheritdoc/>
             public override global::System.Collections.Generic.IReadOnlyList<global::ClusterSharing.Proxies.ClusterMethod> Methods => AllMethods;
@@ -70,7 +70,7 @@ namespace Snapshots.Nested
                         return Invoke3Async(target, args, reply, cancellationToken);
                     }
                     default:
-                        throw new global::ClusterSharing.ClusterClientException("Snapshots.Nested.Host+IKeywords has no call with id 0x" + method.Id.ToString("x8", global::System.Globalization.CultureInfo.InvariantCulture) + " ('" + method.Name + "', " + method.Kind + "): leader and follower were built from different versions of the contract; deploy the same version to every process.");
+                        throw new global::ClusterSharing.ClusterClientException("Snapshots.Nested.Host.IKeywords has no call with id 0x" + method.Id.ToString("x8", global::System.Globalization.CultureInfo.InvariantCulture) + " ('" + method.Name + "', " + method.Kind + "): leader and follower were built from different versions of the contract; deploy the same version to every process.");
                 }
             }
 
@@ -101,7 +101,7 @@ namespace Snapshots.Nested
                 switch (method.Id)
                 {
                     default:
-                        throw new global::ClusterSharing.ClusterClientException("Snapshots.Nested.Host+IKeywords has no subscription with id 0x" + method.Id.ToString("x8", global::System.Globalization.CultureInfo.InvariantCulture) + " ('" + method.Name + "', " + method.Kind + "): leader and follower were built from different versions of the contract; deploy the same version to every process.");
+                        throw new global::ClusterSharing.ClusterClientException("Snapshots.Nested.Host.IKeywords has no subscription with id 0x" + method.Id.ToString("x8", global::System.Globalization.CultureInfo.InvariantCulture) + " ('" + method.Name + "', " + method.Kind + "): leader and follower were built from different versions of the contract; deploy the same version to every process.");
                 }
             }
 
