@@ -201,7 +201,8 @@ internal sealed partial class Parser
             string? formatter = Resolve(property.Type, path + "." + property.Name, member, location);
             if (formatter is null) { ok = false; continue; }
             bool settable = Array.IndexOf(arguments, i) < 0 && property.SetMethod is { DeclaredAccessibility: Accessibility.Public };
-            members.Add(new ObjectMemberSpec(property.Name, TypeNames.Identifier(property.Name), formatter, TypeNames.FormatterType(property.Type), settable));
+            bool inInitializer = settable && (property.IsRequired || property.SetMethod!.IsInitOnly);
+            members.Add(new ObjectMemberSpec(property.Name, TypeNames.Identifier(property.Name), formatter, TypeNames.FormatterType(property.Type), settable, inInitializer));
         }
         if (!ok)
         {

@@ -303,7 +303,7 @@ namespace Snapshots.Nested
 
                 public global::Snapshots.Nested.Host.Item? Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
                 {
-                    if (reader.TryReadNil()) return default;
+                    if (reader.TryReadNil()) return null;
                     int count = reader.ReadMapHeader();
                     reader.EnterNested();
                     string? __0 = default;
@@ -325,7 +325,8 @@ namespace Snapshots.Nested
                         else reader.Skip();
                     }
                     reader.ExitNested();
-                    return new global::Snapshots.Nested.Host.Item(__0!, __1!) { Children = __2! };
+                    var result = new global::Snapshots.Nested.Host.Item(__0!, __1!) { Children = __2! };
+                    return result;
                 }
             }
         }

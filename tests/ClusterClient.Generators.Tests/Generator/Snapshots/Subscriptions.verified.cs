@@ -325,7 +325,7 @@ namespace Snapshots.Subscriptions
 
             public global::Snapshots.Subscriptions.Endpoint? Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
             {
-                if (reader.TryReadNil()) return default;
+                if (reader.TryReadNil()) return null;
                 int count = reader.ReadMapHeader();
                 reader.EnterNested();
                 string? __0 = default;
@@ -347,7 +347,8 @@ namespace Snapshots.Subscriptions
                     else reader.Skip();
                 }
                 reader.ExitNested();
-                return new global::Snapshots.Subscriptions.Endpoint(__0!, __1!, __2!);
+                var result = new global::Snapshots.Subscriptions.Endpoint(__0!, __1!, __2!);
+                return result;
             }
         }
 
@@ -371,7 +372,7 @@ namespace Snapshots.Subscriptions
 
             public global::Snapshots.Subscriptions.ServiceQuery? Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
             {
-                if (reader.TryReadNil()) return default;
+                if (reader.TryReadNil()) return null;
                 int count = reader.ReadMapHeader();
                 reader.EnterNested();
                 string? __0 = default;
@@ -391,7 +392,8 @@ namespace Snapshots.Subscriptions
                     else reader.Skip();
                 }
                 reader.ExitNested();
-                return new global::Snapshots.Subscriptions.ServiceQuery(__0!, __1!);
+                var result = new global::Snapshots.Subscriptions.ServiceQuery(__0!, __1!);
+                return result;
             }
         }
 
