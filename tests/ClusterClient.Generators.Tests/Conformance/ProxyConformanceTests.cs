@@ -7,27 +7,8 @@ namespace ClusterSharing.Generators.Tests.Conformance;
 /// The behaviour every contract of <see cref="IConformance"/> must show, whichever way it was made. Each call goes through
 /// <see cref="LoopbackInvoker{T}"/>, so arguments, results and pushed values really cross as bytes.
 /// </summary>
-public abstract class ProxyConformanceTests
+public abstract class ProxyConformanceTests : ConformanceTestBase
 {
-    private static readonly Query News = new("news", 1);
-
-    protected ProxyConformanceTests()
-    {
-        Contract = CreateContract();
-        Service = new ConformanceService();
-        Invoker = new LoopbackInvoker<IConformance>(Contract, Service);
-        Proxy = Contract.CreateProxy(Invoker);
-    }
-
-    protected ClusterContract<IConformance> Contract { get; }
-    protected ConformanceService Service { get; }
-    protected LoopbackInvoker<IConformance> Invoker { get; }
-    protected IConformance Proxy { get; }
-
-    protected abstract ClusterContract<IConformance> CreateContract();
-
-    private ClusterMethod Method(string name) => Assert.Single(Contract.Methods, m => m.Name == name);
-
     [Fact]
     public async Task Task_invoke_without_result_reaches_the_real_client()
     {

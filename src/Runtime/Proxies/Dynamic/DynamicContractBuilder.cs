@@ -206,7 +206,7 @@ internal sealed class DynamicContractBuilder<T> where T : class
     {
         RejectCancellation(method, parameters, "a oneway member does not wait, so there is nothing to cancel");
         var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Oneway);
-        return new OnewayMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
+        return new VoidCallMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
     }
 
     private DynamicMember<T> BuildPublish(MethodInfo method, ParameterInfo[] parameters)
@@ -214,7 +214,7 @@ internal sealed class DynamicContractBuilder<T> where T : class
         if (!IsPublishShape(method, parameters))
             throw Unsupported(method.Name, "a publish member has the shape void M(TReg reg)", "declare it as void Publish(TReg reg)");
         var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Publish);
-        return new PublishMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
+        return new VoidCallMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
     }
 
     private static bool IsPublishShape(MethodInfo method, ParameterInfo[] parameters) =>

@@ -145,31 +145,21 @@ internal sealed class InvokeMember<T, TResult>(ClusterMethod method, MethodInfo 
     }
 }
 
-/// <summary>A fire-and-forget member (<c>[Oneway]</c> or a plain <c>void</c> method).</summary>
+/// <summary>
+/// A <c>void</c> member with no reply: a oneway (<c>[Oneway]</c> or a plain void method), which the leader's own process
+/// runs directly, or a publication, <c>void M(TReg reg)</c>, which always goes through the invoker so it can be replayed
+/// after failover.
+/// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class OnewayMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments)
+internal sealed class VoidCallMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments)
     : CallMember<T>(method, member, arguments, cancellationIndex: -1) where T : class
 {
     public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments)
     {
-        if (invoker.LocalTarget is { } local) Call(Member, local, arguments);
+        if (Method.Kind == ClusterMethodKind.Publish) invoker.Publish(Method, arguments, Arguments);
+        else if (invoker.LocalTarget is { } local) Call(Member, local, arguments);
         else invoker.InvokeOneway(Method, arguments, Arguments);
-        return null;
-    }
-
-    protected override ValueTask Complete(object? returned, IReplyWriter reply) => default;
-}
-
-/// <summary>A publication, <c>void M(TReg reg)</c>: always through the invoker, which replays it after failover.</summary>
-[RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
-[RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class PublishMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments)
-    : CallMember<T>(method, member, arguments, cancellationIndex: -1) where T : class
-{
-    public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments)
-    {
-        invoker.Publish(Method, arguments, Arguments);
         return null;
     }
 
