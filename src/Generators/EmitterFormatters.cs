@@ -80,6 +80,14 @@ internal static partial class Emitter
         }
         w.Close();
 
+        if (contract.Formatters.Any(f => f.Kind == FormatterKind.Object))
+        {
+            w.Line();
+            w.Line("private const int MaxSerializeDepth = 256;");
+            w.Line();
+            w.Line("[global::System.ThreadStatic]");
+            w.Line("private static int __serializeDepth;");
+        }
         foreach (var f in contract.Formatters.Where(f => f.Kind == FormatterKind.Object)) EmitObjectFormatter(w, f);
     }
 
@@ -91,12 +99,18 @@ internal static partial class Emitter
         w.Open("private sealed class " + o.ClassName + " : " + Formatter + "<" + f.ValueType + ">");
         w.Open("public void Serialize(ref " + Writer + " writer, " + f.ValueType + " value)");
         if (!o.IsValueType) w.Line("if (value is null) { writer.WriteNil(); return; }");
+        // A cyclic object graph would otherwise recurse until the process dies of a stack overflow.
+        w.Line("if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new " + Serialization + "MessagePackSerializationException(\"" + Escape(o.Type.Replace("global::", string.Empty))
+            + " is nested more than \" + MaxSerializeDepth + \" levels deep; an object graph with a cycle cannot be serialized.\"); }");
+        w.Open("try");
         w.Line("writer.WriteMapHeader(" + Count(o.Members.Count) + ");");
         foreach (var member in o.Members)
         {
             w.Line("writer.WriteStringUtf8(" + TypeNames.Literal(member.Name) + "u8);");
             w.Line("Formatters." + member.Formatter + ".Serialize(ref writer, value." + member.Identifier + "!);");
         }
+        w.Close();
+        w.Line("finally { __serializeDepth--; }");
         w.Close();
         w.Line();
         w.Open("public " + f.ValueType + " Deserialize(ref " + Reader + " reader)");
