@@ -411,6 +411,49 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
     }
 
     [Fact]
+    public async Task Close_by_name_with_a_token_reaches_the_real_client()
+    {
+        await Proxy.CloseAsync(CancellationToken.None);
+        Assert.True(Service.ClosedWithToken);
+        Assert.Equal(ClusterMethodKind.Close, Method(nameof(IConformance.CloseAsync)).Kind);
+        Assert.Equal("System.Threading.Tasks.ValueTask CloseAsync()", Method(nameof(IConformance.CloseAsync)).Signature);
+    }
+
+    [Fact]
+    public void Synchronous_close_returns_after_the_real_close()
+    {
+        Proxy.Disconnect();
+        Assert.True(Service.Disconnected);
+        Assert.Equal(ClusterMethodKind.Close, Method(nameof(IConformance.Disconnect)).Kind);
+    }
+
+    [Fact]
+    public async Task Oneway_with_a_token_leaves_the_token_off_the_wire()
+    {
+        Proxy.Touch("k", CancellationToken.None);
+        await Invoker.DrainAsync();
+        Assert.Equal(["touch:k"], Service.Recorded);
+        Assert.Equal("void Touch(System.String)", Method(nameof(IConformance.Touch)).Signature);
+    }
+
+    [Fact]
+    public async Task Stream_without_a_token_completes()
+    {
+        var values = new List<int>();
+        await foreach (var value in Proxy.SubscribeTicks(3)) values.Add(value);
+        Assert.Equal([0, 1, 2], values);
+        Assert.Equal(ClusterMethodKind.Subscribe, Method(nameof(IConformance.SubscribeTicks)).Kind);
+    }
+
+    [Fact]
+    public async Task Default_implementations_run_locally_over_forwarded_members()
+    {
+        Assert.Equal(6, await Proxy.AddThreeAsync(1, 2, 3));
+        Assert.Equal(["AddAsync(int,int)", "AddAsync(int,int)"], Service.Calls);
+        Assert.DoesNotContain(Contract.Methods, m => m.Name == nameof(IConformance.AddThreeAsync));
+    }
+
+    [Fact]
     public void Events_are_raised_with_the_proxy_as_sender()
     {
         var seen = new List<(object? Sender, Notice Value)>();
@@ -457,7 +500,7 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
     public void Methods_are_listed_in_declaration_order()
     {
         var expected = typeof(IConformance).GetMembers()
-            .Where(m => m is System.Reflection.EventInfo || m is System.Reflection.MethodInfo { IsSpecialName: false })
+            .Where(m => m is System.Reflection.EventInfo || m is System.Reflection.MethodInfo { IsSpecialName: false, IsAbstract: true })
             .OrderBy(m => m is System.Reflection.EventInfo e ? e.AddMethod!.MetadataToken : m.MetadataToken)
             .Select(m => m.Name);
         Assert.Equal(expected, Contract.Methods.Select(m => m.Name));
