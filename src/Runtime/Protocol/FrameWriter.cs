@@ -1,0 +1,266 @@
+using System.Buffers;
+using ClusterSharing.Serialization;
+
+namespace ClusterSharing.Protocol;
+
+/// <summary>Writes a frame body straight into the frame being built.</summary>
+/// <typeparam name="TState">Whatever the callback needs.</typeparam>
+public delegate void FrameBodyWriter<TState>(ref MessagePackWriter writer, in TState state);
+
+/// <summary>
+/// Writes complete frames (header, header object, body) into an <see cref="IBufferWriter{T}"/>. A frame is committed to
+/// the output all at once at the end, so a body serializer that throws leaves the output untouched.
+/// </summary>
+/// <remarks>
+/// The header object and body are serialized straight into a span borrowed from the output, behind a 24-byte slot
+/// that is back-filled with the lengths once they are known. Only a frame that outgrows that span takes the slow
+/// path: it continues in a pooled scratch buffer and is copied to the output once.
+/// </remarks>
+public static class FrameWriter
+{
+    /// <summary>Writes a frame whose body is already-encoded MessagePack (possibly empty).</summary>
+    /// <returns>The frame's length in bytes.</returns>
+    /// <exception cref="ProtocolException">The frame would exceed <paramref name="limits"/>; nothing was written.</exception>
+    public static int WriteFrame<THeader>(IBufferWriter<byte> output, PacketType type, long requestId, in THeader header,
+        ReadOnlySpan<byte> body, ProtocolLimits limits, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
+        where THeader : struct, IPacketHeader<THeader>
+    {
+        var builder = Begin<THeader>(output, type, timeoutMilliseconds, flags, limits, body.Length);
+        try
+        {
+            var writer = new MessagePackWriter(builder);
+            header.Write(ref writer);
+            writer.Flush();
+            int headerLength = builder.EndHeaderObject();
+            writer.WriteRaw(body);
+            writer.Flush();
+            return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    /// <summary>Writes a frame whose body is <paramref name="body"/> serialized by <paramref name="bodyFormatter"/>.</summary>
+    /// <returns>The frame's length in bytes.</returns>
+    /// <exception cref="ProtocolException">The frame would exceed <paramref name="limits"/>; nothing was written.</exception>
+    public static int WriteFrame<THeader, TBody>(IBufferWriter<byte> output, PacketType type, long requestId, in THeader header,
+        in TBody body, IMessagePackFormatter<TBody> bodyFormatter, ProtocolLimits limits, int timeoutMilliseconds = 0,
+        PacketFlags flags = PacketFlags.None)
+        where THeader : struct, IPacketHeader<THeader>
+    {
+        ArgumentNullException.ThrowIfNull(bodyFormatter);
+        var builder = Begin<THeader>(output, type, timeoutMilliseconds, flags, limits, -1);
+        try
+        {
+            var writer = new MessagePackWriter(builder);
+            header.Write(ref writer);
+            writer.Flush();
+            int headerLength = builder.EndHeaderObject();
+            bodyFormatter.Serialize(ref writer, body);
+            writer.Flush();
+            return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    /// <summary>Writes a frame whose body is produced by <paramref name="bodyWriter"/> (nothing written means an empty body).</summary>
+    /// <returns>The frame's length in bytes.</returns>
+    /// <exception cref="ProtocolException">The frame would exceed <paramref name="limits"/>; nothing was written.</exception>
+    public static int WriteFrame<THeader, TState>(IBufferWriter<byte> output, PacketType type, long requestId, in THeader header,
+        in TState state, FrameBodyWriter<TState> bodyWriter, ProtocolLimits limits, int timeoutMilliseconds = 0,
+        PacketFlags flags = PacketFlags.None)
+        where THeader : struct, IPacketHeader<THeader>
+    {
+        ArgumentNullException.ThrowIfNull(bodyWriter);
+        var builder = Begin<THeader>(output, type, timeoutMilliseconds, flags, limits, -1);
+        try
+        {
+            var writer = new MessagePackWriter(builder);
+            header.Write(ref writer);
+            writer.Flush();
+            int headerLength = builder.EndHeaderObject();
+            bodyWriter(ref writer, state);
+            writer.Flush();
+            return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    private static FrameBuilder Begin<THeader>(IBufferWriter<byte> output, PacketType type, int timeoutMilliseconds,
+        PacketFlags flags, ProtocolLimits limits, int knownBodyLength)
+        where THeader : struct, IPacketHeader<THeader>
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(limits);
+        if (!PacketTypes.IsDefined(type)) throw new ArgumentOutOfRangeException(nameof(type), type, "Not a defined packet type.");
+        if (!THeader.IsHeaderOf(type))
+            throw new ArgumentException($"A {type} frame does not carry a {typeof(THeader).Name}.", nameof(type));
+        if (timeoutMilliseconds < 0)
+            throw new ArgumentOutOfRangeException(nameof(timeoutMilliseconds), timeoutMilliseconds, "The timeout must be 0 (none) or positive.");
+        if ((flags & ~PacketTypes.KnownFlags) != 0)
+            throw new ArgumentOutOfRangeException(nameof(flags), flags, "Unknown flag bits.");
+        var builder = FrameBuilder.Rent();
+        builder.Begin(output, limits, knownBodyLength);
+        return builder;
+    }
+}
+
+/// <summary>
+/// The <see cref="IBufferWriter{T}"/> a frame's header object and body are serialized into. Nothing is advanced on the
+/// real output until <see cref="Complete"/>, because an <see cref="IBufferWriter{T}"/> does not promise that memory
+/// stays writable after <see cref="IBufferWriter{T}.Advance"/> (an <see cref="ArrayBufferWriter{T}"/> may reallocate).
+/// </summary>
+internal sealed class FrameBuilder : IBufferWriter<byte>
+{
+    // Big enough for the header slot plus the 256 bytes MessagePackWriter asks for, small enough that a Pipe rarely
+    // has to start a new segment for it.
+    private const int DefaultDirectSize = 512;
+    private const int MaxDirectSize = 1024 * 1024;
+
+    [ThreadStatic] private static FrameBuilder? t_cached;
+
+    private IBufferWriter<byte>? _output;
+    private ProtocolLimits _limits = ProtocolLimits.Default;
+    private Memory<byte> _direct;
+    private int _position;          // next free byte in _direct (starts after the header slot)
+    private byte[]? _scratch;       // content (header object + body) once it outgrew _direct
+    private int _scratchLength;
+
+    public static FrameBuilder Rent()
+    {
+        var builder = t_cached ?? new FrameBuilder();
+        t_cached = null; // a body formatter that writes a nested frame gets its own builder
+        return builder;
+    }
+
+    public static void Return(FrameBuilder builder)
+    {
+        builder.Reset();
+        t_cached = builder;
+    }
+
+    public void Begin(IBufferWriter<byte> output, ProtocolLimits limits, int knownBodyLength)
+    {
+        _output = output;
+        _limits = limits;
+        int size = knownBodyLength < 0 ? DefaultDirectSize
+            : (int)Math.Min(MaxDirectSize, (long)DefaultDirectSize + knownBodyLength);
+        _direct = output.GetMemory(size);
+        if (_direct.Length < FrameHeader.Size) throw new InvalidOperationException("The buffer writer returned less memory than requested.");
+        _position = FrameHeader.Size;
+    }
+
+    private int ContentLength => _scratch is null ? _position - FrameHeader.Size : _scratchLength;
+
+    public int EndHeaderObject()
+    {
+        int length = ContentLength;
+        if (length > _limits.MaxHeaderSize)
+            throw new ProtocolException(ProtocolErrorReason.HeaderObjectTooLarge,
+                $"The header object is {length} bytes; MaxHeaderSize is {_limits.MaxHeaderSize}.");
+        return length;
+    }
+
+    public int Complete(PacketType type, long requestId, int timeoutMilliseconds, PacketFlags flags, int headerLength)
+    {
+        int content = ContentLength;
+        var header = new FrameHeader(type, requestId, timeoutMilliseconds, headerLength, content - headerLength, flags);
+        int frameLength = FrameHeader.Size + content;
+        if (_scratch is null)
+        {
+            header.Write(_direct.Span);
+            _output!.Advance(frameLength);
+            return frameLength;
+        }
+        var output = _output!;
+        header.Write(output.GetSpan(FrameHeader.Size));
+        output.Advance(FrameHeader.Size);
+        var remaining = _scratch.AsSpan(0, _scratchLength);
+        while (!remaining.IsEmpty)
+        {
+            var target = output.GetSpan(Math.Min(remaining.Length, 64 * 1024));
+            int n = Math.Min(target.Length, remaining.Length);
+            remaining.Slice(0, n).CopyTo(target);
+            output.Advance(n);
+            remaining = remaining.Slice(n);
+        }
+        return frameLength;
+    }
+
+    public void Advance(int count)
+    {
+        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count));
+        if (_scratch is null)
+        {
+            if (count > _direct.Length - _position) throw new InvalidOperationException("Advanced past the memory handed out.");
+            _position += count;
+        }
+        else
+        {
+            if (count > _scratch.Length - _scratchLength) throw new InvalidOperationException("Advanced past the memory handed out.");
+            _scratchLength += count;
+        }
+        if ((long)FrameHeader.Size + ContentLength > _limits.MaxFrameSize)
+            throw new ProtocolException(ProtocolErrorReason.FrameTooLarge,
+                $"The frame being written exceeds MaxFrameSize ({_limits.MaxFrameSize} bytes); the receiver would reject it. Send less per call or raise ProtocolLimits.MaxFrameSize on both sides.");
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        sizeHint = Math.Max(sizeHint, 1);
+        if (_scratch is null)
+        {
+            if (_direct.Length - _position >= sizeHint) return _direct.Slice(_position);
+            MoveToScratch(sizeHint);
+        }
+        else if (_scratch.Length - _scratchLength < sizeHint)
+        {
+            GrowScratch(sizeHint);
+        }
+        return _scratch.AsMemory(_scratchLength);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+
+    private void MoveToScratch(int sizeHint)
+    {
+        int content = _position - FrameHeader.Size;
+        _scratch = ArrayPool<byte>.Shared.Rent(Math.Max(4096, checked(content + sizeHint)));
+        _direct.Span.Slice(FrameHeader.Size, content).CopyTo(_scratch);
+        _scratchLength = content;
+    }
+
+    private void GrowScratch(int sizeHint)
+    {
+        long wanted = Math.Max((long)_scratch!.Length * 2, (long)_scratchLength + sizeHint);
+        if (wanted > Array.MaxLength)
+        {
+            if ((long)_scratchLength + sizeHint > Array.MaxLength)
+                throw new ProtocolException(ProtocolErrorReason.FrameTooLarge, "The frame being written exceeds the largest possible buffer.");
+            wanted = Array.MaxLength;
+        }
+        var bigger = ArrayPool<byte>.Shared.Rent((int)wanted);
+        _scratch.AsSpan(0, _scratchLength).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_scratch);
+        _scratch = bigger;
+    }
+
+    private void Reset()
+    {
+        if (_scratch is not null) ArrayPool<byte>.Shared.Return(_scratch);
+        _scratch = null;
+        _scratchLength = 0;
+        _direct = default;
+        _position = 0;
+        _output = null;
+        _limits = ProtocolLimits.Default;
+    }
+}
