@@ -335,7 +335,7 @@ internal sealed partial class Parser
 
     /// <summary>
     /// Pairs each unsubscribe with the listener-form subscribe of the same registration and value types; among several,
-    /// the one named like it (UnsubscribeX with SubscribeX) must exist, as in the dynamic fallback.
+    /// the one named like it (UnsubscribeX with SubscribeX), else the first declared (as the dynamic fallback does).
     /// </summary>
     private void PairUnsubscribes(List<MemberSpec> members)
     {
@@ -351,20 +351,10 @@ internal sealed partial class Parser
                     $"no listener-form subscribe of this interface takes ({TypeDisplay(registration)}, Action<{TypeDisplay(value)}>)");
                 continue;
             }
-            if (candidates.Count > 1)
-            {
-                string expected = "Subscribe" + (spec.DisplayName.StartsWith("Unsubscribe", StringComparison.Ordinal)
-                    ? spec.DisplayName.Substring("Unsubscribe".Length)
-                    : spec.DisplayName);
-                candidates = candidates.Where(c => c.DisplayName == expected).ToList();
-                if (candidates.Count != 1)
-                {
-                    Report(Diagnostics.WrongUnsubscribeSignature, location, spec.DisplayName,
-                        $"several listener-form subscribes take ({TypeDisplay(registration)}, Action<{TypeDisplay(value)}>) and none is named '{expected}' to pair it with");
-                    continue;
-                }
-            }
-            var paired = candidates[0];
+            string expected = "Subscribe" + (spec.DisplayName.StartsWith("Unsubscribe", StringComparison.Ordinal)
+                ? spec.DisplayName.Substring("Unsubscribe".Length)
+                : spec.DisplayName);
+            var paired = candidates.FirstOrDefault(c => c.DisplayName == expected) ?? candidates[0];
             int at = members.FindIndex(m => m.Index == spec.Index);
             members[at] = members[at] with { PairedIndex = paired.Index, PairedId = paired.Id };
         }

@@ -88,17 +88,6 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void CC0008_unsubscribe_with_several_candidates_and_no_namesake()
-    {
-        var d = Expect("CC0008", """
-            void SubscribeA(string topic, Action<int> listener);
-            void SubscribeB(string topic, Action<int> listener);
-            void UnsubscribeC(string topic, Action<int>? listener);
-            """, "UnsubscribeC");
-        Assert.Contains("SubscribeC", d.GetMessage());
-    }
-
-    [Fact]
     public void CC0009_wrong_publish_signature() => Expect("CC0009", "void Publish(string a, string b);", "Publish");
 
     [Fact]

@@ -67,4 +67,35 @@ public sealed class MethodIdTests
             context.Unload();
         }
     }
+
+    [Fact]
+    public void Unsubscribe_pairs_with_its_namesake_else_with_the_first_declared_subscribe()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Pairs;
+            [ClusterDelegate]
+            public interface IPairs
+            {
+                void SubscribeA(string topic, Action<int> listener);
+                void SubscribeB(string topic, Action<int> listener);
+                void UnsubscribeB(string topic, Action<int>? listener);
+                [Unsubscribe] void Remove(string topic, Action<int>? listener);
+            }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        var (context, assembly) = GeneratorHarness.Load(run.Compilation);
+        try
+        {
+            var contractType = assembly.GetType("Pairs.IPairsClusterContract", throwOnError: true)!;
+            var contract = Activator.CreateInstance(contractType, nonPublic: true)!;
+            var methods = ((IReadOnlyList<ClusterMethod>)contractType.GetProperty("Methods")!.GetValue(contract)!).ToDictionary(m => m.Name);
+            Assert.Equal(methods["SubscribeB"].Id, methods["UnsubscribeB"].PairedId);
+            Assert.Equal(methods["SubscribeA"].Id, methods["Remove"].PairedId);
+            Assert.Equal(ClusterMethodKind.Unsubscribe, methods["Remove"].Kind);
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
 }
