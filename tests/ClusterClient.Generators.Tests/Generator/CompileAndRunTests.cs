@@ -172,4 +172,51 @@ public sealed class CompileAndRunTests
             Assert.Contains("#nullable enable", text);
         }
     }
+
+    [Fact]
+    public void Placement_rules_cover_global_namespace_nested_public_protected_and_record_hosts()
+    {
+        var run = GeneratorHarness.Run("""
+            [ClusterDelegate]
+            public interface IGlobal { Task<int> OneAsync(); }
+
+            namespace Placement
+            {
+                public class PlainHost
+                {
+                    [ClusterDelegate]
+                    public interface IPublicNested { Task<string> NameAsync(); }
+                }
+
+                internal static partial class StaticHost
+                {
+                    [ClusterDelegate]
+                    internal interface IInternalNested { void Fire(int x); }
+                }
+
+                public partial record struct RecordHost(int X)
+                {
+                    [ClusterDelegate]
+                    private interface IProtectedNested { ValueTask PingAsync(CancellationToken cancellationToken); }
+                }
+
+                public partial class Outer
+                {
+                    public partial class Inner
+                    {
+                        [ClusterDelegate]
+                        protected interface IDeep { Task<Guid> IdAsync(); }
+                    }
+                }
+            }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.Equal(5, run.Sources.Length);
+        Assert.Empty(GeneratorHarness.WarningsAndErrors(run.Compilation));
+        var names = run.Sources.Select(s => s.HintName).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(
+            ["IGlobal.ClusterContract.g.cs", "Placement.Outer.Inner.IDeep.ClusterContract.g.cs", "Placement.PlainHost.IPublicNested.ClusterContract.g.cs",
+             "Placement.RecordHost.IProtectedNested.ClusterContract.g.cs", "Placement.StaticHost.IInternalNested.ClusterContract.g.cs"],
+            names);
+    }
 }
