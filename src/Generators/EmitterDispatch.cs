@@ -1,0 +1,222 @@
+using System.Collections.Generic;
+using System.Linq;
+using ClusterSharing.Generators.Models;
+
+namespace ClusterSharing.Generators;
+
+/// <summary>The leader side: DispatchAsync, Subscribe and Unsubscribe.</summary>
+internal static partial class Emitter
+{
+    private static string Call(ContractSpec contract, MemberSpec m, string target, string argumentsLocal, string cancellationToken)
+    {
+        var arguments = m.Parameters.Select(p => p.IsCancellationToken ? cancellationToken : argumentsLocal + "." + p.Name + "!");
+        return Target(contract, m, target) + "." + m.Name + "(" + string.Join(", ", arguments) + ")";
+    }
+
+    private static void EmitDispatch(SourceWriter w, ContractSpec contract)
+    {
+        string iface = contract.InterfaceType;
+        w.Line("/// <inheritdoc/>");
+        w.Open("public override " + ValueTask + " DispatchAsync(" + iface + " target, " + ClusterMethod + " method, ref " + Reader
+            + " arguments, " + Proxies + "IReplyWriter reply, " + CancellationToken + " cancellationToken)");
+        w.Line("if (target is null) throw new global::System.ArgumentNullException(nameof(target));");
+        w.Line("if (method is null) throw new global::System.ArgumentNullException(nameof(method));");
+        w.Open("switch (method.Id)");
+        foreach (var m in contract.Members)
+        {
+            if (!HasArguments(m) && m.Kind != MemberKind.Close) continue;
+            w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
+            if (HasArguments(m))
+                w.Line("var args = " + ArgsName(m) + "Formatter.Instance.Deserialize(ref arguments);");
+            switch (m.Kind)
+            {
+                case MemberKind.Invoke:
+                    w.Line("return Invoke" + m.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + "Async(target, args, reply, cancellationToken);");
+                    break;
+                case MemberKind.Close when m.Shape != ReturnShape.Void:
+                    // The real call's synchronous exceptions travel in the task, as an async method's would.
+                    w.Open("try");
+                    string call = Call(contract, m, "target", "args", "cancellationToken");
+                    w.Line(m.Shape == ReturnShape.Task ? "return new " + ValueTask + "(" + call + ");" : "return " + call + ";");
+                    w.Close();
+                    w.Line("catch (global::System.Exception e) { return " + ValueTask + ".FromException(e); }");
+                    break;
+                default:
+                    w.Open("try");
+                    w.Line(Call(contract, m, "target", "args", "cancellationToken") + ";");
+                    w.Close();
+                    w.Line("catch (global::System.Exception e) { return " + ValueTask + ".FromException(e); }");
+                    w.Line("return default;");
+                    break;
+            }
+            w.Close();
+        }
+        w.Line("default:");
+        w.Line("    throw new global::ClusterSharing.ClusterClientException(\"" + Escape(contract.ChannelName)
+            + " has no call with id 0x\" + method.Id.ToString(\"x8\", global::System.Globalization.CultureInfo.InvariantCulture) + \" ('\" + method.Name + \"', \" + method.Kind + \"): leader and follower were built from different versions of the contract; deploy the same version to every process.\");");
+        w.Close();
+        w.Close();
+
+        foreach (var m in contract.Members.Where(m => m.Kind == MemberKind.Invoke))
+        {
+            w.Line();
+            w.Open("private static async " + ValueTask + " Invoke" + m.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + "Async(" + iface + " target, "
+                + ArgsName(m) + " args, " + Proxies + "IReplyWriter reply, " + CancellationToken + " cancellationToken)");
+            string call = Call(contract, m, "target", "args", "cancellationToken");
+            if (m.ResultFormatter is null)
+            {
+                w.Line("await " + call + ".ConfigureAwait(false);");
+                w.Line("reply.WriteVoid();");
+            }
+            else
+            {
+                w.Line("var result = await " + call + ".ConfigureAwait(false);");
+                w.Line("reply.WriteResult<" + m.ResultFormatterType + ">(result!, Formatters." + m.ResultFormatter + ");");
+            }
+            w.Close();
+        }
+    }
+
+    private static string Escape(string text) => TypeNames.Literal(text).Trim('"');
+
+    private static void EmitSubscribe(SourceWriter w, ContractSpec contract)
+    {
+        string iface = contract.InterfaceType;
+        w.Line("/// <inheritdoc/>");
+        w.Open("public override object Subscribe(" + iface + " target, " + ClusterMethod + " method, ref " + Reader + " registration, " + Proxies + "ISubscriptionSink sink)");
+        w.Line("if (target is null) throw new global::System.ArgumentNullException(nameof(target));");
+        w.Line("if (method is null) throw new global::System.ArgumentNullException(nameof(method));");
+        w.Line("if (sink is null) throw new global::System.ArgumentNullException(nameof(sink));");
+        w.Open("switch (method.Id)");
+        foreach (var m in contract.Members)
+        {
+            switch (m.Kind)
+            {
+                case MemberKind.SubscribeListener:
+                {
+                    var value = m.Value!;
+                    w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
+                    w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration);");
+                    w.Line("global::System.Action<" + value.FormatterType + "> listener = value => sink.OnValue<" + value.FormatterType + ">(value, Formatters." + value.Formatter + ");");
+                    w.Line(Target(contract, m, "target") + "." + m.Name + "(reg!, listener!);");
+                    w.Line("return listener;");
+                    w.Close();
+                    break;
+                }
+                case MemberKind.SubscribeStream:
+                {
+                    var value = m.Value!;
+                    w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
+                    w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration);");
+                    w.Line("var subscription = new StreamSubscription();");
+                    string token = m.HasCancellationToken ? ", subscription.Token" : string.Empty;
+                    w.Line("subscription.Start<" + value.FormatterType + ">(" + Target(contract, m, "target") + "." + m.Name + "(reg!" + token + ")!, sink, Formatters." + value.Formatter + ");");
+                    w.Line("return subscription;");
+                    w.Close();
+                    break;
+                }
+                case MemberKind.Event:
+                {
+                    var value = m.Value!;
+                    w.Open("case " + TypeNames.Hex(m.Id) + ": // event " + m.DisplayName);
+                    w.Line("global::System.EventHandler<" + value.FormatterType + "> handler = (sender, value) => sink.OnValue<" + value.FormatterType + ">(value, Formatters." + value.Formatter + ");");
+                    w.Line(Target(contract, m, "target") + "." + m.Name + " += handler!;");
+                    w.Line("return handler;");
+                    w.Close();
+                    break;
+                }
+            }
+        }
+        w.Line("default:");
+        w.Line("    throw new global::ClusterSharing.ClusterClientException(\"" + Escape(contract.ChannelName)
+            + " has no subscription with id 0x\" + method.Id.ToString(\"x8\", global::System.Globalization.CultureInfo.InvariantCulture) + \" ('\" + method.Name + \"', \" + method.Kind + \"): leader and follower were built from different versions of the contract; deploy the same version to every process.\");");
+        w.Close();
+        w.Close();
+    }
+
+    private static void EmitUnsubscribe(SourceWriter w, ContractSpec contract)
+    {
+        string iface = contract.InterfaceType;
+        w.Line("/// <inheritdoc/>");
+        w.Open("public override bool Unsubscribe(" + iface + " target, " + ClusterMethod + " subscribeMethod, " + ClusterMethod
+            + "? unsubscribeMethod, ref " + Reader + " registration, object token)");
+        w.Line("if (target is null) throw new global::System.ArgumentNullException(nameof(target));");
+        w.Line("if (subscribeMethod is null) throw new global::System.ArgumentNullException(nameof(subscribeMethod));");
+        w.Open("switch (subscribeMethod.Id)");
+        foreach (var m in contract.Members)
+        {
+            switch (m.Kind)
+            {
+                case MemberKind.SubscribeListener:
+                {
+                    w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
+                    w.Line("if (unsubscribeMethod is null || token is not global::System.Action<" + m.Value!.FormatterType + "> listener) return false;");
+                    w.Open("switch (unsubscribeMethod.Id)");
+                    foreach (var u in contract.Members.Where(u => u.Kind == MemberKind.Unsubscribe && u.PairedIndex == m.Index))
+                    {
+                        w.Open("case " + TypeNames.Hex(u.Id) + ": // " + u.DisplayName);
+                        w.Line("var reg = Formatters." + u.Registration!.Formatter + ".Deserialize(ref registration);");
+                        w.Line(Target(contract, u, "target") + "." + u.Name + "(reg!, listener!);");
+                        w.Line("return true;");
+                        w.Close();
+                    }
+                    w.Line("default:");
+                    w.Line("    return false;");
+                    w.Close();
+                    w.Close();
+                    break;
+                }
+                case MemberKind.SubscribeStream:
+                    w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
+                    w.Line("if (token is not StreamSubscription subscription) return false;");
+                    w.Line("subscription.Stop();");
+                    w.Line("return true;");
+                    w.Close();
+                    break;
+                case MemberKind.Event:
+                    w.Open("case " + TypeNames.Hex(m.Id) + ": // event " + m.DisplayName);
+                    w.Line("if (token is not global::System.EventHandler<" + m.Value!.FormatterType + "> handler) return false;");
+                    w.Line(Target(contract, m, "target") + "." + m.Name + " -= handler!;");
+                    w.Line("return true;");
+                    w.Close();
+                    break;
+            }
+        }
+        w.Line("default:");
+        w.Line("    return false;");
+        w.Close();
+        w.Close();
+    }
+
+    private static void EmitStreamSubscription(SourceWriter w)
+    {
+        w.Line();
+        w.Line("/// <summary>A running async-stream subscription on the leader; Stop ends it without reporting completion.</summary>");
+        w.Open("private sealed class StreamSubscription");
+        w.Line("private readonly global::System.Threading.CancellationTokenSource _cancellation = new();");
+        w.Line();
+        w.Line("public " + CancellationToken + " Token => _cancellation.Token;");
+        w.Line();
+        w.Line("public void Start<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter) =>");
+        w.Line("    _ = PumpAsync(source, sink, formatter);");
+        w.Line();
+        w.Open("public void Stop()");
+        w.Line("try { _cancellation.Cancel(); }");
+        w.Line("catch (global::System.ObjectDisposedException) { }");
+        w.Close();
+        w.Line();
+        w.Open("private async global::System.Threading.Tasks.Task PumpAsync<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter)");
+        w.Line("global::System.Exception? error = null;");
+        w.Open("try");
+        w.Open("await foreach (var value in global::System.Threading.Tasks.TaskAsyncEnumerableExtensions.WithCancellation(source, _cancellation.Token).ConfigureAwait(false))");
+        w.Line("sink.OnValue(value, formatter);");
+        w.Close();
+        w.Close();
+        w.Line("catch (global::System.Exception e) { error = e; }");
+        // A stream stopped by Unsubscribe ends because the leader asked it to; nobody is left to tell.
+        w.Line("if (_cancellation.IsCancellationRequested) return;");
+        w.Line("sink.OnCompleted(error);");
+        w.Close();
+        w.Close();
+    }
+}

@@ -1,0 +1,130 @@
+using System.Globalization;
+using System.Linq;
+using ClusterSharing.Generators.Models;
+
+namespace ClusterSharing.Generators;
+
+/// <summary>Argument structs, their formatters, the Formatters table and the object (map) formatters.</summary>
+internal static partial class Emitter
+{
+    private static string Count(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    private static void EmitArguments(SourceWriter w, ContractSpec contract)
+    {
+        foreach (var m in contract.Members.Where(HasArguments))
+        {
+            var wire = m.Parameters.Where(p => !p.IsCancellationToken).ToList();
+            string name = ArgsName(m);
+            w.Line();
+            w.Line("/// <summary>The wire arguments of " + Xml(m.DisplayName) + ": an array in declaration order.</summary>");
+            w.Open("private readonly struct " + name);
+            foreach (var p in wire) w.Line("public readonly " + p.FormatterType + " " + p.Name + ";");
+            if (wire.Count > 0)
+            {
+                w.Line();
+                w.Open("public " + name + "(" + string.Join(", ", wire.Select(p => p.FormatterType + " " + p.Name)) + ")");
+                foreach (var p in wire) w.Line("this." + p.Name + " = " + p.Name + ";");
+                w.Close();
+            }
+            w.Close();
+
+            w.Line();
+            w.Open("private sealed class " + name + "Formatter : " + Formatter + "<" + name + ">");
+            w.Line("public static readonly " + name + "Formatter Instance = new();");
+            w.Line();
+            w.Open("public void Serialize(ref " + Writer + " writer, " + name + " value)");
+            w.Line("writer.WriteArrayHeader(" + Count(wire.Count) + ");");
+            foreach (var p in wire) w.Line("Formatters." + p.Formatter + ".Serialize(ref writer, value." + p.Name + ");");
+            w.Close();
+            w.Line();
+            w.Open("public " + name + " Deserialize(ref " + Reader + " reader)");
+            w.Line("int count = reader.ReadArrayHeader();");
+            w.Line("if (count != " + Count(wire.Count) + ") throw new " + Serialization + "MessagePackSerializationException(\""
+                + Escape(m.DisplayName) + " takes " + Count(wire.Count) + " argument(s), but the message has \" + count + \".\");");
+            if (wire.Count == 0)
+            {
+                w.Line("return default;");
+            }
+            else
+            {
+                w.Line("reader.EnterNested();");
+                for (int i = 0; i < wire.Count; i++) w.Line("var __arg" + Count(i) + " = Formatters." + wire[i].Formatter + ".Deserialize(ref reader);");
+                w.Line("reader.ExitNested();");
+                w.Line("return new " + name + "(" + string.Join(", ", wire.Select((_, i) => "__arg" + Count(i))) + ");");
+            }
+            w.Close();
+            w.Close();
+        }
+    }
+
+    private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
+
+    private static void EmitFormatters(SourceWriter w, ContractSpec contract)
+    {
+        w.Line();
+        w.Line("/// <summary>One formatter per type the contract reaches, built once in dependency order.</summary>");
+        w.Open("private static class Formatters");
+        foreach (var f in contract.Formatters)
+        {
+            string expression = f.Kind switch
+            {
+                FormatterKind.BuiltIn or FormatterKind.Enum => f.Expression!,
+                FormatterKind.Nullable => "new " + Serialization + "Formatters.NullableFormatter<" + f.ElementType + ">(" + f.Element + ")",
+                FormatterKind.Array => "new " + Serialization + "Formatters.ArrayFormatter<" + f.ElementType + ">(" + f.Element + ")",
+                FormatterKind.List => "new " + Serialization + "Formatters.ListFormatter<" + f.ElementType + ">(" + f.Element + ")",
+                // Key formatters are declared over the nullable key type; the dictionary never hands them null.
+                FormatterKind.Dictionary => "new " + Serialization + "Formatters.DictionaryFormatter<" + f.ElementType + ", " + f.SecondType + ">(" + f.Element + "!, " + f.Second + ")",
+                _ => "new " + f.Object!.ClassName + "()",
+            };
+            w.Line("public static readonly " + Formatter + "<" + f.ValueType + "> " + f.Field + " = " + expression + ";");
+        }
+        w.Close();
+
+        foreach (var f in contract.Formatters.Where(f => f.Kind == FormatterKind.Object)) EmitObjectFormatter(w, f);
+    }
+
+    private static void EmitObjectFormatter(SourceWriter w, FormatterSpec f)
+    {
+        var o = f.Object!;
+        w.Line();
+        w.Line("/// <summary>" + Xml(o.Type.Replace("global::", string.Empty)) + " as a map keyed by property name.</summary>");
+        w.Open("private sealed class " + o.ClassName + " : " + Formatter + "<" + f.ValueType + ">");
+        w.Open("public void Serialize(ref " + Writer + " writer, " + f.ValueType + " value)");
+        if (!o.IsValueType) w.Line("if (value is null) { writer.WriteNil(); return; }");
+        w.Line("writer.WriteMapHeader(" + Count(o.Members.Count) + ");");
+        foreach (var member in o.Members)
+        {
+            w.Line("writer.WriteStringUtf8(" + TypeNames.Literal(member.Name) + "u8);");
+            w.Line("Formatters." + member.Formatter + ".Serialize(ref writer, value." + member.Identifier + "!);");
+        }
+        w.Close();
+        w.Line();
+        w.Open("public " + f.ValueType + " Deserialize(ref " + Reader + " reader)");
+        w.Line("if (reader.TryReadNil()) return default;");
+        w.Line("int count = reader.ReadMapHeader();");
+        w.Line("reader.EnterNested();");
+        for (int i = 0; i < o.Members.Count; i++) w.Line(o.Members[i].FormatterType + " __" + Count(i) + " = default;");
+        w.Open("for (int i = 0; i < count; i++)");
+        w.Open("if (reader.NextMessagePackType != " + Serialization + "MessagePackType.String)");
+        w.Line("reader.Skip();");
+        w.Line("reader.Skip();");
+        w.Line("continue;");
+        w.Close();
+        w.Line("var keySequence = reader.ReadStringSequence().GetValueOrDefault();");
+        w.Line("global::System.ReadOnlySpan<byte> key = keySequence.IsSingleSegment ? keySequence.FirstSpan : global::System.Buffers.BuffersExtensions.ToArray(keySequence);");
+        for (int i = 0; i < o.Members.Count; i++)
+        {
+            var member = o.Members[i];
+            w.Line((i == 0 ? "if" : "else if") + " (global::System.MemoryExtensions.SequenceEqual(key, " + TypeNames.Literal(member.Name) + "u8)) __" + Count(i)
+                + " = Formatters." + member.Formatter + ".Deserialize(ref reader);");
+        }
+        w.Line(o.Members.Count == 0 ? "reader.Skip();" : "else reader.Skip();");
+        w.Close();
+        w.Line("reader.ExitNested();");
+        string ctorArgs = string.Join(", ", o.ConstructorArguments.Select(i => "__" + Count(i) + "!"));
+        var setters = o.Members.Select((member, i) => (member, i)).Where(x => x.member.Settable).Select(x => x.member.Identifier + " = __" + Count(x.i) + "!").ToList();
+        w.Line("return new " + o.Type + "(" + ctorArgs + ")" + (setters.Count == 0 ? string.Empty : " { " + string.Join(", ", setters) + " }") + ";");
+        w.Close();
+        w.Close();
+    }
+}

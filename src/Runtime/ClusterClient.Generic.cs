@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using ClusterSharing.Hosting;
+using ClusterSharing.Proxies;
+using ClusterSharing.Serialization;
+
+namespace ClusterSharing;
+
+/// <summary>
+/// A handle on a shared client: <see cref="Client"/> is the proxy to call, the other members observe the cluster.
+/// Create it with <see cref="ClusterClient.Create{T}"/>; dispose it when done (the last handle on the leader disposes
+/// the real client).
+/// </summary>
+/// <typeparam name="T">The contract interface.</typeparam>
+public sealed class ClusterClient<T> : IAsyncDisposable where T : class
+{
+    private readonly ClusterNode _node;
+    private readonly NodeChannel<T> _channel;
+    private readonly bool _ownsNodeReference;
+    private readonly CancellationTokenSource _leadershipLost = new();
+    private readonly Action<bool, long> _onRoleChanged;
+    private int _disposed;
+    private bool _wasLeader;
+
+    private ClusterClient(ClusterNode node, NodeChannel<T> channel, bool ownsNodeReference)
+    {
+        _node = node;
+        _channel = channel;
+        _ownsNodeReference = ownsNodeReference;
+        Client = channel.Contract.CreateProxy(new HandleInvoker(this));
+        _onRoleChanged = OnRoleChanged;
+        node.RoleChanged += _onRoleChanged;
+        _wasLeader = node.IsLeader;
+    }
+
+    /// <summary>Opens a handle on <paramref name="node"/> (tests pass their own node; <c>Create</c> passes the registry's).</summary>
+    internal static ClusterClient<T> Open(ClusterNode node, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options, bool ownsNodeReference)
+    {
+        NodeChannel<T>? channel = null;
+        try
+        {
+            channel = node.OpenChannel(options.Name ?? contract.Name, contract, factory, options);
+            return new ClusterClient<T>(node, channel, ownsNodeReference);
+        }
+        catch
+        {
+            if (channel is not null) _ = node.ReleaseChannelAsync(channel).AsTask();
+            if (ownsNodeReference) _ = ClusterNodeRegistry.ReleaseAsync(node).AsTask();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The proxy. Usable at once: calls made before the cluster is ready wait for it, each bounded by its own timeout
+    /// (<see cref="TimeoutAttribute"/> or <see cref="ClusterClientOptions.ResponseTimeout"/>).
+    /// </summary>
+    public T Client { get; }
+
+    /// <summary>True while this process holds the real client.</summary>
+    public bool IsLeader => Volatile.Read(ref _disposed) == 0 && _node.IsLeader;
+
+    /// <summary>The leadership epoch known to this process (1 for the first leader, +1 for each failover it saw).</summary>
+    public long Epoch => _node.Epoch;
+
+    /// <summary>The channel name (the contract's name unless <see cref="ClusterClientOptions.Name"/> was set).</summary>
+    public string Name => _channel.Name;
+
+    /// <summary>The port competed for.</summary>
+    public int Port => _node.Port;
+
+    /// <summary>Fires when this process stops leading (on disposal or loss of leadership); never fires on a follower.</summary>
+    public CancellationToken LeadershipLost => _leadershipLost.Token;
+
+    /// <summary>Raised when this process becomes the leader or learns of a new leader. Handlers run on a background thread.</summary>
+    public event EventHandler<LeaderChangedEventArgs>? LeaderChanged;
+
+    /// <summary>
+    /// Completes when the client can be used: on the leader, when the factory has built the real client; on a follower,
+    /// when the leader accepted this channel and its real client exists. Waits at most
+    /// <see cref="ClusterClientOptions.MaxWaitTime"/>.
+    /// </summary>
+    /// <returns>This handle, for chaining after <see cref="ClusterClient.Create{T}"/>.</returns>
+    /// <exception cref="ClusterClientException">No leader within MaxWaitTime (the message says what was seen on the port),
+    /// or the leader's factory failed (the message carries its error; the factory is retried, so a later call can succeed).</exception>
+    public async Task<ClusterClient<T>> ReadyAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var maxWait = _node.Options.MaxWaitTime;
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            await _channel.Readiness.WaitAsync(maxWait, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new ClusterClientException(_node.DescribeNotReady(_channel, Stopwatch.GetElapsedTime(started)));
+        }
+        return this;
+    }
+
+    private void OnRoleChanged(bool isLeader, long epoch)
+    {
+        if (Volatile.Read(ref _disposed) != 0) return;
+        bool lost;
+        lock (_leadershipLost)
+        {
+            lost = _wasLeader && !isLeader;
+            _wasLeader = isLeader;
+        }
+        if (lost) CancelLeadership();
+        LeaderChanged?.Invoke(this, new LeaderChangedEventArgs(isLeader, epoch));
+    }
+
+    private void CancelLeadership()
+    {
+        try
+        {
+            _leadershipLost.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // Callbacks registered by user code threw; leadership is still lost.
+        }
+    }
+
+    /// <summary>Closes this handle. Idempotent. The last handle in a leading process disposes the real client and gives up leadership.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _node.RoleChanged -= _onRoleChanged;
+        bool wasLeader;
+        lock (_leadershipLost) wasLeader = _wasLeader || _node.IsLeader;
+        bool empty = await _node.ReleaseChannelAsync(_channel).ConfigureAwait(false);
+        if (_ownsNodeReference) await ClusterNodeRegistry.ReleaseAsync(_node).ConfigureAwait(false);
+        else if (empty) await _node.DisposeAsync().ConfigureAwait(false);
+        if (wasLeader) CancelLeadership();
+    }
+
+    /// <summary>What this handle's proxy calls: the shared channel, except that Close members close this handle only.</summary>
+    private sealed class HandleInvoker(ClusterClient<T> owner) : IClusterInvoker<T>
+    {
+        private NodeChannel<T> Channel
+        {
+            get
+            {
+                ObjectDisposedException.ThrowIf(Volatile.Read(ref owner._disposed) != 0, owner);
+                return owner._channel;
+            }
+        }
+
+        public T? LocalTarget => Volatile.Read(ref owner._disposed) != 0 ? null : owner._channel.LocalTarget;
+
+        public ValueTask<TResult> InvokeAsync<TArgs, TResult>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
+            IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken) =>
+            Channel.InvokeAsync(method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
+
+        public ValueTask InvokeAsync<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter, CancellationToken cancellationToken) =>
+            Channel.InvokeAsync(method, arguments, argumentsFormatter, cancellationToken);
+
+        public void InvokeOneway<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter) =>
+            Channel.InvokeOneway(method, arguments, argumentsFormatter);
+
+        public void Publish<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter) =>
+            Channel.Subscriptions.Publish(method, arguments, argumentsFormatter);
+
+        public void Subscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+            Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter) =>
+            Channel.Subscriptions.Subscribe(method, registration, registrationFormatter, listener, valueFormatter);
+
+        public void Unsubscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter, Action<TValue>? listener) =>
+            Channel.Subscriptions.Unsubscribe(method, registration, registrationFormatter, listener);
+
+        public IAsyncEnumerable<TValue> SubscribeStream<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+            IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken) =>
+            Channel.Subscriptions.SubscribeStream(method, registration, registrationFormatter, valueFormatter, cancellationToken);
+
+        public void AddEventHandler<TValue>(ClusterMethod method, object sender, EventHandler<TValue> handler, IMessagePackFormatter<TValue> valueFormatter) =>
+            Channel.Subscriptions.AddEventHandler(method, sender, handler, valueFormatter);
+
+        public void RemoveEventHandler<TValue>(ClusterMethod method, EventHandler<TValue> handler) =>
+            Channel.Subscriptions.RemoveEventHandler(method, handler);
+
+        public ValueTask CloseAsync(ClusterMethod method) => owner.DisposeAsync();
+    }
+}
+
+/// <summary>Data of <see cref="ClusterClient{T}.LeaderChanged"/>.</summary>
+/// <param name="isLeader">True when this process became the leader.</param>
+/// <param name="epoch">The new leadership epoch.</param>
+public sealed class LeaderChangedEventArgs(bool isLeader, long epoch) : EventArgs
+{
+    /// <summary>True when this process became the leader; false when another process leads.</summary>
+    public bool IsLeader { get; } = isLeader;
+
+    /// <summary>The leadership epoch now in force.</summary>
+    public long Epoch { get; } = epoch;
+
+    /// <inheritdoc/>
+    public override string ToString() => $"IsLeader = {IsLeader}, Epoch = {Epoch}";
+}

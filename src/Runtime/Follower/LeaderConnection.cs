@@ -1,0 +1,351 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using ClusterSharing.Hosting;
+using ClusterSharing.Protocol;
+using ClusterSharing.Proxies;
+using ClusterSharing.Serialization;
+using ClusterSharing.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Follower;
+
+/// <summary>What the leader answered to a channel registration.</summary>
+internal enum RegistrationOutcome
+{
+    Accepted = 0,
+    /// <summary>The leader has no channel of that name (yet).</summary>
+    NotHosted = -1,
+    /// <summary>The leader's contract has other methods.</summary>
+    ContractMismatch = -2,
+    /// <summary>The leader's client factory threw.</summary>
+    FactoryFailed = -3,
+    /// <summary>The leader's factory has not completed in time.</summary>
+    NotReady = -4,
+}
+
+/// <summary>A registration answer; when refused, <see cref="RegisterChannelResultHeader.ChannelId"/> carries the (negative) outcome.</summary>
+internal readonly record struct RegistrationResult(RegistrationOutcome Outcome, int ChannelId, string? Error);
+
+/// <summary>Receives subscription values pushed by the leader.</summary>
+internal interface ISubscriptionReceiver
+{
+    /// <summary>Called on the read loop; the frame is valid only during the call.</summary>
+    void OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header);
+}
+
+/// <summary>
+/// A follower's connection to the leader: the request table (request id → pending call), call deadlines,
+/// cancellation, heartbeats and the handshake that tells a ClusterClient leader from a foreign listener.
+/// </summary>
+internal sealed class LeaderConnection : IMonitored
+{
+    private readonly FrameConnection _connection;
+    private readonly ClusterClientOptions _options;
+    private readonly ProtocolLimits _limits;
+    private readonly NodeMonitor _monitor;
+    private readonly Action<LeaderConnection> _onClosing;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<long, PendingRequest> _pending = new();
+    private readonly TaskCompletionSource<string> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long _heartbeatTicks;
+    private long _nextRequestId;
+    private long _lastReceived;
+    private long _lastHeartbeat;
+    private int _closed;
+
+    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, ProtocolLimits limits, NodeMonitor monitor,
+        Action<LeaderConnection> onClosing, ILogger logger)
+    {
+        _connection = connection;
+        _options = options;
+        _limits = limits;
+        _monitor = monitor;
+        _onClosing = onClosing;
+        _logger = logger;
+        _heartbeatTicks = (long)(options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
+        _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>The epoch the leader announced.</summary>
+    public long LeaderEpoch { get; private set; }
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>Completes with the reason when the connection closes.</summary>
+    public Task<string> Completion => _completion.Task;
+
+    private readonly ConcurrentDictionary<int, ISubscriptionReceiver> _receivers = new();
+
+    /// <summary>Routes subscription values of <paramref name="channelId"/> to <paramref name="receiver"/>.</summary>
+    public void AddReceiver(int channelId, ISubscriptionReceiver receiver) => _receivers[channelId] = receiver;
+
+    public static ProtocolLimits LimitsOf(ClusterClientOptions options) => new()
+    {
+        MaxFrameSize = options.MaxFrameSize,
+        MaxHeaderSize = options.MaxHeaderSize,
+    };
+
+    /// <summary>
+    /// Connects to 127.0.0.1:<paramref name="port"/> and performs the handshake (a heartbeat the leader must answer
+    /// within <see cref="ClusterClientOptions.ConnectTimeout"/>).
+    /// </summary>
+    /// <exception cref="System.Net.Sockets.SocketException">Nothing listens there (connection refused) or the socket failed.</exception>
+    /// <exception cref="ClusterClientException">Something listens there but does not speak the ClusterClient protocol.</exception>
+    public static async Task<LeaderConnection> ConnectAsync(int port, ClusterClientOptions options, long knownEpoch, NodeMonitor monitor,
+        Action<LeaderConnection> onClosing, ILogger logger, CancellationToken cancellationToken)
+    {
+        var limits = LimitsOf(options);
+        var connectionOptions = new FrameConnectionOptions { Limits = limits, Logger = logger, Name = $"leader :{port}" };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.ConnectTimeout);
+        FrameConnection frames;
+        try
+        {
+            frames = await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), connectionOptions, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ClusterClientException($"Connecting to 127.0.0.1:{port} did not complete within {options.ConnectTimeout.TotalMilliseconds:0} ms (ConnectTimeout).");
+        }
+
+        var connection = new LeaderConnection(frames, options, limits, monitor, onClosing, logger);
+        connection.Start();
+        var handshake = new PendingControl<long>(static frame => frame.ReadHeader<HeartbeatHeader>().Epoch, "the handshake")
+        {
+            Deadline = Stopwatch.GetTimestamp() + (long)(options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency),
+        };
+        try
+        {
+            connection.SendControl(handshake, PacketType.Heartbeat, new HeartbeatHeader(knownEpoch, Stopwatch.GetTimestamp()));
+            var epoch = await handshake.Task.WaitAsync(options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            connection.LeaderEpoch = epoch;
+            monitor.Add(connection);
+            return connection;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            string seen = connection.IsClosed && connection.Completion.IsCompleted
+                ? $"the connection was accepted but closed: {connection.Completion.Result}"
+                : $"the connection was accepted but nothing answered the ClusterClient handshake within {options.ConnectTimeout.TotalMilliseconds:0} ms";
+            await connection.CloseAsync("handshake failed").ConfigureAwait(false);
+            throw new ClusterClientException(
+                $"Port {port} on 127.0.0.1 is held by a process that does not speak the ClusterClient protocol ({seen}). " +
+                $"Choose another ClusterClientOptions.Port (or {ClusterClientOptions.PortEnvironmentVariable}) or stop the other program.", ex);
+        }
+        catch
+        {
+            await connection.CloseAsync("the follower is closing").ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private void Start()
+    {
+        _ = RunAsync();
+    }
+
+    private async Task RunAsync()
+    {
+        string reason;
+        try
+        {
+            var info = await _connection.RunAsync(OnFrame, CancellationToken.None).ConfigureAwait(false);
+            reason = info.ToString();
+        }
+        catch (Exception ex)
+        {
+            reason = $"{ex.GetType().Name}: {ex.Message}";
+        }
+        Close(reason);
+    }
+
+    private ValueTask OnFrame(Frame frame)
+    {
+        Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+        switch (frame.Type)
+        {
+            case PacketType.InvokeResult:
+            case PacketType.RegisterChannelResult:
+            case PacketType.HeartbeatResponse:
+                if (_pending.TryRemove(frame.RequestId, out var request) && request.TryClaim()) request.TryComplete(frame);
+                // Otherwise a late answer to a call that timed out or was cancelled: dropped.
+                break;
+            case PacketType.Heartbeat:
+                var heartbeat = frame.ReadHeader<HeartbeatHeader>();
+                _connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(LeaderEpoch, heartbeat.SentAtTicks));
+                break;
+            case PacketType.SubscribeResult:
+                var subscription = frame.ReadHeader<SubscribeResultHeader>();
+                if (_receivers.TryGetValue(subscription.ChannelId, out var receiver)) receiver.OnSubscriptionFrame(frame, subscription);
+                break;
+            case PacketType.Goodbye:
+                var goodbye = frame.ReadHeader<GoodbyeHeader>();
+                Close($"the leader closed: {goodbye.Reason ?? "no reason given"}");
+                break;
+            default:
+                throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"A leader does not send {frame.Type} packets to a follower.");
+        }
+        return default;
+    }
+
+    /// <summary>Registers a channel; completes with the leader's answer.</summary>
+    public Task<RegistrationResult> RegisterAsync(string channel, uint fingerprint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var request = new PendingControl<RegistrationResult>(static frame =>
+        {
+            var header = frame.ReadHeader<RegisterChannelResultHeader>();
+            if (header.Ok) return new RegistrationResult(RegistrationOutcome.Accepted, header.ChannelId, null);
+            var outcome = header.ChannelId is >= (int)RegistrationOutcome.NotReady and < 0 ? (RegistrationOutcome)header.ChannelId : RegistrationOutcome.NotHosted;
+            return new RegistrationResult(outcome, 0, header.Error);
+        }, $"the registration of channel '{channel}'")
+        {
+            Deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency),
+        };
+        SendControl(request, PacketType.RegisterChannel, new RegisterChannelHeader(LeaderEpoch, channel, fingerprint, Environment.ProcessId));
+        return request.Task.WaitAsync(cancellationToken);
+    }
+
+    private void SendControl<THeader>(PendingRequest request, PacketType type, in THeader header) where THeader : struct, IPacketHeader<THeader>
+    {
+        long id = Interlocked.Increment(ref _nextRequestId);
+        request.RequestId = id;
+        _pending[id] = request;
+        if (IsClosed || !_connection.Send(type, id, header))
+        {
+            if (_pending.TryRemove(id, out _) && request.TryClaim()) request.Fail(request.Lost("the connection is closed"));
+            return;
+        }
+        request.Sent = true;
+    }
+
+    /// <summary>Sends an invoke and returns its pending result.</summary>
+    /// <exception cref="LeaderLostException">The connection is closed (not sent).</exception>
+    public ValueTask<TResult> InvokeAsync<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining,
+        CancellationToken cancellationToken)
+    {
+        if (IsClosed) return ValueTask.FromException<TResult>(new LeaderLostException(method.Name, requestSent: false));
+        int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
+        var call = new PendingCall<TResult>(method.Name, resultFormatter, timeout)
+        {
+            Deadline = Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency),
+        };
+        long id = Interlocked.Increment(ref _nextRequestId);
+        call.RequestId = id;
+        _pending[id] = call;
+        bool sent;
+        try
+        {
+            sent = !IsClosed && _connection.Send(PacketType.Invoke, id, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter,
+                timeoutMs, method.Idempotent ? PacketFlags.Idempotent : PacketFlags.None);
+        }
+        catch (ProtocolException ex)
+        {
+            _pending.TryRemove(id, out _);
+            return ValueTask.FromException<TResult>(new ClusterClientException($"The arguments of '{method.Name}' do not fit in a frame: {ex.Message} Raise ClusterClientOptions.MaxFrameSize on every process.", ex));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            _pending.TryRemove(id, out _);
+            return ValueTask.FromException<TResult>(ex is MessagePackSerializationException or InvalidOperationException or ArgumentException
+                ? new ClusterClientException($"The arguments of '{method.Name}' could not be serialized: {ex.Message}", ex)
+                : new LeaderLostException(method.Name, requestSent: false, ex));
+        }
+        if (!sent)
+        {
+            if (_pending.TryRemove(id, out _) && call.TryClaim()) call.Fail(new LeaderLostException(method.Name, requestSent: false));
+            return call.Task;
+        }
+        call.Sent = true;
+        call.RegisterCancellation(cancellationToken, this);
+        return call.Task;
+    }
+
+    /// <summary>Sends a fire-and-forget call; false when the connection is closed.</summary>
+    public bool TrySendOneway<TArgs>(int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter) =>
+        TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter);
+
+    /// <summary>Sends a publication; false when the connection is closed.</summary>
+    public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments) =>
+        !IsClosed && _connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
+
+    private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
+    {
+        if (IsClosed) return false;
+        try
+        {
+            return _connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter);
+        }
+        catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
+        {
+            throw new ClusterClientException($"The arguments of '{method.Name}' could not be sent: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Starts or stops a subscription on the leader; false when the connection is closed.</summary>
+    public bool TrySendSubscription(PacketType type, int channelId, ClusterMethod method, long subscriptionId, ReadOnlySpan<byte> registration) =>
+        !IsClosed && _connection.Send(type, 0, new SubscriptionHeader(LeaderEpoch, channelId, method.Id, subscriptionId), registration,
+            0, method.Broadcast ? PacketFlags.Broadcast : PacketFlags.None);
+
+    /// <summary>Cancels a pending invoke: the caller sees <see cref="OperationCanceledException"/>, the leader cancels the real call.</summary>
+    internal void CancelRequest(PendingRequest request, CancellationToken token)
+    {
+        if (!_pending.TryRemove(request.RequestId, out _) || !request.TryClaim()) return;
+        if (!IsClosed) _connection.Send(PacketType.Cancel, request.RequestId, new EpochHeader(LeaderEpoch));
+        request.Fail(new OperationCanceledException(token));
+    }
+
+    /// <summary>Monitor thread: call deadlines, heartbeats, and the leader's silence.</summary>
+    public void OnTick(long timestamp)
+    {
+        if (IsClosed) return;
+        foreach (var entry in _pending)
+        {
+            var request = entry.Value;
+            if (timestamp >= request.Deadline && _pending.TryRemove(entry.Key, out _) && request.TryClaim())
+                request.Fail(request.TimedOut());
+        }
+        long silent = timestamp - Volatile.Read(ref _lastReceived);
+        if (silent > 3 * _heartbeatTicks)
+        {
+            Close($"the leader sent nothing for {silent * 1000 / Stopwatch.Frequency} ms (3 heartbeat intervals)");
+            return;
+        }
+        if (timestamp - _lastHeartbeat >= _heartbeatTicks)
+        {
+            _lastHeartbeat = timestamp;
+            _connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(LeaderEpoch, timestamp));
+        }
+    }
+
+    private void Close(string reason, bool abort = true)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        _monitor.Remove(this);
+        // Detach the channels first, so calls that retry see "no leader" and wait for the next one.
+        try
+        {
+            _onClosing(this);
+        }
+        catch (Exception ex)
+        {
+            FollowerLog.CloseCallbackFailed(_logger, ex);
+        }
+        foreach (var entry in _pending)
+        {
+            if (_pending.TryRemove(entry.Key, out var request) && request.TryClaim()) request.Fail(request.Lost(reason));
+        }
+        _completion.TrySetResult(reason);
+        if (abort) _connection.Abort(reason);
+    }
+
+    /// <summary>Says goodbye and closes; pending calls fail with <see cref="LeaderLostException"/>.</summary>
+    public async ValueTask CloseAsync(string reason)
+    {
+        if (!IsClosed) _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(LeaderEpoch, reason));
+        Close(reason, abort: false);
+        using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        await _connection.CloseAsync(reason, drain.Token).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,134 @@
+using System.Threading.Tasks.Sources;
+using ClusterSharing.Protocol;
+using ClusterSharing.Serialization;
+
+namespace ClusterSharing.Follower;
+
+/// <summary>
+/// One request waiting for its response in a <see cref="LeaderConnection"/>'s request table. Exactly one of
+/// <see cref="TryComplete"/>, <see cref="Fail"/> or the deadline wins (<see cref="TryClaim"/>).
+/// </summary>
+internal abstract class PendingRequest
+{
+    private int _claimed;
+
+    public long RequestId { get; set; }
+
+    /// <summary>Stopwatch timestamp after which the request times out; <see cref="long.MaxValue"/> for none.</summary>
+    public long Deadline { get; init; } = long.MaxValue;
+
+    /// <summary>True once the frame was handed to the connection (the leader may have run it).</summary>
+    public bool Sent { get; set; }
+
+    /// <summary>Claims the right to complete; false when something else already did.</summary>
+    public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
+
+    /// <summary>Completes from the response frame (on the read loop; the frame is valid only during the call).</summary>
+    public abstract void TryComplete(in Frame frame);
+
+    /// <summary>Completes with an error (leader lost, timeout, cancellation).</summary>
+    public abstract void Fail(Exception error);
+
+    /// <summary>The exception for a deadline that passed.</summary>
+    public abstract Exception TimedOut();
+
+    /// <summary>The exception when the leader is lost with this request pending.</summary>
+    public abstract Exception Lost(string reason);
+}
+
+/// <summary>A pending invoke; awaited as a <see cref="ValueTask{TResult}"/> without a Task allocation.</summary>
+internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TResult>
+{
+    private readonly IMessagePackFormatter<TResult>? _resultFormatter;
+    private readonly string _method;
+    private readonly TimeSpan _timeout;
+    private ManualResetValueTaskSourceCore<TResult> _core;
+    private CancellationTokenRegistration _cancellation;
+
+    public PendingCall(string method, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout)
+    {
+        _method = method;
+        _resultFormatter = resultFormatter;
+        _timeout = timeout;
+        // Continuations must not run on the connection's read loop.
+        _core.RunContinuationsAsynchronously = true;
+    }
+
+    public ValueTask<TResult> Task => new(this, _core.Version);
+
+    public void RegisterCancellation(CancellationToken token, LeaderConnection connection)
+    {
+        if (!token.CanBeCanceled) return;
+        _cancellation = token.UnsafeRegister(static (state, token) =>
+        {
+            var (call, connection) = ((PendingCall<TResult>, LeaderConnection))state!;
+            connection.CancelRequest(call, token);
+        }, (this, connection));
+    }
+
+    public override void TryComplete(in Frame frame)
+    {
+        _cancellation.Unregister();
+        try
+        {
+            var header = frame.ReadHeader<ResultHeader>();
+            var reader = frame.CreateBodyReader();
+            if (header.Status == ResultStatus.Ok)
+            {
+                var value = _resultFormatter is null ? default! : _resultFormatter.Deserialize(ref reader);
+                _core.SetResult(value);
+            }
+            else
+            {
+                _core.SetException(RemoteError.Read(ref reader));
+            }
+        }
+        catch (Exception ex) when (ex is MessagePackSerializationException or ProtocolException)
+        {
+            _core.SetException(new ClusterClientException($"The leader's reply to '{_method}' could not be decoded: {ex.Message}. Do the leader and this process run the same contract version?", ex));
+        }
+    }
+
+    public override void Fail(Exception error)
+    {
+        _cancellation.Unregister();
+        _core.SetException(error);
+    }
+
+    public override Exception TimedOut() => new ClusterTimeoutException(_method, _timeout);
+
+    public override Exception Lost(string reason) => new LeaderLostException(_method, Sent, new ClusterClientException(reason));
+
+    TResult IValueTaskSource<TResult>.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<TResult>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<TResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}
+
+/// <summary>A pending control request (handshake heartbeat, channel registration); rare, so a Task is fine.</summary>
+internal sealed class PendingControl<TResult>(Func<Frame, TResult> decode, string what) : PendingRequest
+{
+    private readonly TaskCompletionSource<TResult> _source = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<TResult> Task => _source.Task;
+
+    public override void TryComplete(in Frame frame)
+    {
+        try
+        {
+            _source.TrySetResult(decode(frame));
+        }
+        catch (Exception ex)
+        {
+            _source.TrySetException(ex);
+        }
+    }
+
+    public override void Fail(Exception error) => _source.TrySetException(error);
+
+    public override Exception TimedOut() => new TimeoutException($"The leader did not answer {what} in time.");
+
+    public override Exception Lost(string reason) => new ClusterClientException($"The leader connection closed while waiting for {what}: {reason}");
+}

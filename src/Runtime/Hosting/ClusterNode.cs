@@ -1,0 +1,392 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using ClusterSharing.Election;
+using ClusterSharing.Follower;
+using ClusterSharing.Leader;
+using ClusterSharing.Proxies;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ClusterSharing.Hosting;
+
+/// <summary>
+/// One participant per (process, port): competes for the port, then either hosts the real clients of all its
+/// channels (leader) or connects to the leader and registers them (follower). After losing the leader it competes
+/// again at once. Several channels (contracts) share one listener or one connection.
+/// Tests create independent nodes in one process; <see cref="ClusterNodeRegistry"/> keeps one per port for real use.
+/// </summary>
+internal sealed class ClusterNode : IAsyncDisposable
+{
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(1);
+    private readonly object _gate = new();
+    private readonly Dictionary<string, NodeChannel> _channels = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly NodeMonitor _monitor;
+    private Task _loop = Task.CompletedTask;
+    private bool _started;
+    private bool _disposed;
+    private LeaderServer? _server;
+    private LeaderConnection? _connection;
+    private long _epoch;
+    private volatile bool _isLeader;
+    private volatile string _status = "the election has not started";
+
+    public ClusterNode(ClusterClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        Port = options.Port;
+        Logger = options.Logger ?? NullLogger.Instance;
+        _monitor = new NodeMonitor($"ClusterClient monitor :{Port}");
+    }
+
+    public ClusterClientOptions Options { get; }
+
+    public int Port { get; }
+
+    public ILogger Logger { get; }
+
+    public bool IsLeader => _isLeader;
+
+    public long Epoch => Interlocked.Read(ref _epoch);
+
+    public bool SingleMode => Options.SingleMode;
+
+    /// <summary>What the node is doing or last saw while it has no leader; used in error messages.</summary>
+    public string Status => _status;
+
+    /// <summary>Raised (outside locks) when this node becomes leader or learns of a new leader epoch.</summary>
+    public event Action<bool, long>? RoleChanged;
+
+    internal NodeMonitor Monitor => _monitor;
+
+    /// <summary>Number of followers connected while leading (tests and diagnostics).</summary>
+    internal int FollowerCount => _server?.SessionCount ?? 0;
+
+    /// <summary>Opens (or adds a reference to) the channel <paramref name="name"/> and starts the node on first use.</summary>
+    public NodeChannel<T> OpenChannel<T>(string name, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options) where T : class
+    {
+        NodeChannel<T> channel;
+        LeaderConnection? register = null;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_channels.TryGetValue(name, out var existing))
+            {
+                if (existing is not NodeChannel<T> same)
+                    throw new ClusterClientException($"Channel '{name}' on port {Port} is already open in this process for {existing.ContractType.FullName}; it cannot also serve {typeof(T).FullName}. Give one of them another ClusterClientOptions.Name.");
+                same.References++;
+                return same;
+            }
+            channel = new NodeChannel<T>(this, name, contract, factory, options, Logger) { References = 1 };
+            _channels.Add(name, channel);
+            if (_isLeader) channel.StartLeading(Logger);
+            else
+            {
+                channel.WaitingFor = null;
+                register = _connection;
+            }
+            if (!_started)
+            {
+                _started = true;
+                _loop = Task.Run(() => RunAsync(_stop.Token));
+            }
+        }
+        if (register is not null) _ = RegisterLoopAsync(register, channel);
+        return channel;
+    }
+
+    /// <summary>Drops one reference; the last one stops the channel (disposing the real client if this process leads).</summary>
+    /// <returns>True when the node has no channel left.</returns>
+    public async ValueTask<bool> ReleaseChannelAsync(NodeChannel channel)
+    {
+        bool stop;
+        bool empty;
+        lock (_gate)
+        {
+            channel.References--;
+            stop = channel.References == 0 && _channels.Remove(channel.Name);
+            empty = _channels.Count == 0;
+        }
+        if (stop) await channel.StopAsync().ConfigureAwait(false);
+        return empty;
+    }
+
+    /// <summary>Channel names currently open (tests).</summary>
+    internal NodeChannel? FindChannel(string name)
+    {
+        lock (_gate) return _channels.GetValueOrDefault(name);
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var retryDelay = TimeSpan.FromMilliseconds(10);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (SingleMode)
+                {
+                    BecomeLeader(null);
+                    return;
+                }
+                if (Options.Role != ClusterRole.Follower)
+                {
+                    var listener = PortElection.TryListen(Port);
+                    if (listener is not null)
+                    {
+                        BecomeLeader(listener);
+                        return;
+                    }
+                    if (Options.Role == ClusterRole.Leader)
+                    {
+                        SetStatus($"port {Port} is held by another process and Role is Leader, so this process will not follow; stop the other process or use Role Auto");
+                        await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
+                        continue;
+                    }
+                }
+
+                LeaderConnection connection;
+                try
+                {
+                    connection = await LeaderConnection.ConnectAsync(Port, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
+                }
+                catch (SocketException ex) when (!stop.IsCancellationRequested)
+                {
+                    SetStatus(ex.SocketErrorCode == SocketError.ConnectionRefused
+                        ? $"nothing is listening on 127.0.0.1:{Port} (connection refused)" + (Options.Role == ClusterRole.Follower ? "; Role is Follower, so this process waits for a leader to start" : "")
+                        : $"connecting to 127.0.0.1:{Port} failed: {ex.SocketErrorCode} ({ex.Message})");
+                    await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
+                    continue;
+                }
+                catch (ClusterClientException ex) when (!stop.IsCancellationRequested)
+                {
+                    SetStatus(ex.Message);
+                    await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
+                    continue;
+                }
+
+                retryDelay = TimeSpan.FromMilliseconds(10);
+                await FollowAsync(connection, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                NodeLog.ElectionFailed(Logger, Port, ex);
+                SetStatus($"the election failed: {ex.GetType().Name}: {ex.Message}");
+                try
+                {
+                    await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private static Task DelayAsync(ref TimeSpan delay, CancellationToken stop)
+    {
+        var current = delay;
+        delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+        return Task.Delay(current, stop);
+    }
+
+    private void SetStatus(string status)
+    {
+        if (status != _status) NodeLog.Waiting(Logger, Port, status);
+        _status = status;
+    }
+
+    private void BecomeLeader(Socket? listener)
+    {
+        long epoch;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                listener?.Dispose();
+                return;
+            }
+            epoch = Interlocked.Increment(ref _epoch);
+            _isLeader = true;
+            foreach (var channel in _channels.Values) channel.StartLeading(Logger);
+            if (listener is not null)
+            {
+                _server = new LeaderServer(listener, Options, epoch, FindLeaderChannel, _monitor, Logger);
+                _server.Start();
+            }
+        }
+        SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
+        NodeLog.BecameLeader(Logger, Port, epoch);
+        RaiseRoleChanged(true, epoch);
+    }
+
+    private ILeaderChannel? FindLeaderChannel(string name)
+    {
+        lock (_gate) return _channels.TryGetValue(name, out var channel) ? channel.LeaderSide : null;
+    }
+
+    private async Task FollowAsync(LeaderConnection connection, CancellationToken stop)
+    {
+        NodeChannel[] channels;
+        bool newEpoch;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                _ = connection.CloseAsync("the follower is closing");
+                return;
+            }
+            _connection = connection;
+            newEpoch = connection.LeaderEpoch != _epoch;
+            Interlocked.Exchange(ref _epoch, Math.Max(_epoch, connection.LeaderEpoch));
+            channels = [.. _channels.Values];
+        }
+        SetStatus($"following the leader on port {Port}");
+        NodeLog.BecameFollower(Logger, Port, connection.LeaderEpoch);
+        if (newEpoch) RaiseRoleChanged(false, connection.LeaderEpoch);
+        foreach (var channel in channels) _ = RegisterLoopAsync(connection, channel);
+
+        string reason = await connection.Completion.WaitAsync(stop).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_connection == connection) _connection = null;
+        }
+        if (!stop.IsCancellationRequested)
+        {
+            SetStatus($"the leader was lost ({reason}); electing a new one");
+            NodeLog.LeaderLost(Logger, Port, reason);
+        }
+    }
+
+    /// <summary>Runs synchronously when a leader connection closes, before its pending calls fail, so retried calls wait for the next leader.</summary>
+    private void OnConnectionClosing(LeaderConnection connection)
+    {
+        NodeChannel[] channels;
+        lock (_gate) channels = [.. _channels.Values];
+        foreach (var channel in channels) channel.DetachRemote(connection);
+    }
+
+    private async Task RegisterLoopAsync(LeaderConnection connection, NodeChannel channel)
+    {
+        var delay = TimeSpan.FromMilliseconds(50);
+        var maxDelay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, Options.MaxWaitTime.Ticks / 4 + 1));
+        while (!connection.IsClosed && !_stop.IsCancellationRequested)
+        {
+            lock (_gate)
+            {
+                if (!_channels.TryGetValue(channel.Name, out var current) || current != channel) return;
+            }
+            RegistrationResult result;
+            try
+            {
+                result = await connection.RegisterAsync(channel.Name, channel.Fingerprint, Options.MaxWaitTime, _stop.Token).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                channel.WaitingFor = $"the leader on port {Port} to answer the registration of channel '{channel.Name}'";
+                continue;
+            }
+            catch (Exception) when (connection.IsClosed || _stop.IsCancellationRequested)
+            {
+                return;
+            }
+            switch (result.Outcome)
+            {
+                case RegistrationOutcome.Accepted:
+                    channel.AttachRemote(connection, result.ChannelId);
+                    return;
+                case RegistrationOutcome.FactoryFailed:
+                    channel.WaitingFor = null;
+                    channel.Readiness.SetFailed(LeaderChannelFailure.Factory(channel.Name, result.Error));
+                    break;
+                default:
+                    channel.WaitingFor = result.Error;
+                    break;
+            }
+            try
+            {
+                await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, maxDelay.Ticks));
+        }
+    }
+
+    private void RaiseRoleChanged(bool isLeader, long epoch)
+    {
+        var handlers = RoleChanged;
+        if (handlers is null) return;
+        foreach (Action<bool, long> handler in handlers.GetInvocationList())
+        {
+            try
+            {
+                handler(isLeader, epoch);
+            }
+            catch (Exception ex)
+            {
+                NodeLog.HandlerFailed(Logger, ex);
+            }
+        }
+    }
+
+    /// <summary>The message of a <c>ReadyAsync</c> that gave up waiting.</summary>
+    public string DescribeNotReady(NodeChannel channel, TimeSpan waited)
+    {
+        string role = Options.Role switch
+        {
+            ClusterRole.Follower => " (Role is Follower)",
+            ClusterRole.Leader => " (Role is Leader)",
+            _ => "",
+        };
+        string what = channel.WaitingFor ?? (IsLeader ? "the client factory to complete" : Status);
+        return $"ClusterClient channel '{channel.Name}' on port {Port}{role} is not ready after {waited.TotalMilliseconds:0} ms: {what}. " +
+               "All processes sharing a port must create the same clients; raise ClusterClientOptions.MaxWaitTime if the leader is slow to start.";
+    }
+
+    /// <summary>Stops competing, closes the listener or the leader connection and every channel.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        NodeChannel[] channels;
+        LeaderServer? server;
+        LeaderConnection? connection;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            channels = [.. _channels.Values];
+            _channels.Clear();
+            server = _server;
+            connection = _connection;
+            _server = null;
+            _connection = null;
+        }
+        _stop.Cancel();
+        bool wasLeader = _isLeader;
+        _isLeader = false;
+        try
+        {
+            await _loop.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
+        {
+            // The loop observes the stop token at every await; a timeout here only means a slow connect attempt.
+        }
+        if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+        if (connection is not null) await connection.CloseAsync("the follower closed its client").ConfigureAwait(false);
+        foreach (var channel in channels) await channel.StopAsync().ConfigureAwait(false);
+        _monitor.Dispose();
+        _stop.Dispose();
+        if (wasLeader) RaiseRoleChanged(false, Epoch);
+        NodeLog.Closed(Logger, Port);
+    }
+}

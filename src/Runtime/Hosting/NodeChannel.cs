@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using ClusterSharing.Follower;
+using ClusterSharing.Leader;
+using ClusterSharing.Protocol;
+using ClusterSharing.Proxies;
+using ClusterSharing.Serialization;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Hosting;
+
+/// <summary>One channel (contract + name) of a node, shared by every handle on it in this process.</summary>
+internal abstract class NodeChannel
+{
+    protected NodeChannel(string name, Type contractType, uint fingerprint)
+    {
+        Name = name;
+        ContractType = contractType;
+        Fingerprint = fingerprint;
+    }
+
+    public string Name { get; }
+
+    public Type ContractType { get; }
+
+    public uint Fingerprint { get; }
+
+    /// <summary>Ready when this process leads and the real client exists, or follows and the leader accepted the channel.</summary>
+    public ReadinessSignal Readiness { get; } = new();
+
+    /// <summary>Why the channel is not ready yet, for the message of a failed <c>ReadyAsync</c> (null when unknown).</summary>
+    public string? WaitingFor { get; set; }
+
+    /// <summary>Number of open handles; guarded by the node's lock.</summary>
+    public int References { get; set; }
+
+    /// <summary>The leader side while this process leads.</summary>
+    public abstract ILeaderChannel? LeaderSide { get; }
+
+    /// <summary>This process became the leader: build the real client.</summary>
+    public abstract void StartLeading(ILogger logger);
+
+    /// <summary>The leader accepted the channel on <paramref name="connection"/> as <paramref name="channelId"/>.</summary>
+    public abstract void AttachRemote(LeaderConnection connection, int channelId);
+
+    /// <summary><paramref name="connection"/> is gone; calls wait for the next leader.</summary>
+    public abstract void DetachRemote(LeaderConnection connection);
+
+    /// <summary>The channel's last handle closed, or the node stops: dispose the real client, stop subscriptions.</summary>
+    public abstract ValueTask StopAsync();
+
+    /// <summary>Re-sends live subscriptions and publications to a new leader connection.</summary>
+    public abstract void Resume(LeaderConnection connection, int channelId);
+}
+
+/// <summary>
+/// The runtime's implementation of what proxies call: routes each call to the real client when this process
+/// leads, or to the leader connection when it follows, waiting for readiness within the call's own timeout and
+/// retrying across a failover when that is safe.
+/// </summary>
+internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where T : class
+{
+    private readonly ClusterNode _node;
+    private readonly Func<T> _factory;
+    private readonly TimeSpan _responseTimeout;
+    private readonly ILogger _logger;
+    private readonly LocalSubscriptions<T> _subscriptions;
+    private volatile Route? _route;
+    private LeaderChannel<T>? _leader;
+
+    public NodeChannel(ClusterNode node, string name, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options, ILogger logger)
+        : base(name, typeof(T), LeaderChannel<T>.ComputeFingerprint(contract))
+    {
+        _node = node;
+        Contract = contract;
+        _factory = factory;
+        _responseTimeout = options.ResponseTimeout;
+        _logger = logger;
+        Methods = LeaderChannel<T>.MethodTable(contract);
+        _subscriptions = new LocalSubscriptions<T>(this, logger);
+    }
+
+    public ClusterContract<T> Contract { get; }
+
+    public Dictionary<uint, ClusterMethod> Methods { get; }
+
+    public ClusterNode Node => _node;
+
+    public override ILeaderChannel? LeaderSide => Volatile.Read(ref _leader);
+
+    /// <summary>The real client when this process leads and it exists.</summary>
+    public T? LocalTarget => _route?.Local?.Target;
+
+    internal Route? CurrentRoute => _route;
+
+    public override void StartLeading(ILogger logger)
+    {
+        var leader = new LeaderChannel<T>(Name, Contract, _factory, logger, Readiness);
+        Volatile.Write(ref _leader, leader);
+        _route = new Route(leader, null, 0);
+        WaitingFor = "the client factory to complete on this process (the leader)";
+        _subscriptions.ResumeLocally(leader);
+        leader.Start();
+    }
+
+    public override void AttachRemote(LeaderConnection connection, int channelId)
+    {
+        connection.AddReceiver(channelId, this);
+        _route = new Route(null, connection, channelId);
+        WaitingFor = null;
+        Readiness.SetReady();
+        _subscriptions.Resume(connection, channelId);
+    }
+
+    public override void Resume(LeaderConnection connection, int channelId) => _subscriptions.Resume(connection, channelId);
+
+    public override void DetachRemote(LeaderConnection connection)
+    {
+        var route = _route;
+        if (route?.Connection != connection) return;
+        _route = null;
+        WaitingFor = "a new leader after the previous one was lost";
+        Readiness.SetNotReady();
+    }
+
+    public override async ValueTask StopAsync()
+    {
+        _route = null;
+        Readiness.SetNotReady();
+        await _subscriptions.StopAsync().ConfigureAwait(false);
+        var leader = Interlocked.Exchange(ref _leader, null);
+        if (leader is not null) await leader.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public TimeSpan TimeoutOf(ClusterMethod method) =>
+        method.TimeoutMilliseconds > 0 ? TimeSpan.FromMilliseconds(method.TimeoutMilliseconds) : _responseTimeout;
+
+    public ValueTask<TResult> InvokeAsync<TArgs, TResult>(ClusterMethod method, in TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(resultFormatter);
+        return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask InvokeAsync<TArgs>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter, CancellationToken cancellationToken) =>
+        await InvokeCoreAsync<TArgs, object?>(method, arguments, argumentsFormatter, null, cancellationToken).ConfigureAwait(false);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<TResult> InvokeCoreAsync<TArgs, TResult>(ClusterMethod method, TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, CancellationToken cancellationToken)
+    {
+        var timeout = TimeoutOf(method);
+        long started = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var remaining = timeout - Stopwatch.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero) throw new ClusterTimeoutException(method.Name, timeout);
+            var route = _route;
+            if (route is null || !Readiness.IsReady)
+            {
+                await WaitForCallAsync(method, timeout, remaining, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            if (route.Local is { } leader)
+                return await InvokeLocalAsync(leader, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await route.Connection!.InvokeAsync(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken).ConfigureAwait(false);
+            }
+            catch (LeaderLostException lost) when (!lost.RequestSent || method.Idempotent)
+            {
+                // Not sent, or safe to repeat: wait for the next leader within this call's own timeout.
+                if (_route == route) DetachRemote(route.Connection!);
+            }
+        }
+    }
+
+    private async ValueTask WaitForCallAsync(ClusterMethod method, TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Readiness.WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new ClusterTimeoutException(method.Name, timeout);
+        }
+    }
+
+    private static async ValueTask<TResult> InvokeLocalAsync<TArgs, TResult>(LeaderChannel<T> leader, ClusterMethod method, TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(remaining);
+        try
+        {
+            return await leader.InvokeLocalAsync(method, arguments, argumentsFormatter, resultFormatter, deadline.Token)
+                .AsTask().WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested))
+        {
+            throw new ClusterTimeoutException(method.Name, timeout);
+        }
+    }
+
+    public void InvokeOneway<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
+    {
+        var route = _route;
+        if (route is not null && Readiness.IsReady && route.Connection is { } connection
+            && connection.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter))
+        {
+            return;
+        }
+        _ = OnewayWhenReadyAsync(method, arguments, argumentsFormatter);
+    }
+
+    private async Task OnewayWhenReadyAsync<TArgs>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
+    {
+        try
+        {
+            var timeout = TimeoutOf(method);
+            long started = Stopwatch.GetTimestamp();
+            while (true)
+            {
+                var remaining = timeout - Stopwatch.GetElapsedTime(started);
+                if (remaining <= TimeSpan.Zero) throw new ClusterTimeoutException(method.Name, timeout);
+                var route = _route;
+                if (route is null || !Readiness.IsReady)
+                {
+                    await WaitForCallAsync(method, timeout, remaining, CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
+                if (route.Local is { } leader)
+                {
+                    await InvokeLocalAsync<TArgs, object?>(leader, method, arguments, argumentsFormatter, null, timeout, remaining, CancellationToken.None).ConfigureAwait(false);
+                    return;
+                }
+                if (route.Connection!.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter)) return;
+                if (_route == route) DetachRemote(route.Connection);
+            }
+        }
+        catch (Exception ex)
+        {
+            NodeLog.OnewayFailed(_logger, method.Name, ex);
+        }
+    }
+
+    public LocalSubscriptions<T> Subscriptions => _subscriptions;
+
+    void ISubscriptionReceiver.OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header) => _subscriptions.OnRemote(frame, header);
+
+    /// <summary>Where calls go right now: the local leader channel or a leader connection.</summary>
+    internal sealed record Route(LeaderChannel<T>? Local, LeaderConnection? Connection, int ChannelId);
+}

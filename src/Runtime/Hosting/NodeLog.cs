@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Hosting;
+
+/// <summary>Node lifecycle log events (ids 1000-1099).</summary>
+internal static partial class NodeLog
+{
+    [LoggerMessage(1000, LogLevel.Information, "Port {Port}: this process leads (epoch {Epoch})")]
+    public static partial void BecameLeader(ILogger logger, int port, long epoch);
+
+    [LoggerMessage(1001, LogLevel.Information, "Port {Port}: following the leader (epoch {Epoch})")]
+    public static partial void BecameFollower(ILogger logger, int port, long epoch);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Port {Port}: leader lost ({Reason}); electing a new one")]
+    public static partial void LeaderLost(ILogger logger, int port, string reason);
+
+    [LoggerMessage(1003, LogLevel.Debug, "Port {Port}: no leader yet: {Status}")]
+    public static partial void Waiting(ILogger logger, int port, string status);
+
+    [LoggerMessage(1004, LogLevel.Warning, "A oneway call to '{Method}' was dropped")]
+    public static partial void OnewayFailed(ILogger logger, string method, Exception exception);
+
+    [LoggerMessage(1005, LogLevel.Warning, "A LeaderChanged handler threw")]
+    public static partial void HandlerFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(1006, LogLevel.Information, "Port {Port}: node closed")]
+    public static partial void Closed(ILogger logger, int port);
+
+    [LoggerMessage(1007, LogLevel.Warning, "Port {Port}: the election loop failed; retrying")]
+    public static partial void ElectionFailed(ILogger logger, int port, Exception exception);
+
+    [LoggerMessage(1008, LogLevel.Warning, "Channel '{Channel}': a subscription listener threw")]
+    public static partial void ListenerFailed(ILogger logger, string channel, Exception exception);
+}

@@ -1,0 +1,458 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ClusterSharing.Protocol;
+using ClusterSharing.Proxies;
+using ClusterSharing.Serialization;
+using ClusterSharing.Transport;
+
+namespace ClusterSharing.Leader;
+
+/// <summary>
+/// The leader's side of one follower connection: channel registrations, dispatch of invokes (with the caller's
+/// deadline and cancel packets honoured), oneways, publications, subscriptions, heartbeats and eviction.
+/// </summary>
+internal sealed class FollowerSession : Hosting.IMonitored
+{
+    private readonly LeaderServer _server;
+    private readonly FrameConnection _connection;
+    private readonly List<ILeaderChannel> _channels = new();
+    private readonly ConcurrentDictionary<long, InflightCall> _inflight = new();
+    private readonly long _heartbeatTicks;
+    private readonly string _name;
+    private long _lastReceived;
+    private long _lastHeartbeat;
+    private int _closed;
+
+    public FollowerSession(LeaderServer server, FrameConnection connection)
+    {
+        _server = server;
+        _connection = connection;
+        _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
+        _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
+        _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
+    }
+
+    private long Epoch => _server.Epoch;
+
+    public string Name => _name;
+
+    public void Start()
+    {
+        LeaderLog.FollowerConnected(_server.Logger, _name);
+        _ = RunAsync();
+    }
+
+    private async Task RunAsync()
+    {
+        string reason;
+        try
+        {
+            var info = await _connection.RunAsync(OnFrame).ConfigureAwait(false);
+            reason = info.ToString();
+        }
+        catch (Exception ex)
+        {
+            reason = $"{ex.GetType().Name}: {ex.Message}";
+        }
+        OnClosed(reason);
+    }
+
+    private ValueTask OnFrame(Frame frame)
+    {
+        Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+        switch (frame.Type)
+        {
+            case PacketType.Invoke:
+                OnInvoke(frame);
+                break;
+            case PacketType.Oneway:
+            case PacketType.Publish:
+                OnOneway(frame);
+                break;
+            case PacketType.Cancel:
+                if (_inflight.TryRemove(frame.RequestId, out var call)) call.CancelByCaller();
+                break;
+            case PacketType.Heartbeat:
+                var heartbeat = frame.ReadHeader<HeartbeatHeader>();
+                _connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(Epoch, heartbeat.SentAtTicks));
+                break;
+            case PacketType.HeartbeatResponse:
+                break;
+            case PacketType.RegisterChannel:
+                OnRegister(frame);
+                break;
+            case PacketType.Subscribe:
+            case PacketType.Unsubscribe:
+                OnSubscription(frame);
+                break;
+            case PacketType.SubscribeResultAck:
+                break;
+            case PacketType.Goodbye:
+                var goodbye = frame.ReadHeader<GoodbyeHeader>();
+                _connection.Abort($"the follower said goodbye: {goodbye.Reason ?? "no reason given"}");
+                break;
+            default:
+                throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"A follower does not send {frame.Type} packets to the leader.");
+        }
+        return default;
+    }
+
+    private void OnRegister(in Frame frame)
+    {
+        var header = frame.ReadHeader<RegisterChannelHeader>();
+        long requestId = frame.RequestId;
+        var channel = _server.FindChannel(header.ChannelName);
+        if (channel is null)
+        {
+            Refuse(requestId, header.ChannelName, -1,
+                $"the leader (pid {Environment.ProcessId}) does not host channel '{header.ChannelName}'. All processes sharing a port must create the same clients (same contracts and names)");
+            return;
+        }
+        if (channel.Fingerprint != header.ContractFingerprint)
+        {
+            Refuse(requestId, header.ChannelName, -2,
+                $"the leader (pid {Environment.ProcessId}) hosts channel '{header.ChannelName}' with a different contract (fingerprint 0x{channel.Fingerprint:x8}, follower 0x{header.ContractFingerprint:x8}); deploy the same contract version to every process");
+            return;
+        }
+        int channelId;
+        lock (_channels)
+        {
+            channelId = _channels.IndexOf(channel) + 1;
+            if (channelId == 0)
+            {
+                _channels.Add(channel);
+                channelId = _channels.Count;
+            }
+        }
+        if (channel.Readiness.IsReady)
+        {
+            Accept(requestId, header.ChannelName, channelId);
+            return;
+        }
+        _ = AnswerWhenReadyAsync(requestId, header.ChannelName, channel, channelId);
+    }
+
+    private async Task AnswerWhenReadyAsync(long requestId, string name, ILeaderChannel channel, int channelId)
+    {
+        try
+        {
+            await channel.Readiness.WaitAsync(_server.Options.MaxWaitTime, CancellationToken.None).ConfigureAwait(false);
+            Accept(requestId, name, channelId);
+        }
+        catch (TimeoutException)
+        {
+            Refuse(requestId, name, -4, $"the client factory of channel '{name}' has not completed on the leader within {_server.Options.MaxWaitTime.TotalMilliseconds:0} ms");
+        }
+        catch (ClusterClientException ex)
+        {
+            // The factory's own failure text, so every follower reports the leader's message.
+            var failure = ex.InnerException is { } inner ? LeaderChannelFailure.Describe(inner) : ex.Message;
+            Refuse(requestId, name, -3, failure);
+        }
+    }
+
+    private void Accept(long requestId, string name, int channelId)
+    {
+        LeaderLog.ChannelRegistered(_server.Logger, _name, name, channelId);
+        _connection.Send(PacketType.RegisterChannelResult, requestId, new RegisterChannelResultHeader(Epoch, channelId, true, null));
+    }
+
+    private void Refuse(long requestId, string name, int code, string error)
+    {
+        LeaderLog.ChannelRefused(_server.Logger, _name, name, error);
+        _connection.Send(PacketType.RegisterChannelResult, requestId, new RegisterChannelResultHeader(Epoch, code, false, error));
+    }
+
+    private ILeaderChannel? ChannelById(int id)
+    {
+        lock (_channels) return id >= 1 && id <= _channels.Count ? _channels[id - 1] : null;
+    }
+
+    private bool Resolve(in CallHeader header, PacketType type, out ILeaderChannel channel, out ClusterMethod method, out string? error)
+    {
+        method = null!;
+        channel = ChannelById(header.ChannelId)!;
+        if (channel is null)
+        {
+            error = $"channel id {header.ChannelId} is not registered on this connection";
+            return false;
+        }
+        if (!channel.TryGetMethod(header.MethodId, out method))
+        {
+            error = $"channel '{channel.Name}' has no method with id 0x{header.MethodId:x8}; deploy the same contract version to every process";
+            return false;
+        }
+        var expected = type switch
+        {
+            PacketType.Invoke => ClusterMethodKind.Invoke,
+            PacketType.Publish => ClusterMethodKind.Publish,
+            _ => ClusterMethodKind.Oneway,
+        };
+        if (method.Kind != expected && !(type == PacketType.Oneway && method.Kind == ClusterMethodKind.Close))
+        {
+            error = $"'{method.Name}' is a {method.Kind} member and cannot be called with a {type} packet";
+            return false;
+        }
+        if (!channel.Readiness.IsReady)
+        {
+            error = $"the client of channel '{channel.Name}' is not ready on the leader";
+            return false;
+        }
+        error = null;
+        return true;
+    }
+
+    private void OnInvoke(in Frame frame)
+    {
+        var header = frame.ReadHeader<CallHeader>();
+        long requestId = frame.RequestId;
+        if (!Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
+        {
+            SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
+            return;
+        }
+        var call = new InflightCall(this, requestId, method);
+        if (!_inflight.TryAdd(requestId, call))
+        {
+            throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Request id {requestId} is already in flight on this connection.");
+        }
+        int timeout = frame.Header.TimeoutMilliseconds;
+        if (timeout > 0) call.CancelAfter(timeout);
+        ValueTask pending;
+        try
+        {
+            var arguments = frame.CreateBodyReader();
+            pending = channel.DispatchAsync(method, ref arguments, call, call.Token);
+        }
+        catch (Exception ex)
+        {
+            call.Complete(ex);
+            return;
+        }
+        if (pending.IsCompleted) call.Complete(pending);
+        else _ = call.AwaitAsync(pending);
+    }
+
+    private void OnOneway(in Frame frame)
+    {
+        var header = frame.ReadHeader<CallHeader>();
+        if (!Resolve(header, frame.Type, out var channel, out var method, out var error))
+        {
+            LeaderLog.CallFailed(_server.Logger, frame.RequestId, $"0x{header.MethodId:x8}", _name, new ClusterClientException(error!));
+            return;
+        }
+        try
+        {
+            var arguments = frame.CreateBodyReader();
+            var pending = channel.DispatchAsync(method, ref arguments, NoReply.Instance, CancellationToken.None);
+            if (!pending.IsCompletedSuccessfully) _ = ObserveAsync(pending, method);
+        }
+        catch (Exception ex)
+        {
+            LeaderLog.CallFailed(_server.Logger, frame.RequestId, method.Name, _name, ex);
+        }
+    }
+
+    private async Task ObserveAsync(ValueTask pending, ClusterMethod method)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LeaderLog.CallFailed(_server.Logger, 0, method.Name, _name, ex);
+        }
+    }
+
+    private void OnSubscription(in Frame frame)
+    {
+        var header = frame.ReadHeader<SubscriptionHeader>();
+        var channel = ChannelById(header.ChannelId) as ISubscriptionHost;
+        if (channel is null)
+            throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Channel id {header.ChannelId} is not registered on this connection.");
+        var registration = frame.Body.ToArray();
+        if (frame.Type == PacketType.Subscribe)
+            channel.Hub.Add(header.MethodId, registration, new RemoteSubscriber(this, header.ChannelId, header.MethodId, header.SubscriptionId));
+        else
+            channel.Hub.Remove(header.MethodId, registration, this, header.SubscriptionId);
+    }
+
+    /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
+    internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body) =>
+        _connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind), body);
+
+    private void SendError(long requestId, string type, string message, string? stack, string? code = null)
+    {
+        _connection.Send(PacketType.InvokeResult, requestId, new ResultHeader(Epoch, ResultStatus.Error), (type, message, stack, code),
+            static (ref MessagePackWriter writer, in (string Type, string Message, string? Stack, string? Code) e) =>
+                RemoteError.Write(ref writer, e.Type, e.Message, e.Stack, e.Code));
+    }
+
+    public void OnTick(long timestamp)
+    {
+        if (Volatile.Read(ref _closed) != 0) return;
+        long silent = timestamp - Volatile.Read(ref _lastReceived);
+        if (silent > 3 * _heartbeatTicks)
+        {
+            LeaderLog.FollowerEvicted(_server.Logger, _name, silent * 1000.0 / Stopwatch.Frequency);
+            _connection.Abort($"the follower sent nothing for {silent * 1000 / Stopwatch.Frequency} ms (3 heartbeat intervals)");
+            return;
+        }
+        if (timestamp - _lastHeartbeat >= _heartbeatTicks)
+        {
+            _lastHeartbeat = timestamp;
+            _connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(Epoch, timestamp));
+        }
+    }
+
+    private void OnClosed(string reason)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        foreach (var entry in _inflight)
+        {
+            if (_inflight.TryRemove(entry.Key, out var call)) call.CancelByCaller();
+        }
+        ILeaderChannel[] channels;
+        lock (_channels) channels = [.. _channels];
+        foreach (var channel in channels)
+        {
+            if (channel is ISubscriptionHost host) host.Hub.RemoveAll(this);
+        }
+        _server.OnSessionClosed(this);
+    }
+
+    public async ValueTask CloseAsync(string reason)
+    {
+        _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason));
+        using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        await _connection.CloseAsync(reason, drain.Token).ConfigureAwait(false);
+        OnClosed(reason);
+    }
+
+    /// <summary>One invoke running on the real client for this follower; its reply goes straight into the connection.</summary>
+    private sealed class InflightCall : IReplyWriter
+    {
+        private readonly FollowerSession _session;
+        private readonly long _requestId;
+        private readonly ClusterMethod _method;
+        private readonly CancellationTokenSource _cancellation = new();
+        private int _done;
+
+        public InflightCall(FollowerSession session, long requestId, ClusterMethod method)
+        {
+            _session = session;
+            _requestId = requestId;
+            _method = method;
+        }
+
+        public CancellationToken Token => _cancellation.Token;
+
+        public void CancelAfter(int milliseconds) => _cancellation.CancelAfter(milliseconds);
+
+        /// <summary>The caller gave up (cancel packet, or its connection closed): cancel the real call, send nothing.</summary>
+        public void CancelByCaller()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0) return;
+            try
+            {
+                _cancellation.Cancel();
+            }
+            catch (AggregateException)
+            {
+                // Callbacks of the real client threw while cancelling; the call is abandoned either way.
+            }
+        }
+
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        {
+            if (!TryFinish()) return;
+            try
+            {
+                _session._connection.Send(PacketType.InvokeResult, _requestId, new ResultHeader(_session.Epoch, ResultStatus.Ok), value, formatter);
+            }
+            catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
+            {
+                _session.SendError(_requestId, ex.GetType().FullName!, $"The result of '{_method.Name}' could not be sent: {ex.Message}", null);
+            }
+        }
+
+        public void WriteVoid()
+        {
+            if (!TryFinish()) return;
+            ReadOnlySpan<byte> nil = [MessagePackCode.Nil];
+            _session._connection.Send(PacketType.InvokeResult, _requestId, new ResultHeader(_session.Epoch, ResultStatus.Ok), nil);
+        }
+
+        private bool TryFinish()
+        {
+            _session._inflight.TryRemove(_requestId, out _);
+            // Past the caller's deadline the caller has already failed with a timeout: drop the late reply.
+            return Interlocked.Exchange(ref _done, 1) == 0 && !_cancellation.IsCancellationRequested;
+        }
+
+        public async Task AwaitAsync(ValueTask pending)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+                Finish(null);
+            }
+            catch (Exception ex)
+            {
+                Finish(ex);
+            }
+        }
+
+        public void Complete(ValueTask completed)
+        {
+            try
+            {
+                completed.GetAwaiter().GetResult();
+                Finish(null);
+            }
+            catch (Exception ex)
+            {
+                Finish(ex);
+            }
+        }
+
+        public void Complete(Exception error) => Finish(error);
+
+        private void Finish(Exception? error)
+        {
+            _session._inflight.TryRemove(_requestId, out _);
+            if (error is not null && Interlocked.Exchange(ref _done, 1) == 0 && !_cancellation.IsCancellationRequested)
+            {
+                LeaderLog.CallFailed(_session._server.Logger, _requestId, _method.Name, _session._name, error);
+                string type = error is MessagePackSerializationException ? typeof(ClusterClientException).FullName! : error.GetType().FullName ?? error.GetType().Name;
+                string message = error is MessagePackSerializationException
+                    ? $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?"
+                    : error.Message;
+                _session.SendError(_requestId, type, message, error.StackTrace, error.Data["Code"]?.ToString());
+            }
+            else if (error is null && Interlocked.Exchange(ref _done, 1) == 0 && !_cancellation.IsCancellationRequested)
+            {
+                // The dispatcher returned without writing a result (a contract bug); never leave the caller waiting.
+                _session.SendError(_requestId, typeof(ClusterClientException).FullName!, $"'{_method.Name}' completed on the leader without a result.", null);
+            }
+            _cancellation.Dispose();
+        }
+    }
+
+    /// <summary>Reply writer for oneways and publications: the result is discarded.</summary>
+    private sealed class NoReply : IReplyWriter
+    {
+        public static readonly NoReply Instance = new();
+
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        {
+        }
+
+        public void WriteVoid()
+        {
+        }
+    }
+}

@@ -1,0 +1,251 @@
+using System.Buffers;
+using ClusterSharing.Proxies;
+using ClusterSharing.Serialization;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Leader;
+
+/// <summary>What the leader's server needs of one hosted channel, whatever its contract type.</summary>
+internal interface ILeaderChannel
+{
+    string Name { get; }
+
+    /// <summary>Hash of every method id of the contract; a follower with another contract version is refused.</summary>
+    uint Fingerprint { get; }
+
+    ReadinessSignal Readiness { get; }
+
+    bool TryGetMethod(uint id, out ClusterMethod method);
+
+    /// <summary>Dispatches onto the real client; only valid while <see cref="Readiness"/> is ready.</summary>
+    ValueTask DispatchAsync(ClusterMethod method, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The real client of one channel in the leading process: built from the factory (retried with backoff while it
+/// throws), dispatched onto for local and remote calls, disposed when the channel closes.
+/// </summary>
+internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsyncDisposable where T : class
+{
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(2);
+
+    private readonly ClusterContract<T> _contract;
+    private readonly Func<T> _factory;
+    private readonly ILogger _logger;
+    private readonly Dictionary<uint, ClusterMethod> _methods;
+    private readonly CancellationTokenSource _disposed = new();
+    private Task _creation = Task.CompletedTask;
+    private T? _target;
+
+    public LeaderChannel(string name, ClusterContract<T> contract, Func<T> factory, ILogger logger, ReadinessSignal readiness)
+    {
+        Name = name;
+        Readiness = readiness;
+        _contract = contract;
+        _factory = factory;
+        _logger = logger;
+        _methods = MethodTable(contract);
+        Fingerprint = ComputeFingerprint(contract);
+        Hub = new SubscriptionHub(name, id => _methods.GetValueOrDefault(id), SubscribeReal, UnsubscribeReal, logger);
+    }
+
+    public SubscriptionHub Hub { get; }
+
+    private object? SubscribeReal(ClusterMethod method, byte[] registration, ISubscriptionSink sink)
+    {
+        var target = Target ?? throw new ClusterClientException($"The client of channel '{Name}' is not ready on the leader.");
+        var reader = new MessagePackReader(registration, MessagePackReaderOptions.UntrustedData);
+        return _contract.Subscribe(target, method, ref reader, sink);
+    }
+
+    private void UnsubscribeReal(ClusterMethod method, byte[] registration, object token)
+    {
+        var target = Target;
+        if (target is null) return;
+        ClusterMethod? unsubscribe = null;
+        foreach (var candidate in _contract.Methods)
+        {
+            if (candidate.Kind == ClusterMethodKind.Unsubscribe && candidate.PairedId == method.Id)
+            {
+                unsubscribe = candidate;
+                break;
+            }
+        }
+        var reader = new MessagePackReader(registration, MessagePackReaderOptions.UntrustedData);
+        _contract.Unsubscribe(target, method, unsubscribe, ref reader, token);
+    }
+
+    public string Name { get; }
+
+    public uint Fingerprint { get; }
+
+    public ReadinessSignal Readiness { get; }
+
+    /// <summary>The real client once the factory succeeded; null before and after disposal.</summary>
+    public T? Target => Volatile.Read(ref _target);
+
+    public ClusterContract<T> Contract => _contract;
+
+    public static Dictionary<uint, ClusterMethod> MethodTable(ClusterContract<T> contract)
+    {
+        var table = new Dictionary<uint, ClusterMethod>(contract.Methods.Count);
+        foreach (var method in contract.Methods)
+        {
+            if (!table.TryAdd(method.Id, method))
+                throw new ClusterClientException($"Contract {typeof(T).FullName} has two members with the method id 0x{method.Id:x8} ('{table[method.Id].Name}' and '{method.Name}'); rename one of them.");
+        }
+        return table;
+    }
+
+    public static uint ComputeFingerprint(ClusterContract<T> contract)
+    {
+        var ids = new uint[contract.Methods.Count];
+        for (int i = 0; i < ids.Length; i++) ids[i] = contract.Methods[i].Id;
+        Array.Sort(ids);
+        uint hash = 2166136261;
+        foreach (uint id in ids)
+        {
+            for (int shift = 0; shift < 32; shift += 8)
+            {
+                hash ^= (id >> shift) & 0xFF;
+                hash *= 16777619;
+            }
+        }
+        return hash;
+    }
+
+    /// <summary>Starts building the real client in the background.</summary>
+    public void Start() => _creation = Task.Run(CreateLoopAsync);
+
+    public bool TryGetMethod(uint id, out ClusterMethod method) => _methods.TryGetValue(id, out method!);
+
+    public ValueTask DispatchAsync(ClusterMethod method, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
+    {
+        var target = Target ?? throw new ClusterClientException($"The client of channel '{Name}' is not ready on the leader.");
+        return _contract.DispatchAsync(target, method, ref arguments, reply, cancellationToken);
+    }
+
+    /// <summary>
+    /// Dispatches a call made in this process through the invoker (the proxy calls the real client directly when it can;
+    /// this path serves calls made before the client was ready). Arguments take one serialization round trip.
+    /// </summary>
+    public async ValueTask<TResult> InvokeLocalAsync<TArgs, TResult>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
+        IMessagePackFormatter<TResult>? resultFormatter, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        var writer = new MessagePackWriter(buffer);
+        argumentsFormatter.Serialize(ref writer, arguments);
+        writer.Flush();
+        var reply = new BufferedReply();
+        var reader = new MessagePackReader(buffer.WrittenMemory, MessagePackReaderOptions.UntrustedData);
+        var call = DispatchAsync(method, ref reader, reply, cancellationToken);
+        await call.ConfigureAwait(false);
+        if (resultFormatter is null) return default!;
+        var resultReader = new MessagePackReader(reply.Written, MessagePackReaderOptions.UntrustedData);
+        return resultFormatter.Deserialize(ref resultReader);
+    }
+
+    private async Task CreateLoopAsync()
+    {
+        var delay = FirstRetryDelay;
+        var token = _disposed.Token;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                var client = _factory() ?? throw new InvalidOperationException("The client factory returned null.");
+                if (token.IsCancellationRequested)
+                {
+                    await DisposeClientAsync(client).ConfigureAwait(false);
+                    return;
+                }
+                Volatile.Write(ref _target, client);
+                Hub.Activate();
+                Readiness.SetReady();
+                LeaderLog.ClientCreated(_logger, Name);
+                return;
+            }
+            catch (Exception ex)
+            {
+                var error = LeaderChannelFailure.Factory(Name, LeaderChannelFailure.Describe(ex), ex);
+                LeaderLog.FactoryFailed(_logger, Name, delay.TotalMilliseconds, ex);
+                Readiness.SetFailed(error);
+            }
+            try
+            {
+                await Task.Delay(delay, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed.IsCancellationRequested) return;
+        _disposed.Cancel();
+        try
+        {
+            await _creation.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LeaderLog.ClientDisposeFailed(_logger, Name, ex);
+        }
+        Readiness.SetNotReady();
+        Hub.Deactivate();
+        var client = Interlocked.Exchange(ref _target, null);
+        if (client is not null) await DisposeClientAsync(client).ConfigureAwait(false);
+        _disposed.Dispose();
+    }
+
+    private async ValueTask DisposeClientAsync(T client)
+    {
+        try
+        {
+            if (client is IAsyncDisposable asyncDisposable) await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+            else if (client is IDisposable disposable) disposable.Dispose();
+        }
+        catch (Exception ex)
+        {
+            LeaderLog.ClientDisposeFailed(_logger, Name, ex);
+        }
+    }
+
+    /// <summary>Collects an invoke's result bytes for the in-process path.</summary>
+    private sealed class BufferedReply : IReplyWriter
+    {
+        private readonly ArrayBufferWriter<byte> _buffer = new(64);
+
+        public ReadOnlyMemory<byte> Written => _buffer.WrittenMemory;
+
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        {
+            var writer = new MessagePackWriter(_buffer);
+            formatter.Serialize(ref writer, value);
+            writer.Flush();
+        }
+
+        public void WriteVoid()
+        {
+            var writer = new MessagePackWriter(_buffer);
+            writer.WriteNil();
+            writer.Flush();
+        }
+    }
+}
+
+/// <summary>How a failing client factory is reported, identically in the leader and in every follower.</summary>
+internal static class LeaderChannelFailure
+{
+    /// <summary>The factory's failure as it travels to followers (type and message).</summary>
+    public static string Describe(Exception ex) => $"{ex.GetType().FullName}: {ex.Message}";
+
+    /// <summary>The exception every process sees when the leader's factory throws; followers rebuild it from <paramref name="failure"/>.</summary>
+    public static ClusterClientException Factory(string channel, string? failure, Exception? inner = null) =>
+        new($"The client factory of channel '{channel}' failed on the leader: {failure}. The leader retries it with backoff; a later call or ReadyAsync succeeds once the factory does.", inner);
+}

@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Leader;
+
+/// <summary>Leader-side log events (ids 2000-2099).</summary>
+internal static partial class LeaderLog
+{
+    [LoggerMessage(2000, LogLevel.Information, "Real client of channel '{Channel}' created")]
+    public static partial void ClientCreated(ILogger logger, string channel);
+
+    [LoggerMessage(2001, LogLevel.Warning, "Client factory of channel '{Channel}' failed; retrying in {DelayMs} ms")]
+    public static partial void FactoryFailed(ILogger logger, string channel, double delayMs, Exception exception);
+
+    [LoggerMessage(2002, LogLevel.Warning, "Disposing the real client of channel '{Channel}' failed")]
+    public static partial void ClientDisposeFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(2003, LogLevel.Information, "Follower {Follower} connected")]
+    public static partial void FollowerConnected(ILogger logger, string follower);
+
+    [LoggerMessage(2004, LogLevel.Information, "Follower {Follower} disconnected: {Reason}")]
+    public static partial void FollowerDisconnected(ILogger logger, string follower, string reason);
+
+    [LoggerMessage(2005, LogLevel.Information, "Follower {Follower} registered channel '{Channel}' as id {ChannelId}")]
+    public static partial void ChannelRegistered(ILogger logger, string follower, string channel, int channelId);
+
+    [LoggerMessage(2006, LogLevel.Warning, "Follower {Follower} could not register channel '{Channel}': {Error}")]
+    public static partial void ChannelRefused(ILogger logger, string follower, string channel, string error);
+
+    [LoggerMessage(2007, LogLevel.Warning, "Follower {Follower} is silent for {SilentMs} ms; evicting it")]
+    public static partial void FollowerEvicted(ILogger logger, string follower, double silentMs);
+
+    [LoggerMessage(2008, LogLevel.Debug, "Call {RequestId} to '{Method}' from follower {Follower} failed")]
+    public static partial void CallFailed(ILogger logger, long requestId, string method, string follower, Exception exception);
+
+    [LoggerMessage(2009, LogLevel.Warning, "Accepting a follower connection failed")]
+    public static partial void AcceptFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2010, LogLevel.Warning, "A real subscription of channel '{Channel}' failed")]
+    public static partial void SubscriptionFailed(ILogger logger, string channel, Exception exception);
+}

@@ -1,0 +1,128 @@
+using System.Net.Sockets;
+using ClusterSharing.Protocol;
+using ClusterSharing.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Leader;
+
+/// <summary>Accepts follower connections on the elected listener and runs one <see cref="FollowerSession"/> each.</summary>
+internal sealed class LeaderServer : IAsyncDisposable
+{
+    private readonly Socket _listener;
+    private readonly object _gate = new();
+    private readonly HashSet<FollowerSession> _sessions = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Func<string, ILeaderChannel?> _findChannel;
+    private readonly Hosting.NodeMonitor _monitor;
+    private Task _acceptLoop = Task.CompletedTask;
+    private bool _disposed;
+
+    public LeaderServer(Socket listener, ClusterClientOptions options, long epoch, Func<string, ILeaderChannel?> findChannel, Hosting.NodeMonitor monitor, ILogger logger)
+    {
+        _listener = listener;
+        Options = options;
+        Epoch = epoch;
+        _findChannel = findChannel;
+        _monitor = monitor;
+        Logger = logger;
+        Limits = new ProtocolLimits { MaxFrameSize = options.MaxFrameSize, MaxHeaderSize = options.MaxHeaderSize };
+    }
+
+    public ClusterClientOptions Options { get; }
+
+    public long Epoch { get; }
+
+    public ILogger Logger { get; }
+
+    public ProtocolLimits Limits { get; }
+
+    public int SessionCount
+    {
+        get { lock (_gate) return _sessions.Count; }
+    }
+
+    public ILeaderChannel? FindChannel(string name) => _findChannel(name);
+
+    public void Start() => _acceptLoop = Task.Run(AcceptLoopAsync);
+
+    private async Task AcceptLoopAsync()
+    {
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // A connection reset before accept completed, or descriptors ran out; keep serving the others.
+                LeaderLog.AcceptFailed(Logger, ex);
+                await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+            FollowerSession session;
+            try
+            {
+                var connection = new FrameConnection(socket, new FrameConnectionOptions
+                {
+                    Limits = Limits,
+                    Logger = Logger,
+                    Name = $"follower {socket.RemoteEndPoint}",
+                });
+                session = new FollowerSession(this, connection);
+            }
+            catch (Exception ex)
+            {
+                LeaderLog.AcceptFailed(Logger, ex);
+                socket.Dispose();
+                continue;
+            }
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    _ = session.CloseAsync("the leader is closing");
+                    return;
+                }
+                _sessions.Add(session);
+            }
+            _monitor.Add(session);
+            session.Start();
+        }
+    }
+
+    internal void OnSessionClosed(FollowerSession session)
+    {
+        _monitor.Remove(session);
+        lock (_gate) _sessions.Remove(session);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        FollowerSession[] sessions;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            sessions = [.. _sessions];
+        }
+        _stop.Cancel();
+        _listener.Dispose();
+        try
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            // The listener was closed under the accept; that is how the loop ends.
+        }
+        await Task.WhenAll(sessions.Select(s => s.CloseAsync("the leader is closing").AsTask())).ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}
