@@ -13,9 +13,9 @@ internal interface IObjectFormatter
 /// <summary>
 /// A record, class or struct of a contract as a MessagePack map keyed by property name: public instance properties
 /// with a public getter, in declaration order, base-class members first. Reading accepts keys in any order, skips
-/// unknown keys and leaves missing members at their defaults; the object is built through the public constructor
-/// whose parameters all match properties (case-insensitively, same type), the one with the most parameters, and the
-/// remaining present properties with a public setter or init accessor are then set.
+/// unknown keys and reads missing members as their type's default; the object is built through the public constructor
+/// whose parameters all match properties (case-insensitively, same type), the one with the most parameters, and every
+/// other property with a public setter or init accessor is then set (as generated code does).
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
@@ -25,7 +25,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
     private Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private ConstructorInfo? _constructor;
     private int[] _constructorMembers = [];
-    private object?[] _constructorDefaults = [];
+    private object?[] _defaults = [];
 
     public void Initialize(DynamicFormatterResolver resolver)
     {
@@ -65,12 +65,8 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
 
     public T Deserialize(ref MessagePackReader reader)
     {
-        if (reader.TryReadNil())
-        {
-            if (typeof(T).IsValueType)
-                throw new MessagePackSerializationException($"Nil is not a valid {ClusterMethodId.CanonicalTypeName(typeof(T))} (a struct).");
-            return default!;
-        }
+        // Nil reads as null, or as the default value of a struct (as generated code reads it).
+        if (reader.TryReadNil()) return default!;
         int count = reader.ReadMapHeader();
         var values = new object?[_members.Length];
         var present = new bool[_members.Length];
@@ -100,6 +96,10 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
 
     private T Construct(object?[] values, bool[] present)
     {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!present[i]) values[i] = _defaults[i];
+        }
         object instance;
         var usedByConstructor = new bool[_members.Length];
         if (_constructor is not null)
@@ -108,7 +108,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
             for (int i = 0; i < arguments.Length; i++)
             {
                 int member = _constructorMembers[i];
-                arguments[i] = present[member] ? values[member] : _constructorDefaults[i];
+                arguments[i] = values[member];
                 usedByConstructor[member] = true;
             }
             instance = _constructor.Invoke(BindingFlags.DoNotWrapExceptions, binder: null, arguments, culture: null);
@@ -118,9 +118,10 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
             // Only structs get here (classes without a usable constructor are rejected when the contract is built).
             instance = Activator.CreateInstance(typeof(T))!;
         }
+        // Every settable member is assigned, a missing one its default, exactly like generated code's object initializer.
         for (int i = 0; i < _members.Length; i++)
         {
-            if (present[i] && !usedByConstructor[i] && _members[i].Settable)
+            if (!usedByConstructor[i] && _members[i].Settable)
                 _members[i].Property.SetValue(instance, values[i], BindingFlags.DoNotWrapExceptions, binder: null, index: null, culture: null);
         }
         return (T)instance;
@@ -154,7 +155,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
                 "it has no public constructor to build it with when read; add a public parameterless constructor or one whose parameters match its properties by name");
         _constructor = best;
         _constructorMembers = bestMembers;
-        _constructorDefaults = bestMembers.Select(m => DefaultOf(_members[m].Property.PropertyType)).ToArray();
+        _defaults = _members.Select(m => DefaultOf(m.Property.PropertyType)).ToArray();
     }
 
     private static object? DefaultOf(Type type) => type.IsValueType ? Activator.CreateInstance(type) : null;
@@ -194,8 +195,8 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
 /// <summary>Stops a cyclic object graph before it overflows the stack while being written.</summary>
 internal static class SerializationDepth
 {
-    /// <summary>Deeper than any reader accepts (<see cref="MessagePackReaderOptions.MaxDepth"/> defaults to 32).</summary>
-    private const int Limit = 64;
+    /// <summary>The limit generated code uses; far deeper than any reader accepts (<see cref="MessagePackReaderOptions.MaxDepth"/> defaults to 32).</summary>
+    private const int Limit = 256;
 
     [ThreadStatic] private static int t_depth;
 
