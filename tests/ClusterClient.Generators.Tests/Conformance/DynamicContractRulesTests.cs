@@ -33,6 +33,21 @@ public static class IUnsupported
     public interface IMultiDimensional { Task SendAsync(int[,] grid); }
     public interface IBadSubscribe { [Subscribe] void Watch(string topic); }
     public interface ICloseWithArguments { [Close] Task CloseAsync(string reason); }
+    public interface IDisposableClient : IAsyncDisposable { Task<int> GetAsync(); }
+    public interface IDerivedClient : IDisposableClient { Task<string> NameAsync(); }
+
+    public sealed class DisposableClient : IDerivedClient
+    {
+        public bool Disposed { get; private set; }
+        public Task<int> GetAsync() => Task.FromResult(1);
+        public Task<string> NameAsync() => Task.FromResult("derived");
+        public ValueTask DisposeAsync()
+        {
+            Disposed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+
     public interface IOnewayWithToken { void Fire(int value, CancellationToken cancellationToken); }
     public interface ITwoSubscribes
     {
@@ -151,6 +166,23 @@ public sealed class DynamicContractRulesTests
     [Fact]
     public void Oneway_cancellation_token_is_left_off_the_wire() =>
         Assert.Equal("void Fire(System.Int32)", Assert.Single(new DynamicClusterContract<IUnsupported.IOnewayWithToken>().Methods).Signature);
+
+    [Fact]
+    public async Task Base_interfaces_are_included_and_DisposeAsync_closes()
+    {
+        var contract = new DynamicClusterContract<IUnsupported.IDerivedClient>();
+        Assert.Equal(["NameAsync", "GetAsync", "DisposeAsync"], contract.Methods.Select(m => m.Name));
+        var dispose = contract.Methods.Single(m => m.Name == "DisposeAsync");
+        Assert.Equal(ClusterMethodKind.Close, dispose.Kind);
+        Assert.Equal("System.Threading.Tasks.ValueTask DisposeAsync()", dispose.Signature);
+        var client = new IUnsupported.DisposableClient();
+        await using (var proxy = contract.CreateProxy(new Support.LoopbackInvoker<IUnsupported.IDerivedClient>(contract, client)))
+        {
+            Assert.Equal("derived", await proxy.NameAsync());
+            Assert.Equal(1, await proxy.GetAsync());
+        }
+        Assert.True(client.Disposed);
+    }
 
     [Fact]
     public void Classes_are_refused() => Assert.Contains("are interfaces", Refuse<DynamicContractRulesTests>());
