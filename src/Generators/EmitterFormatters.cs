@@ -91,6 +91,8 @@ internal static partial class Emitter
         foreach (var f in contract.Formatters.Where(f => f.Kind == FormatterKind.Object)) EmitObjectFormatter(w, f);
     }
 
+    private static bool IsSetLater(ObjectMemberSpec member) => member.Settable && !member.InInitializer;
+
     private static void EmitObjectFormatter(SourceWriter w, FormatterSpec f)
     {
         var o = f.Object!;
@@ -114,10 +116,22 @@ internal static partial class Emitter
         w.Close();
         w.Line();
         w.Open("public " + f.ValueType + " Deserialize(ref " + Reader + " reader)");
-        w.Line("if (reader.TryReadNil()) return default;");
+        if (o.IsValueType)
+        {
+            w.Line("if (reader.TryReadNil()) throw new " + Serialization + "MessagePackSerializationException(\"Nil is not a valid "
+                + Escape(o.Type.Replace("global::", string.Empty)) + " (a struct).\");");
+        }
+        else
+        {
+            w.Line("if (reader.TryReadNil()) return null;");
+        }
         w.Line("int count = reader.ReadMapHeader();");
         w.Line("reader.EnterNested();");
-        for (int i = 0; i < o.Members.Count; i++) w.Line(o.Members[i].FormatterType + " __" + Count(i) + " = default;");
+        for (int i = 0; i < o.Members.Count; i++)
+        {
+            w.Line(o.Members[i].FormatterType + " __" + Count(i) + " = default;");
+            if (IsSetLater(o.Members[i])) w.Line("bool __has" + Count(i) + " = false;");
+        }
         w.Open("for (int i = 0; i < count; i++)");
         w.Open("if (reader.NextMessagePackType != " + Serialization + "MessagePackType.String)");
         w.Line("reader.Skip();");
@@ -129,15 +143,22 @@ internal static partial class Emitter
         for (int i = 0; i < o.Members.Count; i++)
         {
             var member = o.Members[i];
-            w.Line((i == 0 ? "if" : "else if") + " (global::System.MemoryExtensions.SequenceEqual(key, " + TypeNames.Literal(member.Name) + "u8)) __" + Count(i)
-                + " = Formatters." + member.Formatter + ".Deserialize(ref reader);");
+            string read = "__" + Count(i) + " = Formatters." + member.Formatter + ".Deserialize(ref reader);";
+            if (IsSetLater(member)) read = "{ " + read + " __has" + Count(i) + " = true; }";
+            w.Line((i == 0 ? "if" : "else if") + " (global::System.MemoryExtensions.SequenceEqual(key, " + TypeNames.Literal(member.Name) + "u8)) " + read);
         }
         w.Line(o.Members.Count == 0 ? "reader.Skip();" : "else reader.Skip();");
         w.Close();
         w.Line("reader.ExitNested();");
         string ctorArgs = string.Join(", ", o.ConstructorArguments.Select(i => "__" + Count(i) + "!"));
-        var setters = o.Members.Select((member, i) => (member, i)).Where(x => x.member.Settable).Select(x => x.member.Identifier + " = __" + Count(x.i) + "!").ToList();
-        w.Line("return new " + o.Type + "(" + ctorArgs + ")" + (setters.Count == 0 ? string.Empty : " { " + string.Join(", ", setters) + " }") + ";");
+        var initializers = o.Members.Select((member, i) => (member, i)).Where(x => x.member.InInitializer).Select(x => x.member.Identifier + " = __" + Count(x.i) + "!").ToList();
+        w.Line("var result = new " + o.Type + "(" + ctorArgs + ")" + (initializers.Count == 0 ? string.Empty : " { " + string.Join(", ", initializers) + " }") + ";");
+        // Plain setters are assigned only for keys that were present, so a property initializer survives a missing key.
+        for (int i = 0; i < o.Members.Count; i++)
+        {
+            if (IsSetLater(o.Members[i])) w.Line("if (__has" + Count(i) + ") result." + o.Members[i].Identifier + " = __" + Count(i) + "!;");
+        }
+        w.Line("return result;");
         w.Close();
         w.Close();
     }

@@ -270,10 +270,31 @@ public sealed class GeneratedRoundTripTests
         Assert.Equal(new ServiceQuery("svc", null), real.LastQuery);
     }
 
-    private static ValueTask DispatchFullyRead(ShopClient real, ClusterMethod method, byte[] arguments)
+    [Fact]
+    public async Task A_missing_key_keeps_the_property_initializer_of_a_settable_property()
+    {
+        var echo = Contract.Methods.Single(m => m.Name == "EchoTreeAsync");
+        var reply = new CapturingReply();
+        // [{"Name": "x"}]: Parent and Children are missing.
+        await DispatchFullyRead(new ShopClient(), echo, [0x91, 0x81, 0xa4, .. "Name"u8, 0xa1, (byte)'x'], reply);
+        var node = Assert.IsType<TreeNode>(reply.Value);
+        Assert.Equal("x", node.Name);
+        Assert.Null(node.Parent);
+        Assert.NotNull(node.Children);
+        Assert.Empty(node.Children);
+    }
+
+    private sealed class CapturingReply : IReplyWriter
+    {
+        public object? Value { get; private set; }
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter) => Value = value;
+        public void WriteVoid() { }
+    }
+
+    private static ValueTask DispatchFullyRead(ShopClient real, ClusterMethod method, byte[] arguments, IReplyWriter? reply = null)
     {
         var reader = new MessagePackReader(arguments);
-        var task = Contract.DispatchAsync(real, method, ref reader, new NoReply(), CancellationToken.None);
+        var task = Contract.DispatchAsync(real, method, ref reader, reply ?? new NoReply(), CancellationToken.None);
         Assert.True(reader.End);
         return task;
     }

@@ -15,6 +15,7 @@ internal static class GeneratorHarness
     private const string GlobalUsings = """
         global using System;
         global using System.Collections.Generic;
+        global using System.Linq;
         global using System.Threading;
         global using System.Threading.Tasks;
         global using ClusterSharing;
