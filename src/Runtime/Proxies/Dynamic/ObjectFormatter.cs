@@ -14,8 +14,8 @@ internal interface IObjectFormatter
 /// A record, class or struct of a contract as a MessagePack map keyed by property name: public instance properties
 /// with a public getter, in declaration order, base-class members first. Reading accepts keys in any order, skips
 /// unknown keys and reads missing members as their type's default; the object is built through the public constructor
-/// whose parameters all match properties (case-insensitively, same type), the one with the most parameters, and every
-/// other property with a public setter or init accessor is then set (as generated code does).
+/// whose parameters all match properties (case-insensitively, same type), the one with the most parameters; then
+/// init-only and required properties are assigned, and plain setters for the keys that were present (as generated code does).
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
@@ -65,8 +65,12 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
 
     public T Deserialize(ref MessagePackReader reader)
     {
-        // Nil reads as null, or as the default value of a struct (as generated code reads it).
-        if (reader.TryReadNil()) return default!;
+        if (reader.TryReadNil())
+        {
+            if (typeof(T).IsValueType)
+                throw new MessagePackSerializationException($"Nil is not a valid {ClusterMethodId.CanonicalTypeName(typeof(T))} (a struct).");
+            return default!;
+        }
         int count = reader.ReadMapHeader();
         var values = new object?[_members.Length];
         var present = new bool[_members.Length];
@@ -118,10 +122,12 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
             // Only structs get here (classes without a usable constructor are rejected when the contract is built).
             instance = Activator.CreateInstance(typeof(T))!;
         }
-        // Every settable member is assigned, a missing one its default, exactly like generated code's object initializer.
+        // As generated code does: init-only and required members belong in the object initializer, so they are assigned even
+        // when missing (their default); plain setters only for keys that were present, so a property initializer survives.
         for (int i = 0; i < _members.Length; i++)
         {
-            if (!usedByConstructor[i] && _members[i].Settable)
+            var member = _members[i];
+            if (!usedByConstructor[i] && member.Settable && (present[i] || member.InInitializer))
                 _members[i].Property.SetValue(instance, values[i], BindingFlags.DoNotWrapExceptions, binder: null, index: null, culture: null);
         }
         return (T)instance;
@@ -189,6 +195,9 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
         public PropertyInfo Property { get; } = property;
         public IBoxedFormatter Formatter { get; } = formatter;
         public bool Settable { get; } = property.SetMethod is { IsPublic: true };
+        public bool InInitializer { get; } = property.SetMethod is { IsPublic: true } setter
+            && (setter.ReturnParameter.GetRequiredCustomModifiers().Contains(typeof(System.Runtime.CompilerServices.IsExternalInit))
+                || property.IsDefined(typeof(System.Runtime.CompilerServices.RequiredMemberAttribute), inherit: false));
     }
 }
 
