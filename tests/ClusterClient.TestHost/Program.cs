@@ -1,1 +1,104 @@
-Console.WriteLine("not built yet");
+using ClusterSharing;
+using ClusterSharing.TestHost;
+
+// A worker process for the multi-process tests: it joins the cluster on --port, then executes the commands
+// it reads on stdin (one per line: "<id> <command> [arguments]") and answers one JSON object per line on
+// stdout. Closing its stdin ends it, so a crashed test run leaves no process behind.
+//
+// Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
+// pid | sub TOPIC | unsub TOPIC | publish TOPIC VALUE | loop MS [pid|idem] | status | ready [TIMEOUT_MS] | close | exit
+// Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}
+// Events:  started, factory, ready, ready-failed, leader-changed, leadership-lost, executing, real-call-cancelled,
+//          recorded, real-subscribed, real-unsubscribed, real-published, value, real-client-disposed, exited
+HostArguments arguments;
+try
+{
+    arguments = HostArguments.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+LineOutput.Event("started", w => w.WriteNumber("port", arguments.Port ?? 0));
+
+int factoryAttempts = 0;
+ITestService Factory()
+{
+    int attempt = Interlocked.Increment(ref factoryAttempts);
+    bool fail = attempt <= arguments.FactoryFails
+        || (arguments.FactoryFailFile is { } file && File.Exists(file));
+    LineOutput.Event("factory", w => { w.WriteNumber("attempt", attempt); w.WriteBoolean("ok", !fail); });
+    if (fail) throw new InvalidOperationException(arguments.FactoryError);
+    return new TestService(attempt);
+}
+
+ClusterClient<ITestService> handle;
+try
+{
+    handle = ClusterClient.Create<ITestService>(Factory, arguments.Apply);
+}
+catch (Exception e)
+{
+    LineOutput.Event("create-failed", w => LineOutput.WriteError(w, e));
+    return 3;
+}
+
+handle.LeaderChanged += (_, e) =>
+{
+    LineOutput.Event("leader-changed", w => { w.WriteBoolean("leader", e.IsLeader); w.WriteNumber("epoch", e.Epoch); });
+    if (e.IsLeader) WatchLeadership(handle);
+};
+
+var commands = new CommandProcessor(handle);
+// Console.In reads synchronously even through ReadLineAsync: give it its own task so ReadyAsync runs alongside.
+var stdinDone = Task.Run(() => commands.RunAsync(Console.In));
+
+try
+{
+    using var readyTimeout = new CancellationTokenSource(arguments.ReadyTimeoutMs);
+    await handle.ReadyAsync(readyTimeout.Token);
+    LineOutput.Event("ready", w => { w.WriteBoolean("leader", handle.IsLeader); w.WriteNumber("epoch", handle.Epoch); });
+    if (handle.IsLeader) WatchLeadership(handle);
+}
+catch (Exception e)
+{
+    // The process stays up: a test may retry with the "ready" command once the cause is gone.
+    LineOutput.Event("ready-failed", w => LineOutput.WriteError(w, e));
+}
+
+await stdinDone;
+await commands.DisposeHandleAsync();
+LineOutput.Event("exited");
+// Ends the process even if something left a foreground thread behind; the tests must never leak workers.
+Environment.Exit(0);
+return 0;
+
+static void WatchLeadership(ClusterClient<ITestService> handle)
+{
+    var token = handle.LeadershipLost;
+    // Both the ready path and LeaderChanged may see the same term; report its end once.
+    if (!LeadershipWatch.TryStart(token)) return;
+    token.Register(static state =>
+    {
+        var h = (ClusterClient<ITestService>)state!;
+        LineOutput.Event("leadership-lost", w => w.WriteNumber("epoch", h.Epoch));
+    }, handle);
+}
+
+internal static class LeadershipWatch
+{
+    private static readonly Lock Gate = new();
+    private static CancellationToken _watched;
+
+    public static bool TryStart(CancellationToken token)
+    {
+        lock (Gate)
+        {
+            if (token == _watched) return false;
+            _watched = token;
+            return true;
+        }
+    }
+}

@@ -202,6 +202,19 @@ internal sealed class CloseMember<T>(ClusterMethod method, MethodInfo member, Dy
         }
     }
 
+    /// <summary>
+    /// <see cref="IClusterInvoker{T}.CloseAsync"/> has no arguments, so the runtime may send an empty array or nothing at all;
+    /// both are accepted.
+    /// </summary>
+    public override ValueTask DispatchAsync(T target, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
+    {
+        if (!arguments.End) Arguments.Deserialize(ref arguments);
+        object? returned;
+        try { returned = Call(Member, target, []); }
+        catch (Exception ex) { return ValueTask.FromException(ex); }
+        return Complete(returned, reply);
+    }
+
     protected override ValueTask Complete(object? returned, IReplyWriter reply) => returned switch
     {
         Task task => new ValueTask(task),

@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace ClusterSharing.Demo;
+
+/// <summary>
+/// One worker process: joins the cluster, reports its role, and runs the parent's commands
+/// ("query TEXT", "loop MS", "status"); stdin closing ends it.
+/// </summary>
+internal static class Worker
+{
+    public static async Task<int> RunAsync(int port, int index)
+    {
+        await using var cluster = ClusterClient.Create<IUpstreamClient>(() => new UpstreamClient(), o =>
+        {
+            o.Port = port;
+            o.MaxWaitTime = TimeSpan.FromSeconds(20);
+            o.ResponseTimeout = TimeSpan.FromSeconds(10);
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+        });
+        cluster.LeaderChanged += (_, e) => Lines.Write(w =>
+        {
+            w.WriteString("event", "leader-changed");
+            w.WriteBoolean("leader", e.IsLeader);
+            w.WriteNumber("epoch", e.Epoch);
+            w.WriteNumber("ts", Lines.Now());
+        });
+        try
+        {
+            await cluster.ReadyAsync();
+            Lines.Write(w => { w.WriteString("event", "ready"); w.WriteBoolean("leader", cluster.IsLeader); w.WriteNumber("epoch", cluster.Epoch); });
+        }
+        catch (ClusterClientException e)
+        {
+            Lines.Write(w => { w.WriteString("event", "ready-failed"); w.WriteString("message", e.Message); });
+            return 1;
+        }
+
+        var running = new List<Task>();
+        while (await Console.In.ReadLineAsync() is { } line && running.Count < 10_000)
+        {
+            string[] parts = line.Split(' ', 3);
+            if (parts.Length < 2) continue;
+            string id = parts[0], command = parts[1], argument = parts.Length > 2 ? parts[2] : "";
+            running.Add(Task.Run(() => ExecuteAsync(cluster, id, command, argument)));
+        }
+        await Task.WhenAny(Task.WhenAll(running), Task.Delay(TimeSpan.FromSeconds(5)));
+        return 0;
+    }
+
+    private static async Task ExecuteAsync(ClusterClient<IUpstreamClient> cluster, string id, string command, string argument)
+    {
+        try
+        {
+            switch (command)
+            {
+                case "query":
+                    var answer = await cluster.Client.QueryAsync(argument);
+                    Reply(id, w =>
+                    {
+                        w.WriteNumber("leaderPid", answer.LeaderPid);
+                        w.WriteString("connectionId", answer.ConnectionId);
+                        w.WriteString("text", answer.Text);
+                    });
+                    break;
+                case "loop":
+                    await LoopAsync(cluster.Client, id, int.Parse(argument, CultureInfo.InvariantCulture));
+                    break;
+                case "status":
+                    Reply(id, w => { w.WriteBoolean("leader", cluster.IsLeader); w.WriteNumber("epoch", cluster.Epoch); });
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown command '{command}'.");
+            }
+        }
+        catch (Exception e)
+        {
+            Lines.Write(w => { w.WriteString("id", id); w.WriteBoolean("ok", false); w.WriteString("error", e.GetType().Name); w.WriteString("message", e.Message); });
+        }
+    }
+
+    /// <summary>Back-to-back pings for <paramref name="milliseconds"/>, as a busy worker would make them.</summary>
+    private static async Task LoopAsync(IUpstreamClient client, string id, int milliseconds)
+    {
+        double end = Lines.Now() + milliseconds;
+        int successes = 0, leaderLost = 0, otherTyped = 0, untyped = 0;
+        string? firstError = null;
+        var spans = new List<(int Pid, double First, double Last, int Count)>();
+        for (int i = 0; i < 20_000_000 && Lines.Now() < end; i++)
+        {
+            try
+            {
+                int pid = await client.PingAsync();
+                double now = Lines.Now();
+                successes++;
+                if (spans.Count > 0 && spans[^1].Pid == pid) spans[^1] = spans[^1] with { Last = now, Count = spans[^1].Count + 1 };
+                else spans.Add((pid, now, now, 1));
+            }
+            catch (Exception e)
+            {
+                if (e is LeaderLostException) leaderLost++;
+                else if (e is ClusterClientException) otherTyped++;
+                else untyped++;
+                firstError ??= $"{e.GetType().Name}: {e.Message}";
+                await Task.Delay(1); // no busy loop while the cluster elects a new leader
+            }
+        }
+        Reply(id, w =>
+        {
+            w.WriteNumber("successes", successes);
+            w.WriteNumber("leaderLost", leaderLost);
+            w.WriteNumber("otherTyped", otherTyped);
+            w.WriteNumber("untyped", untyped);
+            if (firstError is not null) w.WriteString("firstError", firstError);
+            w.WriteStartArray("spans");
+            foreach (var s in spans)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("pid", s.Pid);
+                w.WriteNumber("first", s.First);
+                w.WriteNumber("last", s.Last);
+                w.WriteNumber("count", s.Count);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+    }
+
+    private static void Reply(string id, Action<Utf8JsonWriter> value) => Lines.Write(w =>
+    {
+        w.WriteString("id", id);
+        w.WriteBoolean("ok", true);
+        w.WritePropertyName("value");
+        w.WriteStartObject();
+        value(w);
+        w.WriteEndObject();
+    });
+}

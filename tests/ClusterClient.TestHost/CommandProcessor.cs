@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace ClusterSharing.TestHost;
+
+/// <summary>
+/// Executes stdin commands against the proxy (<c>handle.Client</c>), each on its own task so slow calls
+/// and quick ones overlap like in a real worker. Every command is answered with its correlation id.
+/// </summary>
+internal sealed class CommandProcessor
+{
+    private const int MaxConcurrentCommands = 1024;
+    private readonly ClusterClient<ITestService> _handle;
+    private readonly Dictionary<string, Action<string>> _listeners = new(StringComparer.Ordinal);
+    private readonly List<Task> _running = new();
+    private readonly SemaphoreSlim _slots = new(MaxConcurrentCommands);
+    private int _handleDisposed;
+
+    public CommandProcessor(ClusterClient<ITestService> handle) => _handle = handle;
+
+    private ITestService Client => _handle.Client;
+
+    public async Task RunAsync(TextReader input)
+    {
+        while (await input.ReadLineAsync().ConfigureAwait(false) is { } line)
+        {
+            line = line.Trim();
+            if (line.Length == 0) continue;
+            string[] parts = line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 2 || !long.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long id))
+            {
+                LineOutput.Event("bad-command", w => w.WriteString("line", line));
+                continue;
+            }
+            string command = parts[1];
+            string rest = parts.Length > 2 ? parts[2] : "";
+            if (command == "exit")
+            {
+                LineOutput.Ok(id, w => w.WriteBooleanValue(true));
+                break;
+            }
+            await _slots.WaitAsync().ConfigureAwait(false);
+            var task = Task.Run(() => ExecuteAsync(id, command, rest));
+            lock (_running)
+            {
+                _running.RemoveAll(t => t.IsCompleted);
+                _running.Add(task);
+            }
+        }
+        Task[] pending;
+        lock (_running) pending = _running.ToArray();
+        // Commands still running end with the handle; don't let them delay the exit for long.
+        await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+    }
+
+    public async Task DisposeHandleAsync()
+    {
+        if (Interlocked.Exchange(ref _handleDisposed, 1) != 0) return;
+        var dispose = _handle.DisposeAsync().AsTask();
+        if (await Task.WhenAny(dispose, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false) != dispose)
+            LineOutput.Event("dispose-hung");
+    }
+
+    private async Task ExecuteAsync(long id, string command, string rest)
+    {
+        try
+        {
+            string[] a = rest.Length == 0 ? [] : rest.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            switch (command)
+            {
+                case "echo":
+                {
+                    string text = await Client.EchoAsync(rest).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteStringValue(text));
+                    break;
+                }
+                case "add":
+                {
+                    int sum = await Client.AddAsync(Int(a, 0), Int(a, 1)).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNumberValue(sum));
+                    break;
+                }
+                case "slow":
+                {
+                    using var cancel = a.Length > 1 ? new CancellationTokenSource(Int(a, 1)) : null;
+                    int pid = await Client.SlowAsync(Int(a, 0), cancel?.Token ?? default).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    break;
+                }
+                case "slow-idem":
+                {
+                    int pid = await Client.SlowIdempotentAsync(Int(a, 0)).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    break;
+                }
+                case "fail":
+                    await Client.FailAsync(rest).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "record":
+                    Client.Record(Int(a, 0));
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "recorded":
+                {
+                    long total = await Client.GetRecordedAsync().ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNumberValue(total));
+                    break;
+                }
+                case "pid":
+                {
+                    int pid = await Client.GetLeaderPidAsync().ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    break;
+                }
+                case "sub":
+                    Subscribe(Str(a, 0));
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "unsub":
+                    Unsubscribe(Str(a, 0));
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "publish":
+                    Client.Publish(new Announcement(Str(a, 0), Str(a, 1)));
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "loop":
+                {
+                    var report = await CallLoop.RunAsync(Client, TimeSpan.FromMilliseconds(Int(a, 0)), a.Length > 1 ? a[1] : "pid").ConfigureAwait(false);
+                    LineOutput.Ok(id, report.Write);
+                    break;
+                }
+                case "status":
+                    LineOutput.Ok(id, WriteStatus);
+                    break;
+                case "ready":
+                {
+                    using var timeout = new CancellationTokenSource(a.Length > 0 ? Int(a, 0) : 60_000);
+                    await _handle.ReadyAsync(timeout.Token).ConfigureAwait(false);
+                    LineOutput.Ok(id, WriteStatus);
+                    break;
+                }
+                case "close":
+                    await _handle.DisposeAsync().ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                default:
+                    LineOutput.Write(w =>
+                    {
+                        w.WriteNumber("id", id);
+                        w.WriteBoolean("ok", false);
+                        w.WriteString("error", "UnknownCommand");
+                        w.WriteString("message", $"Unknown command '{command}'.");
+                    });
+                    break;
+            }
+        }
+        catch (Exception e)
+        {
+            LineOutput.Failed(id, e);
+        }
+    }
+
+    private void WriteStatus(Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteBoolean("leader", _handle.IsLeader);
+        w.WriteNumber("epoch", _handle.Epoch);
+        w.WriteNumber("port", _handle.Port);
+        w.WriteString("name", _handle.Name);
+        w.WriteEndObject();
+    }
+
+    private void Subscribe(string topic)
+    {
+        Action<string> listener = value => LineOutput.Event("value", w => { w.WriteString("topic", topic); w.WriteString("value", value); });
+        lock (_listeners)
+        {
+            if (!_listeners.TryAdd(topic, listener))
+                throw new InvalidOperationException($"This host already subscribed to '{topic}'.");
+        }
+        Client.Subscribe(topic, listener);
+    }
+
+    private void Unsubscribe(string topic)
+    {
+        Action<string>? listener;
+        lock (_listeners)
+        {
+            if (!_listeners.Remove(topic, out listener))
+                throw new InvalidOperationException($"This host has no subscription to '{topic}'.");
+        }
+        Client.Unsubscribe(topic, listener);
+    }
+
+    private static int Int(string[] a, int index) =>
+        int.Parse(Str(a, index), NumberStyles.Integer, CultureInfo.InvariantCulture);
+
+    private static string Str(string[] a, int index) =>
+        index < a.Length ? a[index] : throw new ArgumentException($"Argument {index + 1} is missing.");
+}

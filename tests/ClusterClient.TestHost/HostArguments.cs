@@ -1,0 +1,81 @@
+using System.Globalization;
+
+namespace ClusterSharing.TestHost;
+
+/// <summary>The command line of one worker process; <see cref="Usage"/> lists the flags.</summary>
+internal sealed class HostArguments
+{
+    public int? Port { get; private set; }
+    public string? Name { get; private set; }
+    public ClusterRole Role { get; private set; } = ClusterRole.Auto;
+    public int? MaxWaitMs { get; private set; }
+    public int? HeartbeatMs { get; private set; }
+    public int? ResponseTimeoutMs { get; private set; }
+    public int? ConnectTimeoutMs { get; private set; }
+    public int ReadyTimeoutMs { get; private set; } = 60_000;
+    public int FactoryFails { get; private set; }
+    public string FactoryError { get; private set; } = "The test factory failed on purpose.";
+    public string? FactoryFailFile { get; private set; }
+    public bool SingleMode { get; private set; }
+    public ProxyGenerationMode? ProxyGeneration { get; private set; }
+    public bool Log { get; private set; }
+
+    public const string Usage =
+        "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
+        "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
+        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--log]";
+
+    public static HostArguments Parse(string[] args)
+    {
+        var result = new HostArguments();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string flag = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value. Usage: {Usage}");
+            int Number() => int.Parse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture);
+            switch (flag)
+            {
+                case "--port": result.Port = Number(); break;
+                case "--name": result.Name = Value(); break;
+                case "--role": result.Role = Enum.Parse<ClusterRole>(Value(), ignoreCase: true); break;
+                case "--max-wait-ms": result.MaxWaitMs = Number(); break;
+                case "--heartbeat-ms": result.HeartbeatMs = Number(); break;
+                case "--response-timeout-ms": result.ResponseTimeoutMs = Number(); break;
+                case "--connect-timeout-ms": result.ConnectTimeoutMs = Number(); break;
+                case "--ready-timeout-ms": result.ReadyTimeoutMs = Number(); break;
+                case "--factory-fails": result.FactoryFails = Number(); break;
+                case "--factory-error": result.FactoryError = Value(); break;
+                case "--factory-fail-file": result.FactoryFailFile = Value(); break;
+                case "--single": result.SingleMode = true; break;
+                case "--proxy":
+                    result.ProxyGeneration = Value().ToLowerInvariant() switch
+                    {
+                        "generated" => ProxyGenerationMode.AlwaysGenerated,
+                        "dynamic" => ProxyGenerationMode.AlwaysDynamic,
+                        "prefer" => ProxyGenerationMode.PreferGenerated,
+                        var other => throw new ArgumentException($"--proxy {other} is not generated, dynamic or prefer."),
+                    };
+                    break;
+                case "--log": result.Log = true; break;
+                default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
+            }
+        }
+        if (result.Port is null && !result.SingleMode)
+            throw new ArgumentException($"--port is required (or --single). Usage: {Usage}");
+        return result;
+    }
+
+    public void Apply(ClusterClientOptions options)
+    {
+        if (Port is { } port) options.Port = port;
+        if (Name is not null) options.Name = Name;
+        options.Role = Role;
+        if (MaxWaitMs is { } maxWait) options.MaxWaitTime = TimeSpan.FromMilliseconds(maxWait);
+        if (HeartbeatMs is { } heartbeat) options.HeartbeatInterval = TimeSpan.FromMilliseconds(heartbeat);
+        if (ResponseTimeoutMs is { } response) options.ResponseTimeout = TimeSpan.FromMilliseconds(response);
+        if (ConnectTimeoutMs is { } connect) options.ConnectTimeout = TimeSpan.FromMilliseconds(connect);
+        if (ProxyGeneration is { } mode) options.ProxyGeneration = mode;
+        options.SingleMode = SingleMode;
+        if (Log) options.Logger = new StderrLogger();
+    }
+}

@@ -1,0 +1,42 @@
+namespace ClusterSharing.TestHost;
+
+/// <summary>
+/// The contract every TestHost process shares. Each member exists to drive one behaviour of the
+/// multi-process tests: plain invokes, cancellation, idempotent retry, remote exceptions, oneways,
+/// "who answered" (the leader's pid) and a subscription/publication pair.
+/// </summary>
+[ClusterDelegate]
+public partial interface ITestService
+{
+    Task<string> EchoAsync(string text);
+
+    Task<int> AddAsync(int a, int b);
+
+    /// <summary>Waits <paramref name="delayMs"/> on the leader (honouring cancellation) and returns the leader's pid.</summary>
+    Task<int> SlowAsync(int delayMs, CancellationToken cancellationToken = default);
+
+    /// <summary>Like <see cref="SlowAsync"/>, but safe to retry on a new leader.</summary>
+    [Idempotent]
+    Task<int> SlowIdempotentAsync(int delayMs, CancellationToken cancellationToken = default);
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> with <paramref name="message"/> on the leader.</summary>
+    Task FailAsync(string message);
+
+    /// <summary>Adds <paramref name="amount"/> to the leader's counter; no reply.</summary>
+    [Oneway]
+    void Record(int amount);
+
+    Task<long> GetRecordedAsync();
+
+    Task<int> GetLeaderPidAsync();
+
+    void Subscribe(string topic, Action<string> listener);
+
+    void Unsubscribe(string topic, Action<string>? listener);
+
+    [Publish]
+    void Publish(Announcement announcement);
+}
+
+/// <summary>A publication: the real client remembers it and tells the topic's subscribers.</summary>
+public sealed record Announcement(string Topic, string Value);

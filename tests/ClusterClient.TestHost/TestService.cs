@@ -1,0 +1,99 @@
+namespace ClusterSharing.TestHost;
+
+/// <summary>
+/// The real client. It lives only in the leader process; it reports what it executes on the leader's
+/// stdout so a test can tell that a request reached the leader (for example before killing it).
+/// </summary>
+internal sealed class TestService : ITestService, IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, List<Action<string>>> _listeners = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _announcements = new(StringComparer.Ordinal);
+    private readonly int _instance;
+    private long _recorded;
+    private int _disposed;
+
+    public TestService(int instance) => _instance = instance;
+
+    public Task<string> EchoAsync(string text) => Task.FromResult(text);
+
+    public Task<int> AddAsync(int a, int b) => Task.FromResult(checked(a + b));
+
+    public Task<int> SlowAsync(int delayMs, CancellationToken cancellationToken = default) =>
+        DelayThenPidAsync(nameof(SlowAsync), delayMs, cancellationToken);
+
+    public Task<int> SlowIdempotentAsync(int delayMs, CancellationToken cancellationToken = default) =>
+        DelayThenPidAsync(nameof(SlowIdempotentAsync), delayMs, cancellationToken);
+
+    public Task FailAsync(string message) => throw new InvalidOperationException(message);
+
+    public void Record(int amount)
+    {
+        long total = Interlocked.Add(ref _recorded, amount);
+        LineOutput.Event("recorded", w => { w.WriteNumber("amount", amount); w.WriteNumber("total", total); });
+    }
+
+    public Task<long> GetRecordedAsync() => Task.FromResult(Interlocked.Read(ref _recorded));
+
+    public Task<int> GetLeaderPidAsync() => Task.FromResult(Environment.ProcessId);
+
+    public void Subscribe(string topic, Action<string> listener)
+    {
+        string[] current;
+        lock (_gate)
+        {
+            if (!_listeners.TryGetValue(topic, out var list)) _listeners[topic] = list = new List<Action<string>>();
+            list.Add(listener);
+            current = _announcements.TryGetValue(topic, out var values) ? values.ToArray() : [];
+        }
+        LineOutput.Event("real-subscribed", w => w.WriteString("topic", topic));
+        // Like a registry client: a new subscriber learns what is already known.
+        foreach (var value in current) listener(value);
+    }
+
+    public void Unsubscribe(string topic, Action<string>? listener)
+    {
+        lock (_gate)
+        {
+            if (!_listeners.TryGetValue(topic, out var list)) return;
+            if (listener is null) list.Clear();
+            else list.Remove(listener);
+        }
+        LineOutput.Event("real-unsubscribed", w => w.WriteString("topic", topic));
+    }
+
+    public void Publish(Announcement announcement)
+    {
+        Action<string>[] targets;
+        lock (_gate)
+        {
+            if (!_announcements.TryGetValue(announcement.Topic, out var values))
+                _announcements[announcement.Topic] = values = new List<string>();
+            values.Add(announcement.Value);
+            targets = _listeners.TryGetValue(announcement.Topic, out var list) ? list.ToArray() : [];
+        }
+        LineOutput.Event("real-published", w => { w.WriteString("topic", announcement.Topic); w.WriteString("value", announcement.Value); });
+        foreach (var listener in targets) listener(announcement.Value);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            LineOutput.Event("real-client-disposed", w => w.WriteNumber("instance", _instance));
+    }
+
+    private async Task<int> DelayThenPidAsync(string method, int delayMs, CancellationToken cancellationToken)
+    {
+        LineOutput.Event("executing", w => { w.WriteString("method", method); w.WriteNumber("delayMs", delayMs); });
+        try
+        {
+            await Task.Delay(delayMs, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            LineOutput.Event("real-call-cancelled", w => w.WriteString("method", method));
+            throw;
+        }
+        return Environment.ProcessId;
+    }
+}
