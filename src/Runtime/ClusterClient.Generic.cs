@@ -138,9 +138,16 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     /// <summary>What this handle's proxy calls: the shared channel, except that Close members close this handle only.</summary>
     private sealed class HandleInvoker(ClusterClient<T> owner) : IClusterInvoker<T>
     {
-        private NodeChannel<T> Channel => owner._channel;
+        private NodeChannel<T> Channel
+        {
+            get
+            {
+                ObjectDisposedException.ThrowIf(Volatile.Read(ref owner._disposed) != 0, owner);
+                return owner._channel;
+            }
+        }
 
-        public T? LocalTarget => Channel.LocalTarget;
+        public T? LocalTarget => Volatile.Read(ref owner._disposed) != 0 ? null : owner._channel.LocalTarget;
 
         public ValueTask<TResult> InvokeAsync<TArgs, TResult>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
             IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken) =>

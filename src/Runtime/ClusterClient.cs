@@ -37,13 +37,11 @@ public static class ClusterClient
         return ClusterClient<T>.Open(node, contract, factory, options, ownsNodeReference: true);
     }
 
-    internal static ClusterContract<T> ResolveContract<T>(ProxyGenerationMode mode) where T : class
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AOT", "IL3050", Justification = "ContractResolver only builds the dynamic contract when dynamic code is supported.")]
+    private static ClusterContract<T> ResolveContract<T>(ProxyGenerationMode mode) where T : class
     {
         if (!typeof(T).IsInterface)
             throw new ClusterClientException($"ClusterClient.Create<{typeof(T).FullName}>: the type argument must be an interface marked [ClusterDelegate], not a class or struct.");
-        return ClusterContractRegistry.TryGetGenerated<T>()
-            ?? throw new ClusterClientException(
-                $"No ClusterClient contract is registered for {typeof(T).FullName} (proxy generation mode {mode}). " +
-                "Mark the interface [ClusterDelegate], make it partial and public or internal, and reference the ClusterClient generator.");
+        return ContractResolver.Resolve<T>(mode);
     }
 }

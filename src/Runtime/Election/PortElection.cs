@@ -24,10 +24,11 @@ internal static class PortElection
             }
             else
             {
-                // On Linux and macOS SO_REUSEADDR never allows two listeners on one address; it only lets a new
-                // leader bind while connections of the dead one linger in TIME_WAIT, which failover needs.
-                // SO_REUSEPORT (which would allow two listeners) is never set.
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                // Plain SO_REUSEADDR never allows two listeners on one address on Linux or macOS; it only lets a new
+                // leader bind while connections of the dead one linger in TIME_WAIT, which failover needs. It is set
+                // raw because .NET's SocketOptionName.ReuseAddress also sets SO_REUSEPORT on Unix, which WOULD let
+                // two processes listen on the port at once and break the election.
+                SetRawReuseAddress(socket);
             }
             socket.NoDelay = true;
             socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
@@ -35,10 +36,9 @@ internal static class PortElection
             socket.Listen(backlog);
             return socket;
         }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied or SocketError.AddressNotAvailable)
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
         {
             socket.Dispose();
-            if (ex.SocketErrorCode == SocketError.AddressNotAvailable) throw;
             return null;
         }
         catch
@@ -46,5 +46,14 @@ internal static class PortElection
             socket.Dispose();
             throw;
         }
+    }
+
+    private static void SetRawReuseAddress(Socket socket)
+    {
+        // SOL_SOCKET / SO_REUSEADDR: 1 / 2 on Linux, 0xffff / 4 on macOS and the BSDs.
+        (int level, int name) = OperatingSystem.IsLinux() ? (1, 2) : (0xffff, 4);
+        Span<byte> on = stackalloc byte[4];
+        BitConverter.TryWriteBytes(on, 1);
+        socket.SetRawSocketOption(level, name, on);
     }
 }

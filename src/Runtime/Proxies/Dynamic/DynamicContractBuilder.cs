@@ -1,0 +1,339 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Reflection;
+using ClusterSharing.Serialization;
+
+namespace ClusterSharing.Proxies.Dynamic;
+
+/// <summary>
+/// Reads a contract interface by reflection and classifies each member exactly as the source generator does
+/// (see the member rules in <c>docs/proxies.md</c>), computing the same canonical signatures and ids.
+/// </summary>
+[RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
+[RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
+internal sealed class DynamicContractBuilder<T> where T : class
+{
+    private readonly DynamicFormatterResolver _resolver = new();
+    private readonly Type _contract = typeof(T);
+
+    public string Name { get; private set; } = "";
+
+    public List<DynamicMember<T>> Members { get; } = new();
+
+    /// <summary>Proxy-side lookup: every interface method (event accessors included) to its member.</summary>
+    public Dictionary<MethodInfo, DynamicMember<T>> ByMethod { get; } = new();
+
+    public static DynamicContractBuilder<T> Build()
+    {
+        var builder = new DynamicContractBuilder<T>();
+        builder.Run();
+        return builder;
+    }
+
+    private void Run()
+    {
+        if (!_contract.IsInterface)
+            throw new ClusterClientException($"ClusterClient contracts are interfaces; '{TypeName(_contract)}' is not. Declare the members you want to share on an interface.");
+        if (_contract.ContainsGenericParameters)
+            throw new ClusterClientException($"'{TypeName(_contract)}' is an open generic interface; use a closed one such as IMyClient<string>.");
+        Name = _contract.GetCustomAttribute<ClusterDelegateAttribute>()?.Name ?? ClusterMethodId.CanonicalTypeName(_contract);
+
+        var pendingUnsubscribes = new List<MethodInfo>();
+        foreach (var member in DeclaredMembers())
+        {
+            switch (member)
+            {
+                case PropertyInfo property:
+                    throw Unsupported(property.Name, "properties cannot be shared (a value read from another process could be stale)",
+                        "replace it with a Task<T> Get...Async() method");
+                case EventInfo @event:
+                    Add(BuildEvent(@event), @event.AddMethod!, @event.RemoveMethod!);
+                    break;
+                case MethodInfo method when IsUnsubscribe(method):
+                    // Paired after every subscribe is known, but kept in declaration order.
+                    pendingUnsubscribes.Add(method);
+                    Members.Add(null!);
+                    break;
+                case MethodInfo method:
+                    Add(BuildMethod(method), method);
+                    break;
+            }
+        }
+        int next = 0;
+        for (int i = 0; i < Members.Count; i++)
+        {
+            if (Members[i] is not null) continue;
+            var method = pendingUnsubscribes[next++];
+            var unsubscribe = BuildUnsubscribe(method);
+            Members[i] = unsubscribe;
+            ByMethod.Add(method, unsubscribe);
+        }
+
+        var ids = new Dictionary<uint, ClusterMethod>();
+        foreach (var member in Members)
+        {
+            if (!ids.TryAdd(member.Method.Id, member.Method))
+                throw new ClusterClientException($"'{TypeName(_contract)}': '{ids[member.Method.Id].Signature}' and '{member.Method.Signature}' have the same method id " +
+                    $"0x{member.Method.Id:x8}. Rename one of them.");
+        }
+    }
+
+    private void Add(DynamicMember<T> member, params MethodInfo[] methods)
+    {
+        Members.Add(member);
+        foreach (var method in methods) ByMethod.Add(method, member);
+    }
+
+    /// <summary>Members of the interface and of the interfaces it extends, each in declaration order.</summary>
+    private IEnumerable<MemberInfo> DeclaredMembers()
+    {
+        var seen = new HashSet<Type>();
+        foreach (var type in new[] { _contract }.Concat(_contract.GetInterfaces()))
+        {
+            if (!seen.Add(type)) continue;
+            const BindingFlags flags = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly;
+            foreach (var property in type.GetProperties(flags)) yield return property;
+            var accessors = new HashSet<MethodInfo>();
+            foreach (var property in type.GetProperties(flags)) accessors.UnionWith(property.GetAccessors(nonPublic: true));
+            var events = type.GetEvents(flags);
+            foreach (var @event in events)
+            {
+                if (@event.AddMethod is { } add) accessors.Add(add);
+                if (@event.RemoveMethod is { } remove) accessors.Add(remove);
+            }
+            // Roslyn emits accessor methods where the event is declared, so method tokens order methods and events alike.
+            var ordered = type.GetMethods(flags).Where(m => !accessors.Contains(m)).Select(m => (Token: m.MetadataToken, Member: (MemberInfo)m))
+                .Concat(events.Select(e => (Token: e.AddMethod?.MetadataToken ?? e.MetadataToken, Member: (MemberInfo)e)))
+                .OrderBy(x => x.Token);
+            foreach (var (_, member) in ordered) yield return member;
+        }
+    }
+
+    private DynamicMember<T> BuildEvent(EventInfo @event)
+    {
+        var handler = @event.EventHandlerType!;
+        if (!handler.IsGenericType || handler.GetGenericTypeDefinition() != typeof(EventHandler<>))
+            throw Unsupported(@event.Name, $"event type '{TypeName(handler)}' is not supported", "declare it as event EventHandler<T>");
+        var valueType = handler.GetGenericArguments()[0];
+        string signature = $"event {ClusterMethodId.CanonicalTypeName(handler)} {@event.Name}";
+        var method = new ClusterMethod(ClusterMethodId.Compute(signature), @event.Name, signature, ClusterMethodKind.Event);
+        return Create(typeof(EventMember<,>), [_contract, valueType], method, @event, Formatter(@event.Name, "event value", valueType));
+    }
+
+    private DynamicMember<T> BuildMethod(MethodInfo method)
+    {
+        string name = method.Name;
+        if (method.IsStatic) throw Unsupported(name, "static interface members cannot be shared", "make it an instance member");
+        if (method.IsGenericMethodDefinition) throw Unsupported(name, "generic methods are not supported", "use concrete types instead of type parameters");
+        var parameters = method.GetParameters();
+        foreach (var parameter in parameters)
+        {
+            if (parameter.ParameterType.IsByRef || parameter.IsOut)
+                throw Unsupported(name, $"parameter '{parameter.Name}' is ref, in or out", "pass it by value and return results through Task<T>");
+        }
+
+        var explicitKind = ExplicitKind(method);
+        var returnType = method.ReturnType;
+        bool isTask = returnType == typeof(Task) || returnType == typeof(ValueTask) || IsGeneric(returnType, typeof(Task<>)) || IsGeneric(returnType, typeof(ValueTask<>));
+
+        if (explicitKind == ClusterMethodKind.Close || explicitKind is null && IsCloseByConvention(method))
+            return BuildClose(method, parameters);
+        if (explicitKind == ClusterMethodKind.Subscribe || explicitKind is null && name.StartsWith("Subscribe", StringComparison.Ordinal) && SubscribeShape(method, parameters) is not null)
+            return BuildSubscribe(method, parameters);
+        if (explicitKind == ClusterMethodKind.Publish || explicitKind is null && name.StartsWith("Publish", StringComparison.Ordinal) && IsPublishShape(method, parameters))
+            return BuildPublish(method, parameters);
+        if (explicitKind == ClusterMethodKind.Oneway)
+        {
+            if (returnType != typeof(void)) throw Unsupported(name, "[Oneway] methods must return void", "return void, or remove [Oneway] to await a reply");
+            return BuildOneway(method, parameters);
+        }
+        if (isTask) return BuildInvoke(method, parameters);
+        if (returnType == typeof(void)) return BuildOneway(method, parameters);
+        throw Unsupported(name, $"return type '{TypeName(returnType)}' is not supported",
+            "return Task, Task<T>, ValueTask or ValueTask<T> for a call, void for a oneway, or IAsyncEnumerable<T> for a subscription");
+    }
+
+    private ClusterMethodKind? ExplicitKind(MethodInfo method)
+    {
+        var kinds = new List<ClusterMethodKind>();
+        if (method.IsDefined(typeof(CloseAttribute), false)) kinds.Add(ClusterMethodKind.Close);
+        if (method.IsDefined(typeof(SubscribeAttribute), false)) kinds.Add(ClusterMethodKind.Subscribe);
+        if (method.IsDefined(typeof(UnsubscribeAttribute), false)) kinds.Add(ClusterMethodKind.Unsubscribe);
+        if (method.IsDefined(typeof(PublishAttribute), false)) kinds.Add(ClusterMethodKind.Publish);
+        if (method.IsDefined(typeof(OnewayAttribute), false)) kinds.Add(ClusterMethodKind.Oneway);
+        if (kinds.Count > 1)
+            throw Unsupported(method.Name, $"it has conflicting attributes ({string.Join(", ", kinds.Select(k => "[" + k + "]"))})", "keep only one of them");
+        return kinds.Count == 1 ? kinds[0] : null;
+    }
+
+    private static bool IsCloseByConvention(MethodInfo method) =>
+        method.Name is "Close" or "CloseAsync"
+        || method.Name == nameof(IAsyncDisposable.DisposeAsync) && method.DeclaringType == typeof(IAsyncDisposable);
+
+    private bool IsUnsubscribe(MethodInfo method) =>
+        ExplicitKind(method) == ClusterMethodKind.Unsubscribe
+        || ExplicitKind(method) is null && method.Name.StartsWith("Unsubscribe", StringComparison.Ordinal) && UnsubscribeShape(method) is not null;
+
+    private DynamicMember<T> BuildClose(MethodInfo method, ParameterInfo[] parameters)
+    {
+        var returnType = method.ReturnType;
+        if (parameters.Length != 0 || returnType != typeof(void) && returnType != typeof(Task) && returnType != typeof(ValueTask))
+            throw Unsupported(method.Name, "a close member takes no parameters and returns void, Task or ValueTask", "declare it as Task CloseAsync() or ValueTask DisposeAsync()");
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Close);
+        return new CloseMember<T>(clusterMethod, method, new DynamicArgumentsFormatter(clusterMethod.Name, []));
+    }
+
+    private DynamicMember<T> BuildInvoke(MethodInfo method, ParameterInfo[] parameters)
+    {
+        int cancellationIndex = -1;
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            if (parameters[i].ParameterType != typeof(CancellationToken)) continue;
+            if (i != parameters.Length - 1)
+                throw Unsupported(method.Name, $"CancellationToken parameter '{parameters[i].Name}' is not the last parameter", "move it to the end");
+            cancellationIndex = i;
+        }
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Invoke);
+        var arguments = ArgumentsFormatter(method, parameters);
+        var returnType = method.ReturnType;
+        if (returnType == typeof(Task) || returnType == typeof(ValueTask))
+            return new VoidInvokeMember<T>(clusterMethod, method, arguments, cancellationIndex);
+        var resultType = returnType.GetGenericArguments()[0];
+        return Create(typeof(InvokeMember<,>), [_contract, resultType], clusterMethod, method, arguments, cancellationIndex,
+            Formatter(method.Name, "result", resultType));
+    }
+
+    private DynamicMember<T> BuildOneway(MethodInfo method, ParameterInfo[] parameters)
+    {
+        RejectCancellation(method, parameters, "a oneway member does not wait, so there is nothing to cancel");
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Oneway);
+        return new OnewayMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
+    }
+
+    private DynamicMember<T> BuildPublish(MethodInfo method, ParameterInfo[] parameters)
+    {
+        if (!IsPublishShape(method, parameters))
+            throw Unsupported(method.Name, "a publish member has the shape void M(TReg reg)", "declare it as void Publish(TReg reg)");
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Publish);
+        return new PublishMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
+    }
+
+    private static bool IsPublishShape(MethodInfo method, ParameterInfo[] parameters) =>
+        method.ReturnType == typeof(void) && parameters.Length == 1 && parameters[0].ParameterType != typeof(CancellationToken);
+
+    /// <summary>(registration type, value type, stream form) of a subscribe-shaped method, or null.</summary>
+    private static (Type Registration, Type Value, bool Stream)? SubscribeShape(MethodInfo method, ParameterInfo[] parameters)
+    {
+        if (parameters.Length != 2 || parameters[0].ParameterType == typeof(CancellationToken)) return null;
+        var second = parameters[1].ParameterType;
+        if (method.ReturnType == typeof(void) && IsGeneric(second, typeof(Action<>)))
+            return (parameters[0].ParameterType, second.GetGenericArguments()[0], false);
+        if (IsGeneric(method.ReturnType, typeof(IAsyncEnumerable<>)) && second == typeof(CancellationToken))
+            return (parameters[0].ParameterType, method.ReturnType.GetGenericArguments()[0], true);
+        return null;
+    }
+
+    private static (Type Registration, Type Value)? UnsubscribeShape(MethodInfo method)
+    {
+        var parameters = method.GetParameters();
+        if (method.ReturnType != typeof(void) || parameters.Length != 2 || !IsGeneric(parameters[1].ParameterType, typeof(Action<>))) return null;
+        return (parameters[0].ParameterType, parameters[1].ParameterType.GetGenericArguments()[0]);
+    }
+
+    private DynamicMember<T> BuildSubscribe(MethodInfo method, ParameterInfo[] parameters)
+    {
+        var shape = SubscribeShape(method, parameters)
+            ?? throw Unsupported(method.Name, "a subscribe member has the shape void M(TReg reg, Action<T> listener) or IAsyncEnumerable<T> M(TReg reg, CancellationToken ct)",
+                "change it to one of these shapes");
+        bool broadcast = method.GetCustomAttribute<SubscribeAttribute>()?.Broadcast ?? true;
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Subscribe, broadcast: broadcast);
+        var registration = Formatter(method.Name, $"registration '{parameters[0].Name}'", shape.Registration);
+        var value = Formatter(method.Name, "subscription value", shape.Value);
+        var definition = shape.Stream ? typeof(StreamSubscribeMember<,,>) : typeof(ListenerSubscribeMember<,,>);
+        return Create(definition, [_contract, shape.Registration, shape.Value], clusterMethod, method, registration, value);
+    }
+
+    private DynamicMember<T> BuildUnsubscribe(MethodInfo method)
+    {
+        var parameters = method.GetParameters();
+        var shape = UnsubscribeShape(method)
+            ?? throw Unsupported(method.Name, "an unsubscribe member has the shape void M(TReg reg, Action<T>? listener)", "change it to this shape");
+        var candidates = Members.OfType<DynamicMember<T>>()
+            .Where(m => m is not null && m.GetType().IsGenericType && m.GetType().GetGenericTypeDefinition() == typeof(ListenerSubscribeMember<,,>)
+                && m.GetType().GetGenericArguments()[1] == shape.Registration && m.GetType().GetGenericArguments()[2] == shape.Value)
+            .ToList();
+        if (candidates.Count > 1)
+        {
+            // Several subscribes take the same registration and value: UnsubscribeX pairs with SubscribeX.
+            string suffix = method.Name.StartsWith("Unsubscribe", StringComparison.Ordinal) ? method.Name["Unsubscribe".Length..] : method.Name;
+            candidates = candidates.Where(m => m.Method.Name == "Subscribe" + suffix).ToList();
+        }
+        if (candidates.Count != 1)
+            throw Unsupported(method.Name,
+                candidates.Count == 0
+                    ? $"no listener-form subscribe takes ({TypeName(shape.Registration)}, Action<{TypeName(shape.Value)}>) to pair it with"
+                    : "several subscribes could pair with it",
+                "declare void Subscribe...(TReg reg, Action<T> listener) with the same types, named like the unsubscribe without the 'Un'");
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Unsubscribe, pairedId: candidates[0].Method.Id);
+        var registration = Formatter(method.Name, $"registration '{parameters[0].Name}'", shape.Registration);
+        return Create(typeof(UnsubscribeMember<,,>), [_contract, shape.Registration, shape.Value], clusterMethod, method, registration);
+    }
+
+    private void RejectCancellation(MethodInfo method, ParameterInfo[] parameters, string why)
+    {
+        if (parameters.Any(p => p.ParameterType == typeof(CancellationToken)))
+            throw Unsupported(method.Name, $"it takes a CancellationToken, but {why}", "remove the CancellationToken parameter or return a Task");
+    }
+
+    private ClusterMethod NewMethod(MethodInfo method, ParameterInfo[] parameters, ClusterMethodKind kind, bool broadcast = true, uint pairedId = 0)
+    {
+        string signature = Signature(method, parameters);
+        int timeout = 0;
+        if (method.GetCustomAttribute<TimeoutAttribute>() is { } attribute)
+        {
+            if (attribute.Milliseconds <= 0)
+                throw Unsupported(method.Name, $"[Timeout({attribute.Milliseconds})] is not positive", "give a timeout in milliseconds greater than zero, or remove the attribute");
+            timeout = attribute.Milliseconds;
+        }
+        bool idempotent = method.IsDefined(typeof(IdempotentAttribute), false);
+        return new ClusterMethod(ClusterMethodId.Compute(signature), method.Name, signature, kind, timeout, idempotent, broadcast, pairedId);
+    }
+
+    /// <summary>The canonical signature: <c>{return} {name}({param},{param})</c> without cancellation tokens.</summary>
+    internal static string Signature(MethodInfo method, ParameterInfo[] parameters) =>
+        ClusterMethodId.CanonicalTypeName(method.ReturnType) + " " + method.Name + "(" +
+        string.Join(",", parameters.Where(p => p.ParameterType != typeof(CancellationToken)).Select(p => ClusterMethodId.CanonicalTypeName(p.ParameterType))) + ")";
+
+    private DynamicArgumentsFormatter ArgumentsFormatter(MethodInfo method, ParameterInfo[] parameters)
+    {
+        var formatters = parameters.Where(p => p.ParameterType != typeof(CancellationToken))
+            .Select(p => BoxedFormatter(method.Name, $"parameter '{p.Name}'", p.ParameterType))
+            .ToArray();
+        return new DynamicArgumentsFormatter(method.Name, formatters);
+    }
+
+    private object Formatter(string member, string what, Type type)
+    {
+        try { return _resolver.GetFormatter(type); }
+        catch (UnsupportedTypeException ex) { throw UnsupportedType(member, what, ex); }
+    }
+
+    private IBoxedFormatter BoxedFormatter(string member, string what, Type type)
+    {
+        try { return _resolver.GetBoxedFormatter(type); }
+        catch (UnsupportedTypeException ex) { throw UnsupportedType(member, what, ex); }
+    }
+
+    private ClusterClientException UnsupportedType(string member, string what, UnsupportedTypeException ex) =>
+        new($"'{TypeName(_contract)}.{member}' cannot be shared: its {what} ({ex.Path}): {ex.Message}. " +
+            "Use a supported type, or a record/class/struct made of supported types.");
+
+    private ClusterClientException Unsupported(string member, string problem, string fix) =>
+        new($"'{TypeName(_contract)}.{member}' cannot be shared: {problem}. Fix: {fix}.");
+
+    private DynamicMember<T> Create(Type definition, Type[] arguments, params object[] constructorArguments) =>
+        (DynamicMember<T>)Activator.CreateInstance(definition.MakeGenericType(arguments), constructorArguments)!;
+
+    private static bool IsGeneric(Type type, Type definition) => type.IsGenericType && type.GetGenericTypeDefinition() == definition;
+
+    private static string TypeName(Type type) => ClusterMethodId.CanonicalTypeName(type);
+}

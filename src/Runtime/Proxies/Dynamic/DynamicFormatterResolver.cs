@@ -1,0 +1,167 @@
+using System.Diagnostics.CodeAnalysis;
+using ClusterSharing.Serialization;
+using ClusterSharing.Serialization.Formatters;
+
+namespace ClusterSharing.Proxies.Dynamic;
+
+/// <summary>
+/// Maps a <see cref="Type"/> to its formatter by reflection: the built-ins of <c>Serialization/Formatters</c>
+/// (generic ones closed with <see cref="Type.MakeGenericType"/>) and <see cref="ObjectFormatter{T}"/> for the
+/// contract's own records, classes and structs. One resolver serves one contract build; everything is resolved
+/// while the contract is built, so a type without a formatter fails there, not on the first call.
+/// </summary>
+[RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
+[RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
+internal sealed class DynamicFormatterResolver
+{
+    private static readonly Dictionary<Type, object> BuiltIns = new()
+    {
+        [typeof(bool)] = BooleanFormatter.Instance,
+        [typeof(byte)] = ByteFormatter.Instance,
+        [typeof(sbyte)] = SByteFormatter.Instance,
+        [typeof(short)] = Int16Formatter.Instance,
+        [typeof(ushort)] = UInt16Formatter.Instance,
+        [typeof(int)] = Int32Formatter.Instance,
+        [typeof(uint)] = UInt32Formatter.Instance,
+        [typeof(long)] = Int64Formatter.Instance,
+        [typeof(ulong)] = UInt64Formatter.Instance,
+        [typeof(float)] = SingleFormatter.Instance,
+        [typeof(double)] = DoubleFormatter.Instance,
+        [typeof(char)] = CharFormatter.Instance,
+        [typeof(string)] = StringFormatter.Instance,
+        [typeof(byte[])] = ByteArrayFormatter.Instance,
+        [typeof(DateTime)] = DateTimeFormatter.Instance,
+        [typeof(DateTimeOffset)] = DateTimeOffsetFormatter.Instance,
+        [typeof(TimeSpan)] = TimeSpanFormatter.Instance,
+        [typeof(Guid)] = GuidFormatter.Instance,
+    };
+
+    private static readonly HashSet<Type> ListShapes =
+    [
+        typeof(List<>), typeof(IReadOnlyList<>), typeof(IList<>), typeof(IReadOnlyCollection<>), typeof(ICollection<>), typeof(IEnumerable<>),
+    ];
+
+    private static readonly HashSet<Type> DictionaryShapes = [typeof(Dictionary<,>), typeof(IReadOnlyDictionary<,>), typeof(IDictionary<,>)];
+
+    private readonly Dictionary<Type, object> _formatters = new();
+    private readonly Dictionary<Type, IBoxedFormatter> _boxed = new();
+
+    /// <summary>The <c>IMessagePackFormatter&lt;<paramref name="type"/>&gt;</c>.</summary>
+    /// <exception cref="UnsupportedTypeException">No formatter can be built; the message says why and where.</exception>
+    public object GetFormatter(Type type)
+    {
+        if (_formatters.TryGetValue(type, out var formatter)) return formatter;
+        if (BuiltIns.TryGetValue(type, out formatter))
+        {
+            _formatters.Add(type, formatter);
+            return formatter;
+        }
+        return Create(type);
+    }
+
+    /// <summary>The formatter of <paramref name="type"/> behind <see cref="IBoxedFormatter"/>.</summary>
+    public IBoxedFormatter GetBoxedFormatter(Type type)
+    {
+        if (_boxed.TryGetValue(type, out var boxed)) return boxed;
+        var formatter = GetFormatter(type);
+        // Resolving a recursive type may already have boxed it.
+        if (_boxed.TryGetValue(type, out boxed)) return boxed;
+        boxed = (IBoxedFormatter)Activator.CreateInstance(typeof(BoxedFormatter<>).MakeGenericType(type), formatter)!;
+        _boxed.Add(type, boxed);
+        return boxed;
+    }
+
+    private object Create(Type type)
+    {
+        if (type.IsByRef || type.IsPointer || type.IsFunctionPointer)
+            throw new UnsupportedTypeException(type, "by-reference and pointer types cannot be sent to another process");
+        if (type.ContainsGenericParameters)
+            throw new UnsupportedTypeException(type, "open generic types cannot be serialized; use a concrete type");
+        object formatter;
+        if (type.IsEnum)
+        {
+            formatter = typeof(EnumFormatter<>).MakeGenericType(type).GetField(nameof(EnumFormatter<ClusterMethodKind>.Instance))!.GetValue(null)!;
+        }
+        else if (Nullable.GetUnderlyingType(type) is { } underlying)
+        {
+            formatter = Construct(typeof(NullableFormatter<>), [underlying], GetFormatter(underlying));
+        }
+        else if (type.IsArray)
+        {
+            if (!type.IsSZArray)
+                throw new UnsupportedTypeException(type, "multi-dimensional arrays are not supported; use an array of arrays or a List<T>");
+            var element = type.GetElementType()!;
+            formatter = Construct(typeof(ArrayFormatter<>), [element], Element(type, element));
+        }
+        else if (type.IsGenericType && ListShapes.Contains(type.GetGenericTypeDefinition()))
+        {
+            var element = type.GetGenericArguments()[0];
+            formatter = Construct(typeof(ListFormatter<>), [element], Element(type, element));
+        }
+        else if (type.IsGenericType && DictionaryShapes.Contains(type.GetGenericTypeDefinition()))
+        {
+            var arguments = type.GetGenericArguments();
+            formatter = Construct(typeof(DictionaryFormatter<,>), arguments, Element(type, arguments[0]), Element(type, arguments[1]));
+        }
+        else
+        {
+            RejectUnsupportedObject(type);
+            var objectFormatter = (IObjectFormatter)Activator.CreateInstance(typeof(ObjectFormatter<>).MakeGenericType(type))!;
+            // Registered before its members resolve, so recursive types (a Node with a Node? Next) find themselves.
+            _formatters.Add(type, objectFormatter);
+            try { objectFormatter.Initialize(this); }
+            catch
+            {
+                _formatters.Remove(type);
+                throw;
+            }
+            return objectFormatter;
+        }
+        _formatters.Add(type, formatter);
+        return formatter;
+    }
+
+    private object Element(Type container, Type element)
+    {
+        try { return GetFormatter(element); }
+        catch (UnsupportedTypeException ex) { throw ex.Within(container, null); }
+    }
+
+    private static object Construct(Type definition, Type[] arguments, params object[] parameters) =>
+        Activator.CreateInstance(definition.MakeGenericType(arguments), parameters)!;
+
+    private static void RejectUnsupportedObject(Type type)
+    {
+        if (type == typeof(object))
+            throw new UnsupportedTypeException(type, "'object' has no fixed shape to serialize; use a concrete type");
+        if (typeof(Delegate).IsAssignableFrom(type))
+            throw new UnsupportedTypeException(type, "delegates cannot be sent to another process");
+        if (type.IsInterface || type.IsAbstract)
+            throw new UnsupportedTypeException(type, "interfaces and abstract classes cannot be constructed when read; use a concrete record, class or struct");
+        if (type.IsPrimitive || type == typeof(decimal) || type.Namespace is "System" || type.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true
+            || type.Namespace is "Microsoft" || type.Namespace?.StartsWith("Microsoft.", StringComparison.Ordinal) == true)
+            throw new UnsupportedTypeException(type, "this framework type has no ClusterClient formatter; supported are the primitives, string, byte[], DateTime, DateTimeOffset, TimeSpan, Guid, enums, Nullable<T>, arrays, List<T>/IReadOnlyList<T>/IList<T>/IEnumerable<T>, Dictionary<K,V>/IReadOnlyDictionary<K,V> and your own records, classes and structs");
+    }
+}
+
+/// <summary>A type in a contract has no formatter. Carries the path from the member's type down to the offending type.</summary>
+internal sealed class UnsupportedTypeException : Exception
+{
+    public UnsupportedTypeException(Type type, string reason)
+        : base($"type '{ClusterMethodId.CanonicalTypeName(type)}' cannot be serialized: {reason}")
+    {
+        Path = ClusterMethodId.CanonicalTypeName(type);
+    }
+
+    private UnsupportedTypeException(string path, string message) : base(message) => Path = path;
+
+    /// <summary>Where the offending type sits, outermost first, e.g. <c>MyNs.Order.Lines -&gt; MyNs.Line.Weight -&gt; System.Decimal</c>.</summary>
+    public string Path { get; }
+
+    /// <summary>The same problem seen from <paramref name="container"/> (through its <paramref name="member"/>, if a property).</summary>
+    public UnsupportedTypeException Within(Type container, string? member)
+    {
+        string outer = ClusterMethodId.CanonicalTypeName(container) + (member is null ? "" : "." + member);
+        return new UnsupportedTypeException(outer + " -> " + Path, Message);
+    }
+}

@@ -1,0 +1,70 @@
+using ClusterSharing.Proxies;
+using ClusterSharing.Proxies.Dynamic;
+
+namespace ClusterSharing.Generators.Tests.Conformance;
+
+/// <summary>An interface the generator never sees (no [ClusterDelegate]): only the dynamic path can serve it.</summary>
+public interface IPlainService
+{
+    Task<int> GetAsync(string key);
+}
+
+public sealed class ContractResolverTests
+{
+    [Fact]
+    public void AlwaysDynamic_gives_the_castle_proxy()
+    {
+        var contract = ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.AlwaysDynamic);
+        Assert.IsType<DynamicClusterContract<IPlainService>>(contract);
+        var proxy = contract.CreateProxy(new Support.LoopbackInvoker<IPlainService>(contract, new PlainService()));
+        Assert.True(Castle.DynamicProxy.ProxyUtil.IsProxy(proxy));
+    }
+
+    [Fact]
+    public async Task PreferGenerated_falls_back_to_dynamic_when_nothing_was_generated()
+    {
+        var contract = ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.PreferGenerated);
+        Assert.IsType<DynamicClusterContract<IPlainService>>(contract);
+        var proxy = contract.CreateProxy(new Support.LoopbackInvoker<IPlainService>(contract, new PlainService()));
+        Assert.Equal(3, await proxy.GetAsync("abc"));
+    }
+
+    [Fact]
+    public void AlwaysGenerated_without_generated_code_says_how_to_fix_it()
+    {
+        var error = Assert.Throws<ClusterClientException>(() => ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.AlwaysGenerated));
+        Assert.Contains("ClusterSharing.Generators.Tests.Conformance.IPlainService", error.Message);
+        Assert.Contains("[ClusterDelegate]", error.Message);
+        Assert.Contains("partial", error.Message);
+        Assert.Contains("AlwaysGenerated", error.Message);
+        Assert.Contains("PreferGenerated", error.Message);
+    }
+
+    [Fact]
+    public void Contracts_are_cached_per_interface_and_mode()
+    {
+        Assert.Same(ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.AlwaysDynamic),
+            ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.AlwaysDynamic));
+        Assert.Same(ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.PreferGenerated),
+            ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.PreferGenerated));
+    }
+
+    [Fact]
+    public void Unknown_mode_is_rejected()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => ContractResolver.Resolve<IPlainService>((ProxyGenerationMode)42));
+    }
+
+    [Fact]
+    public void Dynamic_contract_errors_are_not_cached_as_contracts()
+    {
+        var first = Assert.Throws<ClusterClientException>(() => ContractResolver.Resolve<IUnsupported.IHasProperty>(ProxyGenerationMode.AlwaysDynamic));
+        var second = Assert.Throws<ClusterClientException>(() => ContractResolver.Resolve<IUnsupported.IHasProperty>(ProxyGenerationMode.PreferGenerated));
+        Assert.Equal(first.Message, second.Message);
+    }
+
+    private sealed class PlainService : IPlainService
+    {
+        public Task<int> GetAsync(string key) => Task.FromResult(key.Length);
+    }
+}

@@ -1,0 +1,61 @@
+using System.Collections.Concurrent;
+
+namespace ClusterSharing.Tests.Runtime;
+
+public sealed class SubscriptionTests
+{
+    [Fact]
+    public async Task One_real_subscription_fans_out_to_followers_and_local_listeners()
+    {
+        await using var cluster = new TestCluster();
+        var real = new Calculator();
+        var (_, leader) = cluster.Start(() => real);
+        await leader.ReadyAsync();
+        var (_, follower) = cluster.Start();
+        await follower.ReadyAsync();
+
+        var remote = new ConcurrentQueue<int>();
+        var local = new ConcurrentQueue<int>();
+        Action<int> remoteListener = remote.Enqueue;
+        Action<int> localListener = local.Enqueue;
+        follower.Client.Subscribe("t", remoteListener);
+        leader.Client.Subscribe("t", localListener);
+        await TestCluster.WaitUntilAsync(() => real.ListenerCount("t") == 1, "the real subscription");
+        await Task.Delay(100);
+        Assert.Equal(1, real.ListenerCount("t"));
+
+        real.Emit("t", 1);
+        real.Emit("t", 2);
+        await TestCluster.WaitUntilAsync(() => remote.Count == 2 && local.Count == 2, "values at both subscribers");
+        Assert.Equal([1, 2], remote);
+        Assert.Equal([1, 2], local);
+
+        follower.Client.Unsubscribe("t", remoteListener);
+        leader.Client.Unsubscribe("t", localListener);
+        await TestCluster.WaitUntilAsync(() => real.ListenerCount("t") == 0, "the real unsubscribe once nobody listens");
+    }
+
+    [Fact]
+    public async Task Events_and_publications_cross_the_connection()
+    {
+        await using var cluster = new TestCluster();
+        var real = new Calculator();
+        var (_, leader) = cluster.Start(() => real);
+        await leader.ReadyAsync();
+        var (_, follower) = cluster.Start();
+        await follower.ReadyAsync();
+
+        var ticks = new ConcurrentQueue<(object? Sender, int Value)>();
+        EventHandler<int> handler = (sender, value) => ticks.Enqueue((sender, value));
+        follower.Client.Ticked += handler;
+        await Task.Delay(200);
+        real.RaiseTicked(5);
+        await TestCluster.WaitUntilAsync(() => ticks.Count == 1, "the event at the follower");
+        Assert.Same(follower.Client, ticks.Single().Sender);
+        Assert.Equal(5, ticks.Single().Value);
+        follower.Client.Ticked -= handler;
+
+        follower.Client.Publish("hello");
+        await TestCluster.WaitUntilAsync(() => real.Published.Contains("hello"), "the publication at the leader");
+    }
+}

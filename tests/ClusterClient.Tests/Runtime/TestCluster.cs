@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using ClusterSharing.Hosting;
+
+namespace ClusterSharing.Tests.Runtime;
+
+/// <summary>Independent in-process nodes on one free loopback port, disposed with the test.</summary>
+internal sealed class TestCluster : IAsyncDisposable
+{
+    private readonly List<ClusterNode> _nodes = new();
+    private readonly List<IAsyncDisposable> _handles = new();
+
+    public TestCluster() => Port = FreePort();
+
+    public int Port { get; }
+
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    public ClusterClientOptions Options(Action<ClusterClientOptions>? configure = null)
+    {
+        var options = new ClusterClientOptions
+        {
+            Port = Port,
+            SingleMode = false,
+            MaxWaitTime = TimeSpan.FromSeconds(20),
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            ResponseTimeout = TimeSpan.FromSeconds(20),
+            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+        };
+        configure?.Invoke(options);
+        return options;
+    }
+
+    /// <summary>A new node (as if in another process) with one calculator handle on it.</summary>
+    public (ClusterNode Node, ClusterClient<ICalculator> Client) Start(Func<ICalculator>? factory = null, Action<ClusterClientOptions>? configure = null)
+    {
+        var options = Options(configure);
+        var node = new ClusterNode(options);
+        _nodes.Add(node);
+        var client = ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, factory ?? (() => new Calculator()), options, ownsNodeReference: false);
+        _handles.Add(client);
+        return (node, client);
+    }
+
+    public ClusterClient<ICalculator> OpenAnother(ClusterNode node, Func<ICalculator>? factory = null, Action<ClusterClientOptions>? configure = null)
+    {
+        var options = Options(configure);
+        var client = ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, factory ?? (() => new Calculator()), options, ownsNodeReference: false);
+        _handles.Add(client);
+        return client;
+    }
+
+    public static async Task WaitUntilAsync(Func<bool> condition, string what, int timeoutMs = 20_000)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (watch.ElapsedMilliseconds > timeoutMs) throw new TimeoutException($"Timed out waiting for {what}.");
+            await Task.Delay(10);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var handle in _handles) await handle.DisposeAsync();
+        foreach (var node in _nodes) await node.DisposeAsync();
+    }
+}
