@@ -73,4 +73,31 @@ public sealed class FailoverTests
         int newLeaderPid = Assert.Single(pids);
         Assert.Contains(followers, f => f.Pid == newLeaderPid);
     }
+
+    [Fact]
+    public async Task Two_failovers_in_a_row_each_elect_exactly_one_leader()
+    {
+        await using var cluster = new HostCluster("--max-wait-ms", "20000", "--response-timeout-ms", "20000");
+        var (leader, followers) = await cluster.StartReadyAsync(4);
+        var alive = followers.ToList();
+        long epoch = Replies.Value(await leader.RequestAsync("status")).GetProperty("epoch").GetInt64();
+        for (int round = 1; round <= 2; round++)
+        {
+            leader.Kill();
+            await leader.WaitForExitAsync();
+            var pids = new List<int>();
+            foreach (var host in alive) pids.Add(Replies.Value(await host.RequestAsync("slow-idem 0")).GetInt32());
+            int newLeaderPid = Assert.Single(pids.Distinct());
+            leader = Assert.Single(alive, h => h.Pid == newLeaderPid);
+            alive.Remove(leader);
+
+            var statuses = new List<System.Text.Json.JsonElement> { Replies.Value(await leader.RequestAsync("status")) };
+            foreach (var host in alive) statuses.Add(Replies.Value(await host.RequestAsync("status")));
+            Assert.Single(statuses, s => s.GetProperty("leader").GetBoolean());
+            long newEpoch = Assert.Single(statuses.Select(s => s.GetProperty("epoch").GetInt64()).Distinct());
+            Assert.True(newEpoch > epoch, $"Round {round}: epoch did not advance ({epoch} -> {newEpoch}).\n{cluster.DescribeAll()}");
+            epoch = newEpoch;
+        }
+        Assert.Single(alive);
+    }
 }

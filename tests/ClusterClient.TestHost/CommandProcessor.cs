@@ -11,12 +11,17 @@ internal sealed class CommandProcessor
 {
     private const int MaxConcurrentCommands = 1024;
     private readonly ClusterClient<ITestService> _handle;
+    private readonly ClusterClient<IClockService>? _clock;
     private readonly Dictionary<string, Action<string>> _listeners = new(StringComparer.Ordinal);
     private readonly List<Task> _running = new();
     private readonly SemaphoreSlim _slots = new(MaxConcurrentCommands);
     private int _handleDisposed;
 
-    public CommandProcessor(ClusterClient<ITestService> handle) => _handle = handle;
+    public CommandProcessor(ClusterClient<ITestService> handle, ClusterClient<IClockService>? clock)
+    {
+        _handle = handle;
+        _clock = clock;
+    }
 
     private ITestService Client => _handle.Client;
 
@@ -56,7 +61,7 @@ internal sealed class CommandProcessor
     public async Task DisposeHandleAsync()
     {
         if (Interlocked.Exchange(ref _handleDisposed, 1) != 0) return;
-        var dispose = _handle.DisposeAsync().AsTask();
+        var dispose = Task.WhenAll(_handle.DisposeAsync().AsTask(), _clock?.DisposeAsync().AsTask() ?? Task.CompletedTask);
         if (await Task.WhenAny(dispose, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false) != dispose)
             LineOutput.Event("dispose-hung");
     }
@@ -110,6 +115,13 @@ internal sealed class CommandProcessor
                 case "pid":
                 {
                     int pid = await Client.GetLeaderPidAsync().ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    break;
+                }
+                case "clock-pid":
+                {
+                    var clock = _clock ?? throw new InvalidOperationException("Start the host with --second-channel to use clock-pid.");
+                    int pid = await clock.Client.GetLeaderPidAsync().ConfigureAwait(false);
                     LineOutput.Ok(id, w => w.WriteNumberValue(pid));
                     break;
                 }
