@@ -75,7 +75,9 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 break;
             case PacketType.Heartbeat:
                 var heartbeat = frame.ReadHeader<HeartbeatHeader>();
-                _connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(Epoch, heartbeat.SentAtTicks));
+                // A non-zero request id marks the handshake; its epoch is the last one the follower knew.
+                long epoch = frame.RequestId != 0 && heartbeat.Epoch >= Epoch ? _server.ObserveFollowerEpoch(heartbeat.Epoch) : Epoch;
+                _connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(epoch, heartbeat.SentAtTicks));
                 break;
             case PacketType.HeartbeatResponse:
                 break;
