@@ -1,1 +1,3 @@
-Console.WriteLine("not built yet");
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

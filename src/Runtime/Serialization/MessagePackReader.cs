@@ -123,6 +123,37 @@ public ref struct MessagePackReader
     /// <summary>Reads any integer format as a 64-bit signed integer; throws if it does not fit.</summary>
     public long ReadInt64()
     {
+        // Fast path: the whole value is in the current segment, so read it from the span and advance once.
+        var span = _reader.UnreadSpan;
+        if (span.Length > 0)
+        {
+            byte first = span[0];
+            if (first <= MessagePackCode.MaxFixInt) { _reader.Advance(1); return first; }
+            if (first >= MessagePackCode.MinNegativeFixInt) { _reader.Advance(1); return unchecked((sbyte)first); }
+            if (span.Length >= 9)
+            {
+                long value;
+                int size;
+                switch (first)
+                {
+                    case MessagePackCode.UInt8: value = span[1]; size = 2; break;
+                    case MessagePackCode.UInt16: value = BinaryPrimitives.ReadUInt16BigEndian(span.Slice(1)); size = 3; break;
+                    case MessagePackCode.UInt32: value = BinaryPrimitives.ReadUInt32BigEndian(span.Slice(1)); size = 5; break;
+                    case MessagePackCode.Int8: value = unchecked((sbyte)span[1]); size = 2; break;
+                    case MessagePackCode.Int16: value = BinaryPrimitives.ReadInt16BigEndian(span.Slice(1)); size = 3; break;
+                    case MessagePackCode.Int32: value = BinaryPrimitives.ReadInt32BigEndian(span.Slice(1)); size = 5; break;
+                    case MessagePackCode.Int64: value = BinaryPrimitives.ReadInt64BigEndian(span.Slice(1)); size = 9; break;
+                    default: return ReadInt64Slow();
+                }
+                _reader.Advance(size);
+                return value;
+            }
+        }
+        return ReadInt64Slow();
+    }
+
+    private long ReadInt64Slow()
+    {
         byte code = ReadCode();
         if (code <= MessagePackCode.MaxFixInt) return code;
         if (code >= MessagePackCode.MinNegativeFixInt) return unchecked((sbyte)code);
@@ -146,7 +177,9 @@ public ref struct MessagePackReader
     }
 
     /// <summary>Reads any integer format as a 64-bit unsigned integer; throws if it is negative.</summary>
-    public ulong ReadUInt64()
+    public ulong ReadUInt64() => ReadUnsigned("UInt64");
+
+    private ulong ReadUnsigned(string target)
     {
         if (NextCode == MessagePackCode.UInt64)
         {
@@ -154,28 +187,35 @@ public ref struct MessagePackReader
             return (ulong)ReadInt64Raw();
         }
         long v = ReadInt64();
-        if (v < 0) throw Overflow("UInt64");
+        if (v < 0) throw Overflow(target);
         return (ulong)v;
     }
 
     /// <summary>Reads an integer that must fit in <see cref="int"/>.</summary>
     public int ReadInt32() { long v = ReadInt64(); if (v is < int.MinValue or > int.MaxValue) throw Overflow("Int32"); return (int)v; }
     /// <summary>Reads an integer that must fit in <see cref="uint"/>.</summary>
-    public uint ReadUInt32() { ulong v = ReadUInt64(); if (v > uint.MaxValue) throw Overflow("UInt32"); return (uint)v; }
+    public uint ReadUInt32() { ulong v = ReadUnsigned("UInt32"); if (v > uint.MaxValue) throw Overflow("UInt32"); return (uint)v; }
     /// <summary>Reads an integer that must fit in <see cref="short"/>.</summary>
     public short ReadInt16() { long v = ReadInt64(); if (v is < short.MinValue or > short.MaxValue) throw Overflow("Int16"); return (short)v; }
     /// <summary>Reads an integer that must fit in <see cref="ushort"/>.</summary>
-    public ushort ReadUInt16() { ulong v = ReadUInt64(); if (v > ushort.MaxValue) throw Overflow("UInt16"); return (ushort)v; }
+    public ushort ReadUInt16() { ulong v = ReadUnsigned("UInt16"); if (v > ushort.MaxValue) throw Overflow("UInt16"); return (ushort)v; }
     /// <summary>Reads an integer that must fit in <see cref="sbyte"/>.</summary>
     public sbyte ReadSByte() { long v = ReadInt64(); if (v is < sbyte.MinValue or > sbyte.MaxValue) throw Overflow("SByte"); return (sbyte)v; }
     /// <summary>Reads an integer that must fit in <see cref="byte"/>.</summary>
-    public byte ReadByte() { ulong v = ReadUInt64(); if (v > byte.MaxValue) throw Overflow("Byte"); return (byte)v; }
+    public byte ReadByte() { ulong v = ReadUnsigned("Byte"); if (v > byte.MaxValue) throw Overflow("Byte"); return (byte)v; }
     /// <summary>Reads a character written as its UTF-16 code unit.</summary>
-    public char ReadChar() => (char)ReadUInt16();
+    public char ReadChar() { ulong v = ReadUnsigned("Char"); if (v > char.MaxValue) throw Overflow("Char"); return (char)v; }
 
     /// <summary>Reads a float64, float32 or integer as a double.</summary>
     public double ReadDouble()
     {
+        var span = _reader.UnreadSpan;
+        if (span.Length >= 9 && span[0] == MessagePackCode.Float64)
+        {
+            double value = BinaryPrimitives.ReadDoubleBigEndian(span.Slice(1));
+            _reader.Advance(9);
+            return value;
+        }
         byte code = NextCode;
         if (code == MessagePackCode.Float64) { _reader.Advance(1); return BitConverter.Int64BitsToDouble(ReadInt64Raw()); }
         if (code == MessagePackCode.Float32) { _reader.Advance(1); return BitConverter.Int32BitsToSingle(ReadInt32Raw()); }
@@ -210,7 +250,7 @@ public ref struct MessagePackReader
     {
         var sequence = _reader.Sequence.Slice(_reader.Position, length);
         _reader.Advance(length);
-        try { return Encoding.UTF8.GetString(sequence); }
+        try { return StrictUtf8.GetString(sequence); }
         catch (DecoderFallbackException e) { throw new MessagePackSerializationException("A string is not valid UTF-8.", e); }
     }
 
@@ -377,10 +417,24 @@ public ref struct MessagePackReader
     /// <summary>Moves past the next complete value, checking depth and lengths as it goes.</summary>
     public void Skip()
     {
-        // Iterative: a pending count of values still to skip, so hostile nesting cannot overflow the stack.
+        // Iterative with an explicit stack of pending counts, so hostile nesting cannot overflow the call stack.
+        int maxNesting = _options.MaxDepth - Depth;
+        long[]? rented = maxNesting > 64 ? ArrayPool<long>.Shared.Rent(maxNesting) : null;
+        Span<long> stack = rented is not null ? rented : stackalloc long[64];
+        try
+        {
+            SkipValues(stack, maxNesting);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<long>.Shared.Return(rented);
+        }
+    }
+
+    private void SkipValues(scoped Span<long> stack, int maxNesting)
+    {
         long pending = 1;
         int depth = 0;
-        Span<long> stack = stackalloc long[Math.Min(_options.MaxDepth, 256) + 1];
         while (true)
         {
             while (pending == 0)
@@ -403,7 +457,7 @@ public ref struct MessagePackReader
                 case MessagePackType.Map:
                     {
                         long children = TypeOf(code) == MessagePackType.Array ? ReadArrayHeader() : 2L * ReadMapHeader();
-                        if (depth + Depth >= _options.MaxDepth || depth >= stack.Length)
+                        if (depth >= maxNesting)
                             throw new MessagePackSerializationException($"Nesting exceeds the maximum depth of {_options.MaxDepth}.");
                         stack[depth++] = pending;
                         pending = children;

@@ -26,12 +26,10 @@ public ref struct MessagePackWriter
     /// <summary>Commits the bytes written so far to the output.</summary>
     public void Flush()
     {
-        if (_buffered > 0)
-        {
-            _output.Advance(_buffered);
-            _buffered = 0;
-            _span = default;
-        }
+        if (_buffered > 0) _output.Advance(_buffered);
+        // A borrowed span is invalid once the output moves on, so never keep one across a flush.
+        _buffered = 0;
+        _span = default;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -104,19 +102,32 @@ public ref struct MessagePackWriter
         WriteString(value.AsSpan());
     }
 
-    /// <summary>Writes characters as a UTF-8 string.</summary>
+    /// <summary>Writes characters as a UTF-8 string. Lone surrogates are written as U+FFFD.</summary>
     public void WriteString(scoped ReadOnlySpan<char> value)
     {
-        // Reserve for the worst case so the string is encoded once, straight into the output.
+        if (value.Length > 4096)
+        {
+            // Long strings: count exactly rather than reserving three bytes per character.
+            int count = Encoding.UTF8.GetByteCount(value);
+            WriteStringHeader(count);
+            var target = Reserve(count);
+            Encoding.UTF8.GetBytes(value, target);
+            _buffered += count;
+            return;
+        }
+        // Short strings: reserve for the worst case so the string is encoded once, straight into the output.
         int max = Encoding.UTF8.GetMaxByteCount(value.Length);
-        int headerMax = max <= 31 ? 1 : max <= byte.MaxValue ? 2 : max <= ushort.MaxValue ? 3 : 5;
+        int headerMax = StringHeaderSize(max);
         var s = Reserve(headerMax + max);
         int written = Encoding.UTF8.GetBytes(value, s.Slice(headerMax));
-        int header = written <= 31 ? 1 : written <= byte.MaxValue ? 2 : written <= ushort.MaxValue ? 3 : 5;
+        int header = StringHeaderSize(written);
         if (header != headerMax) s.Slice(headerMax, written).CopyTo(s.Slice(header));
         WriteStringHeaderInto(s, written);
         _buffered += header + written;
     }
+
+    private static int StringHeaderSize(int byteCount) =>
+        byteCount <= 31 ? 1 : byteCount <= byte.MaxValue ? 2 : byteCount <= ushort.MaxValue ? 3 : 5;
 
     /// <summary>Writes bytes that are already UTF-8 as a string.</summary>
     public void WriteStringUtf8(scoped ReadOnlySpan<byte> utf8)
@@ -129,7 +140,7 @@ public ref struct MessagePackWriter
     public void WriteStringHeader(int byteCount)
     {
         if (byteCount < 0) throw new ArgumentOutOfRangeException(nameof(byteCount));
-        int header = byteCount <= 31 ? 1 : byteCount <= byte.MaxValue ? 2 : byteCount <= ushort.MaxValue ? 3 : 5;
+        int header = StringHeaderSize(byteCount);
         WriteStringHeaderInto(Reserve(header), byteCount);
         _buffered += header;
     }

@@ -524,8 +524,9 @@ public sealed class FrameConnection : IAsyncDisposable
         lock (_sendLock)
         {
             _closeInfo = info;
+            // Publish frames held back while the send loop was busy, then let the loop finish the queue and end.
+            PublishLocked();
             _sendClosed = true;
-            // Completing the writer lets the send loop finish what is queued and then end.
             _output.Writer.Complete();
         }
         return true;

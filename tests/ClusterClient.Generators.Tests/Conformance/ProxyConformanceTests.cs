@@ -7,27 +7,8 @@ namespace ClusterSharing.Generators.Tests.Conformance;
 /// The behaviour every contract of <see cref="IConformance"/> must show, whichever way it was made. Each call goes through
 /// <see cref="LoopbackInvoker{T}"/>, so arguments, results and pushed values really cross as bytes.
 /// </summary>
-public abstract class ProxyConformanceTests
+public abstract class ProxyConformanceTests : ConformanceTestBase
 {
-    private static readonly Query News = new("news", 1);
-
-    protected ProxyConformanceTests()
-    {
-        Contract = CreateContract();
-        Service = new ConformanceService();
-        Invoker = new LoopbackInvoker<IConformance>(Contract, Service);
-        Proxy = Contract.CreateProxy(Invoker);
-    }
-
-    protected ClusterContract<IConformance> Contract { get; }
-    protected ConformanceService Service { get; }
-    protected LoopbackInvoker<IConformance> Invoker { get; }
-    protected IConformance Proxy { get; }
-
-    protected abstract ClusterContract<IConformance> CreateContract();
-
-    private ClusterMethod Method(string name) => Assert.Single(Contract.Methods, m => m.Name == name);
-
     [Fact]
     public async Task Task_invoke_without_result_reaches_the_real_client()
     {
@@ -430,6 +411,49 @@ public abstract class ProxyConformanceTests
     }
 
     [Fact]
+    public async Task Close_by_name_with_a_token_reaches_the_real_client()
+    {
+        await Proxy.CloseAsync(CancellationToken.None);
+        Assert.True(Service.ClosedWithToken);
+        Assert.Equal(ClusterMethodKind.Close, Method(nameof(IConformance.CloseAsync)).Kind);
+        Assert.Equal("System.Threading.Tasks.ValueTask CloseAsync()", Method(nameof(IConformance.CloseAsync)).Signature);
+    }
+
+    [Fact]
+    public void Synchronous_close_returns_after_the_real_close()
+    {
+        Proxy.Disconnect();
+        Assert.True(Service.Disconnected);
+        Assert.Equal(ClusterMethodKind.Close, Method(nameof(IConformance.Disconnect)).Kind);
+    }
+
+    [Fact]
+    public async Task Oneway_with_a_token_leaves_the_token_off_the_wire()
+    {
+        Proxy.Touch("k", CancellationToken.None);
+        await Invoker.DrainAsync();
+        Assert.Equal(["touch:k"], Service.Recorded);
+        Assert.Equal("void Touch(System.String)", Method(nameof(IConformance.Touch)).Signature);
+    }
+
+    [Fact]
+    public async Task Stream_without_a_token_completes()
+    {
+        var values = new List<int>();
+        await foreach (var value in Proxy.SubscribeTicks(3)) values.Add(value);
+        Assert.Equal([0, 1, 2], values);
+        Assert.Equal(ClusterMethodKind.Subscribe, Method(nameof(IConformance.SubscribeTicks)).Kind);
+    }
+
+    [Fact]
+    public async Task Default_implementations_run_locally_over_forwarded_members()
+    {
+        Assert.Equal(6, await Proxy.AddThreeAsync(1, 2, 3));
+        Assert.Equal(["AddAsync(int,int)", "AddAsync(int,int)"], Service.Calls);
+        Assert.DoesNotContain(Contract.Methods, m => m.Name == nameof(IConformance.AddThreeAsync));
+    }
+
+    [Fact]
     public void Events_are_raised_with_the_proxy_as_sender()
     {
         var seen = new List<(object? Sender, Notice Value)>();
@@ -476,23 +500,126 @@ public abstract class ProxyConformanceTests
     public void Methods_are_listed_in_declaration_order()
     {
         var expected = typeof(IConformance).GetMembers()
-            .Where(m => m is System.Reflection.EventInfo || m is System.Reflection.MethodInfo { IsSpecialName: false })
+            .Where(m => m is System.Reflection.EventInfo || m is System.Reflection.MethodInfo { IsSpecialName: false, IsAbstract: true })
             .OrderBy(m => m is System.Reflection.EventInfo e ? e.AddMethod!.MetadataToken : m.MetadataToken)
             .Select(m => m.Name);
         Assert.Equal(expected, Contract.Methods.Select(m => m.Name));
     }
 
     [Fact]
+    public async Task Leader_process_calls_the_real_client_directly_for_invokes_and_oneways()
+    {
+        var local = new LocalLeaderInvoker<IConformance>(Invoker, Service);
+        var proxy = Contract.CreateProxy(local);
+        using var cts = new CancellationTokenSource();
+        Assert.Equal(5, await proxy.AddAsync(2, 3));
+        Assert.Equal("x", await proxy.EchoAsync("x", cts.Token));
+        Assert.True(Service.LastTokenCouldCancel);
+        await proxy.PingAsync();
+        await proxy.ResetAsync(cts.Token);
+        var order = SampleOrder();
+        Assert.Same(order, await proxy.EchoOrderAsync(order));
+        Assert.Equal(new Size(1, 2), await proxy.EchoSizeAsync(new Size(1, 2)));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => proxy.FailAsync("local"));
+        proxy.Record("direct");
+        Assert.Equal(["direct"], Service.Recorded);
+        Assert.Empty(local.Forwarded);
+        Assert.Empty(Invoker.Payloads);
+
+        proxy.Publish(new Notice("p", 1, null));
+        proxy.Subscribe(News, _ => { });
+        proxy.Changed += (_, _) => { };
+        await foreach (var _ in proxy.SubscribeCounter(1, CancellationToken.None))
+        {
+        }
+        await proxy.ShutdownAsync();
+        Assert.Equal(["Publish", "Subscribe", "Changed", "SubscribeCounter", "ShutdownAsync"], local.Forwarded);
+    }
+
+    [Fact]
+    public void Unknown_method_ids_are_refused_clearly()
+    {
+        var stranger = new ClusterMethod(0xdeadbeef, "Missing", "void Missing()", ClusterMethodKind.Invoke);
+        var dispatch = Assert.Throws<ClusterClientException>(() =>
+        {
+            var reader = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x90 });
+            _ = Contract.DispatchAsync(Service, stranger, ref reader, new NullReply(), CancellationToken.None);
+        });
+        Assert.Contains("deadbeef", dispatch.Message);
+        var subscribe = Assert.Throws<ClusterClientException>(() =>
+        {
+            var reader = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x90 });
+            _ = Contract.Subscribe(Service, stranger, ref reader, new NullSink());
+        });
+        Assert.Contains("deadbeef", subscribe.Message);
+        var registration = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x90 });
+        Assert.False(Contract.Unsubscribe(Service, stranger, null, ref registration, new object()));
+        var wrongToken = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0xa1, (byte)'q' });
+        Assert.False(Contract.Unsubscribe(Service, Method(nameof(IConformance.SubscribeWork)), Method(nameof(IConformance.UnsubscribeWork)), ref wrongToken, new object()));
+    }
+
+    [Fact]
     public void Dispatching_a_truncated_argument_array_fails_clearly()
     {
         var method = Contract.Methods.First(m => m.Name == "AddAsync");
-        byte[] oneArgument = [0x91, 0x01];
-        var error = Assert.ThrowsAny<Exception>(() =>
+        Assert.Throws<ClusterSharing.Serialization.MessagePackSerializationException>(() =>
         {
-            var reader = new ClusterSharing.Serialization.MessagePackReader(oneArgument);
+            var reader = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x92, 0x01 });
             _ = Contract.DispatchAsync(Service, method, ref reader, new NullReply(), CancellationToken.None);
         });
-        Assert.IsNotType<NullReferenceException>(error);
+    }
+
+    [Fact]
+    public void Nesting_beyond_the_reader_limit_is_refused()
+    {
+        var bytes = new List<byte> { 0x91 };
+        for (int i = 0; i < 40; i++)
+        {
+            bytes.AddRange([0x82, 0xa5, .. "Value"u8, 0x01, 0xa4, .. "Next"u8]);
+        }
+        bytes.Add(0xc0);
+        var error = Assert.Throws<ClusterSharing.Serialization.MessagePackSerializationException>(() =>
+        {
+            var reader = new ClusterSharing.Serialization.MessagePackReader(bytes.ToArray());
+            _ = Contract.DispatchAsync(Service, Method(nameof(IConformance.EchoChainAsync)), ref reader, new NullReply(), CancellationToken.None);
+        });
+        Assert.Contains("depth", error.Message);
+    }
+
+    [Fact]
+    public async Task Garbage_arguments_fail_with_serialization_errors_and_never_hang()
+    {
+        var random = new Random(20241121);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var pending = new List<Task>();
+        var unexpected = new List<string>();
+        foreach (var method in Contract.Methods.Where(m => m.Kind is ClusterMethodKind.Invoke or ClusterMethodKind.Oneway or ClusterMethodKind.Publish))
+        {
+            for (int round = 0; round < 300; round++)
+            {
+                var bytes = new byte[random.Next(0, 48)];
+                random.NextBytes(bytes);
+                // Half the inputs start like an argument array of the right size, so decoding gets past the first byte.
+                if (bytes.Length > 0 && round % 2 == 0) bytes[0] = (byte)(0x90 | method.Signature.Count(c => c == ',') + 1);
+                try
+                {
+                    var reader = new ClusterSharing.Serialization.MessagePackReader(bytes);
+                    var dispatch = Contract.DispatchAsync(Service, method, ref reader, new NullReply(), cts.Token);
+                    pending.Add(dispatch.AsTask());
+                }
+                catch (ClusterSharing.Serialization.MessagePackSerializationException)
+                {
+                }
+                catch (Exception ex)
+                {
+                    unexpected.Add($"{method.Name} {Convert.ToHexString(bytes)}: {ex.GetType().Name}: {ex.Message}");
+                }
+            }
+        }
+        Assert.True(unexpected.Count == 0, string.Join(Environment.NewLine, unexpected.Take(20)));
+        // Whatever decoded reached the real client; its own failures travel in the tasks. None may hang.
+        await Task.WhenAll(pending.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     internal static Order SampleOrder() => new(
@@ -506,5 +633,11 @@ public abstract class ProxyConformanceTests
     {
         public void WriteResult<TResult>(TResult value, ClusterSharing.Serialization.IMessagePackFormatter<TResult> formatter) { }
         public void WriteVoid() { }
+    }
+
+    private sealed class NullSink : ISubscriptionSink
+    {
+        public void OnValue<TValue>(TValue value, ClusterSharing.Serialization.IMessagePackFormatter<TValue> formatter) { }
+        public void OnCompleted(Exception? error) { }
     }
 }

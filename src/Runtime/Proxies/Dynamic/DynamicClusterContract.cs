@@ -73,7 +73,10 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(reply);
-        return Find(method).DispatchAsync(target, ref arguments, reply, cancellationToken);
+        var member = Find(method);
+        if (member.Method.Kind is not (ClusterMethodKind.Invoke or ClusterMethodKind.Oneway or ClusterMethodKind.Publish or ClusterMethodKind.Close))
+            throw Mismatch(method, "call");
+        return member.DispatchAsync(target, ref arguments, reply, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -81,25 +84,35 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(sink);
-        return Find(method).Subscribe(target, ref registration, sink);
+        var member = Find(method);
+        if (member.Method.Kind is not (ClusterMethodKind.Subscribe or ClusterMethodKind.Event)) throw Mismatch(method, "subscription");
+        return member.Subscribe(target, ref registration, sink);
     }
 
     /// <inheritdoc/>
     public override bool Unsubscribe(T target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration, object token)
     {
         ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(token);
-        var unsubscribe = unsubscribeMethod is null ? null : Find(unsubscribeMethod);
-        return Find(subscribeMethod).Unsubscribe(target, unsubscribe, ref registration, token);
+        ArgumentNullException.ThrowIfNull(subscribeMethod);
+        // Like generated code: an id this contract does not know, or a pairing it does not have, undoes nothing.
+        if (!_byId.TryGetValue(subscribeMethod.Id, out var subscribe) || subscribe.Method.Kind is not (ClusterMethodKind.Subscribe or ClusterMethodKind.Event))
+            return false;
+        DynamicMember<T>? unsubscribe = null;
+        if (unsubscribeMethod is not null
+            && (!_byId.TryGetValue(unsubscribeMethod.Id, out unsubscribe) || unsubscribe.Method.PairedId != subscribe.Method.Id))
+            return false;
+        return subscribe.Unsubscribe(target, unsubscribe, ref registration, token);
     }
 
     private DynamicMember<T> Find(ClusterMethod method)
     {
         ArgumentNullException.ThrowIfNull(method);
-        return _byId.TryGetValue(method.Id, out var member)
-            ? member
-            : throw new ArgumentException($"{method} is not a member of contract '{Name}'.", nameof(method));
+        return _byId.TryGetValue(method.Id, out var member) ? member : throw Mismatch(method, "member");
     }
+
+    private ClusterClientException Mismatch(ClusterMethod method, string what) =>
+        new($"{Name} has no {what} with id 0x{method.Id:x8} ('{method.Name}', {method.Kind}): leader and follower were built from " +
+            "different versions of the contract; deploy the same version to every process.");
 
     /// <summary>Routes each intercepted interface call to its member.</summary>
     private sealed class ProxyInterceptor(Dictionary<MethodInfo, DynamicMember<T>> members, IClusterInvoker<T> invoker) : IInterceptor
@@ -108,7 +121,15 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
         {
             var method = invocation.Method;
             if (!members.TryGetValue(method, out var member))
+            {
+                // A default interface implementation is not forwarded: it runs here, calling the forwarded members.
+                if (!method.IsAbstract)
+                {
+                    invocation.Proceed();
+                    return;
+                }
                 throw new InvalidOperationException($"'{method.DeclaringType?.Name}.{method.Name}' is not a member of the ClusterClient contract '{typeof(T).Name}'.");
+            }
             invocation.ReturnValue = member.Intercept((T)invocation.Proxy, invoker, method, invocation.Arguments);
         }
     }

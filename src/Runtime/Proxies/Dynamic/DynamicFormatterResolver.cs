@@ -73,6 +73,8 @@ internal sealed class DynamicFormatterResolver
 
     private object Create(Type type)
     {
+        if (type.IsByRefLike)
+            throw new UnsupportedTypeException(type, "ref structs cannot be stored; use an array or a class");
         if (type.IsByRef || type.IsPointer || type.IsFunctionPointer)
             throw new UnsupportedTypeException(type, "by-reference and pointer types cannot be sent to another process");
         if (type.ContainsGenericParameters)
@@ -101,6 +103,8 @@ internal sealed class DynamicFormatterResolver
         else if (type.IsGenericType && DictionaryShapes.Contains(type.GetGenericTypeDefinition()))
         {
             var arguments = type.GetGenericArguments();
+            if (Nullable.GetUnderlyingType(arguments[0]) is not null)
+                throw new UnsupportedTypeException(type, "a dictionary key cannot be a nullable value type; use the non-nullable type");
             formatter = Construct(typeof(DictionaryFormatter<,>), arguments, Element(type, arguments[0]), Element(type, arguments[1]));
         }
         else
@@ -138,8 +142,11 @@ internal sealed class DynamicFormatterResolver
             throw new UnsupportedTypeException(type, "delegates cannot be sent to another process");
         if (type.IsInterface || type.IsAbstract)
             throw new UnsupportedTypeException(type, "interfaces and abstract classes cannot be constructed when read; use a concrete record, class or struct");
-        if (type.IsPrimitive || type == typeof(decimal) || type.Namespace is "System" || type.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true
-            || type.Namespace is "Microsoft" || type.Namespace?.StartsWith("Microsoft.", StringComparison.Ordinal) == true)
+        if (type == typeof(decimal))
+            throw new UnsupportedTypeException(type, "decimal has no MessagePack representation; use double, long (scaled) or string");
+        if (type == typeof(IntPtr) || type == typeof(UIntPtr))
+            throw new UnsupportedTypeException(type, "native-sized integers differ between processes; use long or int");
+        if (type.Namespace is "System" || type.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true)
             throw new UnsupportedTypeException(type, "this framework type has no ClusterClient formatter; supported are the primitives, string, byte[], DateTime, DateTimeOffset, TimeSpan, Guid, enums, Nullable<T>, arrays, List<T>/IReadOnlyList<T>/IList<T>/IEnumerable<T>, Dictionary<K,V>/IReadOnlyDictionary<K,V> and your own records, classes and structs");
     }
 }

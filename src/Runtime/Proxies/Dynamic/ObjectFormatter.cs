@@ -139,8 +139,9 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
             {
                 int found = Array.FindIndex(_members, m => string.Equals(m.Name, parameters[i].Name, StringComparison.OrdinalIgnoreCase)
                     && m.Property.PropertyType == parameters[i].ParameterType);
-                matches = found >= 0;
                 matched[i] = found;
+                // Each property feeds at most one parameter.
+                matches = found >= 0 && Array.IndexOf(matched, found, 0, i) < 0;
             }
             if (matches && (best is null || parameters.Length > bestMembers.Length))
             {

@@ -128,7 +128,12 @@ public sealed class DateTimeOffsetFormatter : IMessagePackFormatter<DateTimeOffs
         var utc = reader.ReadDateTime();
         short minutes = reader.ReadInt16();
         if (minutes is < -14 * 60 or > 14 * 60) throw new MessagePackSerializationException($"Offset {minutes} minutes is out of range.");
-        return new DateTimeOffset(utc).ToOffset(TimeSpan.FromMinutes(minutes));
+        var offset = TimeSpan.FromMinutes(minutes);
+        // The instant must also be representable in local time at that offset (e.g. not 0001-01-01Z at -01:00).
+        long localTicks = utc.Ticks + offset.Ticks;
+        if (localTicks < DateTime.MinValue.Ticks || localTicks > DateTime.MaxValue.Ticks)
+            throw new MessagePackSerializationException($"The DateTimeOffset {utc:O} at offset {minutes} minutes is outside the range of DateTimeOffset.");
+        return new DateTimeOffset(utc).ToOffset(offset);
     }
 }
 
