@@ -10,6 +10,7 @@ public static class IUnsupported
     public interface IRefParameter { Task MoveAsync(ref int position); }
     public interface IObjectParameter { Task SendAsync(object payload); }
     public interface IDecimalInside { Task PayAsync(Invoice invoice); }
+    public interface IDecimalInList { Task PayAllAsync(Dictionary<string, List<Invoice>> invoices); }
     public interface ITokenInTheMiddle { Task WaitAsync(CancellationToken cancellationToken, int milliseconds); }
     public interface IUnpairedUnsubscribe { void Unsubscribe(string topic, Action<int>? listener); }
     public interface IBadReturn { int Count(); }
@@ -81,6 +82,12 @@ public sealed class DynamicContractRulesTests
         Assert.Contains("IDecimalInside.PayAsync", message);
         Assert.Contains("ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice.Amount -> System.Decimal", message);
     }
+
+    [Fact]
+    public void Unsupported_types_inside_collections_are_refused_with_their_path() =>
+        Assert.Contains("(System.Collections.Generic.Dictionary<System.String,System.Collections.Generic.List<ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice>> -> " +
+            "System.Collections.Generic.List<ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice> -> ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice.Amount -> System.Decimal)",
+            Refuse<IUnsupported.IDecimalInList>());
 
     [Fact]
     public void Cancellation_token_must_be_last() => Assert.Contains("CancellationToken parameter 'cancellationToken' is not the last parameter", Refuse<IUnsupported.ITokenInTheMiddle>());
