@@ -143,6 +143,16 @@ internal sealed class CommandProcessor
                     LineOutput.Ok(id, report.Write);
                     break;
                 }
+                case "burn":
+                {
+                    // CPU-bound user work on thread-pool threads (Task.Run), the usual way an app keeps a machine busy:
+                    // heartbeats must not miss a beat because of it.
+                    int ms = Int(a, 0), workers = a.Length > 1 ? Int(a, 1) : Environment.ProcessorCount * 2;
+                    var burners = Enumerable.Range(0, workers).Select(_ => Task.Run(() => Burn(ms))).ToArray();
+                    long spins = (await Task.WhenAll(burners).ConfigureAwait(false)).Sum();
+                    LineOutput.Ok(id, w => w.WriteNumberValue(spins));
+                    break;
+                }
                 case "status":
                     LineOutput.Ok(id, WriteStatus);
                     break;
@@ -204,6 +214,13 @@ internal sealed class CommandProcessor
                 throw new InvalidOperationException($"This host has no subscription to '{topic}'.");
         }
         Client.Unsubscribe(topic, listener);
+    }
+
+    private static long Burn(int milliseconds)
+    {
+        long end = Environment.TickCount64 + milliseconds, spins = 0;
+        while (Environment.TickCount64 < end) spins++;
+        return spins;
     }
 
     private static int Int(string[] a, int index) =>

@@ -6,7 +6,7 @@ using ClusterSharing.TestHost;
 // stdout. Closing its stdin ends it, so a crashed test run leaves no process behind.
 //
 // Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
-// pid | sub TOPIC | unsub TOPIC | publish TOPIC VALUE | loop MS [pid|idem] | status | ready [TIMEOUT_MS] | close |
+// pid | sub TOPIC | unsub TOPIC | publish TOPIC VALUE | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
 // clock-pid (with --second-channel) | exit
 // Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}
 // Events:  started, factory, ready, ready-failed, leader-changed, leadership-lost, executing, real-call-cancelled,
