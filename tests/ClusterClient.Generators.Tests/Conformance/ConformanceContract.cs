@@ -42,6 +42,7 @@ public sealed class Settings
     public IDictionary<int, Line>? ByLine { get; set; }
     public IEnumerable<long>? Stream { get; set; }
     public Permissions Permissions { get; init; }
+    public string? Region { get; init; } = "eu";
     public int Computed => Values.Count;
 }
 

@@ -10,6 +10,7 @@ public static class IUnsupported
     public interface IRefParameter { Task MoveAsync(ref int position); }
     public interface IObjectParameter { Task SendAsync(object payload); }
     public interface IDecimalInside { Task PayAsync(Invoice invoice); }
+    public interface IDecimalInList { Task PayAllAsync(Dictionary<string, List<Invoice>> invoices); }
     public interface ITokenInTheMiddle { Task WaitAsync(CancellationToken cancellationToken, int milliseconds); }
     public interface IUnpairedUnsubscribe { void Unsubscribe(string topic, Action<int>? listener); }
     public interface IBadReturn { int Count(); }
@@ -32,6 +33,21 @@ public static class IUnsupported
     public interface IMultiDimensional { Task SendAsync(int[,] grid); }
     public interface IBadSubscribe { [Subscribe] void Watch(string topic); }
     public interface ICloseWithArguments { [Close] Task CloseAsync(string reason); }
+    public interface IDisposableClient : IAsyncDisposable { Task<int> GetAsync(); }
+    public interface IDerivedClient : IDisposableClient { Task<string> NameAsync(); }
+
+    public sealed class DisposableClient : IDerivedClient
+    {
+        public bool Disposed { get; private set; }
+        public Task<int> GetAsync() => Task.FromResult(1);
+        public Task<string> NameAsync() => Task.FromResult("derived");
+        public ValueTask DisposeAsync()
+        {
+            Disposed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+
     public interface IOnewayWithToken { void Fire(int value, CancellationToken cancellationToken); }
     public interface ITwoSubscribes
     {
@@ -81,6 +97,12 @@ public sealed class DynamicContractRulesTests
         Assert.Contains("IDecimalInside.PayAsync", message);
         Assert.Contains("ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice.Amount -> System.Decimal", message);
     }
+
+    [Fact]
+    public void Unsupported_types_inside_collections_are_refused_with_their_path() =>
+        Assert.Contains("(System.Collections.Generic.Dictionary<System.String,System.Collections.Generic.List<ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice>> -> " +
+            "System.Collections.Generic.List<ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice> -> ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice.Amount -> System.Decimal)",
+            Refuse<IUnsupported.IDecimalInList>());
 
     [Fact]
     public void Cancellation_token_must_be_last() => Assert.Contains("CancellationToken parameter 'cancellationToken' is not the last parameter", Refuse<IUnsupported.ITokenInTheMiddle>());
@@ -144,6 +166,23 @@ public sealed class DynamicContractRulesTests
     [Fact]
     public void Oneway_cancellation_token_is_left_off_the_wire() =>
         Assert.Equal("void Fire(System.Int32)", Assert.Single(new DynamicClusterContract<IUnsupported.IOnewayWithToken>().Methods).Signature);
+
+    [Fact]
+    public async Task Base_interfaces_are_included_and_DisposeAsync_closes()
+    {
+        var contract = new DynamicClusterContract<IUnsupported.IDerivedClient>();
+        Assert.Equal(["NameAsync", "GetAsync", "DisposeAsync"], contract.Methods.Select(m => m.Name));
+        var dispose = contract.Methods.Single(m => m.Name == "DisposeAsync");
+        Assert.Equal(ClusterMethodKind.Close, dispose.Kind);
+        Assert.Equal("System.Threading.Tasks.ValueTask DisposeAsync()", dispose.Signature);
+        var client = new IUnsupported.DisposableClient();
+        await using (var proxy = contract.CreateProxy(new Support.LoopbackInvoker<IUnsupported.IDerivedClient>(contract, client)))
+        {
+            Assert.Equal("derived", await proxy.NameAsync());
+            Assert.Equal(1, await proxy.GetAsync());
+        }
+        Assert.True(client.Disposed);
+    }
 
     [Fact]
     public void Classes_are_refused() => Assert.Contains("are interfaces", Refuse<DynamicContractRulesTests>());

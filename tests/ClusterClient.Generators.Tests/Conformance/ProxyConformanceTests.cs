@@ -622,6 +622,66 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
         await Task.WhenAll(pending.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).WaitAsync(TimeSpan.FromSeconds(30));
     }
 
+    [Fact]
+    public async Task Objects_read_keys_in_any_order_skip_unknown_ones_and_handle_missing_ones_like_generated_code()
+    {
+        // [ { "Permissions": 2, "Extra": [1, {"x": nil}], 7: "non-string key", "Name": "n" } ]
+        byte[] arguments =
+        [
+            0x91, 0x84,
+            0xab, .. "Permissions"u8, 0x02,
+            0xa5, .. "Extra"u8, 0x92, 0x01, 0x81, 0xa1, (byte)'x', 0xc0,
+            0x07, 0xae, .. "non-string key"u8,
+            0xa4, .. "Name"u8, 0xa1, (byte)'n',
+        ];
+        var settings = await DispatchForResultAsync<Settings?>(nameof(IConformance.EchoSettingsAsync), arguments);
+        Assert.NotNull(settings);
+        Assert.Equal("n", settings.Name);
+        Assert.Equal(Permissions.Write, settings.Permissions);
+        // A missing plain-setter member keeps its initializer; a missing init-only one is assigned its default.
+        Assert.Empty(settings.Values);
+        Assert.Null(settings.Numbers);
+        Assert.Null(settings.Region);
+
+        // [ { "Owner": "o" } ]: the constructor gets the default for the missing Balance.
+        var account = await DispatchForResultAsync<Account>(nameof(IConformance.EchoAccountAsync), [0x91, 0x81, 0xa5, .. "Owner"u8, 0xa1, (byte)'o']);
+        Assert.Equal("o", account.Owner);
+        Assert.Equal(default, account.Balance);
+
+        // [ nil ] is not a struct.
+        var error = await Assert.ThrowsAsync<ClusterSharing.Serialization.MessagePackSerializationException>(
+            () => DispatchForResultAsync<Point>(nameof(IConformance.EchoPointAsync), [0x91, 0xc0]));
+        Assert.Contains("(a struct)", error.Message);
+    }
+
+    [Fact]
+    public async Task Cyclic_object_graphs_fail_to_serialize_instead_of_overflowing_the_stack()
+    {
+        var root = new TreeNode { Name = "loop" };
+        root.Children.Add(root);
+        await Assert.ThrowsAsync<ClusterSharing.Serialization.MessagePackSerializationException>(() => Proxy.EchoTreeAsync(root));
+    }
+
+    private async Task<TResult> DispatchForResultAsync<TResult>(string method, byte[] arguments)
+    {
+        var reply = new CapturingReply();
+        ValueTask dispatch;
+        {
+            var reader = new ClusterSharing.Serialization.MessagePackReader(arguments);
+            dispatch = Contract.DispatchAsync(Service, Method(method), ref reader, reply, CancellationToken.None);
+            Assert.True(reader.End);
+        }
+        await dispatch;
+        return Assert.IsType<TResult>(reply.Value);
+    }
+
+    private sealed class CapturingReply : IReplyWriter
+    {
+        public object? Value { get; private set; }
+        public void WriteResult<TResult>(TResult value, ClusterSharing.Serialization.IMessagePackFormatter<TResult> formatter) => Value = value;
+        public void WriteVoid() { }
+    }
+
     internal static Order SampleOrder() => new(
         Guid.Parse("6f9619ff-8b86-d011-b42d-00c04fc964ff"),
         "Zoë",
