@@ -218,13 +218,27 @@ internal sealed class ClusterNode : IAsyncDisposable
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
             if (listener is not null)
             {
-                _server = new LeaderServer(listener, Options, epoch, FindLeaderChannel, _monitor, Logger);
+                _server = new LeaderServer(listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
                 _server.Start();
             }
         }
         SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
         NodeLog.BecameLeader(Logger, Port, epoch);
         RaiseRoleChanged(true, epoch);
+    }
+
+    private long ObserveFollowerEpoch(long followerEpoch)
+    {
+        long raised;
+        lock (_gate)
+        {
+            if (followerEpoch < _epoch || !_isLeader) return _epoch;
+            raised = followerEpoch + 1;
+            Interlocked.Exchange(ref _epoch, raised);
+        }
+        NodeLog.BecameLeader(Logger, Port, raised);
+        RaiseRoleChanged(true, raised);
+        return raised;
     }
 
     private ILeaderChannel? FindLeaderChannel(string name)

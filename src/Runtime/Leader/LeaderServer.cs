@@ -17,11 +17,18 @@ internal sealed class LeaderServer : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
     private bool _disposed;
 
-    public LeaderServer(Socket listener, ClusterClientOptions options, long epoch, Func<string, ILeaderChannel?> findChannel, Hosting.NodeMonitor monitor, ILogger logger)
+    private readonly Func<long> _epoch;
+    private readonly Func<long, long> _observeEpoch;
+
+    // epoch: the leader's current epoch; observeEpoch: called with the epoch a connecting follower knew, returns the
+    // (possibly raised) current epoch.
+    public LeaderServer(Socket listener, ClusterClientOptions options, Func<long> epoch, Func<long, long> observeEpoch, Func<string, ILeaderChannel?> findChannel,
+        Hosting.NodeMonitor monitor, ILogger logger)
     {
         _listener = listener;
         Options = options;
-        Epoch = epoch;
+        _epoch = epoch;
+        _observeEpoch = observeEpoch;
         _findChannel = findChannel;
         _monitor = monitor;
         Logger = logger;
@@ -30,7 +37,14 @@ internal sealed class LeaderServer : IAsyncDisposable
 
     public ClusterClientOptions Options { get; }
 
-    public long Epoch { get; }
+    public long Epoch => _epoch();
+
+    /// <summary>
+    /// A follower connected knowing <paramref name="followerEpoch"/>. A leader that won the port without having seen
+    /// the previous leader (a fresh process) starts at epoch 1; this raises it past what its followers knew, so the
+    /// epoch never goes backwards for them.
+    /// </summary>
+    public long ObserveFollowerEpoch(long followerEpoch) => _observeEpoch(followerEpoch);
 
     public ILogger Logger { get; }
 

@@ -60,6 +60,12 @@ internal sealed class SubscriptionHub
         get { lock (_gate) return _entries.Count; }
     }
 
+    /// <summary>Subscribers across all registrations of <paramref name="methodId"/> (tests).</summary>
+    internal int SubscriberCount(uint methodId)
+    {
+        lock (_gate) return _entries.Where(e => e.Key.MethodId == methodId).Sum(e => e.Value.Subscribers.Length);
+    }
+
     public void Add(uint methodId, byte[] registration, ISubscriber subscriber)
     {
         var method = _findMethod(methodId);
@@ -79,6 +85,9 @@ internal sealed class SubscriptionHub
                 entry = new Entry(this, method, registration);
                 _entries.Add(key, entry);
             }
+            // A follower may send the same subscription twice (its re-subscribe after attaching races a new
+            // Subscribe call); one delivery per (owner, id) is what it expects.
+            if (Array.Exists(entry.Subscribers, s => s.Owner == subscriber.Owner && s.SubscriptionId == subscriber.SubscriptionId)) return;
             entry.Subscribers = [.. entry.Subscribers, subscriber];
             last = entry.LastValue;
             start = _active && entry.Token is null && !entry.Starting;

@@ -139,19 +139,7 @@ public sealed class FrameConnection : IAsyncDisposable
     public bool Send<THeader>(PacketType type, long requestId, in THeader header, ReadOnlySpan<byte> body = default,
         int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-    {
-        if (!TryEnterSend()) return false;
-        int written = 0;
-        try
-        {
-            written = FrameWriter.WriteFrame(_output.Writer, type, requestId, header, body, _limits, timeoutMilliseconds, flags);
-        }
-        finally
-        {
-            ExitSend(written);
-        }
-        return true;
-    }
+        => SendCore(type, requestId, header, new RawFrameBody(body), timeoutMilliseconds, flags);
 
     /// <summary>Queues a frame whose body is <paramref name="body"/> serialized straight into the send buffer.</summary>
     /// <returns>False when the connection is closed or the frame was refused for <see cref="FrameConnectionOptions.MaxPendingSendBytes"/>; nothing was queued then.</returns>
@@ -160,19 +148,7 @@ public sealed class FrameConnection : IAsyncDisposable
     public bool Send<THeader, TBody>(PacketType type, long requestId, in THeader header, in TBody body,
         IMessagePackFormatter<TBody> bodyFormatter, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-    {
-        if (!TryEnterSend()) return false;
-        int written = 0;
-        try
-        {
-            written = FrameWriter.WriteFrame(_output.Writer, type, requestId, header, body, bodyFormatter, _limits, timeoutMilliseconds, flags);
-        }
-        finally
-        {
-            ExitSend(written);
-        }
-        return true;
-    }
+        => SendCore(type, requestId, header, new FormattedFrameBody<TBody>(in body, bodyFormatter), timeoutMilliseconds, flags);
 
     /// <summary>Queues a frame whose body <paramref name="bodyWriter"/> writes straight into the send buffer.</summary>
     /// <returns>False when the connection is closed or the frame was refused for <see cref="FrameConnectionOptions.MaxPendingSendBytes"/>; nothing was queued then.</returns>
@@ -181,12 +157,18 @@ public sealed class FrameConnection : IAsyncDisposable
     public bool Send<THeader, TState>(PacketType type, long requestId, in THeader header, in TState state,
         FrameBodyWriter<TState> bodyWriter, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
+        => SendCore(type, requestId, header, new CallbackFrameBody<TState>(in state, bodyWriter), timeoutMilliseconds, flags);
+
+    private bool SendCore<THeader, TBody>(PacketType type, long requestId, in THeader header, scoped in TBody body,
+        int timeoutMilliseconds, PacketFlags flags)
+        where THeader : struct, IPacketHeader<THeader>
+        where TBody : IFrameBody, allows ref struct
     {
         if (!TryEnterSend()) return false;
         int written = 0;
         try
         {
-            written = FrameWriter.WriteFrame(_output.Writer, type, requestId, header, state, bodyWriter, _limits, timeoutMilliseconds, flags);
+            written = FrameWriter.WriteFrameCore(_output.Writer, type, requestId, header, body, _limits, timeoutMilliseconds, flags);
         }
         finally
         {

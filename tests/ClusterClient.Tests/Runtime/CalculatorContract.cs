@@ -52,6 +52,12 @@ public sealed class Calculator : ICalculator, IDisposable
 
     public ConcurrentDictionary<int, bool> Cancelled { get; } = new();
 
+    public ConcurrentDictionary<int, bool> Started { get; } = new();
+
+    private int _slowCallsStarted;
+
+    public int SlowCallsStarted => Volatile.Read(ref _slowCallsStarted);
+
     public bool Disposed { get; private set; }
 
     public event EventHandler<int>? Ticked;
@@ -62,6 +68,7 @@ public sealed class Calculator : ICalculator, IDisposable
 
     public async Task WaitForCancellationAsync(int id, CancellationToken cancellationToken)
     {
+        Started[id] = true;
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -77,6 +84,7 @@ public sealed class Calculator : ICalculator, IDisposable
 
     public async Task<int> SlowWhoAmIAsync(int milliseconds)
     {
+        Interlocked.Increment(ref _slowCallsStarted);
         await Task.Delay(milliseconds);
         return Id;
     }

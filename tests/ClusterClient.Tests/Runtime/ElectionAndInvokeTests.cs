@@ -105,7 +105,7 @@ public sealed class ElectionAndInvokeTests
 
         using var cts = new CancellationTokenSource();
         var call = follower.Client.WaitForCancellationAsync(7, cts.Token);
-        await Task.Delay(100);
+        await TestCluster.WaitUntilAsync(() => real.Started.ContainsKey(7), "the leader to start the call");
         Assert.False(call.IsCompleted);
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);

@@ -23,7 +23,8 @@ public sealed class FailoverTests
         // In flight when the leader goes: the idempotent one is retried on the new leader, the other fails typed.
         var idempotent = c.Client.SlowIdempotentWhoAmIAsync(1000);
         var plain = b.Client.SlowWhoAmIAsync(1000);
-        await Task.Delay(200);
+        var first = reals.Single();
+        await TestCluster.WaitUntilAsync(() => first.SlowCallsStarted == 2, "both calls to run on the leader");
         await leaderNode.DisposeAsync();
 
         var lost = await Assert.ThrowsAsync<LeaderLostException>(() => plain);
@@ -49,13 +50,21 @@ public sealed class FailoverTests
         await using var cluster = new TestCluster();
         var (leaderNode, leader) = cluster.Start();
         await leader.ReadyAsync();
-        var (_, follower) = cluster.Start();
+        var (followerNode, follower) = cluster.Start(configure: o => o.Role = ClusterRole.Follower);
         await follower.ReadyAsync();
 
         await leaderNode.DisposeAsync();
-        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => follower.Client.AddAsync(i, i)));
+        var channel = followerNode.FindChannel(follower.Name)!;
+        await TestCluster.WaitUntilAsync(() => !channel.Readiness.IsReady, "the follower to notice the leader is gone");
+        var calls = Enumerable.Range(0, 50).Select(i => follower.Client.AddAsync(i, i)).ToArray();
+        await Task.Delay(200);
+        Assert.DoesNotContain(calls, c => c.IsCompleted);
+
+        var (_, newLeader) = cluster.Start(configure: o => o.Role = ClusterRole.Leader);
+        var results = await Task.WhenAll(calls);
         Assert.Equal(Enumerable.Range(0, 50).Select(i => 2 * i), results);
-        Assert.True(follower.IsLeader);
+        Assert.True(newLeader.IsLeader);
+        Assert.Equal(2, follower.Epoch);
     }
 
     [Fact]

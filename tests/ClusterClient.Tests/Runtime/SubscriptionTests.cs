@@ -9,10 +9,11 @@ public sealed class SubscriptionTests
     {
         await using var cluster = new TestCluster();
         var real = new Calculator();
-        var (_, leader) = cluster.Start(() => real);
+        var (leaderNode, leader) = cluster.Start(() => real);
         await leader.ReadyAsync();
         var (_, follower) = cluster.Start();
         await follower.ReadyAsync();
+        var hub = ((ClusterSharing.Leader.ISubscriptionHost)leaderNode.FindChannel(leader.Name)!.LeaderSide!).Hub;
 
         var remote = new ConcurrentQueue<int>();
         var local = new ConcurrentQueue<int>();
@@ -20,8 +21,14 @@ public sealed class SubscriptionTests
         Action<int> localListener = local.Enqueue;
         follower.Client.Subscribe("t", remoteListener);
         leader.Client.Subscribe("t", localListener);
-        await TestCluster.WaitUntilAsync(() => real.ListenerCount("t") == 1, "the real subscription");
-        await Task.Delay(100);
+        try
+        {
+            await TestCluster.WaitUntilAsync(() => hub.SubscriberCount(CalculatorContract.SubscribeTopic.Id) == 2, "both subscribers at the leader");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} (hub {hub.SubscriberCount(CalculatorContract.SubscribeTopic.Id)}, real {real.ListenerCount("t")}, entries {hub.Count})");
+        }
         Assert.Equal(1, real.ListenerCount("t"));
 
         real.Emit("t", 1);
@@ -40,15 +47,16 @@ public sealed class SubscriptionTests
     {
         await using var cluster = new TestCluster();
         var real = new Calculator();
-        var (_, leader) = cluster.Start(() => real);
+        var (leaderNode, leader) = cluster.Start(() => real);
         await leader.ReadyAsync();
         var (_, follower) = cluster.Start();
         await follower.ReadyAsync();
+        var hub = ((ClusterSharing.Leader.ISubscriptionHost)leaderNode.FindChannel(leader.Name)!.LeaderSide!).Hub;
 
         var ticks = new ConcurrentQueue<(object? Sender, int Value)>();
         EventHandler<int> handler = (sender, value) => ticks.Enqueue((sender, value));
         follower.Client.Ticked += handler;
-        await Task.Delay(200);
+        await TestCluster.WaitUntilAsync(() => hub.SubscriberCount(CalculatorContract.Ticked.Id) == 1, "the event subscription at the leader");
         real.RaiseTicked(5);
         await TestCluster.WaitUntilAsync(() => ticks.Count == 1, "the event at the follower");
         Assert.Same(follower.Client, ticks.Single().Sender);

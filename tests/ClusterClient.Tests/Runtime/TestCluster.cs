@@ -33,7 +33,8 @@ internal sealed class TestCluster : IAsyncDisposable
             MaxWaitTime = TimeSpan.FromSeconds(20),
             ConnectTimeout = TimeSpan.FromSeconds(5),
             ResponseTimeout = TimeSpan.FromSeconds(20),
-            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+            // Generous: the test machine is shared and busy; a false death would fail unrelated assertions.
+            HeartbeatInterval = TimeSpan.FromSeconds(1),
         };
         configure?.Invoke(options);
         return options;

@@ -271,7 +271,7 @@ public class FrameConnectionTests(ITestOutputHelper output)
         var accept = listener.AcceptAsync();
         await using var client = await FrameConnection.ConnectAsync(listener.EndPoint,
             new FrameConnectionOptions { MaxPendingSendBytes = 512 * 1024, OverflowPolicy = SendOverflowPolicy.RejectFrame });
-        using var stuck = await accept;
+        using var peer = await accept; // does not read until the queue is full
         var body = new byte[32 * 1024];
         bool refused = false;
         for (int i = 0; i < 100_000 && !refused; i++)
@@ -281,7 +281,24 @@ public class FrameConnectionTests(ITestOutputHelper output)
         }
         Assert.True(refused);
         Assert.False(client.IsClosed);
-        Assert.True(client.PendingSendBytes >= 512 * 1024);
+
+        // Once the peer reads again, the same connection accepts frames again.
+        using var cts = new CancellationTokenSource(TestTimeout);
+        var drain = Task.Run(async () =>
+        {
+            var buffer = new byte[64 * 1024];
+            while (await peer.ReceiveAsync(buffer, SocketFlags.None, cts.Token) > 0) { }
+        });
+        bool accepted = false;
+        for (int i = 0; i < 10_000 && !accepted && !cts.IsCancellationRequested; i++)
+        {
+            accepted = client.Send(PacketType.Heartbeat, i, new HeartbeatHeader(1, i));
+            if (!accepted) await Task.Delay(10);
+        }
+        Assert.True(accepted);
+        await client.FlushAsync().AsTask().WaitAsync(TestTimeout);
+        Assert.False(client.IsClosed);
+        Assert.Equal(0, client.PendingSendBytes);
     }
 
     [Fact]
