@@ -127,7 +127,7 @@ internal sealed class LeaderConnection : IMonitored
         {
             string seen = connection.IsClosed && connection.Completion.IsCompleted
                 ? $"the connection was accepted but closed: {connection.Completion.Result}"
-                : $"the connection was accepted but nothing answered the ClusterClient handshake within {options.ConnectTimeout.TotalMilliseconds:0} ms";
+                : $"the connection was accepted but nothing answered the ClusterClient handshake within {options.ConnectTimeout.TotalMilliseconds:0} ms; if a ClusterClient leader holds the port it is hung";
             await connection.CloseAsync("handshake failed").ConfigureAwait(false);
             throw new ClusterClientException(
                 $"Port {port} on 127.0.0.1 is held by a process that does not speak the ClusterClient protocol ({seen}). " +

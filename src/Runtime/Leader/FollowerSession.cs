@@ -340,7 +340,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
         private readonly FollowerSession _session;
         private readonly long _requestId;
         private readonly ClusterMethod _method;
-        private readonly CancellationTokenSource _cancellation = new();
+        private readonly CancellationTokenSource _cancellation = CancellationPool.Rent();
+        // 0 running, 1 finished here (reply sent or dropped), 2 abandoned by the caller (cancel packet, connection gone).
         private int _done;
 
         public InflightCall(FollowerSession session, long requestId, ClusterMethod method)
@@ -357,7 +358,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         /// <summary>The caller gave up (cancel packet, or its connection closed): cancel the real call, send nothing.</summary>
         public void CancelByCaller()
         {
-            if (Interlocked.Exchange(ref _done, 1) != 0) return;
+            if (Interlocked.CompareExchange(ref _done, 2, 0) != 0) return;
             try
             {
                 _cancellation.Cancel();
@@ -392,7 +393,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         {
             _session._inflight.TryRemove(_requestId, out _);
             // Past the caller's deadline the caller has already failed with a timeout: drop the late reply.
-            return Interlocked.Exchange(ref _done, 1) == 0 && !_cancellation.IsCancellationRequested;
+            return Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested;
         }
 
         public async Task AwaitAsync(ValueTask pending)
@@ -426,7 +427,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         private void Finish(Exception? error)
         {
             _session._inflight.TryRemove(_requestId, out _);
-            if (error is not null && Interlocked.Exchange(ref _done, 1) == 0 && !_cancellation.IsCancellationRequested)
+            if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {
                 LeaderLog.CallFailed(_session._server.Logger, _requestId, _method.Name, _session._name, error);
                 string type = error is MessagePackSerializationException ? typeof(ClusterClientException).FullName! : error.GetType().FullName ?? error.GetType().Name;
@@ -435,12 +436,13 @@ internal sealed class FollowerSession : Hosting.IMonitored
                     : error.Message;
                 _session.SendError(_requestId, type, message, error.StackTrace, error.Data["Code"]?.ToString());
             }
-            else if (error is null && Interlocked.Exchange(ref _done, 1) == 0 && !_cancellation.IsCancellationRequested)
+            else if (error is null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {
                 // The dispatcher returned without writing a result (a contract bug); never leave the caller waiting.
                 _session.SendError(_requestId, typeof(ClusterClientException).FullName!, $"'{_method.Name}' completed on the leader without a result.", null);
             }
-            _cancellation.Dispose();
+            // Abandoned calls may still be cancelling their source on another thread: leave it to the GC.
+            if (Volatile.Read(ref _done) != 2) CancellationPool.Return(_cancellation);
         }
     }
 
@@ -456,5 +458,40 @@ internal sealed class FollowerSession : Hosting.IMonitored
         public void WriteVoid()
         {
         }
+    }
+}
+
+/// <summary>Reuses the per-call cancellation sources of the leader's dispatch (a timer-armed source is a sizeable allocation).</summary>
+internal static class CancellationPool
+{
+    private const int Capacity = 1024;
+    private static readonly ConcurrentQueue<CancellationTokenSource> Pool = new();
+    private static int s_count;
+
+    public static CancellationTokenSource Rent()
+    {
+        if (Pool.TryDequeue(out var source))
+        {
+            Interlocked.Decrement(ref s_count);
+            return source;
+        }
+        return new CancellationTokenSource();
+    }
+
+    /// <summary>Pools <paramref name="source"/> when it was never cancelled (TryReset also disarms its timer); disposes it otherwise.</summary>
+    /// <remarks>As in Kestrel's pooled request-abort sources: only the call that owned it returns it, after the real call
+    /// completed; a registration the real client left on the token would be stale either way.</remarks>
+    public static void Return(CancellationTokenSource source)
+    {
+        if (source.TryReset())
+        {
+            if (Interlocked.Increment(ref s_count) <= Capacity)
+            {
+                Pool.Enqueue(source);
+                return;
+            }
+            Interlocked.Decrement(ref s_count);
+        }
+        source.Dispose();
     }
 }
