@@ -1,3 +1,5 @@
+using System.Net;
+using System.Text;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing;
@@ -13,6 +15,12 @@ public sealed class ClusterClientOptions
 
     /// <summary>The default port when neither the option nor <see cref="PortEnvironmentVariable"/> is set.</summary>
     public const int DefaultPort = 7777;
+
+    /// <summary>Environment variable holding the default <see cref="Secret"/> (its UTF-8 bytes).</summary>
+    public const string SecretEnvironmentVariable = "CLUSTER_CLIENT_SECRET";
+
+    /// <summary>Shortest accepted <see cref="Secret"/>, in bytes.</summary>
+    public const int MinSecretLength = 16;
 
     /// <summary>Channel name; processes share a real client per (port, name). Defaults to the interface's full name.</summary>
     public string? Name { get; set; }
@@ -51,6 +59,46 @@ public sealed class ClusterClientOptions
     /// <summary>Logger for lifecycle events and rejected connections; none by default.</summary>
     public ILogger? Logger { get; set; }
 
+    /// <summary>
+    /// Optional shared secret (at least <see cref="MinSecretLength"/> bytes). When set, a follower must prove it knows the
+    /// secret before the leader accepts anything from it, and the leader must prove it too (HMAC-SHA256 over fresh nonces;
+    /// the secret itself never travels). Every process sharing the port needs the same secret. Defaults to the UTF-8 bytes
+    /// of <see cref="SecretEnvironmentVariable"/>; <see cref="UseSecret(string)"/> sets it from a string.
+    /// </summary>
+    public byte[]? Secret { get; set; } = ReadSecretFromEnvironment();
+
+    /// <summary>How followers reach the leader: loopback TCP (default) or a Unix domain socket.</summary>
+    public ClusterTransport Transport { get; set; } = ClusterTransport.Tcp;
+
+    /// <summary>
+    /// Path of the Unix domain socket when <see cref="Transport"/> is <see cref="ClusterTransport.UnixSocket"/>. Defaults to
+    /// <c>cc-{Port}.sock</c> in <see cref="StateDirectory"/>. Every process sharing the port must use the same path.
+    /// </summary>
+    public string? SocketPath { get; set; }
+
+    /// <summary>
+    /// Directory for the leader lease file (hung-leader replacement) and the default socket path. Defaults to a
+    /// per-user directory (mode 0700) under the system temp path. Every process sharing the port must use the same one.
+    /// </summary>
+    public string? StateDirectory { get; set; }
+
+    /// <summary>
+    /// Address the leader listens on with TCP. Loopback by default, so no other machine can connect. Any other address
+    /// exposes the leader to the network and therefore requires a <see cref="Secret"/>; it authenticates peers but does
+    /// not encrypt the traffic.
+    /// </summary>
+    public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
+
+    /// <summary>Sets <see cref="Secret"/> to the UTF-8 bytes of <paramref name="secret"/>.</summary>
+    /// <param name="secret">The shared secret; at least <see cref="MinSecretLength"/> bytes of UTF-8.</param>
+    /// <returns>These options.</returns>
+    public ClusterClientOptions UseSecret(string secret)
+    {
+        ArgumentNullException.ThrowIfNull(secret);
+        Secret = Encoding.UTF8.GetBytes(secret);
+        return this;
+    }
+
     /// <summary>Checks every option and throws <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -72,6 +120,20 @@ public sealed class ClusterClientOptions
             throw new ArgumentException($"MaxFrameSize must be at least 1024 bytes (was {MaxFrameSize}).", nameof(MaxFrameSize));
         if (MaxHeaderSize < 64 || MaxHeaderSize > MaxFrameSize)
             throw new ArgumentException($"MaxHeaderSize must be between 64 bytes and MaxFrameSize (was {MaxHeaderSize}).", nameof(MaxHeaderSize));
+        if (Secret is not null && Secret.Length < MinSecretLength)
+            throw new ArgumentException($"Secret must be at least {MinSecretLength} bytes (was {Secret.Length}); use a long random value in every process (for example from {SecretEnvironmentVariable}).", nameof(Secret));
+        if (!Enum.IsDefined(Transport))
+            throw new ArgumentException($"Transport {(int)Transport} is not a ClusterTransport.", nameof(Transport));
+        if (Transport == ClusterTransport.UnixSocket && OperatingSystem.IsWindows() && SocketPath is null && StateDirectory is null)
+            throw new ArgumentException("Transport UnixSocket on Windows needs an explicit SocketPath or StateDirectory.", nameof(Transport));
+        if (SocketPath is not null && (SocketPath.Length == 0 || Encoding.UTF8.GetByteCount(SocketPath) > 100))
+            throw new ArgumentException($"SocketPath must be 1 to 100 bytes (Unix socket paths are limited to about 104 bytes); was \"{SocketPath}\".", nameof(SocketPath));
+        if (StateDirectory is not null && StateDirectory.Length == 0)
+            throw new ArgumentException("StateDirectory must not be empty; leave it null for the per-user default.", nameof(StateDirectory));
+        if (BindAddress is null)
+            throw new ArgumentException("BindAddress must not be null; use IPAddress.Loopback (the default).", nameof(BindAddress));
+        if (!IPAddress.IsLoopback(BindAddress) && Secret is null)
+            throw new ArgumentException($"BindAddress {BindAddress} is not a loopback address, so other machines could connect to the leader; set a Secret (or {SecretEnvironmentVariable}) to allow it, or keep the loopback default.", nameof(BindAddress));
     }
 
     private static void Positive(TimeSpan value, string name)
@@ -85,6 +147,12 @@ public sealed class ClusterClientOptions
         var text = Environment.GetEnvironmentVariable(PortEnvironmentVariable);
         return int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var port)
             ? port : DefaultPort;
+    }
+
+    private static byte[]? ReadSecretFromEnvironment()
+    {
+        var text = Environment.GetEnvironmentVariable(SecretEnvironmentVariable);
+        return string.IsNullOrEmpty(text) ? null : Encoding.UTF8.GetBytes(text);
     }
 
     private static bool ReadSingleModeFromEnvironment()
