@@ -16,7 +16,8 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     private readonly ClusterNode _node;
     private readonly NodeChannel<T> _channel;
     private readonly bool _ownsNodeReference;
-    private readonly CancellationTokenSource _leadershipLost = new();
+    private readonly object _roleGate = new();
+    private CancellationTokenSource _leadershipLost = new();
     private readonly Action<bool, long> _onRoleChanged;
     private int _disposed;
     private bool _wasLeader;
@@ -67,8 +68,15 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     /// <summary>The port competed for.</summary>
     public int Port => _node.Port;
 
-    /// <summary>Fires when this process stops leading (on disposal or loss of leadership); never fires on a follower.</summary>
-    public CancellationToken LeadershipLost => _leadershipLost.Token;
+    /// <summary>
+    /// Fires when this process stops leading (on disposal or loss of leadership, for example when it was deposed after
+    /// being stopped); never fires on a follower. Each term of leadership has its own token: read it again after
+    /// <see cref="LeaderChanged"/> reports this process leading.
+    /// </summary>
+    public CancellationToken LeadershipLost
+    {
+        get { lock (_roleGate) return _leadershipLost.Token; }
+    }
 
     /// <summary>Raised when this process becomes the leader or learns of a new leader. Handlers run on a background thread.</summary>
     public event EventHandler<LeaderChangedEventArgs>? LeaderChanged;
@@ -101,9 +109,11 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     {
         if (Volatile.Read(ref _disposed) != 0) return;
         bool lost;
-        lock (_leadershipLost)
+        lock (_roleGate)
         {
             lost = _wasLeader && !isLeader;
+            // A new term after a lost one (deposed, then elected again) gets a fresh token.
+            if (isLeader && !_wasLeader && _leadershipLost.IsCancellationRequested) _leadershipLost = new CancellationTokenSource();
             _wasLeader = isLeader;
         }
         if (lost) CancelLeadership();
@@ -112,9 +122,11 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
 
     private void CancelLeadership()
     {
+        CancellationTokenSource source;
+        lock (_roleGate) source = _leadershipLost;
         try
         {
-            _leadershipLost.Cancel();
+            source.Cancel();
         }
         catch (AggregateException)
         {
@@ -128,7 +140,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _node.RoleChanged -= _onRoleChanged;
         bool wasLeader;
-        lock (_leadershipLost) wasLeader = _wasLeader || _node.IsLeader;
+        lock (_roleGate) wasLeader = _wasLeader || _node.IsLeader;
         bool empty = await _node.ReleaseChannelAsync(_channel).ConfigureAwait(false);
         if (_ownsNodeReference) await ClusterNodeRegistry.ReleaseAsync(_node).ConfigureAwait(false);
         else if (empty) await _node.DisposeAsync().ConfigureAwait(false);

@@ -12,9 +12,14 @@ internal static class PortElection
     /// <summary>Tries to become the listener on 127.0.0.1:<paramref name="port"/>.</summary>
     /// <returns>The listening socket, or null when another socket holds the port.</returns>
     /// <exception cref="SocketException">Binding failed for another reason than the port being taken.</exception>
-    public static Socket? TryListen(int port, int backlog = 512)
+    public static Socket? TryListen(int port, int backlog = 512) => TryListen(IPAddress.Loopback, port, backlog);
+
+    /// <summary>Tries to become the listener on <paramref name="address"/>:<paramref name="port"/> (port 0: any free port).</summary>
+    /// <returns>The listening socket, or null when another socket holds the port.</returns>
+    /// <exception cref="SocketException">Binding failed for another reason than the port being taken.</exception>
+    public static Socket? TryListen(IPAddress address, int port, int backlog = 512)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             if (OperatingSystem.IsWindows())
@@ -31,7 +36,7 @@ internal static class PortElection
                 SetRawReuseAddress(socket);
             }
             socket.NoDelay = true;
-            socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            socket.Bind(new IPEndPoint(address, port));
             // Two sockets with SO_REUSEADDR may both bind while neither listens; only one listen succeeds.
             socket.Listen(backlog);
             return socket;

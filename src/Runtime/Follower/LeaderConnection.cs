@@ -49,6 +49,11 @@ internal sealed class LeaderConnection : IMonitored
     private readonly ConcurrentDictionary<long, PendingRequest> _pending = new();
     private readonly TaskCompletionSource<string> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _heartbeatTicks;
+    private readonly byte[]? _secret;
+    private readonly int _port;
+    private byte[]? _authNonces; // leader nonce || follower nonce, once the challenge was answered
+    private volatile string? _authFailure;
+    private int _authState; // 0 nothing seen, 1 proof sent, 2 leader proved itself
     private long _nextRequestId;
     private long _lastReceived;
     private long _lastHeartbeat;
@@ -63,6 +68,8 @@ internal sealed class LeaderConnection : IMonitored
         _monitor = monitor;
         _onClosing = onClosing;
         _logger = logger;
+        _secret = options.Secret;
+        _port = options.Port;
         _heartbeatTicks = (long)(options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
     }
@@ -87,26 +94,29 @@ internal sealed class LeaderConnection : IMonitored
     };
 
     /// <summary>
-    /// Connects to 127.0.0.1:<paramref name="port"/> and performs the handshake (a heartbeat the leader must answer
-    /// within <see cref="ClusterClientOptions.ConnectTimeout"/>).
+    /// Connects to <paramref name="endPoint"/> (the port or socket path the lease names) and performs the handshake (a
+    /// heartbeat the leader must answer within <see cref="ClusterClientOptions.ConnectTimeout"/>, after the shared-secret
+    /// challenge when a secret is set).
     /// </summary>
     /// <exception cref="System.Net.Sockets.SocketException">Nothing listens there (connection refused) or the socket failed.</exception>
     /// <exception cref="ClusterClientException">Something listens there but does not speak the ClusterClient protocol.</exception>
-    public static async Task<LeaderConnection> ConnectAsync(int port, ClusterClientOptions options, long knownEpoch, NodeMonitor monitor,
+    public static async Task<LeaderConnection> ConnectAsync(EndPoint endPoint, ClusterClientOptions options, long knownEpoch, NodeMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger, CancellationToken cancellationToken)
     {
+        int port = options.Port;
+        string where = Election.ElectionEndpoint.Describe(endPoint);
         var limits = LimitsOf(options);
-        var connectionOptions = new FrameConnectionOptions { Limits = limits, Logger = logger, Name = $"leader :{port}" };
+        var connectionOptions = new FrameConnectionOptions { Limits = limits, Logger = logger, Name = $"leader {where}" };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
         FrameConnection frames;
         try
         {
-            frames = await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), connectionOptions, timeout.Token).ConfigureAwait(false);
+            frames = await FrameConnection.ConnectAsync(endPoint, connectionOptions, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new ClusterClientException($"Connecting to 127.0.0.1:{port} did not complete within {options.ConnectTimeout.TotalMilliseconds:0} ms (ConnectTimeout).");
+            throw new ClusterClientException($"Connecting to {where} did not complete within {options.ConnectTimeout.TotalMilliseconds:0} ms (ConnectTimeout).");
         }
 
         var connection = new LeaderConnection(frames, options, limits, monitor, onClosing, logger);
@@ -119,9 +129,20 @@ internal sealed class LeaderConnection : IMonitored
         {
             connection.SendControl(handshake, PacketType.Heartbeat, new HeartbeatHeader(knownEpoch, Stopwatch.GetTimestamp()));
             var epoch = await handshake.Task.WaitAsync(options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            if (options.Secret is not null && Volatile.Read(ref connection._authState) != 2)
+            {
+                connection._authFailure = $"authentication failed: the leader at {where} (port {port}) does not use a shared secret but this process has one, " +
+                    "so it cannot prove it is genuine; set the same ClusterClientOptions.Secret (or " + ClusterClientOptions.SecretEnvironmentVariable + ") in every process";
+                throw new ClusterClientException(connection._authFailure);
+            }
             connection.LeaderEpoch = epoch;
             monitor.Add(connection);
             return connection;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && connection._authFailure is { } authFailure)
+        {
+            await connection.CloseAsync("authentication failed").ConfigureAwait(false);
+            throw new ClusterClientException(authFailure.StartsWith("authentication failed", StringComparison.Ordinal) ? authFailure : "authentication failed: " + authFailure, ex);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -130,7 +151,7 @@ internal sealed class LeaderConnection : IMonitored
                 : $"the connection was accepted but nothing answered the ClusterClient handshake within {options.ConnectTimeout.TotalMilliseconds:0} ms; if a ClusterClient leader holds the port it is hung";
             await connection.CloseAsync("handshake failed").ConfigureAwait(false);
             throw new ClusterClientException(
-                $"Port {port} on 127.0.0.1 is held by a process that does not speak the ClusterClient protocol ({seen}). " +
+                $"Port {port} ({where}) is held by a process that does not speak the ClusterClient protocol ({seen}). " +
                 $"Choose another ClusterClientOptions.Port (or {ClusterClientOptions.PortEnvironmentVariable}) or stop the other program.", ex);
         }
         catch
@@ -181,12 +202,59 @@ internal sealed class LeaderConnection : IMonitored
                 break;
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
+                if (Volatile.Read(ref _authState) == 1)
+                    _authFailure = $"authentication failed: the leader (port {_port}) rejected this process's proof ({goodbye.Reason ?? "no reason given"}); the processes use different secrets";
                 Close($"the leader closed: {goodbye.Reason ?? "no reason given"}");
+                break;
+            case PacketType.AuthChallenge:
+                OnAuthChallenge(frame);
                 break;
             default:
                 throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"A leader does not send {frame.Type} packets to a follower.");
         }
         return default;
+    }
+
+    /// <summary>
+    /// The leader's shared-secret challenge (first: its nonce), then its own proof. Failures close the connection; the
+    /// handshake then reports <see cref="_authFailure"/>.
+    /// </summary>
+    private void OnAuthChallenge(in Frame frame)
+    {
+        var header = frame.ReadHeader<AuthHeader>();
+        if (_secret is null)
+        {
+            _authFailure = $"authentication failed: the leader (port {_port}) requires a shared secret and this process has none; " +
+                $"set ClusterClientOptions.Secret (or {ClusterClientOptions.SecretEnvironmentVariable}) to the cluster's secret";
+            Close(_authFailure);
+            return;
+        }
+        switch (Volatile.Read(ref _authState))
+        {
+            case 0:
+                if (header.Data.Length != AuthProof.NonceLength)
+                    throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject, $"An auth challenge nonce must be {AuthProof.NonceLength} bytes (was {header.Data.Length}).");
+                byte[] followerNonce = AuthProof.NewNonce();
+                byte[] proof = AuthProof.FollowerProof(_secret, _port, header.Data, followerNonce);
+                _authNonces = [.. header.Data, .. followerNonce];
+                Volatile.Write(ref _authState, 1);
+                _connection.Send(PacketType.AuthResponse, frame.RequestId, new AuthHeader(LeaderEpoch, [.. followerNonce, .. proof]));
+                break;
+            case 1:
+                var nonces = _authNonces!;
+                byte[] expected = AuthProof.LeaderProof(_secret, _port, nonces.AsSpan(0, AuthProof.NonceLength), nonces.AsSpan(AuthProof.NonceLength));
+                if (!AuthProof.Matches(expected, header.Data))
+                {
+                    _authFailure = $"authentication failed: the leader (port {_port}) could not prove it knows this process's secret; " +
+                        "the processes use different secrets (or something else holds the port)";
+                    Close(_authFailure);
+                    return;
+                }
+                Volatile.Write(ref _authState, 2);
+                break;
+            default:
+                throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, "The leader sent an auth challenge after authentication completed.");
+        }
     }
 
     /// <summary>Registers a channel; completes with the leader's answer.</summary>

@@ -27,6 +27,9 @@ internal sealed class ClusterNode : IAsyncDisposable
     private bool _disposed;
     private LeaderServer? _server;
     private LeaderConnection? _connection;
+    private readonly LocalElection? _election;
+    private LeaseKeeper? _keeper;
+    private TaskCompletionSource? _term;
     private long _epoch;
     private volatile bool _isLeader;
     private volatile string _status = "the election has not started";
@@ -39,6 +42,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         Port = options.Port;
         Logger = options.Logger ?? NullLogger.Instance;
         _monitor = new NodeMonitor($"ClusterClient monitor :{Port}");
+        if (!options.SingleMode) _election = new LocalElection(options, Logger);
     }
 
     public ClusterClientOptions Options { get; }
@@ -128,40 +132,52 @@ internal sealed class ClusterNode : IAsyncDisposable
             {
                 if (SingleMode)
                 {
-                    BecomeLeader(null);
+                    BecomeLeader(null, 0);
                     return;
                 }
-                if (Options.Role != ClusterRole.Follower)
+                var election = _election!;
+                var step = await election.NextAsync(Options.Role != ClusterRole.Follower, stop).ConfigureAwait(false);
+                if (step is WaitStep wait)
                 {
-                    var listener = PortElection.TryListen(Port);
-                    if (listener is not null)
-                    {
-                        BecomeLeader(listener);
-                        return;
-                    }
-                    if (Options.Role == ClusterRole.Leader)
-                    {
-                        SetStatus($"port {Port} is held by another process and Role is Leader, so this process will not follow; stop the other process or use Role Auto");
-                        await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
-                        continue;
-                    }
+                    SetStatus(wait.Status);
+                    if (wait.Delay > TimeSpan.Zero) await Task.Delay(wait.Delay, stop).ConfigureAwait(false);
+                    continue;
+                }
+                if (step is LeadStep lead)
+                {
+                    var term = BecomeLeader(lead.Listener, lead.LeaseWord);
+                    if (term is null) return;
+                    // Leads until deposed (a hung process that resumes) or disposed; then follows the new leader.
+                    await term.Task.WaitAsync(stop).ConfigureAwait(false);
+                    retryDelay = TimeSpan.FromMilliseconds(10);
+                    continue;
+                }
+                var follow = (FollowStep)step;
+                if (Options.Role == ClusterRole.Leader)
+                {
+                    SetStatus($"port {Port} is held by another process and Role is Leader, so this process will not follow; stop the other process or use Role Auto");
+                    await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
+                    continue;
                 }
 
+                string where = ElectionEndpoint.Describe(follow.Endpoint);
                 LeaderConnection connection;
                 try
                 {
-                    connection = await LeaderConnection.ConnectAsync(Port, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
+                    connection = await LeaderConnection.ConnectAsync(follow.Endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (!stop.IsCancellationRequested)
                 {
-                    SetStatus(ex.SocketErrorCode == SocketError.ConnectionRefused
-                        ? $"nothing is listening on 127.0.0.1:{Port} (connection refused)" + (Options.Role == ClusterRole.Follower ? "; Role is Follower, so this process waits for a leader to start" : "")
-                        : $"connecting to 127.0.0.1:{Port} failed: {ex.SocketErrorCode} ({ex.Message})");
+                    election.Lost(follow.Lease);
+                    SetStatus(ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable
+                        ? $"nothing is listening on {where} (connection refused)" + (Options.Role == ClusterRole.Follower ? "; Role is Follower, so this process waits for a leader to start" : "")
+                        : $"connecting to {where} failed: {ex.SocketErrorCode} ({ex.Message})");
                     await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
                     continue;
                 }
                 catch (ClusterClientException ex) when (!stop.IsCancellationRequested)
                 {
+                    election.Lost(follow.Lease);
                     SetStatus(ex.Message);
                     await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
                     continue;
@@ -169,6 +185,7 @@ internal sealed class ClusterNode : IAsyncDisposable
 
                 retryDelay = TimeSpan.FromMilliseconds(10);
                 await FollowAsync(connection, stop).ConfigureAwait(false);
+                election.Lost(follow.Lease);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -203,28 +220,117 @@ internal sealed class ClusterNode : IAsyncDisposable
         _status = status;
     }
 
-    private void BecomeLeader(Socket? listener)
+    /// <returns>The leadership term, completed when this process is deposed; null when the node is disposed.</returns>
+    private TaskCompletionSource? BecomeLeader(Socket? listener, long leaseWord)
     {
         long epoch;
+        TaskCompletionSource term;
         lock (_gate)
         {
             if (_disposed)
             {
                 listener?.Dispose();
-                return;
+                if (leaseWord != 0) _election?.Lease?.Release(leaseWord);
+                return null;
             }
-            epoch = Interlocked.Increment(ref _epoch);
+            epoch = leaseWord != 0 ? LeaderLease.EpochOf(leaseWord) : _epoch + 1;
+            Interlocked.Exchange(ref _epoch, epoch);
             _isLeader = true;
+            term = _term = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
             if (listener is not null)
             {
                 _server = new LeaderServer(listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
                 _server.Start();
             }
+            if (leaseWord != 0)
+            {
+                _keeper = new LeaseKeeper(this, _election!, leaseWord);
+                _monitor.Add(_keeper);
+            }
         }
         SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
         NodeLog.BecameLeader(Logger, Port, epoch);
         RaiseRoleChanged(true, epoch);
+        return term;
+    }
+
+    /// <summary>
+    /// The lease moved on while this process led: it was stopped or starved for longer than the lease lasts and another
+    /// process took over. Stop serving (listener, sessions, real clients) and follow the new leader.
+    /// </summary>
+    private void OnDeposed(LeaseKeeper keeper, LeaseState current)
+    {
+        LeaderServer? server;
+        NodeChannel[] channels;
+        TaskCompletionSource? term;
+        long ourEpoch;
+        lock (_gate)
+        {
+            if (_disposed || _keeper != keeper || !_isLeader) return;
+            _monitor.Remove(keeper);
+            _keeper = null;
+            _isLeader = false;
+            server = _server;
+            _server = null;
+            term = _term;
+            _term = null;
+            channels = [.. _channels.Values];
+            ourEpoch = _epoch;
+            Interlocked.Exchange(ref _epoch, Math.Max(_epoch, current.Epoch));
+        }
+        ElectionLog.Deposed(Logger, Port, current.ToString(), ourEpoch);
+        SetStatus($"this process was deposed (epoch {ourEpoch}; the lease is now at epoch {current.Epoch}); following the new leader");
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                // Channels first: their calls wait for the new leader instead of reaching a closing server.
+                foreach (var channel in channels) await channel.StopLeadingAsync().ConfigureAwait(false);
+                if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                NodeLog.ElectionFailed(Logger, Port, ex);
+            }
+            finally
+            {
+                RaiseRoleChanged(false, Epoch);
+                term?.TrySetResult();
+            }
+        });
+    }
+
+    /// <summary>Renews the lease from the monitor thread (not the thread pool) while this process leads.</summary>
+    private sealed class LeaseKeeper(ClusterNode node, LocalElection election, long word) : IMonitored
+    {
+        private readonly long _renewTicks = Math.Max(1, (long)(election.RenewEvery.TotalSeconds * Stopwatch.Frequency));
+        private long _word = word;
+        private long _lastRenewal = Stopwatch.GetTimestamp();
+        private int _lost;
+
+        public long Word => Interlocked.Read(ref _word);
+
+        public void OnTick(long timestamp)
+        {
+            if (Volatile.Read(ref _lost) != 0 || timestamp - _lastRenewal < _renewTicks) return;
+            _lastRenewal = timestamp;
+            long current = Interlocked.Read(ref _word);
+            if (election.Lease!.TryRenew(ref current))
+            {
+                Interlocked.Exchange(ref _word, current);
+                return;
+            }
+            if (Interlocked.Exchange(ref _lost, 1) != 0) return;
+            var state = election.Lease.Read();
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.node.OnDeposed(s.keeper, s.state), (node, keeper: this, state), preferLocal: false);
+        }
+
+        /// <summary>Gives the lease up so a successor need not wait for it to go stale.</summary>
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _lost, 1) == 0) election.Lease!.Release(Word);
+        }
     }
 
     private long ObserveFollowerEpoch(long followerEpoch)
@@ -232,7 +338,8 @@ internal sealed class ClusterNode : IAsyncDisposable
         long raised;
         lock (_gate)
         {
-            if (followerEpoch < _epoch || !_isLeader) return _epoch;
+            // With a lease the epoch is the lease's: a follower that knows a higher one will find the real holder there.
+            if (followerEpoch < _epoch || !_isLeader || _keeper is not null) return _epoch;
             raised = followerEpoch + 1;
             Interlocked.Exchange(ref _epoch, raised);
         }
@@ -373,6 +480,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         NodeChannel[] channels;
         LeaderServer? server;
         LeaderConnection? connection;
+        LeaseKeeper? keeper;
         lock (_gate)
         {
             if (_disposed) return;
@@ -383,7 +491,12 @@ internal sealed class ClusterNode : IAsyncDisposable
             connection = _connection;
             _server = null;
             _connection = null;
+            keeper = _keeper;
+            _keeper = null;
+            // The term is left pending: the loop's wait ends through the stop token, so it cannot start another election.
+            _term = null;
         }
+        if (keeper is not null) _monitor.Remove(keeper);
         _stop.Cancel();
         bool wasLeader = _isLeader;
         _isLeader = false;
@@ -396,9 +509,12 @@ internal sealed class ClusterNode : IAsyncDisposable
             // The loop observes the stop token at every await; a timeout here only means a slow connect attempt.
         }
         if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+        // After the listener closed: a successor then binds the primary endpoint instead of an alternate one.
+        keeper?.Release();
         if (connection is not null) await connection.CloseAsync("the follower closed its client").ConfigureAwait(false);
         foreach (var channel in channels) await channel.StopAsync().ConfigureAwait(false);
         _monitor.Dispose();
+        _election?.Dispose();
         _stop.Dispose();
         if (wasLeader) RaiseRoleChanged(false, Epoch);
         NodeLog.Closed(Logger, Port);

@@ -40,6 +40,9 @@ internal abstract class NodeChannel
     /// <summary>This process became the leader: build the real client.</summary>
     public abstract void StartLeading(ILogger logger);
 
+    /// <summary>This process was deposed: dispose the real client; calls wait for the new leader.</summary>
+    public abstract ValueTask StopLeadingAsync();
+
     /// <summary>The leader accepted the channel on <paramref name="connection"/> as <paramref name="channelId"/>.</summary>
     public abstract void AttachRemote(LeaderConnection connection, int channelId);
 
@@ -101,6 +104,15 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         WaitingFor = "the client factory to complete on this process (the leader)";
         _subscriptions.ResumeLocally(leader);
         leader.Start();
+    }
+
+    public override async ValueTask StopLeadingAsync()
+    {
+        var leader = Interlocked.Exchange(ref _leader, null);
+        if (_route?.Local is not null) _route = null;
+        WaitingFor = "a new leader after this process was deposed";
+        Readiness.SetNotReady();
+        if (leader is not null) await leader.DisposeAsync().ConfigureAwait(false);
     }
 
     public override void AttachRemote(LeaderConnection connection, int channelId)

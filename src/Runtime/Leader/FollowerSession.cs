@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using ClusterSharing.Election;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
@@ -23,6 +24,11 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private long _lastReceived;
     private long _lastHeartbeat;
     private int _closed;
+    // Shared-secret handshake: 0 authenticated (or no secret), 1 waiting for the handshake, 2 challenge sent, 3 rejected.
+    private int _authState;
+    private byte[]? _leaderNonce;
+    private long _handshakeEpoch;
+    private readonly long _authDeadline;
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
     {
@@ -31,6 +37,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
+        _authState = server.Options.Secret is null ? 0 : 1;
+        _authDeadline = _lastReceived + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
     }
 
     private long Epoch => _server.Epoch;
@@ -61,6 +69,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private ValueTask OnFrame(Frame frame)
     {
         Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+        if (Volatile.Read(ref _authState) != 0) return OnUnauthenticatedFrame(frame);
         switch (frame.Type)
         {
             case PacketType.Invoke:
@@ -76,8 +85,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
             case PacketType.Heartbeat:
                 var heartbeat = frame.ReadHeader<HeartbeatHeader>();
                 // A non-zero request id marks the handshake; its epoch is the last one the follower knew.
-                long epoch = frame.RequestId != 0 && heartbeat.Epoch >= Epoch ? _server.ObserveFollowerEpoch(heartbeat.Epoch) : Epoch;
-                _connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(epoch, heartbeat.SentAtTicks));
+                AnswerHandshake(frame.RequestId, heartbeat);
                 break;
             case PacketType.HeartbeatResponse:
                 break;
@@ -98,6 +106,75 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"A follower does not send {frame.Type} packets to the leader.");
         }
         return default;
+    }
+
+    private void AnswerHandshake(long requestId, in HeartbeatHeader heartbeat)
+    {
+        long epoch = requestId != 0 && heartbeat.Epoch >= Epoch ? _server.ObserveFollowerEpoch(heartbeat.Epoch) : Epoch;
+        _connection.Send(PacketType.HeartbeatResponse, requestId, new HeartbeatHeader(epoch, heartbeat.SentAtTicks));
+    }
+
+    /// <summary>
+    /// Before a follower proved it knows the shared secret only the handshake is accepted: its heartbeat is answered
+    /// with a challenge, and anything else than the proof (or heartbeats and a goodbye) closes the connection.
+    /// </summary>
+    private ValueTask OnUnauthenticatedFrame(in Frame frame)
+    {
+        if (Volatile.Read(ref _authState) == 3) return default; // rejected; the connection is closing
+        switch (frame.Type)
+        {
+            case PacketType.Heartbeat when frame.RequestId != 0 && Volatile.Read(ref _authState) == 1:
+                var heartbeat = frame.ReadHeader<HeartbeatHeader>();
+                _handshakeEpoch = heartbeat.Epoch;
+                _leaderNonce = AuthProof.NewNonce();
+                Volatile.Write(ref _authState, 2);
+                _connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(Epoch, _leaderNonce));
+                break;
+            case PacketType.Heartbeat:
+            case PacketType.HeartbeatResponse:
+                break;
+            case PacketType.AuthResponse when Volatile.Read(ref _authState) == 2:
+                OnAuthResponse(frame);
+                break;
+            case PacketType.Goodbye:
+                RejectUnauthenticated("it said goodbye before authenticating (it has no secret or another one)");
+                break;
+            default:
+                RejectUnauthenticated($"it sent {frame.Type} before authenticating");
+                break;
+        }
+        return default;
+    }
+
+    private void OnAuthResponse(in Frame frame)
+    {
+        var header = frame.ReadHeader<AuthHeader>();
+        var secret = _server.Options.Secret!;
+        int port = _server.Options.Port;
+        if (header.Data.Length != AuthProof.NonceLength + AuthProof.ProofLength)
+        {
+            RejectUnauthenticated($"its auth response has {header.Data.Length} bytes instead of {AuthProof.NonceLength + AuthProof.ProofLength}");
+            return;
+        }
+        var followerNonce = header.Data.AsSpan(0, AuthProof.NonceLength);
+        var expected = AuthProof.FollowerProof(secret, port, _leaderNonce, followerNonce);
+        if (!AuthProof.Matches(expected, header.Data.AsSpan(AuthProof.NonceLength)))
+        {
+            RejectUnauthenticated("its proof does not match this leader's secret (the processes use different secrets)");
+            return;
+        }
+        Volatile.Write(ref _authState, 0);
+        ElectionLog.Authenticated(_server.Logger, _name);
+        _connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(Epoch, AuthProof.LeaderProof(secret, port, _leaderNonce, followerNonce)));
+        AnswerHandshake(frame.RequestId, new HeartbeatHeader(_handshakeEpoch, 0));
+    }
+
+    private void RejectUnauthenticated(string reason)
+    {
+        if (Interlocked.Exchange(ref _authState, 3) == 3) return;
+        ElectionLog.AuthenticationFailed(_server.Logger, _name, reason);
+        _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, "authentication failed: " + reason));
+        _ = _connection.CloseAsync("authentication failed: " + reason);
     }
 
     private void OnRegister(in Frame frame)
@@ -295,6 +372,12 @@ internal sealed class FollowerSession : Hosting.IMonitored
     public void OnTick(long timestamp)
     {
         if (Volatile.Read(ref _closed) != 0) return;
+        if (Volatile.Read(ref _authState) != 0 && timestamp > _authDeadline)
+        {
+            ElectionLog.AuthenticationFailed(_server.Logger, _name, "it did not authenticate within ConnectTimeout");
+            _connection.Abort("authentication failed: no proof within ConnectTimeout");
+            return;
+        }
         long silent = timestamp - Volatile.Read(ref _lastReceived);
         if (silent > 3 * _heartbeatTicks)
         {

@@ -15,6 +15,9 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>A lease directory of this cluster alone, so epochs start at 1 whatever ran on the port before.</summary>
+    public string StateDirectory { get; } = Directory.CreateTempSubdirectory("cc-test-").FullName;
+
     public static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -35,6 +38,7 @@ internal sealed class TestCluster : IAsyncDisposable
             ResponseTimeout = TimeSpan.FromSeconds(20),
             // Generous: the test machine is shared and busy; a false death would fail unrelated assertions.
             HeartbeatInterval = TimeSpan.FromSeconds(1),
+            StateDirectory = StateDirectory,
         };
         configure?.Invoke(options);
         return options;
@@ -73,5 +77,13 @@ internal sealed class TestCluster : IAsyncDisposable
     {
         foreach (var handle in _handles) await handle.DisposeAsync();
         foreach (var node in _nodes) await node.DisposeAsync();
+        try
+        {
+            Directory.Delete(StateDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A node of another test still maps the lease; the temp directory is cleaned by the system.
+        }
     }
 }

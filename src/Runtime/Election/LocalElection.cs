@@ -1,0 +1,186 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Election;
+
+/// <summary>What a node should do next.</summary>
+internal abstract record ElectionStep;
+
+/// <summary>Lead: <paramref name="Listener"/> is bound; <paramref name="LeaseWord"/> is the lease held (0 without a lease file).</summary>
+internal sealed record LeadStep(Socket Listener, long LeaseWord, EndPoint Endpoint) : ElectionStep;
+
+/// <summary>Connect to <paramref name="Endpoint"/>; <paramref name="Lease"/> names the holder when the lease pointed there.</summary>
+internal sealed record FollowStep(EndPoint Endpoint, LeaseState? Lease) : ElectionStep;
+
+/// <summary>Nothing to do yet; look again after <paramref name="Delay"/>.</summary>
+internal sealed record WaitStep(string Status, TimeSpan Delay) : ElectionStep;
+
+/// <summary>
+/// One port's election on this machine. The lease (a memory-mapped file, see <see cref="LeaderLease"/>) decides who
+/// leads and where it listens; the primary endpoint (the port, or the socket path) is where a leader listens when it
+/// can. Without a usable lease file the node falls back to plain port competition (no hung-leader replacement).
+/// </summary>
+/// <remarks>
+/// A holder is replaced when its lease is stale (it stopped renewing for 3 heartbeat intervals: dead or stopped), or at
+/// once when a follower lost it and its endpoint refuses connections (killed). A stopped holder still owns its socket, so
+/// the new holder then listens on an alternate endpoint recorded in the lease; newcomers read the lease, never guess.
+/// </remarks>
+internal sealed class LocalElection : IDisposable
+{
+    private static readonly TimeSpan PollDelay = TimeSpan.FromMilliseconds(10);
+    private readonly ClusterClientOptions _options;
+    private readonly ILogger _logger;
+    private Suspect? _suspect;
+
+    public LocalElection(ClusterClientOptions options, ILogger logger)
+    {
+        _options = options;
+        _logger = logger;
+        Endpoint = ElectionEndpoint.Create(options, logger);
+        StaleAfter = 3 * options.HeartbeatInterval;
+        string? directory = null;
+        try
+        {
+            directory = StateDirectory.Resolve(options);
+        }
+        catch (ClusterClientException ex) when (options.Transport == ClusterTransport.Tcp)
+        {
+            ElectionLog.LeaseUnusable(_logger, options.StateDirectory ?? "(default state directory)", ex.Message, ex);
+        }
+        if (directory is not null) Lease = LeaderLease.TryOpen(directory, options.Port, logger);
+    }
+
+    public ElectionEndpoint Endpoint { get; }
+
+    /// <summary>Null when the lease file cannot be used.</summary>
+    public LeaderLease? Lease { get; }
+
+    /// <summary>Identifies this node in the lease (nodes in one process differ).</summary>
+    public long Token { get; } = RandomNumberGenerator.GetInt32(1, int.MaxValue) * (long)int.MaxValue + RandomNumberGenerator.GetInt32(int.MaxValue);
+
+    /// <summary>A lease not renewed for this long is stale: three heartbeat intervals, like a silent connection.</summary>
+    public TimeSpan StaleAfter { get; }
+
+    /// <summary>Renewal period of the holder: a quarter interval, so one late renewal never makes it stale.</summary>
+    public TimeSpan RenewEvery => _options.HeartbeatInterval / 4;
+
+    /// <summary>
+    /// The follower lost the holder named by <paramref name="followed"/> (connection closed, silent, or refused). Until
+    /// that holder renews again, the next steps check whether it is gone (take over at once) or hung (wait for staleness).
+    /// </summary>
+    public void Lost(LeaseState? followed)
+    {
+        if (Lease is null || followed is not { } state) return;
+        var now = Lease.Read();
+        if (now.Epoch != state.Epoch) return; // already replaced
+        _suspect = new Suspect(now, Probed: false);
+    }
+
+    /// <summary>Decides the next step: lead (bound), follow (where), or wait.</summary>
+    public async Task<ElectionStep> NextAsync(bool mayLead, CancellationToken cancellationToken)
+    {
+        if (Lease is null)
+        {
+            if (mayLead && await Endpoint.TryListenPrimaryAsync(cancellationToken).ConfigureAwait(false) is { } listener)
+                return new LeadStep(listener, 0, Endpoint.Primary);
+            return new FollowStep(Endpoint.Primary, null);
+        }
+
+        var lease = Lease.Read();
+        bool live = lease.IsLive(StaleAfter);
+        bool forced = false;
+        if (live && lease.Kind == LeaseEndpointKind.None)
+            return new WaitStep($"a new leader (epoch {lease.Epoch}) is starting", PollDelay);
+        if (live && lease.Holder != Token)
+        {
+            if (_suspect is not { } suspect || suspect.Lease.Epoch != lease.Epoch || lease.RenewedMs > suspect.Lease.RenewedMs)
+            {
+                // The holder renewed since we lost it (we were the slow one), or it is not the one we lost: follow it.
+                _suspect = null;
+                return new FollowStep(Endpoint.Resolve(lease), lease);
+            }
+            if (!suspect.Probed)
+            {
+                _suspect = suspect with { Probed = true };
+                forced = await ElectionEndpoint.IsStaleAsync(Endpoint.Resolve(lease), cancellationToken).ConfigureAwait(false);
+            }
+            if (!forced)
+            {
+                return new WaitStep($"the leader (pid {lease.Pid}, epoch {lease.Epoch}) went silent but still holds its endpoint; " +
+                    $"waiting up to {StaleAfter.TotalMilliseconds:0} ms for its lease to expire", PollDelay);
+            }
+        }
+        if (!mayLead)
+        {
+            return live ? new FollowStep(Endpoint.Resolve(lease), lease) : new FollowStep(Endpoint.Primary, null);
+        }
+        if (!Lease.TryAcquire(lease.Word, out long word))
+            return new WaitStep("another process is taking the leader lease", TimeSpan.Zero);
+        _suspect = null;
+        long epoch = LeaderLease.EpochOf(word);
+        Socket? primary;
+        try
+        {
+            primary = await Endpoint.TryListenPrimaryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            Lease.Restore(word, lease.Word);
+            throw;
+        }
+        if (lease.Epoch > 0 && (live || lease.RenewedMs != 0))
+            ElectionLog.LeaseTakenOver(_logger, _options.Port, lease.ToString(), epoch);
+        if (primary is not null)
+        {
+            Lease.Publish(word, Token, LeaseEndpointKind.Primary, 0);
+            return new LeadStep(primary, word, Endpoint.Primary);
+        }
+        if (lease.Epoch > 0 && lease.Kind == LeaseEndpointKind.Primary && IsProcessAlive(lease.Pid))
+        {
+            // The deposed holder is stopped, not dead: its socket stays until it resumes and steps down.
+            Socket listener;
+            LeaseEndpointKind kind;
+            int value;
+            try
+            {
+                (listener, kind, value) = Endpoint.ListenAlternate(epoch);
+            }
+            catch
+            {
+                Lease.Restore(word, lease.Word);
+                throw;
+            }
+            Lease.Publish(word, Token, kind, value);
+            var state = Lease.Read();
+            var endpoint = Endpoint.Resolve(state);
+            ElectionLog.AlternateEndpoint(_logger, _options.Port, ElectionEndpoint.Describe(Endpoint.Primary), lease.Pid, ElectionEndpoint.Describe(endpoint));
+            return new LeadStep(listener, word, endpoint);
+        }
+        // Something that is not a lease holder of ours has the endpoint (another program, or a cluster of another
+        // user): hand the lease back and let the follower path report what it finds there.
+        Lease.Restore(word, lease.Word);
+        return new FollowStep(Endpoint.Primary, null);
+    }
+
+    private static bool IsProcessAlive(int pid)
+    {
+        if (pid <= 0) return false;
+        if (pid == Environment.ProcessId) return true;
+        if (OperatingSystem.IsLinux()) return Directory.Exists("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose() => Lease?.Dispose();
+
+    private readonly record struct Suspect(LeaseState Lease, bool Probed);
+}
