@@ -81,6 +81,7 @@ public sealed class HostProcess : IAsyncDisposable
         // The workers must not pick up a port or single mode from the environment of the test run.
         info.Environment.Remove("CLUSTER_CLIENT_PORT");
         info.Environment.Remove("CLUSTER_CLIENT_SINGLE_MODE");
+        info.Environment.Remove("CLUSTER_CLIENT_SECRET");
         var process = Process.Start(info) ?? throw new InvalidOperationException("Process.Start returned null for the TestHost.");
         return new HostProcess(process, label);
     }

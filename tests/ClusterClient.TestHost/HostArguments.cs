@@ -20,11 +20,16 @@ internal sealed class HostArguments
     public ProxyGenerationMode? ProxyGeneration { get; private set; }
     public bool Log { get; private set; }
     public bool SecondChannel { get; private set; }
+    public string? Secret { get; private set; }
+    public ClusterTransport? Transport { get; private set; }
+    public string? SocketPath { get; private set; }
+    public string? StateDirectory { get; private set; }
 
     public const string Usage =
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
-        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--log]";
+        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--log] " +
+        "[--secret S] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -59,6 +64,17 @@ internal sealed class HostArguments
                     break;
                 case "--log": result.Log = true; break;
                 case "--second-channel": result.SecondChannel = true; break;
+                case "--secret": result.Secret = Value(); break;
+                case "--transport":
+                    result.Transport = Value().ToLowerInvariant() switch
+                    {
+                        "tcp" => ClusterTransport.Tcp,
+                        "unix" => ClusterTransport.UnixSocket,
+                        var other => throw new ArgumentException($"--transport {other} is not tcp or unix."),
+                    };
+                    break;
+                case "--socket-path": result.SocketPath = Value(); break;
+                case "--state-dir": result.StateDirectory = Value(); break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
             }
         }
@@ -83,6 +99,10 @@ internal sealed class HostArguments
         if (ConnectTimeoutMs is { } connect) options.ConnectTimeout = TimeSpan.FromMilliseconds(connect);
         if (ProxyGeneration is { } mode) options.ProxyGeneration = mode;
         options.SingleMode = SingleMode;
+        if (Secret is not null) options.UseSecret(Secret);
+        if (Transport is { } transport) options.Transport = transport;
+        if (SocketPath is not null) options.SocketPath = SocketPath;
+        if (StateDirectory is not null) options.StateDirectory = StateDirectory;
         if (Log) options.Logger = new StderrLogger();
     }
 }
