@@ -142,7 +142,7 @@ internal sealed class LeaderConnection : IMonitored
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && connection._authFailure is { } authFailure)
         {
             await connection.CloseAsync("authentication failed").ConfigureAwait(false);
-            throw new ClusterClientException(authFailure.StartsWith("authentication failed", StringComparison.Ordinal) ? authFailure : "authentication failed: " + authFailure, ex);
+            throw new AuthenticationFailedException(authFailure.StartsWith("authentication failed", StringComparison.Ordinal) ? authFailure : "authentication failed: " + authFailure, ex);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -417,3 +417,6 @@ internal sealed class LeaderConnection : IMonitored
         await _connection.CloseAsync(reason, drain.Token).ConfigureAwait(false);
     }
 }
+
+/// <summary>The shared-secret handshake failed: the peer is alive but not one of ours, so it is not a lost leader.</summary>
+internal sealed class AuthenticationFailedException(string message, Exception? inner) : ClusterClientException(message, inner);

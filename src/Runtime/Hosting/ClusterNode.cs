@@ -177,7 +177,8 @@ internal sealed class ClusterNode : IAsyncDisposable
                 }
                 catch (ClusterClientException ex) when (!stop.IsCancellationRequested)
                 {
-                    election.Lost(follow.Lease);
+                    // A handshake that timed out may be a stopped leader; one that failed authentication is not.
+                    if (ex is not AuthenticationFailedException) election.Lost(follow.Lease);
                     SetStatus(ex.Message);
                     await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
                     continue;
