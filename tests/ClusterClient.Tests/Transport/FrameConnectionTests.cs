@@ -416,6 +416,20 @@ public class FrameConnectionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_peer_that_resets_the_connection_is_reported_as_remote_closed()
+    {
+        using var listener = new Listener("tcp");
+        var accept = listener.AcceptAsync();
+        var raw = await listener.ConnectRawAsync();
+        await using var server = new FrameConnection(await accept);
+        var run = server.RunAsync(_ => default);
+        raw.LingerState = new LingerOption(true, 0); // close with RST instead of FIN
+        raw.Close();
+        var info = await run.WaitAsync(TestTimeout);
+        Assert.Equal(ConnectionCloseReason.RemoteClosed, info.Reason);
+    }
+
+    [Fact]
     public async Task Connecting_to_a_port_nobody_listens_on_fails_fast()
     {
         var listener = new Listener("tcp");
