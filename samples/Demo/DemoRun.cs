@@ -13,6 +13,7 @@ namespace ClusterSharing.Demo;
 /// </summary>
 internal sealed class DemoRun
 {
+    private const string Symbol = "EURUSD";
     private readonly int _workerCount;
     private readonly int _port;
     private readonly List<WorkerProcess> _workers = new();
@@ -39,6 +40,7 @@ internal sealed class DemoRun
         {
             await StartWorkersAsync(cancellationToken);
             var (leader, answers) = await InvokeFromEveryWorkerAsync(cancellationToken);
+            await SubscribeEverywhereAsync(leader, cancellationToken);
             await FailOverAsync(leader, answers, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -93,6 +95,27 @@ internal sealed class DemoRun
         return (leader, answers);
     }
 
+    private async Task SubscribeEverywhereAsync(WorkerProcess leader, CancellationToken cancellationToken)
+    {
+        AnsiConsole.Write(new Rule($"Subscription fan-out: every worker watches {Symbol}").LeftJustified());
+        await Task.WhenAll(_workers.Select(w => w.RequestAsync($"watch {Symbol}", cancellationToken)));
+        await Task.Delay(1200, cancellationToken);
+        var ticks = await Task.WhenAll(_workers.Select(w => w.RequestAsync("ticks", cancellationToken)));
+        int upstream = (await leader.RequestAsync("upstream-subscriptions", cancellationToken)).GetProperty("count").GetInt32();
+
+        var table = new Table().AddColumns("Worker", "PID", "Quotes received", "Pushed by PID");
+        bool allFromLeader = true;
+        for (int i = 0; i < _workers.Count; i++)
+        {
+            var pids = ticks[i].GetProperty("spans").EnumerateArray().Select(s => s.GetProperty("pid").GetInt32()).Distinct().ToArray();
+            allFromLeader &= pids.Length == 1 && pids[0] == leader.Pid;
+            table.AddRow(S(_workers[i].Index), S(_workers[i].Pid), S(ticks[i].GetProperty("count").GetInt32()), string.Join(", ", pids.Select(p => S(p))));
+        }
+        AnsiConsole.Write(table);
+        Check(allFromLeader, $"{_workers.Count} workers received quotes pushed by the leader's real client");
+        Check(upstream == 1, $"the real client holds {upstream} upstream subscription(s) for {_workers.Count} subscribed workers");
+    }
+
     private async Task FailOverAsync(WorkerProcess oldLeader, JsonElement[] before, CancellationToken cancellationToken)
     {
         AnsiConsole.Write(new Rule("Failover: the leader is killed while every worker is calling").LeftJustified());
@@ -107,20 +130,26 @@ internal sealed class DemoRun
         await oldLeader.WaitForExitAsync(cancellationToken);
 
         var reports = await Task.WhenAll(loops);
-        var table = new Table().AddColumns("Worker", "PID", "Calls OK", "LeaderLost", "Other errors", "Failover (ms)", "Now answered by");
+        var ticks = await Task.WhenAll(survivors.Select(w => w.RequestAsync("ticks", cancellationToken)));
+        var table = new Table().AddColumns("Worker", "PID", "Calls OK", "LeaderLost", "Other errors", "Failover (ms)", "Quotes resume (ms)", "Now answered by");
         var failovers = new List<double>();
+        var resumes = new List<double>();
         int newLeaderPid = 0, leaderLost = 0, otherErrors = 0;
         for (int i = 0; i < survivors.Length; i++)
         {
             var r = reports[i];
             var spans = r.GetProperty("spans").EnumerateArray().ToArray();
-            var firstNew = spans.FirstOrDefault(s => s.GetProperty("pid").GetInt32() != oldLeader.Pid && s.GetProperty("first").GetDouble() > killedAt);
             string failover = "-";
-            if (firstNew.ValueKind == JsonValueKind.Object)
+            if (FirstRunAfter(r, oldLeader.Pid, killedAt) is { } firstCall)
             {
-                double ms = firstNew.GetProperty("first").GetDouble() - killedAt;
-                failovers.Add(ms);
-                failover = ms.ToString("0.0", CultureInfo.InvariantCulture);
+                failovers.Add(firstCall - killedAt);
+                failover = (firstCall - killedAt).ToString("0.0", CultureInfo.InvariantCulture);
+            }
+            string resume = "-";
+            if (FirstRunAfter(ticks[i], oldLeader.Pid, killedAt) is { } firstTick)
+            {
+                resumes.Add(firstTick - killedAt);
+                resume = (firstTick - killedAt).ToString("0.0", CultureInfo.InvariantCulture);
             }
             int lastPid = spans.Length > 0 ? spans[^1].GetProperty("pid").GetInt32() : 0;
             newLeaderPid = newLeaderPid == 0 ? lastPid : newLeaderPid;
@@ -130,28 +159,37 @@ internal sealed class DemoRun
             otherErrors += other;
             table.AddRow(S(survivors[i].Index), S(survivors[i].Pid), S(r.GetProperty("successes").GetInt32()), S(lost),
                 other == 0 ? "0" : $"[red]{other}[/] {Markup.Escape(r.TryGetProperty("firstError", out var fe) ? fe.GetString()! : "")}",
-                failover, S(lastPid));
+                failover, resume, S(lastPid));
             Check(lastPid != 0 && lastPid != oldLeader.Pid, $"worker {survivors[i].Index}'s calls resumed on a new leader");
         }
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine("[grey]Failover = time from the SIGKILL to that worker's first successful call on the new leader (same monotonic clock).[/]");
+        AnsiConsole.MarkupLine("[grey]Failover = from the SIGKILL to that worker's first successful call on the new leader; quotes resume = to its first quote " +
+            "pushed by the new leader's real client (one machine-wide monotonic clock).[/]");
 
         var newLeaders = survivors.Where(w => w.Events("leader-changed").Any(e => e.GetProperty("leader").GetBoolean())).ToArray();
         Check(newLeaders.Length == 1, $"exactly one new leader was elected (saw {newLeaders.Length})");
         Check(newLeaders.Length == 1 && newLeaders[0].Pid == newLeaderPid, $"every survivor is answered by the new leader, pid {newLeaderPid}");
         Check(otherErrors == 0, $"no call failed other than with LeaderLostException ({otherErrors} did)");
         Check(failovers.Count == survivors.Length, $"every survivor measured its failover ({failovers.Count}/{survivors.Length})");
+        Check(resumes.Count == survivors.Length, $"every survivor's subscription resumed on the new leader ({resumes.Count}/{survivors.Length})");
 
         var after = await Task.WhenAll(survivors.Select(w => w.RequestAsync($"query after failover from worker {w.Index}", cancellationToken)));
         var connections = after.Select(a => a.GetProperty("connectionId").GetString()).Distinct().ToArray();
         Check(connections.Length == 1 && connections[0] != before[0].GetProperty("connectionId").GetString(),
             $"after failover, {survivors.Length} workers share {connections.Length} new real client(s)");
+        int upstream = (await survivors[0].RequestAsync("upstream-subscriptions", cancellationToken)).GetProperty("count").GetInt32();
+        Check(upstream == 1, $"the new real client holds {upstream} upstream subscription(s) after the re-subscribe");
 
         if (failovers.Count > 0)
         {
             failovers.Sort();
             _summary = $"Failover (SIGKILL -> first successful call): min {failovers[0]:0.0} ms, median {failovers[failovers.Count / 2]:0.0} ms, max {failovers[^1]:0.0} ms; " +
                 $"{leaderLost} in-flight call(s) failed with LeaderLostException.";
+        }
+        if (resumes.Count > 0)
+        {
+            resumes.Sort();
+            _summary += $"\nQuotes resumed (SIGKILL -> first quote from the new leader): min {resumes[0]:0.0} ms, max {resumes[^1]:0.0} ms.";
         }
     }
 
@@ -174,6 +212,17 @@ internal sealed class DemoRun
     }
 
     private void Check(bool ok, string text) => _checks.Add((ok, text));
+
+    /// <summary>The time of the first run of results from a leader other than <paramref name="oldLeaderPid"/> that began after <paramref name="since"/>.</summary>
+    private static double? FirstRunAfter(JsonElement report, int oldLeaderPid, double since)
+    {
+        foreach (var span in report.GetProperty("spans").EnumerateArray())
+        {
+            double first = span.GetProperty("first").GetDouble();
+            if (span.GetProperty("pid").GetInt32() != oldLeaderPid && first > since) return first;
+        }
+        return null;
+    }
 
     private static bool IsEvent(JsonElement e, string name) => e.TryGetProperty("event", out var v) && v.ValueEquals(name);
 

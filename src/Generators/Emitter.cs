@@ -111,5 +111,6 @@ internal static partial class Emitter
     internal static string Target(ContractSpec contract, MemberSpec m, string target) =>
         m.DeclaringInterface == contract.InterfaceType ? target : "((" + m.DeclaringInterface + ")" + target + ")";
 
-    internal static bool HasArguments(MemberSpec m) => m.Kind is MemberKind.Invoke or MemberKind.Oneway or MemberKind.Publish;
+    /// <summary>Members whose dispatch reads an argument array (a close reads an empty one).</summary>
+    internal static bool HasArguments(MemberSpec m) => m.Kind is MemberKind.Invoke or MemberKind.Oneway or MemberKind.Publish or MemberKind.Close;
 }

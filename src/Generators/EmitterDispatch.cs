@@ -24,10 +24,9 @@ internal static partial class Emitter
         w.Open("switch (method.Id)");
         foreach (var m in contract.Members)
         {
-            if (!HasArguments(m) && m.Kind != MemberKind.Close) continue;
+            if (!HasArguments(m)) continue;
             w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
-            if (HasArguments(m))
-                w.Line("var args = " + ArgsName(m) + "Formatter.Instance.Deserialize(ref arguments);");
+            w.Line("var args = " + ArgsName(m) + "Formatter.Instance.Deserialize(ref arguments);");
             switch (m.Kind)
             {
                 case MemberKind.Invoke:

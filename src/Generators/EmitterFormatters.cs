@@ -80,8 +80,18 @@ internal static partial class Emitter
         }
         w.Close();
 
+        if (contract.Formatters.Any(f => f.Kind == FormatterKind.Object))
+        {
+            w.Line();
+            w.Line("private const int MaxSerializeDepth = 256;");
+            w.Line();
+            w.Line("[global::System.ThreadStatic]");
+            w.Line("private static int __serializeDepth;");
+        }
         foreach (var f in contract.Formatters.Where(f => f.Kind == FormatterKind.Object)) EmitObjectFormatter(w, f);
     }
+
+    private static bool IsSetLater(ObjectMemberSpec member) => member.Settable && !member.InInitializer;
 
     private static void EmitObjectFormatter(SourceWriter w, FormatterSpec f)
     {
@@ -91,6 +101,10 @@ internal static partial class Emitter
         w.Open("private sealed class " + o.ClassName + " : " + Formatter + "<" + f.ValueType + ">");
         w.Open("public void Serialize(ref " + Writer + " writer, " + f.ValueType + " value)");
         if (!o.IsValueType) w.Line("if (value is null) { writer.WriteNil(); return; }");
+        // A cyclic object graph would otherwise recurse until the process dies of a stack overflow.
+        w.Line("if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new " + Serialization + "MessagePackSerializationException(\"" + Escape(o.Type.Replace("global::", string.Empty))
+            + " is nested more than \" + MaxSerializeDepth + \" levels deep; an object graph with a cycle cannot be serialized.\"); }");
+        w.Open("try");
         w.Line("writer.WriteMapHeader(" + Count(o.Members.Count) + ");");
         foreach (var member in o.Members)
         {
@@ -98,12 +112,26 @@ internal static partial class Emitter
             w.Line("Formatters." + member.Formatter + ".Serialize(ref writer, value." + member.Identifier + "!);");
         }
         w.Close();
+        w.Line("finally { __serializeDepth--; }");
+        w.Close();
         w.Line();
         w.Open("public " + f.ValueType + " Deserialize(ref " + Reader + " reader)");
-        w.Line("if (reader.TryReadNil()) return default;");
+        if (o.IsValueType)
+        {
+            w.Line("if (reader.TryReadNil()) throw new " + Serialization + "MessagePackSerializationException(\"Nil is not a valid "
+                + Escape(o.Type.Replace("global::", string.Empty)) + " (a struct).\");");
+        }
+        else
+        {
+            w.Line("if (reader.TryReadNil()) return null;");
+        }
         w.Line("int count = reader.ReadMapHeader();");
         w.Line("reader.EnterNested();");
-        for (int i = 0; i < o.Members.Count; i++) w.Line(o.Members[i].FormatterType + " __" + Count(i) + " = default;");
+        for (int i = 0; i < o.Members.Count; i++)
+        {
+            w.Line(o.Members[i].FormatterType + " __" + Count(i) + " = default;");
+            if (IsSetLater(o.Members[i])) w.Line("bool __has" + Count(i) + " = false;");
+        }
         w.Open("for (int i = 0; i < count; i++)");
         w.Open("if (reader.NextMessagePackType != " + Serialization + "MessagePackType.String)");
         w.Line("reader.Skip();");
@@ -115,15 +143,22 @@ internal static partial class Emitter
         for (int i = 0; i < o.Members.Count; i++)
         {
             var member = o.Members[i];
-            w.Line((i == 0 ? "if" : "else if") + " (global::System.MemoryExtensions.SequenceEqual(key, " + TypeNames.Literal(member.Name) + "u8)) __" + Count(i)
-                + " = Formatters." + member.Formatter + ".Deserialize(ref reader);");
+            string read = "__" + Count(i) + " = Formatters." + member.Formatter + ".Deserialize(ref reader);";
+            if (IsSetLater(member)) read = "{ " + read + " __has" + Count(i) + " = true; }";
+            w.Line((i == 0 ? "if" : "else if") + " (global::System.MemoryExtensions.SequenceEqual(key, " + TypeNames.Literal(member.Name) + "u8)) " + read);
         }
         w.Line(o.Members.Count == 0 ? "reader.Skip();" : "else reader.Skip();");
         w.Close();
         w.Line("reader.ExitNested();");
         string ctorArgs = string.Join(", ", o.ConstructorArguments.Select(i => "__" + Count(i) + "!"));
-        var setters = o.Members.Select((member, i) => (member, i)).Where(x => x.member.Settable).Select(x => x.member.Identifier + " = __" + Count(x.i) + "!").ToList();
-        w.Line("return new " + o.Type + "(" + ctorArgs + ")" + (setters.Count == 0 ? string.Empty : " { " + string.Join(", ", setters) + " }") + ";");
+        var initializers = o.Members.Select((member, i) => (member, i)).Where(x => x.member.InInitializer).Select(x => x.member.Identifier + " = __" + Count(x.i) + "!").ToList();
+        w.Line("var result = new " + o.Type + "(" + ctorArgs + ")" + (initializers.Count == 0 ? string.Empty : " { " + string.Join(", ", initializers) + " }") + ";");
+        // Plain setters are assigned only for keys that were present, so a property initializer survives a missing key.
+        for (int i = 0; i < o.Members.Count; i++)
+        {
+            if (IsSetLater(o.Members[i])) w.Line("if (__has" + Count(i) + ") result." + o.Members[i].Identifier + " = __" + Count(i) + "!;");
+        }
+        w.Line("return result;");
         w.Close();
         w.Close();
     }

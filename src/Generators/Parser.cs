@@ -21,14 +21,21 @@ internal sealed partial class Parser
     private readonly List<DiagnosticInfo> _diagnostics = new();
     private readonly KnownTypes _known;
 
+    /// <summary>Where the emitted code lives: the assembly (a namespace-level class) or the interface's containing type.</summary>
+    private ISymbol _host;
+
     private Parser(Compilation compilation, INamedTypeSymbol contract, CancellationToken cancellationToken)
     {
         _compilation = compilation;
         _interface = contract;
         _cancellationToken = cancellationToken;
         _known = new KnownTypes(compilation);
+        _host = compilation.Assembly;
         _types = new Dictionary<string, FormatterSpec?>(StringComparer.Ordinal);
     }
+
+    /// <summary>Lets the tests make the parser fail on a chosen interface name, to prove failures become CC0099.</summary>
+    internal static Func<string, Exception?>? FailureForTesting { get; set; }
 
     /// <summary>The pipeline's transform: never throws except for cancellation (failures become CC0099).</summary>
     public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
@@ -37,6 +44,7 @@ internal sealed partial class Parser
             return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
         try
         {
+            if (FailureForTesting?.Invoke(contract.Name) is { } injected) throw injected;
             var parser = new Parser(context.SemanticModel.Compilation, contract, cancellationToken);
             var spec = parser.ParseContract(context.Attributes);
             return new ParseResult(spec, parser._diagnostics.ToEquatableArray());
@@ -71,12 +79,13 @@ internal sealed partial class Parser
 
         var containing = ResolveHost(location, display);
         if (containing is null) return null;
+        _host = containing.Count > 0 ? _interface.ContainingType : _compilation.Assembly;
 
         var members = ParseMembers();
         if (HasErrors || members is null) return null;
 
-        // Reflection's Type.FullName spells nested types Outer+Inner; the dynamic fallback uses it, so both agree.
-        string channel = FullName(_interface);
+        // The canonical type name (Outer.Inner for nested types), as the dynamic fallback computes it, so both agree.
+        string channel = TypeNames.Canonical(_interface);
         foreach (var attribute in attributes)
         {
             foreach (var named in attribute.NamedArguments)
@@ -87,7 +96,7 @@ internal sealed partial class Parser
 
         string ns = _interface.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : string.Empty;
         string contractName = _interface.Name + "ClusterContract";
-        string hint = (FullName(_interface).Replace('+', '.')) + ".ClusterContract.g.cs";
+        string hint = TypeNames.Canonical(_interface) + ".ClusterContract.g.cs";
 
         return new ContractSpec(
             ns,
@@ -98,12 +107,6 @@ internal sealed partial class Parser
             containing.ToEquatableArray(),
             members.ToEquatableArray(),
             OrderedFormatters().ToEquatableArray());
-    }
-
-    private static string FullName(INamedTypeSymbol type)
-    {
-        if (type.ContainingType is { } outer) return FullName(outer) + "+" + type.MetadataName;
-        return type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() + "." + type.MetadataName : type.MetadataName;
     }
 
     private IEnumerable<INamedTypeSymbol> ContainingTypes()

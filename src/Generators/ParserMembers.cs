@@ -335,7 +335,7 @@ internal sealed partial class Parser
 
     /// <summary>
     /// Pairs each unsubscribe with the listener-form subscribe of the same registration and value types; among several,
-    /// the one named like it (UnsubscribeX with SubscribeX) wins, else the first declared.
+    /// the one named like it (UnsubscribeX with SubscribeX), else the first declared (as the dynamic fallback does).
     /// </summary>
     private void PairUnsubscribes(List<MemberSpec> members)
     {
@@ -351,9 +351,9 @@ internal sealed partial class Parser
                     $"no listener-form subscribe of this interface takes ({TypeDisplay(registration)}, Action<{TypeDisplay(value)}>)");
                 continue;
             }
-            string expected = spec.DisplayName.StartsWith("Unsubscribe", StringComparison.Ordinal)
-                ? "Subscribe" + spec.DisplayName.Substring("Unsubscribe".Length)
-                : string.Empty;
+            string expected = "Subscribe" + (spec.DisplayName.StartsWith("Unsubscribe", StringComparison.Ordinal)
+                ? spec.DisplayName.Substring("Unsubscribe".Length)
+                : spec.DisplayName);
             var paired = candidates.FirstOrDefault(c => c.DisplayName == expected) ?? candidates[0];
             int at = members.FindIndex(m => m.Index == spec.Index);
             members[at] = members[at] with { PairedIndex = paired.Index, PairedId = paired.Id };

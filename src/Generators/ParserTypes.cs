@@ -139,7 +139,7 @@ internal sealed partial class Parser
         if (ns == "System" || ns.StartsWith("System.", StringComparison.Ordinal))
             return Fail("only the built-in System types (primitives, string, DateTime, DateTimeOffset, TimeSpan, Guid, byte[], arrays, lists and dictionaries) are supported; wrap the value in your own record");
         if (named.IsAbstract || named.IsStatic) return Fail("an abstract or static class cannot be constructed on the receiving side; use a concrete type");
-        if (!_compilation.IsSymbolAccessibleWithin(named, (ISymbol?)_interface.ContainingType ?? _compilation.Assembly))
+        if (!_compilation.IsSymbolAccessibleWithin(named, _host))
             return Fail("the type is not accessible to the generated code; make it internal or public");
 
         return ResolveObject(named, key, path, member, location, Fail);
@@ -201,7 +201,8 @@ internal sealed partial class Parser
             string? formatter = Resolve(property.Type, path + "." + property.Name, member, location);
             if (formatter is null) { ok = false; continue; }
             bool settable = Array.IndexOf(arguments, i) < 0 && property.SetMethod is { DeclaredAccessibility: Accessibility.Public };
-            members.Add(new ObjectMemberSpec(property.Name, TypeNames.Identifier(property.Name), formatter, TypeNames.FormatterType(property.Type), settable));
+            bool inInitializer = settable && (property.IsRequired || property.SetMethod!.IsInitOnly);
+            members.Add(new ObjectMemberSpec(property.Name, TypeNames.Identifier(property.Name), formatter, TypeNames.FormatterType(property.Type), settable, inInitializer));
         }
         if (!ok)
         {

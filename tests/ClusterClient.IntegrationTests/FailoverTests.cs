@@ -15,11 +15,11 @@ public sealed class FailoverTests
         // In flight at the moment of death: a plain call and an [Idempotent] one, both executing on the leader.
         int from = oldLeader.LineCount;
         var (_, plain) = await followers[0].SendAsync("slow 20000");
-        var (_, idempotent) = await followers[1].SendAsync("slow-idem 1000");
+        var (_, idempotent) = await followers[1].SendAsync("slow-idem 5000");
         await oldLeader.WaitForEventAsync("executing", l => Replies.Text(l, "method") == "SlowAsync", from: from);
         await oldLeader.WaitForEventAsync("executing", l => Replies.Text(l, "method") == "SlowIdempotentAsync", from: from);
 
-        // Busy workers: back-to-back calls across the failover.
+        // Busy workers: back-to-back calls across the failover. The idempotent call is still running (5 s) at the kill.
         var loops = followers.Select(f => f.RequestAsync("loop 6000 pid", TimeSpan.FromSeconds(60))).ToArray();
         await Task.Delay(1000);
         oldLeader.Kill();
@@ -29,7 +29,7 @@ public sealed class FailoverTests
         Assert.True(plainReply.GetProperty("sent").GetBoolean(), plainReply.GetRawText());
 
         int newLeaderPid = Replies.Value(await idempotent.WaitAsync(HostProcess.DefaultTimeout)).GetInt32();
-        Assert.NotEqual(oldLeader.Pid, newLeaderPid);
+        Assert.True(newLeaderPid != oldLeader.Pid, $"The [Idempotent] call was answered by the killed leader.\n{cluster.DescribeAll()}");
         var newLeader = Assert.Single(followers, f => f.Pid == newLeaderPid);
         await newLeader.WaitForEventAsync("leader-changed", l => l.GetProperty("leader").GetBoolean());
 
@@ -72,5 +72,32 @@ public sealed class FailoverTests
         var pids = (await Task.WhenAll(calls)).Select(r => Replies.Value(r).GetInt32()).Distinct().ToArray();
         int newLeaderPid = Assert.Single(pids);
         Assert.Contains(followers, f => f.Pid == newLeaderPid);
+    }
+
+    [Fact]
+    public async Task Two_failovers_in_a_row_each_elect_exactly_one_leader()
+    {
+        await using var cluster = new HostCluster("--max-wait-ms", "20000", "--response-timeout-ms", "20000");
+        var (leader, followers) = await cluster.StartReadyAsync(4);
+        var alive = followers.ToList();
+        long epoch = Replies.Value(await leader.RequestAsync("status")).GetProperty("epoch").GetInt64();
+        for (int round = 1; round <= 2; round++)
+        {
+            leader.Kill();
+            await leader.WaitForExitAsync();
+            var pids = new List<int>();
+            foreach (var host in alive) pids.Add(Replies.Value(await host.RequestAsync("slow-idem 0")).GetInt32());
+            int newLeaderPid = Assert.Single(pids.Distinct());
+            leader = Assert.Single(alive, h => h.Pid == newLeaderPid);
+            alive.Remove(leader);
+
+            var statuses = new List<System.Text.Json.JsonElement> { Replies.Value(await leader.RequestAsync("status")) };
+            foreach (var host in alive) statuses.Add(Replies.Value(await host.RequestAsync("status")));
+            Assert.Single(statuses, s => s.GetProperty("leader").GetBoolean());
+            long newEpoch = Assert.Single(statuses.Select(s => s.GetProperty("epoch").GetInt64()).Distinct());
+            Assert.True(newEpoch > epoch, $"Round {round}: epoch did not advance ({epoch} -> {newEpoch}).\n{cluster.DescribeAll()}");
+            epoch = newEpoch;
+        }
+        Assert.Single(alive);
     }
 }

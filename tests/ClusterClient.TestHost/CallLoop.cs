@@ -45,6 +45,9 @@ internal sealed class CallLoop
             {
                 int pid = await call().ConfigureAwait(false);
                 loop.Success(pid, LineOutput.MonotonicMilliseconds());
+                // On the leader the call completes synchronously (a direct call); yield so the loop does not hold a
+                // thread-pool thread the node needs to accept the followers that re-register after a failover.
+                await Task.Yield();
             }
             catch (ClusterClientException e)
             {

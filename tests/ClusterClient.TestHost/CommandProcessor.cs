@@ -11,12 +11,17 @@ internal sealed class CommandProcessor
 {
     private const int MaxConcurrentCommands = 1024;
     private readonly ClusterClient<ITestService> _handle;
+    private readonly ClusterClient<IClockService>? _clock;
     private readonly Dictionary<string, Action<string>> _listeners = new(StringComparer.Ordinal);
     private readonly List<Task> _running = new();
     private readonly SemaphoreSlim _slots = new(MaxConcurrentCommands);
     private int _handleDisposed;
 
-    public CommandProcessor(ClusterClient<ITestService> handle) => _handle = handle;
+    public CommandProcessor(ClusterClient<ITestService> handle, ClusterClient<IClockService>? clock)
+    {
+        _handle = handle;
+        _clock = clock;
+    }
 
     private ITestService Client => _handle.Client;
 
@@ -56,7 +61,7 @@ internal sealed class CommandProcessor
     public async Task DisposeHandleAsync()
     {
         if (Interlocked.Exchange(ref _handleDisposed, 1) != 0) return;
-        var dispose = _handle.DisposeAsync().AsTask();
+        var dispose = Task.WhenAll(_handle.DisposeAsync().AsTask(), _clock?.DisposeAsync().AsTask() ?? Task.CompletedTask);
         if (await Task.WhenAny(dispose, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false) != dispose)
             LineOutput.Event("dispose-hung");
     }
@@ -113,6 +118,13 @@ internal sealed class CommandProcessor
                     LineOutput.Ok(id, w => w.WriteNumberValue(pid));
                     break;
                 }
+                case "clock-pid":
+                {
+                    var clock = _clock ?? throw new InvalidOperationException("Start the host with --second-channel to use clock-pid.");
+                    int pid = await clock.Client.GetLeaderPidAsync().ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    break;
+                }
                 case "sub":
                     Subscribe(Str(a, 0));
                     LineOutput.Ok(id, w => w.WriteNullValue());
@@ -129,6 +141,47 @@ internal sealed class CommandProcessor
                 {
                     var report = await CallLoop.RunAsync(Client, TimeSpan.FromMilliseconds(Int(a, 0)), a.Length > 1 ? a[1] : "pid").ConfigureAwait(false);
                     LineOutput.Ok(id, report.Write);
+                    break;
+                }
+                case "burn":
+                {
+                    // CPU-bound user work on thread-pool threads (Task.Run), the usual way an app keeps a machine busy:
+                    // heartbeats must not miss a beat because of it.
+                    int ms = Int(a, 0), workers = a.Length > 1 ? Int(a, 1) : Environment.ProcessorCount * 2;
+                    var burners = Enumerable.Range(0, workers).Select(_ => Task.Run(() => Burn(ms))).ToArray();
+                    long spins = (await Task.WhenAll(burners).ConfigureAwait(false)).Sum();
+                    LineOutput.Ok(id, w => w.WriteNumberValue(spins));
+                    break;
+                }
+                case "on-notice":
+                    Client.Notice += (sender, text) => LineOutput.Event("notice", w =>
+                    {
+                        w.WriteString("text", text);
+                        w.WriteBoolean("senderIsProxy", ReferenceEquals(sender, Client));
+                    });
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "raise":
+                    await Client.RaiseNoticeAsync(rest).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "stream":
+                {
+                    // Takes COUNT values, then stops (breaking out of await foreach ends the subscription).
+                    int count = Int(a, 1);
+                    var values = new List<int>();
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await foreach (int value in Client.SubscribeCounter(Str(a, 0), timeout.Token).ConfigureAwait(false))
+                    {
+                        values.Add(value);
+                        if (values.Count >= count) break;
+                    }
+                    LineOutput.Ok(id, w =>
+                    {
+                        w.WriteStartArray();
+                        foreach (int v in values) w.WriteNumberValue(v);
+                        w.WriteEndArray();
+                    });
                     break;
                 }
                 case "status":
@@ -192,6 +245,13 @@ internal sealed class CommandProcessor
                 throw new InvalidOperationException($"This host has no subscription to '{topic}'.");
         }
         Client.Unsubscribe(topic, listener);
+    }
+
+    private static long Burn(int milliseconds)
+    {
+        long end = Environment.TickCount64 + milliseconds, spins = 0;
+        while (Environment.TickCount64 < end) spins++;
+        return spins;
     }
 
     private static int Int(string[] a, int index) =>

@@ -19,11 +19,12 @@ internal sealed class HostArguments
     public bool SingleMode { get; private set; }
     public ProxyGenerationMode? ProxyGeneration { get; private set; }
     public bool Log { get; private set; }
+    public bool SecondChannel { get; private set; }
 
     public const string Usage =
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
-        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--log]";
+        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--log]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -57,6 +58,7 @@ internal sealed class HostArguments
                     };
                     break;
                 case "--log": result.Log = true; break;
+                case "--second-channel": result.SecondChannel = true; break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
             }
         }
@@ -65,10 +67,15 @@ internal sealed class HostArguments
         return result;
     }
 
-    public void Apply(ClusterClientOptions options)
+    public void Apply(ClusterClientOptions options) => Apply(options, Name);
+
+    /// <summary>Options for the second channel: the same cluster settings under the contract's own name.</summary>
+    public void ApplySecondChannel(ClusterClientOptions options) => Apply(options, name: null);
+
+    private void Apply(ClusterClientOptions options, string? name)
     {
         if (Port is { } port) options.Port = port;
-        if (Name is not null) options.Name = Name;
+        if (name is not null) options.Name = name;
         options.Role = Role;
         if (MaxWaitMs is { } maxWait) options.MaxWaitTime = TimeSpan.FromMilliseconds(maxWait);
         if (HeartbeatMs is { } heartbeat) options.HeartbeatInterval = TimeSpan.FromMilliseconds(heartbeat);

@@ -6,10 +6,13 @@ using ClusterSharing.TestHost;
 // stdout. Closing its stdin ends it, so a crashed test run leaves no process behind.
 //
 // Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
-// pid | sub TOPIC | unsub TOPIC | publish TOPIC VALUE | loop MS [pid|idem] | status | ready [TIMEOUT_MS] | close | exit
+// pid | sub TOPIC | unsub TOPIC | publish TOPIC VALUE | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
+// on-notice | raise TEXT | stream NAME COUNT | clock-pid (with --second-channel) | exit
 // Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}
 // Events:  started, factory, ready, ready-failed, leader-changed, leadership-lost, executing, real-call-cancelled,
-//          recorded, real-subscribed, real-unsubscribed, real-published, value, real-client-disposed, exited
+//          recorded, real-subscribed, real-unsubscribed, real-published, value, real-raised, notice, real-stream-started,
+//          real-stream-stopped, real-client-disposed, clock-ready,
+//          clock-ready-failed, exited
 HostArguments arguments;
 try
 {
@@ -51,7 +54,26 @@ handle.LeaderChanged += (_, e) =>
     if (e.IsLeader) WatchLeadership(handle);
 };
 
-var commands = new CommandProcessor(handle);
+ClusterClient<IClockService>? clock = null;
+if (arguments.SecondChannel)
+{
+    clock = ClusterClient.Create<IClockService>(() => new ClockService(), arguments.ApplySecondChannel);
+    _ = Task.Run(async () =>
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(arguments.ReadyTimeoutMs);
+            await clock.ReadyAsync(timeout.Token);
+            LineOutput.Event("clock-ready", w => w.WriteBoolean("leader", clock.IsLeader));
+        }
+        catch (Exception e)
+        {
+            LineOutput.Event("clock-ready-failed", w => LineOutput.WriteError(w, e));
+        }
+    });
+}
+
+var commands = new CommandProcessor(handle, clock);
 // Console.In reads synchronously even through ReadLineAsync: give it its own task so ReadyAsync runs alongside.
 var stdinDone = Task.Run(() => commands.RunAsync(Console.In));
 

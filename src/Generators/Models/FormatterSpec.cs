@@ -54,4 +54,5 @@ internal sealed record ObjectSpec(
 /// <param name="Formatter">Formatter field.</param>
 /// <param name="FormatterType">The formatter's value type.</param>
 /// <param name="Settable">Has a public set or init accessor and is not a constructor argument.</param>
-internal sealed record ObjectMemberSpec(string Name, string Identifier, string Formatter, string FormatterType, bool Settable);
+/// <param name="InInitializer">Init-only or required: must be assigned in the object initializer, so it is set even when its key is missing.</param>
+internal sealed record ObjectMemberSpec(string Name, string Identifier, string Formatter, string FormatterType, bool Settable, bool InInitializer);

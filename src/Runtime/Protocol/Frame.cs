@@ -108,12 +108,9 @@ public static class FrameReader
             frame = default;
             return false;
         }
-        var afterHeader = buffer.Slice(FrameHeader.Size);
-        var headerObject = afterHeader.Slice(0, header.HeaderLength);
-        var rest = afterHeader.Slice(headerObject.End);
-        var body = rest.Slice(0, header.BodyLength);
-        frame = new Frame(header, headerObject, body, limits);
-        buffer = rest.Slice(body.End);
+        long bodyStart = FrameHeader.Size + header.HeaderLength;
+        frame = new Frame(header, buffer.Slice(FrameHeader.Size, header.HeaderLength), buffer.Slice(bodyStart, header.BodyLength), limits);
+        buffer = buffer.Slice(bodyStart + header.BodyLength);
         return true;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace ClusterSharing.Protocol;
 
@@ -81,50 +82,53 @@ public readonly struct FrameHeader : IEquatable<FrameHeader>
     {
         if (source.Length < Size) throw new ArgumentException("A frame header needs 24 bytes.", nameof(source));
         ArgumentNullException.ThrowIfNull(limits);
-
-        byte version = source[0];
-        if (version != CurrentVersion)
-        {
-            if (version == LegacyVersion)
-                throw new ProtocolException(ProtocolErrorReason.LegacyVersion,
-                    "The peer speaks cluster-client protocol version 1 (JSON header objects): cluster-client v1 peers are not supported yet. Run a ClusterClient for .NET process as the leader, or use a different port for Node.js workers.");
-            throw new ProtocolException(ProtocolErrorReason.UnsupportedVersion,
-                $"Frame version {version} (first byte 0x{version:x2}) is not supported; this endpoint speaks ClusterClient protocol version {CurrentVersion}. Check that no other program is connected to the cluster port.");
-        }
-
+        var header = new FrameHeader(source[0], (PacketType)source[2], (PacketFlags)source[3],
+            BinaryPrimitives.ReadInt64BigEndian(source.Slice(4)), BinaryPrimitives.ReadInt32BigEndian(source.Slice(12)),
+            BinaryPrimitives.ReadInt32BigEndian(source.Slice(16)), BinaryPrimitives.ReadInt32BigEndian(source.Slice(20)));
         byte responseByte = source[1];
-        var type = (PacketType)source[2];
-        var flags = (PacketFlags)source[3];
+        // One combined test on the hot path; the slow path works out which rule was broken.
+        if (header.Version != CurrentVersion || !PacketTypes.IsDefined(header.Type)
+            || responseByte != (PacketTypes.IsResponse(header.Type) ? 1 : 0) || (header.Flags & ~PacketTypes.KnownFlags) != 0
+            || header.TimeoutMilliseconds < 0 || header.HeaderLength < 1 || header.BodyLength < 0
+            || header.HeaderLength > limits.MaxHeaderSize || header.FrameLength > limits.MaxFrameSize)
+        {
+            throw Invalid(header, responseByte, limits);
+        }
+        return header;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ProtocolException Invalid(FrameHeader header, byte responseByte, ProtocolLimits limits)
+    {
+        byte version = header.Version;
+        var type = header.Type;
+        if (version == LegacyVersion)
+            return new ProtocolException(ProtocolErrorReason.LegacyVersion,
+                "The peer speaks cluster-client protocol version 1 (JSON header objects): cluster-client v1 peers are not supported yet. Run a ClusterClient for .NET process as the leader, or use a different port for Node.js workers.");
+        if (version != CurrentVersion)
+            return new ProtocolException(ProtocolErrorReason.UnsupportedVersion,
+                $"Frame version {version} (first byte 0x{version:x2}) is not supported; this endpoint speaks ClusterClient protocol version {CurrentVersion}. Check that no other program is connected to the cluster port.");
         if (!PacketTypes.IsDefined(type))
-            throw new ProtocolException(ProtocolErrorReason.UnknownPacketType,
+            return new ProtocolException(ProtocolErrorReason.UnknownPacketType,
                 $"Packet type {(byte)type} is not defined in protocol version {CurrentVersion}.");
-        if (responseByte > 1 || (responseByte == 1) != PacketTypes.IsResponse(type))
-            throw new ProtocolException(ProtocolErrorReason.InvalidResponseFlag,
+        if (responseByte != (PacketTypes.IsResponse(type) ? 1 : 0))
+            return new ProtocolException(ProtocolErrorReason.InvalidResponseFlag,
                 $"The request/response byte is {responseByte} but a {type} packet must carry {(PacketTypes.IsResponse(type) ? 1 : 0)}.");
-        if ((flags & ~PacketTypes.KnownFlags) != 0)
-            throw new ProtocolException(ProtocolErrorReason.UnknownFlags,
-                $"Flag bits 0x{(byte)flags:x2} include bits protocol version {CurrentVersion} does not define.");
-
-        long requestId = BinaryPrimitives.ReadInt64BigEndian(source.Slice(4));
-        int timeout = BinaryPrimitives.ReadInt32BigEndian(source.Slice(12));
-        int headerLength = BinaryPrimitives.ReadInt32BigEndian(source.Slice(16));
-        int bodyLength = BinaryPrimitives.ReadInt32BigEndian(source.Slice(20));
-        if (timeout < 0)
-            throw new ProtocolException(ProtocolErrorReason.InvalidField, $"The timeout field is negative ({timeout} ms).");
-        if (headerLength < 1)
-            throw new ProtocolException(ProtocolErrorReason.InvalidField,
-                $"The header object length is {headerLength}; every version 2 packet has a header object of at least one byte.");
-        if (bodyLength < 0)
-            throw new ProtocolException(ProtocolErrorReason.InvalidField, $"The body length is negative ({bodyLength}).");
-        if (headerLength > limits.MaxHeaderSize)
-            throw new ProtocolException(ProtocolErrorReason.HeaderObjectTooLarge,
-                $"A {type} header object of {headerLength} bytes exceeds MaxHeaderSize ({limits.MaxHeaderSize} bytes).");
-        long frameLength = (long)Size + headerLength + bodyLength;
-        if (frameLength > limits.MaxFrameSize)
-            throw new ProtocolException(ProtocolErrorReason.FrameTooLarge,
-                $"A {type} frame of {frameLength} bytes exceeds MaxFrameSize ({limits.MaxFrameSize} bytes). Raise ProtocolLimits.MaxFrameSize on both sides if such payloads are intended.");
-
-        return new FrameHeader(version, type, flags, requestId, timeout, headerLength, bodyLength);
+        if ((header.Flags & ~PacketTypes.KnownFlags) != 0)
+            return new ProtocolException(ProtocolErrorReason.UnknownFlags,
+                $"Flag bits 0x{(byte)header.Flags:x2} include bits protocol version {CurrentVersion} does not define.");
+        if (header.TimeoutMilliseconds < 0)
+            return new ProtocolException(ProtocolErrorReason.InvalidField, $"The timeout field is negative ({header.TimeoutMilliseconds} ms).");
+        if (header.HeaderLength < 1)
+            return new ProtocolException(ProtocolErrorReason.InvalidField,
+                $"The header object length is {header.HeaderLength}; every version 2 packet has a header object of at least one byte.");
+        if (header.BodyLength < 0)
+            return new ProtocolException(ProtocolErrorReason.InvalidField, $"The body length is negative ({header.BodyLength}).");
+        if (header.HeaderLength > limits.MaxHeaderSize)
+            return new ProtocolException(ProtocolErrorReason.HeaderObjectTooLarge,
+                $"A {type} header object of {header.HeaderLength} bytes exceeds MaxHeaderSize ({limits.MaxHeaderSize} bytes).");
+        return new ProtocolException(ProtocolErrorReason.FrameTooLarge,
+            $"A {type} frame of {header.FrameLength} bytes exceeds MaxFrameSize ({limits.MaxFrameSize} bytes). Raise ProtocolLimits.MaxFrameSize on both sides if such payloads are intended.");
     }
 
     /// <summary>

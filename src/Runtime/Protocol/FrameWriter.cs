@@ -24,23 +24,7 @@ public static class FrameWriter
     public static int WriteFrame<THeader>(IBufferWriter<byte> output, PacketType type, long requestId, in THeader header,
         ReadOnlySpan<byte> body, ProtocolLimits limits, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-    {
-        var builder = Begin<THeader>(output, type, timeoutMilliseconds, flags, limits, body.Length);
-        try
-        {
-            var writer = new MessagePackWriter(builder);
-            header.Write(ref writer);
-            writer.Flush();
-            int headerLength = builder.EndHeaderObject();
-            writer.WriteRaw(body);
-            writer.Flush();
-            return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
-        }
-        finally
-        {
-            FrameBuilder.Return(builder);
-        }
-    }
+        => WriteFrameCore(output, type, requestId, header, new RawFrameBody(body), limits, timeoutMilliseconds, flags);
 
     /// <summary>Writes a frame whose body is <paramref name="body"/> serialized by <paramref name="bodyFormatter"/>.</summary>
     /// <returns>The frame's length in bytes.</returns>
@@ -49,24 +33,7 @@ public static class FrameWriter
         in TBody body, IMessagePackFormatter<TBody> bodyFormatter, ProtocolLimits limits, int timeoutMilliseconds = 0,
         PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-    {
-        ArgumentNullException.ThrowIfNull(bodyFormatter);
-        var builder = Begin<THeader>(output, type, timeoutMilliseconds, flags, limits, -1);
-        try
-        {
-            var writer = new MessagePackWriter(builder);
-            header.Write(ref writer);
-            writer.Flush();
-            int headerLength = builder.EndHeaderObject();
-            bodyFormatter.Serialize(ref writer, body);
-            writer.Flush();
-            return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
-        }
-        finally
-        {
-            FrameBuilder.Return(builder);
-        }
-    }
+        => WriteFrameCore(output, type, requestId, header, new FormattedFrameBody<TBody>(in body, bodyFormatter), limits, timeoutMilliseconds, flags);
 
     /// <summary>Writes a frame whose body is produced by <paramref name="bodyWriter"/> (nothing written means an empty body).</summary>
     /// <returns>The frame's length in bytes.</returns>
@@ -75,28 +42,13 @@ public static class FrameWriter
         in TState state, FrameBodyWriter<TState> bodyWriter, ProtocolLimits limits, int timeoutMilliseconds = 0,
         PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-    {
-        ArgumentNullException.ThrowIfNull(bodyWriter);
-        var builder = Begin<THeader>(output, type, timeoutMilliseconds, flags, limits, -1);
-        try
-        {
-            var writer = new MessagePackWriter(builder);
-            header.Write(ref writer);
-            writer.Flush();
-            int headerLength = builder.EndHeaderObject();
-            bodyWriter(ref writer, state);
-            writer.Flush();
-            return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
-        }
-        finally
-        {
-            FrameBuilder.Return(builder);
-        }
-    }
+        => WriteFrameCore(output, type, requestId, header, new CallbackFrameBody<TState>(in state, bodyWriter), limits, timeoutMilliseconds, flags);
 
-    private static FrameBuilder Begin<THeader>(IBufferWriter<byte> output, PacketType type, int timeoutMilliseconds,
-        PacketFlags flags, ProtocolLimits limits, int knownBodyLength)
+    /// <summary>The one implementation behind every overload; <typeparamref name="TBody"/> is specialized, so nothing is boxed.</summary>
+    internal static int WriteFrameCore<THeader, TBody>(IBufferWriter<byte> output, PacketType type, long requestId, in THeader header,
+        scoped in TBody body, ProtocolLimits limits, int timeoutMilliseconds, PacketFlags flags)
         where THeader : struct, IPacketHeader<THeader>
+        where TBody : IFrameBody, allows ref struct
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(limits);
@@ -107,10 +59,76 @@ public static class FrameWriter
             throw new ArgumentOutOfRangeException(nameof(timeoutMilliseconds), timeoutMilliseconds, "The timeout must be 0 (none) or positive.");
         if ((flags & ~PacketTypes.KnownFlags) != 0)
             throw new ArgumentOutOfRangeException(nameof(flags), flags, "Unknown flag bits.");
+
         var builder = FrameBuilder.Rent();
-        builder.Begin(output, limits, knownBodyLength);
-        return builder;
+        try
+        {
+            builder.Begin(output, limits, body.KnownLength);
+            var writer = new MessagePackWriter(builder);
+            header.Write(ref writer);
+            writer.Flush();
+            int headerLength = builder.EndHeaderObject();
+            body.Write(ref writer);
+            writer.Flush();
+            return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
     }
+}
+
+/// <summary>A frame body as <see cref="FrameWriter"/> consumes it.</summary>
+internal interface IFrameBody
+{
+    /// <summary>The encoded length when known in advance, otherwise -1.</summary>
+    int KnownLength { get; }
+
+    void Write(ref MessagePackWriter writer);
+}
+
+internal readonly ref struct RawFrameBody(ReadOnlySpan<byte> bytes) : IFrameBody
+{
+    private readonly ReadOnlySpan<byte> _bytes = bytes;
+
+    public int KnownLength => _bytes.Length;
+
+    public void Write(ref MessagePackWriter writer) => writer.WriteRaw(_bytes);
+}
+
+internal readonly ref struct FormattedFrameBody<T> : IFrameBody
+{
+    private readonly ref readonly T _value;
+    private readonly IMessagePackFormatter<T> _formatter;
+
+    public FormattedFrameBody(ref readonly T value, IMessagePackFormatter<T> formatter)
+    {
+        ArgumentNullException.ThrowIfNull(formatter);
+        _value = ref value;
+        _formatter = formatter;
+    }
+
+    public int KnownLength => -1;
+
+    public void Write(ref MessagePackWriter writer) => _formatter.Serialize(ref writer, _value);
+}
+
+internal readonly ref struct CallbackFrameBody<TState> : IFrameBody
+{
+    private readonly ref readonly TState _state;
+    private readonly FrameBodyWriter<TState> _writer;
+
+    public CallbackFrameBody(ref readonly TState state, FrameBodyWriter<TState> writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        _state = ref state;
+        _writer = writer;
+    }
+
+    public int KnownLength => -1;
+
+    public void Write(ref MessagePackWriter writer) => _writer(ref writer, _state);
 }
 
 /// <summary>

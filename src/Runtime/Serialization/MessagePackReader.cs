@@ -57,7 +57,12 @@ public ref struct MessagePackReader
     }
 
     /// <summary>Call after reading the members of a nested object.</summary>
-    public void ExitNested() => Depth--;
+    public void ExitNested()
+    {
+        // An unbalanced call would silently raise the effective depth limit.
+        if (Depth == 0) throw new InvalidOperationException("ExitNested was called without a matching EnterNested.");
+        Depth--;
+    }
 
     /// <summary>The format byte of the next value.</summary>
     public readonly byte NextCode
@@ -372,6 +377,35 @@ public ref struct MessagePackReader
     /// <summary>Reads a timestamp (ext -1) as seconds since the Unix epoch and nanoseconds.</summary>
     public (long Seconds, uint Nanoseconds) ReadTimestamp()
     {
+        // Fast path for the two common forms when they lie in the current segment.
+        var span = _reader.UnreadSpan;
+        if (span.Length >= 6 && span[1] == 0xff)
+        {
+            if (span[0] == MessagePackCode.FixExt4)
+            {
+                uint seconds = BinaryPrimitives.ReadUInt32BigEndian(span.Slice(2));
+                _reader.Advance(6);
+                return (seconds, 0);
+            }
+            if (span[0] == MessagePackCode.FixExt8 && span.Length >= 10)
+            {
+                var timestamp = Timestamp64(BinaryPrimitives.ReadUInt64BigEndian(span.Slice(2)));
+                _reader.Advance(10);
+                return timestamp;
+            }
+        }
+        return ReadTimestampSlow();
+    }
+
+    private static (long Seconds, uint Nanoseconds) Timestamp64(ulong data)
+    {
+        uint nanos = (uint)(data >> 34);
+        if (nanos > 999_999_999) throw new MessagePackSerializationException("Timestamp nanoseconds exceed 999999999.");
+        return ((long)(data & 0x3_ffff_ffffUL), nanos);
+    }
+
+    private (long Seconds, uint Nanoseconds) ReadTimestampSlow()
+    {
         var header = ReadExtensionHeader();
         if (header.TypeCode != MessagePackCode.TimestampExtensionType)
             throw new MessagePackSerializationException($"Expected a timestamp (ext -1) but found ext {header.TypeCode}.");
@@ -380,12 +414,7 @@ public ref struct MessagePackReader
             case 4:
                 return ((uint)ReadInt32Raw(), 0);
             case 8:
-                {
-                    ulong data = (ulong)ReadInt64Raw();
-                    uint nanos = (uint)(data >> 34);
-                    if (nanos > 999_999_999) throw new MessagePackSerializationException("Timestamp nanoseconds exceed 999999999.");
-                    return ((long)(data & 0x3_ffff_ffffUL), nanos);
-                }
+                return Timestamp64((ulong)ReadInt64Raw());
             case 12:
                 {
                     uint nanos = (uint)ReadInt32Raw();

@@ -41,6 +41,7 @@ public sealed class FrameConnection : IAsyncDisposable
 
     // Guarded by _sendLock.
     private bool _sendClosed;
+    private bool _writingFrame;
     private bool _tornDown;
     private bool _sendLoopBusy;
     private bool _unflushed;
@@ -139,19 +140,7 @@ public sealed class FrameConnection : IAsyncDisposable
     public bool Send<THeader>(PacketType type, long requestId, in THeader header, ReadOnlySpan<byte> body = default,
         int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-    {
-        if (!TryEnterSend()) return false;
-        int written = 0;
-        try
-        {
-            written = FrameWriter.WriteFrame(_output.Writer, type, requestId, header, body, _limits, timeoutMilliseconds, flags);
-        }
-        finally
-        {
-            ExitSend(written);
-        }
-        return true;
-    }
+        => SendCore(type, requestId, header, new RawFrameBody(body), timeoutMilliseconds, flags);
 
     /// <summary>Queues a frame whose body is <paramref name="body"/> serialized straight into the send buffer.</summary>
     /// <returns>False when the connection is closed or the frame was refused for <see cref="FrameConnectionOptions.MaxPendingSendBytes"/>; nothing was queued then.</returns>
@@ -160,19 +149,7 @@ public sealed class FrameConnection : IAsyncDisposable
     public bool Send<THeader, TBody>(PacketType type, long requestId, in THeader header, in TBody body,
         IMessagePackFormatter<TBody> bodyFormatter, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-    {
-        if (!TryEnterSend()) return false;
-        int written = 0;
-        try
-        {
-            written = FrameWriter.WriteFrame(_output.Writer, type, requestId, header, body, bodyFormatter, _limits, timeoutMilliseconds, flags);
-        }
-        finally
-        {
-            ExitSend(written);
-        }
-        return true;
-    }
+        => SendCore(type, requestId, header, new FormattedFrameBody<TBody>(in body, bodyFormatter), timeoutMilliseconds, flags);
 
     /// <summary>Queues a frame whose body <paramref name="bodyWriter"/> writes straight into the send buffer.</summary>
     /// <returns>False when the connection is closed or the frame was refused for <see cref="FrameConnectionOptions.MaxPendingSendBytes"/>; nothing was queued then.</returns>
@@ -181,12 +158,18 @@ public sealed class FrameConnection : IAsyncDisposable
     public bool Send<THeader, TState>(PacketType type, long requestId, in THeader header, in TState state,
         FrameBodyWriter<TState> bodyWriter, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
+        => SendCore(type, requestId, header, new CallbackFrameBody<TState>(in state, bodyWriter), timeoutMilliseconds, flags);
+
+    private bool SendCore<THeader, TBody>(PacketType type, long requestId, in THeader header, scoped in TBody body,
+        int timeoutMilliseconds, PacketFlags flags)
+        where THeader : struct, IPacketHeader<THeader>
+        where TBody : IFrameBody, allows ref struct
     {
         if (!TryEnterSend()) return false;
         int written = 0;
         try
         {
-            written = FrameWriter.WriteFrame(_output.Writer, type, requestId, header, state, bodyWriter, _limits, timeoutMilliseconds, flags);
+            written = FrameWriter.WriteFrameCore(_output.Writer, type, requestId, header, body, _limits, timeoutMilliseconds, flags);
         }
         finally
         {
@@ -361,13 +344,23 @@ public sealed class FrameConnection : IAsyncDisposable
     private bool TryEnterSend()
     {
         Monitor.Enter(_sendLock);
+        if (_writingFrame)
+        {
+            // The lock is re-entrant, but the outer frame is still half-written in the pipe: refuse rather than corrupt it.
+            Monitor.Exit(_sendLock);
+            throw new InvalidOperationException("Send was called on a connection from inside a body serializer of the same connection. Serialize first, then send.");
+        }
         if (_sendClosed)
         {
             Monitor.Exit(_sendLock);
             return false;
         }
         long pending = _bytesQueued - _bytesSent;
-        if (pending < _options.MaxPendingSendBytes) return true;
+        if (pending < _options.MaxPendingSendBytes)
+        {
+            _writingFrame = true;
+            return true;
+        }
         Monitor.Exit(_sendLock);
 
         if (_options.OverflowPolicy == SendOverflowPolicy.RejectFrame)
@@ -384,6 +377,7 @@ public sealed class FrameConnection : IAsyncDisposable
 
     private void ExitSend(int written)
     {
+        _writingFrame = false;
         try
         {
             if (written > 0)

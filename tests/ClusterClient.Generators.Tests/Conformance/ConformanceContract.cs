@@ -42,6 +42,7 @@ public sealed class Settings
     public IDictionary<int, Line>? ByLine { get; set; }
     public IEnumerable<long>? Stream { get; set; }
     public Permissions Permissions { get; init; }
+    public string? Region { get; init; } = "eu";
     public int Computed => Values.Count;
 }
 
@@ -168,6 +169,22 @@ public partial interface IConformance
 
     [Close]
     Task ShutdownAsync();
+
+    /// <summary>A close by name, with a token that is passed on the leader but not sent.</summary>
+    ValueTask CloseAsync(CancellationToken cancellationToken);
+
+    /// <summary>A synchronous close: returns once the handle is closed.</summary>
+    [Close]
+    void Disconnect();
+
+    [Oneway]
+    void Touch(string key, CancellationToken cancellationToken);
+
+    /// <summary>An async-stream subscription without a token: stopped through the enumerator's cancellation.</summary>
+    IAsyncEnumerable<int> SubscribeTicks(int count);
+
+    /// <summary>A default implementation is not forwarded; it runs in the caller's process over the forwarded members.</summary>
+    async Task<int> AddThreeAsync(int a, int b, int c) => await AddAsync(await AddAsync(a, b), c);
 
     event EventHandler<Notice>? Changed;
 

@@ -189,6 +189,29 @@ public sealed class ConformanceService : IConformance
         return Task.CompletedTask;
     }
 
+    public bool ClosedWithToken { get; private set; }
+
+    public ValueTask CloseAsync(CancellationToken cancellationToken)
+    {
+        ClosedWithToken = true;
+        return ValueTask.CompletedTask;
+    }
+
+    public bool Disconnected { get; private set; }
+
+    public void Disconnect() => Disconnected = true;
+
+    public void Touch(string key, CancellationToken cancellationToken) => Recorded.Enqueue("touch:" + key);
+
+    public async IAsyncEnumerable<int> SubscribeTicks(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            await Task.Yield();
+            yield return i;
+        }
+    }
+
     public event EventHandler<Notice>? Changed
     {
         add { lock (_gate) _changed += value; }

@@ -111,7 +111,7 @@ public sealed class GeneratedAndDynamicEquivalenceTests
         proxy.Publish(new Notice("p", 1, "x"));
         proxy.Announce("a");
         await invoker.DrainAsync();
-        Assert.Equal(["r", "1:l"], service.Recorded);
+        Assert.Equal(["r", "1:l"], service.Recorded.Take(2));
 
         var query = new Query("q", 2);
         var received = new List<Notice>();
@@ -134,6 +134,16 @@ public sealed class GeneratedAndDynamicEquivalenceTests
         service.RaiseRenamed("r2");
         proxy.Renamed -= onRenamed;
         Assert.Equal("r2", renamed);
+        var ticks = new List<int>();
+        await foreach (var tick in proxy.SubscribeTicks(2)) ticks.Add(tick);
+        Assert.Equal([0, 1], ticks);
+        proxy.Touch("t", CancellationToken.None);
+        await invoker.DrainAsync();
+        Assert.Equal(9, await proxy.AddThreeAsync(2, 3, 4));
+        await proxy.CloseAsync(CancellationToken.None);
+        Assert.True(service.ClosedWithToken);
+        proxy.Disconnect();
+        Assert.True(service.Disconnected);
         await proxy.ShutdownAsync();
         Assert.True(service.Closed);
         Assert.Empty(invoker.BackgroundErrors);

@@ -7,27 +7,8 @@ namespace ClusterSharing.Generators.Tests.Conformance;
 /// The behaviour every contract of <see cref="IConformance"/> must show, whichever way it was made. Each call goes through
 /// <see cref="LoopbackInvoker{T}"/>, so arguments, results and pushed values really cross as bytes.
 /// </summary>
-public abstract class ProxyConformanceTests
+public abstract class ProxyConformanceTests : ConformanceTestBase
 {
-    private static readonly Query News = new("news", 1);
-
-    protected ProxyConformanceTests()
-    {
-        Contract = CreateContract();
-        Service = new ConformanceService();
-        Invoker = new LoopbackInvoker<IConformance>(Contract, Service);
-        Proxy = Contract.CreateProxy(Invoker);
-    }
-
-    protected ClusterContract<IConformance> Contract { get; }
-    protected ConformanceService Service { get; }
-    protected LoopbackInvoker<IConformance> Invoker { get; }
-    protected IConformance Proxy { get; }
-
-    protected abstract ClusterContract<IConformance> CreateContract();
-
-    private ClusterMethod Method(string name) => Assert.Single(Contract.Methods, m => m.Name == name);
-
     [Fact]
     public async Task Task_invoke_without_result_reaches_the_real_client()
     {
@@ -430,6 +411,49 @@ public abstract class ProxyConformanceTests
     }
 
     [Fact]
+    public async Task Close_by_name_with_a_token_reaches_the_real_client()
+    {
+        await Proxy.CloseAsync(CancellationToken.None);
+        Assert.True(Service.ClosedWithToken);
+        Assert.Equal(ClusterMethodKind.Close, Method(nameof(IConformance.CloseAsync)).Kind);
+        Assert.Equal("System.Threading.Tasks.ValueTask CloseAsync()", Method(nameof(IConformance.CloseAsync)).Signature);
+    }
+
+    [Fact]
+    public void Synchronous_close_returns_after_the_real_close()
+    {
+        Proxy.Disconnect();
+        Assert.True(Service.Disconnected);
+        Assert.Equal(ClusterMethodKind.Close, Method(nameof(IConformance.Disconnect)).Kind);
+    }
+
+    [Fact]
+    public async Task Oneway_with_a_token_leaves_the_token_off_the_wire()
+    {
+        Proxy.Touch("k", CancellationToken.None);
+        await Invoker.DrainAsync();
+        Assert.Equal(["touch:k"], Service.Recorded);
+        Assert.Equal("void Touch(System.String)", Method(nameof(IConformance.Touch)).Signature);
+    }
+
+    [Fact]
+    public async Task Stream_without_a_token_completes()
+    {
+        var values = new List<int>();
+        await foreach (var value in Proxy.SubscribeTicks(3)) values.Add(value);
+        Assert.Equal([0, 1, 2], values);
+        Assert.Equal(ClusterMethodKind.Subscribe, Method(nameof(IConformance.SubscribeTicks)).Kind);
+    }
+
+    [Fact]
+    public async Task Default_implementations_run_locally_over_forwarded_members()
+    {
+        Assert.Equal(6, await Proxy.AddThreeAsync(1, 2, 3));
+        Assert.Equal(["AddAsync(int,int)", "AddAsync(int,int)"], Service.Calls);
+        Assert.DoesNotContain(Contract.Methods, m => m.Name == nameof(IConformance.AddThreeAsync));
+    }
+
+    [Fact]
     public void Events_are_raised_with_the_proxy_as_sender()
     {
         var seen = new List<(object? Sender, Notice Value)>();
@@ -476,7 +500,7 @@ public abstract class ProxyConformanceTests
     public void Methods_are_listed_in_declaration_order()
     {
         var expected = typeof(IConformance).GetMembers()
-            .Where(m => m is System.Reflection.EventInfo || m is System.Reflection.MethodInfo { IsSpecialName: false })
+            .Where(m => m is System.Reflection.EventInfo || m is System.Reflection.MethodInfo { IsSpecialName: false, IsAbstract: true })
             .OrderBy(m => m is System.Reflection.EventInfo e ? e.AddMethod!.MetadataToken : m.MetadataToken)
             .Select(m => m.Name);
         Assert.Equal(expected, Contract.Methods.Select(m => m.Name));
@@ -596,6 +620,66 @@ public abstract class ProxyConformanceTests
         Assert.True(unexpected.Count == 0, string.Join(Environment.NewLine, unexpected.Take(20)));
         // Whatever decoded reached the real client; its own failures travel in the tasks. None may hang.
         await Task.WhenAll(pending.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Objects_read_keys_in_any_order_skip_unknown_ones_and_handle_missing_ones_like_generated_code()
+    {
+        // [ { "Permissions": 2, "Extra": [1, {"x": nil}], 7: "non-string key", "Name": "n" } ]
+        byte[] arguments =
+        [
+            0x91, 0x84,
+            0xab, .. "Permissions"u8, 0x02,
+            0xa5, .. "Extra"u8, 0x92, 0x01, 0x81, 0xa1, (byte)'x', 0xc0,
+            0x07, 0xae, .. "non-string key"u8,
+            0xa4, .. "Name"u8, 0xa1, (byte)'n',
+        ];
+        var settings = await DispatchForResultAsync<Settings?>(nameof(IConformance.EchoSettingsAsync), arguments);
+        Assert.NotNull(settings);
+        Assert.Equal("n", settings.Name);
+        Assert.Equal(Permissions.Write, settings.Permissions);
+        // A missing plain-setter member keeps its initializer; a missing init-only one is assigned its default.
+        Assert.Empty(settings.Values);
+        Assert.Null(settings.Numbers);
+        Assert.Null(settings.Region);
+
+        // [ { "Owner": "o" } ]: the constructor gets the default for the missing Balance.
+        var account = await DispatchForResultAsync<Account>(nameof(IConformance.EchoAccountAsync), [0x91, 0x81, 0xa5, .. "Owner"u8, 0xa1, (byte)'o']);
+        Assert.Equal("o", account.Owner);
+        Assert.Equal(default, account.Balance);
+
+        // [ nil ] is not a struct.
+        var error = await Assert.ThrowsAsync<ClusterSharing.Serialization.MessagePackSerializationException>(
+            () => DispatchForResultAsync<Point>(nameof(IConformance.EchoPointAsync), [0x91, 0xc0]));
+        Assert.Contains("(a struct)", error.Message);
+    }
+
+    [Fact]
+    public async Task Cyclic_object_graphs_fail_to_serialize_instead_of_overflowing_the_stack()
+    {
+        var root = new TreeNode { Name = "loop" };
+        root.Children.Add(root);
+        await Assert.ThrowsAsync<ClusterSharing.Serialization.MessagePackSerializationException>(() => Proxy.EchoTreeAsync(root));
+    }
+
+    private async Task<TResult> DispatchForResultAsync<TResult>(string method, byte[] arguments)
+    {
+        var reply = new CapturingReply();
+        ValueTask dispatch;
+        {
+            var reader = new ClusterSharing.Serialization.MessagePackReader(arguments);
+            dispatch = Contract.DispatchAsync(Service, Method(method), ref reader, reply, CancellationToken.None);
+            Assert.True(reader.End);
+        }
+        await dispatch;
+        return Assert.IsType<TResult>(reply.Value);
+    }
+
+    private sealed class CapturingReply : IReplyWriter
+    {
+        public object? Value { get; private set; }
+        public void WriteResult<TResult>(TResult value, ClusterSharing.Serialization.IMessagePackFormatter<TResult> formatter) => Value = value;
+        public void WriteVoid() { }
     }
 
     internal static Order SampleOrder() => new(

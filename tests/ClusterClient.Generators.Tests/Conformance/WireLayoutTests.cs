@@ -5,25 +5,8 @@ using ClusterSharing.Proxies;
 namespace ClusterSharing.Generators.Tests.Conformance;
 
 /// <summary>The settled byte layout (briefs/wire-shapes.md), checked byte for byte on whatever contract the subclass supplies.</summary>
-public abstract class WireLayoutTests
+public abstract class WireLayoutTests : ConformanceTestBase
 {
-    private static readonly Query News = new("news", 1);
-
-    protected WireLayoutTests()
-    {
-        Contract = CreateContract();
-        Service = new ConformanceService();
-        Invoker = new LoopbackInvoker<IConformance>(Contract, Service);
-        Proxy = Contract.CreateProxy(Invoker);
-    }
-
-    protected ClusterContract<IConformance> Contract { get; }
-    protected ConformanceService Service { get; }
-    protected LoopbackInvoker<IConformance> Invoker { get; }
-    protected IConformance Proxy { get; }
-
-    protected abstract ClusterContract<IConformance> CreateContract();
-
     private byte[] Payload(string method, LoopbackPayloadKind kind) =>
         Invoker.Payloads.Last(p => p.MethodName == method && p.Kind == kind).Bytes;
 

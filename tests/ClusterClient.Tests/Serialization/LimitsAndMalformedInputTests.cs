@@ -198,6 +198,43 @@ public class LimitsAndMalformedInputTests
         }
     }
 
+    public enum Level : short { Low = -1, High = 300 }
+
+    [Fact]
+    public void Mutated_encodings_fed_to_typed_formatters_raise_only_MessagePackSerializationException()
+    {
+        int seed = Environment.TickCount;
+        var random = new Random(seed);
+        var formatter = StandardResolver.Instance.GetFormatter<Dictionary<string, List<DateTimeOffset?>>>()!;
+        var tuple = StandardResolver.Instance.GetFormatter<List<Level[]>>()!;
+        var guids = StandardResolver.Instance.GetFormatter<IReadOnlyDictionary<Guid, TimeSpan?>>()!;
+        var sample = Encode((ref MessagePackWriter w) =>
+        {
+            formatter.Serialize(ref w, new() { ["a"] = [DateTimeOffset.UnixEpoch, null, new DateTimeOffset(2500, 1, 1, 0, 0, 0, TimeSpan.FromHours(-3))], ["日本"] = [] });
+            tuple.Serialize(ref w, [[Level.Low, Level.High], []]);
+            guids.Serialize(ref w, new Dictionary<Guid, TimeSpan?> { [Guid.NewGuid()] = TimeSpan.FromDays(-2), [Guid.Empty] = null });
+        });
+        var mutated = new byte[sample.Length];
+        for (int i = 0; i < 20_000; i++)
+        {
+            sample.CopyTo(mutated, 0);
+            for (int flips = random.Next(1, 4); flips > 0; flips--)
+                mutated[random.Next(mutated.Length)] = random.Next(3) == 0 ? (byte)random.Next(256) : (byte)(mutated[random.Next(mutated.Length)] ^ (1 << random.Next(8)));
+            try
+            {
+                var reader = new MessagePackReader(mutated);
+                formatter.Deserialize(ref reader);
+                tuple.Deserialize(ref reader);
+                guids.Deserialize(ref reader);
+            }
+            catch (MessagePackSerializationException) { }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+            {
+                Assert.Fail($"seed {seed}, case {i}, input {Hex(mutated)}: {e.GetType().Name} escaped: {e.Message}");
+            }
+        }
+    }
+
     [Fact]
     public void Skip_and_ReadRaw_move_past_exactly_one_nested_value()
     {
@@ -223,6 +260,17 @@ public class LimitsAndMalformedInputTests
             Assert.Equal((-5L, 7u), reader.ReadTimestamp());
             Assert.Equal(42, reader.ReadInt32());
         }
+    }
+
+    [Fact]
+    public void Unbalanced_ExitNested_is_a_formatter_bug_not_a_raised_limit()
+    {
+        var reader = new MessagePackReader(FromHex("c0"));
+        reader.EnterNested();
+        reader.ExitNested();
+        try { reader.ExitNested(); Assert.Fail("ExitNested at depth 0 was accepted"); }
+        catch (InvalidOperationException e) { Assert.Contains("EnterNested", e.Message); }
+        Assert.Equal(0, reader.Depth);
     }
 
     [Fact]

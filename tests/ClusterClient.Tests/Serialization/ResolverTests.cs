@@ -124,6 +124,9 @@ public class ResolverTests
         // Elements resolve through the composite too: the list's ints are strings.
         Assert.Equal("92a131a132", Hex(MessagePackSerializer.Serialize(new List<int> { 1, 2 }, r)));
         Assert.Throws<ArgumentException>(() => new CompositeResolver(StandardResolver.Instance, null!));
+        // Without the standard resolver, byte[] is not silently turned into an array of integers.
+        Assert.Null(new CompositeResolver(new PointResolver()).GetFormatter<byte[]>());
+        Assert.Equal("c40101", Hex(MessagePackSerializer.Serialize(new byte[] { 1 }, r)));
     }
 
     [Fact]

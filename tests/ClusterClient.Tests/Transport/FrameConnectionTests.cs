@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text;
 using ClusterSharing.Protocol;
+using ClusterSharing.Serialization;
 using ClusterSharing.Tests.Protocol;
 using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
@@ -271,7 +272,7 @@ public class FrameConnectionTests(ITestOutputHelper output)
         var accept = listener.AcceptAsync();
         await using var client = await FrameConnection.ConnectAsync(listener.EndPoint,
             new FrameConnectionOptions { MaxPendingSendBytes = 512 * 1024, OverflowPolicy = SendOverflowPolicy.RejectFrame });
-        using var stuck = await accept;
+        using var peer = await accept; // does not read until the queue is full
         var body = new byte[32 * 1024];
         bool refused = false;
         for (int i = 0; i < 100_000 && !refused; i++)
@@ -281,7 +282,24 @@ public class FrameConnectionTests(ITestOutputHelper output)
         }
         Assert.True(refused);
         Assert.False(client.IsClosed);
-        Assert.True(client.PendingSendBytes >= 512 * 1024);
+
+        // Once the peer reads again, the same connection accepts frames again.
+        using var cts = new CancellationTokenSource(TestTimeout);
+        var drain = Task.Run(async () =>
+        {
+            var buffer = new byte[64 * 1024];
+            while (await peer.ReceiveAsync(buffer, SocketFlags.None, cts.Token) > 0) { }
+        });
+        bool accepted = false;
+        for (int i = 0; i < 10_000 && !accepted && !cts.IsCancellationRequested; i++)
+        {
+            accepted = client.Send(PacketType.Heartbeat, i, new HeartbeatHeader(1, i));
+            if (!accepted) await Task.Delay(10);
+        }
+        Assert.True(accepted);
+        await client.FlushAsync().AsTask().WaitAsync(TestTimeout);
+        Assert.False(client.IsClosed);
+        Assert.Equal(0, client.PendingSendBytes);
     }
 
     [Fact]
@@ -368,6 +386,47 @@ public class FrameConnectionTests(ITestOutputHelper output)
         await got.Task.WaitAsync(TestTimeout);
         Assert.Throws<ProtocolException>(() => client.SendEncoded(bytes.AsSpan(0, bytes.Length - 1)));
         Assert.Throws<ProtocolException>(() => client.SendEncoded(bytes.AsSpan(0, 10)));
+    }
+
+    [Fact]
+    public async Task Sending_from_inside_a_body_serializer_of_the_same_connection_is_refused_and_leaves_the_stream_intact()
+    {
+        var (client, server, listener) = await PairAsync("tcp");
+        using var _ = listener;
+        await using var c = client;
+        await using var s = server;
+        var types = new ConcurrentQueue<PacketType>();
+        var got = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var run = server.RunAsync(frame =>
+        {
+            types.Enqueue(frame.Type);
+            if (frame.Type == PacketType.Goodbye) got.TrySetResult();
+            return default;
+        });
+        Assert.Throws<InvalidOperationException>(() => client.Send(PacketType.Invoke, 1, new CallHeader(1, 1, 1), client,
+            static (ref MessagePackWriter w, in FrameConnection self) =>
+            {
+                w.WriteArrayHeader(0);
+                self.Send(PacketType.Heartbeat, 2, new HeartbeatHeader(1, 1));
+            }));
+        Assert.True(client.Send(PacketType.Goodbye, 3, new GoodbyeHeader(1, "after")));
+        await got.Task.WaitAsync(TestTimeout);
+        Assert.Equal(new[] { PacketType.Goodbye }, types.ToArray());
+        Assert.False(server.IsClosed);
+    }
+
+    [Fact]
+    public async Task A_peer_that_resets_the_connection_is_reported_as_remote_closed()
+    {
+        using var listener = new Listener("tcp");
+        var accept = listener.AcceptAsync();
+        var raw = await listener.ConnectRawAsync();
+        await using var server = new FrameConnection(await accept);
+        var run = server.RunAsync(_ => default);
+        raw.LingerState = new LingerOption(true, 0); // close with RST instead of FIN
+        raw.Close();
+        var info = await run.WaitAsync(TestTimeout);
+        Assert.Equal(ConnectionCloseReason.RemoteClosed, info.Reason);
     }
 
     [Fact]

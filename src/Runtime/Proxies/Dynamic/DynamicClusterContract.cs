@@ -121,7 +121,15 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
         {
             var method = invocation.Method;
             if (!members.TryGetValue(method, out var member))
+            {
+                // A default interface implementation is not forwarded: it runs here, calling the forwarded members.
+                if (!method.IsAbstract)
+                {
+                    invocation.Proceed();
+                    return;
+                }
                 throw new InvalidOperationException($"'{method.DeclaringType?.Name}.{method.Name}' is not a member of the ClusterClient contract '{typeof(T).Name}'.");
+            }
             invocation.ReturnValue = member.Intercept((T)invocation.Proxy, invoker, method, invocation.Arguments);
         }
     }

@@ -48,13 +48,18 @@ internal sealed class DynamicContractBuilder<T> where T : class
                 case EventInfo @event:
                     Add(BuildEvent(@event), @event.AddMethod!, @event.RemoveMethod!);
                     break;
-                case MethodInfo method when IsUnsubscribe(method):
-                    // Paired after every subscribe is known, but kept in declaration order.
-                    pendingUnsubscribes.Add(method);
-                    Members.Add(null!);
-                    break;
                 case MethodInfo method:
-                    Add(BuildMethod(method), method);
+                    var kind = Classify(method);
+                    if (kind == ClusterMethodKind.Unsubscribe)
+                    {
+                        // Paired after every subscribe is known, but kept in declaration order.
+                        pendingUnsubscribes.Add(method);
+                        Members.Add(null!);
+                    }
+                    else
+                    {
+                        Add(BuildMethod(method, kind), method);
+                    }
                     break;
             }
         }
@@ -91,7 +96,8 @@ internal sealed class DynamicContractBuilder<T> where T : class
         {
             if (!seen.Add(type)) continue;
             const BindingFlags flags = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly;
-            foreach (var property in type.GetProperties(flags)) yield return property;
+            // Static members and default implementations need no forwarding (the generator skips them too).
+            foreach (var property in type.GetProperties(flags).Where(p => p.GetAccessors(nonPublic: true).Any(IsForwarded))) yield return property;
             var accessors = new HashSet<MethodInfo>();
             foreach (var property in type.GetProperties(flags)) accessors.UnionWith(property.GetAccessors(nonPublic: true));
             var events = type.GetEvents(flags);
@@ -101,12 +107,14 @@ internal sealed class DynamicContractBuilder<T> where T : class
                 if (@event.RemoveMethod is { } remove) accessors.Add(remove);
             }
             // Roslyn emits accessor methods where the event is declared, so method tokens order methods and events alike.
-            var ordered = type.GetMethods(flags).Where(m => !accessors.Contains(m)).Select(m => (Token: m.MetadataToken, Member: (MemberInfo)m))
-                .Concat(events.Select(e => (Token: e.AddMethod?.MetadataToken ?? e.MetadataToken, Member: (MemberInfo)e)))
+            var ordered = type.GetMethods(flags).Where(m => !accessors.Contains(m) && IsForwarded(m)).Select(m => (Token: m.MetadataToken, Member: (MemberInfo)m))
+                .Concat(events.Where(e => e.AddMethod is { } add && IsForwarded(add)).Select(e => (Token: e.AddMethod!.MetadataToken, Member: (MemberInfo)e)))
                 .OrderBy(x => x.Token);
             foreach (var (_, member) in ordered) yield return member;
         }
     }
+
+    private static bool IsForwarded(MethodInfo method) => !method.IsStatic && method.IsAbstract;
 
     private DynamicMember<T> BuildEvent(EventInfo @event)
     {
@@ -119,79 +127,83 @@ internal sealed class DynamicContractBuilder<T> where T : class
         return Create(typeof(EventMember<,>), [_contract, valueType], method, @event, Formatter(@event.Name, "event value", valueType));
     }
 
-    private DynamicMember<T> BuildMethod(MethodInfo method)
+    /// <summary>
+    /// The generator's order: the first kind attribute wins ([Close], [Subscribe], [Unsubscribe], [Publish], [Oneway]);
+    /// then Close/CloseAsync/DisposeAsync by name; names classify only void and async-stream methods; then the return type.
+    /// The shape each kind requires is checked when the member is built.
+    /// </summary>
+    private ClusterMethodKind Classify(MethodInfo method)
     {
         string name = method.Name;
-        if (method.IsStatic) throw Unsupported(name, "static interface members cannot be shared", "make it an instance member");
         if (method.IsGenericMethodDefinition) throw Unsupported(name, "generic methods are not supported", "use concrete types instead of type parameters");
         var parameters = method.GetParameters();
         foreach (var parameter in parameters)
         {
-            if (parameter.ParameterType.IsByRef || parameter.IsOut)
+            if (parameter.ParameterType.IsByRef)
                 throw Unsupported(name, $"parameter '{parameter.Name}' is ref, in or out", "pass it by value and return results through Task<T>");
         }
-
-        var explicitKind = ExplicitKind(method);
-        var returnType = method.ReturnType;
-        bool isTask = returnType == typeof(Task) || returnType == typeof(ValueTask) || IsGeneric(returnType, typeof(Task<>)) || IsGeneric(returnType, typeof(ValueTask<>));
-
-        if (explicitKind == ClusterMethodKind.Close || explicitKind is null && IsCloseByConvention(method))
-            return BuildClose(method, parameters);
-        if (explicitKind == ClusterMethodKind.Subscribe || explicitKind is null && name.StartsWith("Subscribe", StringComparison.Ordinal) && SubscribeShape(method, parameters) is not null)
-            return BuildSubscribe(method, parameters);
-        if (explicitKind == ClusterMethodKind.Publish || explicitKind is null && name.StartsWith("Publish", StringComparison.Ordinal) && IsPublishShape(method, parameters))
-            return BuildPublish(method, parameters);
-        if (explicitKind == ClusterMethodKind.Oneway)
+        for (int i = 0; i < parameters.Length - 1; i++)
         {
-            if (returnType != typeof(void)) throw Unsupported(name, "[Oneway] methods must return void", "return void, or remove [Oneway] to await a reply");
-            return BuildOneway(method, parameters);
+            if (parameters[i].ParameterType == typeof(CancellationToken))
+                throw Unsupported(name, $"CancellationToken parameter '{parameters[i].Name}' is not the last parameter", "take at most one CancellationToken, as the last parameter");
         }
-        if (isTask) return BuildInvoke(method, parameters);
-        if (returnType == typeof(void)) return BuildOneway(method, parameters);
+
+        if (method.IsDefined(typeof(CloseAttribute), false)) return ClusterMethodKind.Close;
+        if (method.IsDefined(typeof(SubscribeAttribute), false)) return ClusterMethodKind.Subscribe;
+        if (method.IsDefined(typeof(UnsubscribeAttribute), false)) return ClusterMethodKind.Unsubscribe;
+        if (method.IsDefined(typeof(PublishAttribute), false)) return ClusterMethodKind.Publish;
+        if (method.IsDefined(typeof(OnewayAttribute), false)) return ClusterMethodKind.Oneway;
+        if (name is "Close" or "CloseAsync" || name == nameof(IAsyncDisposable.DisposeAsync) && method.DeclaringType == typeof(IAsyncDisposable))
+            return ClusterMethodKind.Close;
+        var returnType = method.ReturnType;
+        bool isStream = IsGeneric(returnType, typeof(IAsyncEnumerable<>));
+        if (returnType == typeof(void) || isStream)
+        {
+            if (name.StartsWith("Unsubscribe", StringComparison.Ordinal)) return ClusterMethodKind.Unsubscribe;
+            if (name.StartsWith("Subscribe", StringComparison.Ordinal)) return ClusterMethodKind.Subscribe;
+            if (name.StartsWith("Publish", StringComparison.Ordinal)) return ClusterMethodKind.Publish;
+            if (!isStream) return ClusterMethodKind.Oneway;
+            throw Unsupported(name, $"return type '{TypeName(returnType)}' is an async stream, which is a subscription",
+                "name the method Subscribe... or add [Subscribe], with the signature IAsyncEnumerable<T> M(TReg registration, CancellationToken cancellationToken)");
+        }
+        if (returnType == typeof(Task) || returnType == typeof(ValueTask) || IsGeneric(returnType, typeof(Task<>)) || IsGeneric(returnType, typeof(ValueTask<>)))
+            return ClusterMethodKind.Invoke;
         throw Unsupported(name, $"return type '{TypeName(returnType)}' is not supported",
-            "return Task, Task<T>, ValueTask or ValueTask<T> for a call, void for a oneway, or IAsyncEnumerable<T> for a subscription");
+            "return Task, Task<T>, ValueTask or ValueTask<T> for a call, or void for a fire-and-forget call");
     }
 
-    private ClusterMethodKind? ExplicitKind(MethodInfo method)
+    private DynamicMember<T> BuildMethod(MethodInfo method, ClusterMethodKind kind)
     {
-        var kinds = new List<ClusterMethodKind>();
-        if (method.IsDefined(typeof(CloseAttribute), false)) kinds.Add(ClusterMethodKind.Close);
-        if (method.IsDefined(typeof(SubscribeAttribute), false)) kinds.Add(ClusterMethodKind.Subscribe);
-        if (method.IsDefined(typeof(UnsubscribeAttribute), false)) kinds.Add(ClusterMethodKind.Unsubscribe);
-        if (method.IsDefined(typeof(PublishAttribute), false)) kinds.Add(ClusterMethodKind.Publish);
-        if (method.IsDefined(typeof(OnewayAttribute), false)) kinds.Add(ClusterMethodKind.Oneway);
-        if (kinds.Count > 1)
-            throw Unsupported(method.Name, $"it has conflicting attributes ({string.Join(", ", kinds.Select(k => "[" + k + "]"))})", "keep only one of them");
-        return kinds.Count == 1 ? kinds[0] : null;
+        var parameters = method.GetParameters();
+        return kind switch
+        {
+            ClusterMethodKind.Close => BuildClose(method, parameters),
+            ClusterMethodKind.Subscribe => BuildSubscribe(method, parameters),
+            ClusterMethodKind.Publish => BuildPublish(method, parameters),
+            ClusterMethodKind.Oneway => BuildOneway(method, parameters),
+            _ => BuildInvoke(method, parameters),
+        };
     }
 
-    private static bool IsCloseByConvention(MethodInfo method) =>
-        method.Name is "Close" or "CloseAsync"
-        || method.Name == nameof(IAsyncDisposable.DisposeAsync) && method.DeclaringType == typeof(IAsyncDisposable);
-
-    private bool IsUnsubscribe(MethodInfo method) =>
-        ExplicitKind(method) == ClusterMethodKind.Unsubscribe
-        || ExplicitKind(method) is null && method.Name.StartsWith("Unsubscribe", StringComparison.Ordinal) && UnsubscribeShape(method) is not null;
+    private static int CancellationIndex(ParameterInfo[] parameters) =>
+        parameters.Length > 0 && parameters[^1].ParameterType == typeof(CancellationToken) ? parameters.Length - 1 : -1;
 
     private DynamicMember<T> BuildClose(MethodInfo method, ParameterInfo[] parameters)
     {
         var returnType = method.ReturnType;
-        if (parameters.Length != 0 || returnType != typeof(void) && returnType != typeof(Task) && returnType != typeof(ValueTask))
-            throw Unsupported(method.Name, "a close member takes no parameters and returns void, Task or ValueTask", "declare it as Task CloseAsync() or ValueTask DisposeAsync()");
+        if (returnType != typeof(void) && returnType != typeof(Task) && returnType != typeof(ValueTask))
+            throw Unsupported(method.Name, $"a close member returns void, Task or ValueTask, not '{TypeName(returnType)}'",
+                $"declare it as 'Task {method.Name}()' (optionally with a last CancellationToken), or mark it [Oneway] if it does not close");
+        if (parameters.Any(p => p.ParameterType != typeof(CancellationToken)))
+            throw Unsupported(method.Name, "a close member takes no parameters (other than a CancellationToken)",
+                $"declare it as 'Task {method.Name}()', or mark it [Oneway] if it does not close");
         var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Close);
-        return new CloseMember<T>(clusterMethod, method, new DynamicArgumentsFormatter(clusterMethod.Name, []));
+        return new CloseMember<T>(clusterMethod, method, new DynamicArgumentsFormatter(clusterMethod.Name, []), CancellationIndex(parameters));
     }
 
     private DynamicMember<T> BuildInvoke(MethodInfo method, ParameterInfo[] parameters)
     {
-        int cancellationIndex = -1;
-        for (int i = 0; i < parameters.Length; i++)
-        {
-            if (parameters[i].ParameterType != typeof(CancellationToken)) continue;
-            if (i != parameters.Length - 1)
-                throw Unsupported(method.Name, $"CancellationToken parameter '{parameters[i].Name}' is not the last parameter", "move it to the end");
-            cancellationIndex = i;
-        }
+        int cancellationIndex = CancellationIndex(parameters);
         var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Invoke);
         var arguments = ArgumentsFormatter(method, parameters);
         var returnType = method.ReturnType;
@@ -204,9 +216,11 @@ internal sealed class DynamicContractBuilder<T> where T : class
 
     private DynamicMember<T> BuildOneway(MethodInfo method, ParameterInfo[] parameters)
     {
-        RejectCancellation(method, parameters, "a oneway member does not wait, so there is nothing to cancel");
+        if (method.ReturnType != typeof(void))
+            throw Unsupported(method.Name, $"return type '{TypeName(method.ReturnType)}' is not supported: a fire-and-forget ([Oneway]) method has no reply",
+                "return void, or remove [Oneway] to make it a call");
         var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Oneway);
-        return new OnewayMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
+        return new VoidCallMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters), CancellationIndex(parameters));
     }
 
     private DynamicMember<T> BuildPublish(MethodInfo method, ParameterInfo[] parameters)
@@ -214,7 +228,7 @@ internal sealed class DynamicContractBuilder<T> where T : class
         if (!IsPublishShape(method, parameters))
             throw Unsupported(method.Name, "a publish member has the shape void M(TReg reg)", "declare it as void Publish(TReg reg)");
         var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Publish);
-        return new PublishMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters));
+        return new VoidCallMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters), cancellationIndex: -1);
     }
 
     private static bool IsPublishShape(MethodInfo method, ParameterInfo[] parameters) =>
@@ -223,7 +237,13 @@ internal sealed class DynamicContractBuilder<T> where T : class
     /// <summary>(registration type, value type, stream form) of a subscribe-shaped method, or null.</summary>
     private static (Type Registration, Type Value, bool Stream)? SubscribeShape(MethodInfo method, ParameterInfo[] parameters)
     {
-        if (parameters.Length != 2 || parameters[0].ParameterType == typeof(CancellationToken)) return null;
+        if (parameters.Length is 0 or > 2 || parameters[0].ParameterType == typeof(CancellationToken)) return null;
+        if (parameters.Length == 1)
+        {
+            return IsGeneric(method.ReturnType, typeof(IAsyncEnumerable<>))
+                ? (parameters[0].ParameterType, method.ReturnType.GetGenericArguments()[0], true)
+                : null;
+        }
         var second = parameters[1].ParameterType;
         if (method.ReturnType == typeof(void) && IsGeneric(second, typeof(Action<>)))
             return (parameters[0].ParameterType, second.GetGenericArguments()[0], false);
@@ -235,14 +255,15 @@ internal sealed class DynamicContractBuilder<T> where T : class
     private static (Type Registration, Type Value)? UnsubscribeShape(MethodInfo method)
     {
         var parameters = method.GetParameters();
-        if (method.ReturnType != typeof(void) || parameters.Length != 2 || !IsGeneric(parameters[1].ParameterType, typeof(Action<>))) return null;
+        if (method.ReturnType != typeof(void) || parameters.Length != 2 || parameters[0].ParameterType == typeof(CancellationToken)
+            || !IsGeneric(parameters[1].ParameterType, typeof(Action<>))) return null;
         return (parameters[0].ParameterType, parameters[1].ParameterType.GetGenericArguments()[0]);
     }
 
     private DynamicMember<T> BuildSubscribe(MethodInfo method, ParameterInfo[] parameters)
     {
         var shape = SubscribeShape(method, parameters)
-            ?? throw Unsupported(method.Name, "a subscribe member has the shape void M(TReg reg, Action<T> listener) or IAsyncEnumerable<T> M(TReg reg, CancellationToken ct)",
+            ?? throw Unsupported(method.Name, "a subscribe member has the shape void M(TReg reg, Action<T> listener) or IAsyncEnumerable<T> M(TReg reg[, CancellationToken ct])",
                 "change it to one of these shapes");
         bool broadcast = method.GetCustomAttribute<SubscribeAttribute>()?.Broadcast ?? true;
         var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Subscribe, broadcast: broadcast);
@@ -261,27 +282,15 @@ internal sealed class DynamicContractBuilder<T> where T : class
             .Where(m => m is not null && m.GetType().IsGenericType && m.GetType().GetGenericTypeDefinition() == typeof(ListenerSubscribeMember<,,>)
                 && m.GetType().GetGenericArguments()[1] == shape.Registration && m.GetType().GetGenericArguments()[2] == shape.Value)
             .ToList();
-        if (candidates.Count > 1)
-        {
-            // Several subscribes take the same registration and value: UnsubscribeX pairs with SubscribeX.
-            string suffix = method.Name.StartsWith("Unsubscribe", StringComparison.Ordinal) ? method.Name["Unsubscribe".Length..] : method.Name;
-            candidates = candidates.Where(m => m.Method.Name == "Subscribe" + suffix).ToList();
-        }
-        if (candidates.Count != 1)
-            throw Unsupported(method.Name,
-                candidates.Count == 0
-                    ? $"no listener-form subscribe takes ({TypeName(shape.Registration)}, Action<{TypeName(shape.Value)}>) to pair it with"
-                    : "several subscribes could pair with it",
+        if (candidates.Count == 0)
+            throw Unsupported(method.Name, $"no listener-form subscribe takes ({TypeName(shape.Registration)}, Action<{TypeName(shape.Value)}>) to pair it with",
                 "declare void Subscribe...(TReg reg, Action<T> listener) with the same types, named like the unsubscribe without the 'Un'");
-        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Unsubscribe, pairedId: candidates[0].Method.Id);
+        // Several subscribes may take the same types: UnsubscribeX pairs with SubscribeX, else with the first declared.
+        string expected = method.Name.StartsWith("Unsubscribe", StringComparison.Ordinal) ? "Subscribe" + method.Name["Unsubscribe".Length..] : "";
+        var paired = candidates.FirstOrDefault(c => c.Method.Name == expected) ?? candidates[0];
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Unsubscribe, pairedId: paired.Method.Id);
         var registration = Formatter(method.Name, $"registration '{parameters[0].Name}'", shape.Registration);
         return Create(typeof(UnsubscribeMember<,,>), [_contract, shape.Registration, shape.Value], clusterMethod, method, registration);
-    }
-
-    private void RejectCancellation(MethodInfo method, ParameterInfo[] parameters, string why)
-    {
-        if (parameters.Any(p => p.ParameterType == typeof(CancellationToken)))
-            throw Unsupported(method.Name, $"it takes a CancellationToken, but {why}", "remove the CancellationToken parameter or return a Task");
     }
 
     private ClusterMethod NewMethod(MethodInfo method, ParameterInfo[] parameters, ClusterMethodKind kind, bool broadcast = true, uint pairedId = 0)

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Diagnostics.CodeAnalysis;
 using ClusterSharing.Serialization;
 using ClusterSharing.Serialization.Formatters;
@@ -12,37 +13,8 @@ namespace ClusterSharing.Proxies.Dynamic;
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class DynamicFormatterResolver
+internal sealed class DynamicFormatterResolver : IFormatterResolver
 {
-    private static readonly Dictionary<Type, object> BuiltIns = new()
-    {
-        [typeof(bool)] = BooleanFormatter.Instance,
-        [typeof(byte)] = ByteFormatter.Instance,
-        [typeof(sbyte)] = SByteFormatter.Instance,
-        [typeof(short)] = Int16Formatter.Instance,
-        [typeof(ushort)] = UInt16Formatter.Instance,
-        [typeof(int)] = Int32Formatter.Instance,
-        [typeof(uint)] = UInt32Formatter.Instance,
-        [typeof(long)] = Int64Formatter.Instance,
-        [typeof(ulong)] = UInt64Formatter.Instance,
-        [typeof(float)] = SingleFormatter.Instance,
-        [typeof(double)] = DoubleFormatter.Instance,
-        [typeof(char)] = CharFormatter.Instance,
-        [typeof(string)] = StringFormatter.Instance,
-        [typeof(byte[])] = ByteArrayFormatter.Instance,
-        [typeof(DateTime)] = DateTimeFormatter.Instance,
-        [typeof(DateTimeOffset)] = DateTimeOffsetFormatter.Instance,
-        [typeof(TimeSpan)] = TimeSpanFormatter.Instance,
-        [typeof(Guid)] = GuidFormatter.Instance,
-    };
-
-    private static readonly HashSet<Type> ListShapes =
-    [
-        typeof(List<>), typeof(IReadOnlyList<>), typeof(IList<>), typeof(IReadOnlyCollection<>), typeof(ICollection<>), typeof(IEnumerable<>),
-    ];
-
-    private static readonly HashSet<Type> DictionaryShapes = [typeof(Dictionary<,>), typeof(IReadOnlyDictionary<,>), typeof(IDictionary<,>)];
-
     private readonly Dictionary<Type, object> _formatters = new();
     private readonly Dictionary<Type, IBoxedFormatter> _boxed = new();
 
@@ -51,13 +23,13 @@ internal sealed class DynamicFormatterResolver
     public object GetFormatter(Type type)
     {
         if (_formatters.TryGetValue(type, out var formatter)) return formatter;
-        if (BuiltIns.TryGetValue(type, out formatter))
-        {
-            _formatters.Add(type, formatter);
-            return formatter;
-        }
-        return Create(type);
+        formatter = BuiltInFormatters.CreatePrimitive(type) ?? Create(type);
+        _formatters.TryAdd(type, formatter);
+        return formatter;
     }
+
+    /// <inheritdoc/>
+    IMessagePackFormatter<TValue>? IFormatterResolver.GetFormatter<TValue>() => (IMessagePackFormatter<TValue>)GetFormatter(typeof(TValue));
 
     /// <summary>The formatter of <paramref name="type"/> behind <see cref="IBoxedFormatter"/>.</summary>
     public IBoxedFormatter GetBoxedFormatter(Type type)
@@ -73,62 +45,35 @@ internal sealed class DynamicFormatterResolver
 
     private object Create(Type type)
     {
+        if (type.IsByRefLike)
+            throw new UnsupportedTypeException(type, "ref structs cannot be stored; use an array or a class");
         if (type.IsByRef || type.IsPointer || type.IsFunctionPointer)
             throw new UnsupportedTypeException(type, "by-reference and pointer types cannot be sent to another process");
         if (type.ContainsGenericParameters)
             throw new UnsupportedTypeException(type, "open generic types cannot be serialized; use a concrete type");
-        object formatter;
-        if (type.IsEnum)
+        if (type.IsArray && !type.IsSZArray)
+            throw new UnsupportedTypeException(type, "multi-dimensional arrays are not supported; use a jagged array (T[][]) or a List<T>");
+        if (type.IsGenericType && type.GetGenericTypeDefinition() is var definition
+            && (definition == typeof(Dictionary<,>) || definition == typeof(IReadOnlyDictionary<,>) || definition == typeof(IDictionary<,>))
+            && Nullable.GetUnderlyingType(type.GetGenericArguments()[0]) is not null)
+            throw new UnsupportedTypeException(type, "a dictionary key cannot be a nullable value type; use the non-nullable type");
+        object? constructed;
+        // The codec's own builder (arrays, lists, dictionaries, nullables); elements come back here, so user types work inside.
+        try { constructed = BuiltInFormatters.CreateConstructed(type, this); }
+        catch (TargetInvocationException ex) when (ex.InnerException is UnsupportedTypeException inner) { throw inner.Within(type, null); }
+        if (constructed is not null) return constructed;
+        RejectUnsupportedObject(type);
+        var objectFormatter = (IObjectFormatter)Activator.CreateInstance(typeof(ObjectFormatter<>).MakeGenericType(type))!;
+        // Registered before its members resolve, so recursive types (a Node with a Node? Next) find themselves.
+        _formatters.Add(type, objectFormatter);
+        try { objectFormatter.Initialize(this); }
+        catch
         {
-            formatter = typeof(EnumFormatter<>).MakeGenericType(type).GetField(nameof(EnumFormatter<ClusterMethodKind>.Instance))!.GetValue(null)!;
+            _formatters.Remove(type);
+            throw;
         }
-        else if (Nullable.GetUnderlyingType(type) is { } underlying)
-        {
-            formatter = Construct(typeof(NullableFormatter<>), [underlying], GetFormatter(underlying));
-        }
-        else if (type.IsArray)
-        {
-            if (!type.IsSZArray)
-                throw new UnsupportedTypeException(type, "multi-dimensional arrays are not supported; use an array of arrays or a List<T>");
-            var element = type.GetElementType()!;
-            formatter = Construct(typeof(ArrayFormatter<>), [element], Element(type, element));
-        }
-        else if (type.IsGenericType && ListShapes.Contains(type.GetGenericTypeDefinition()))
-        {
-            var element = type.GetGenericArguments()[0];
-            formatter = Construct(typeof(ListFormatter<>), [element], Element(type, element));
-        }
-        else if (type.IsGenericType && DictionaryShapes.Contains(type.GetGenericTypeDefinition()))
-        {
-            var arguments = type.GetGenericArguments();
-            formatter = Construct(typeof(DictionaryFormatter<,>), arguments, Element(type, arguments[0]), Element(type, arguments[1]));
-        }
-        else
-        {
-            RejectUnsupportedObject(type);
-            var objectFormatter = (IObjectFormatter)Activator.CreateInstance(typeof(ObjectFormatter<>).MakeGenericType(type))!;
-            // Registered before its members resolve, so recursive types (a Node with a Node? Next) find themselves.
-            _formatters.Add(type, objectFormatter);
-            try { objectFormatter.Initialize(this); }
-            catch
-            {
-                _formatters.Remove(type);
-                throw;
-            }
-            return objectFormatter;
-        }
-        _formatters.Add(type, formatter);
-        return formatter;
+        return objectFormatter;
     }
-
-    private object Element(Type container, Type element)
-    {
-        try { return GetFormatter(element); }
-        catch (UnsupportedTypeException ex) { throw ex.Within(container, null); }
-    }
-
-    private static object Construct(Type definition, Type[] arguments, params object[] parameters) =>
-        Activator.CreateInstance(definition.MakeGenericType(arguments), parameters)!;
 
     private static void RejectUnsupportedObject(Type type)
     {
@@ -138,8 +83,11 @@ internal sealed class DynamicFormatterResolver
             throw new UnsupportedTypeException(type, "delegates cannot be sent to another process");
         if (type.IsInterface || type.IsAbstract)
             throw new UnsupportedTypeException(type, "interfaces and abstract classes cannot be constructed when read; use a concrete record, class or struct");
-        if (type.IsPrimitive || type == typeof(decimal) || type.Namespace is "System" || type.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true
-            || type.Namespace is "Microsoft" || type.Namespace?.StartsWith("Microsoft.", StringComparison.Ordinal) == true)
+        if (type == typeof(decimal))
+            throw new UnsupportedTypeException(type, "decimal has no MessagePack representation; use double, long (scaled) or string");
+        if (type == typeof(IntPtr) || type == typeof(UIntPtr))
+            throw new UnsupportedTypeException(type, "native-sized integers differ between processes; use long or int");
+        if (type.Namespace is "System" || type.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true)
             throw new UnsupportedTypeException(type, "this framework type has no ClusterClient formatter; supported are the primitives, string, byte[], DateTime, DateTimeOffset, TimeSpan, Guid, enums, Nullable<T>, arrays, List<T>/IReadOnlyList<T>/IList<T>/IEnumerable<T>, Dictionary<K,V>/IReadOnlyDictionary<K,V> and your own records, classes and structs");
     }
 }

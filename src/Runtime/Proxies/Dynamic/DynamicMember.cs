@@ -74,6 +74,11 @@ internal abstract class CallMember<T>(ClusterMethod method, MethodInfo member, D
     public override ValueTask DispatchAsync(T target, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
     {
         var call = ReadCallArguments(ref arguments, cancellationToken);
+        return CallAndComplete(target, call, reply);
+    }
+
+    protected ValueTask CallAndComplete(T target, object?[] call, IReplyWriter reply)
+    {
         object? returned;
         try { returned = Call(Member, target, call); }
         catch (Exception ex) { return ValueTask.FromException(ex); }
@@ -145,61 +150,45 @@ internal sealed class InvokeMember<T, TResult>(ClusterMethod method, MethodInfo 
     }
 }
 
-/// <summary>A fire-and-forget member (<c>[Oneway]</c> or a plain <c>void</c> method).</summary>
+/// <summary>
+/// A <c>void</c> member with no reply: a oneway (<c>[Oneway]</c> or a plain void method), which the leader's own process
+/// runs directly, or a publication, <c>void M(TReg reg)</c>, which always goes through the invoker so it can be replayed
+/// after failover.
+/// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class OnewayMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments)
-    : CallMember<T>(method, member, arguments, cancellationIndex: -1) where T : class
+internal sealed class VoidCallMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments, int cancellationIndex)
+    : CallMember<T>(method, member, arguments, cancellationIndex) where T : class
 {
     public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments)
     {
-        if (invoker.LocalTarget is { } local) Call(Member, local, arguments);
-        else invoker.InvokeOneway(Method, arguments, Arguments);
+        if (Method.Kind == ClusterMethodKind.Publish) invoker.Publish(Method, arguments, Arguments);
+        else if (invoker.LocalTarget is { } local) Call(Member, local, arguments);
+        else invoker.InvokeOneway(Method, WireArguments(arguments), Arguments);
         return null;
     }
 
     protected override ValueTask Complete(object? returned, IReplyWriter reply) => default;
 }
 
-/// <summary>A publication, <c>void M(TReg reg)</c>: always through the invoker, which replays it after failover.</summary>
+/// <summary>
+/// A close member (<c>[Close]</c>, <c>Close</c>/<c>CloseAsync</c>, <c>DisposeAsync</c>) returning void, Task or ValueTask,
+/// optionally taking a last <see cref="CancellationToken"/> (passed on the leader, not sent).
+/// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class PublishMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments)
-    : CallMember<T>(method, member, arguments, cancellationIndex: -1) where T : class
-{
-    public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments)
-    {
-        invoker.Publish(Method, arguments, Arguments);
-        return null;
-    }
-
-    protected override ValueTask Complete(object? returned, IReplyWriter reply) => default;
-}
-
-/// <summary>A close member (<c>[Close]</c>, <c>Close</c>/<c>CloseAsync</c>, <c>DisposeAsync</c>) returning void, Task or ValueTask.</summary>
-[RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
-[RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class CloseMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments)
-    : CallMember<T>(method, member, arguments, cancellationIndex: -1) where T : class
+internal sealed class CloseMember<T>(ClusterMethod method, MethodInfo member, DynamicArgumentsFormatter arguments, int cancellationIndex)
+    : CallMember<T>(method, member, arguments, cancellationIndex) where T : class
 {
     public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments)
     {
         var closing = invoker.CloseAsync(Method);
         if (Member.ReturnType == typeof(Task)) return closing.AsTask();
         if (Member.ReturnType == typeof(ValueTask)) return closing;
-        // A synchronous Close cannot wait without blocking a thread: it starts the close and surfaces an immediate failure.
-        if (closing.IsCompleted) closing.GetAwaiter().GetResult();
-        else _ = ObserveAsync(closing);
+        // A synchronous Close promises the handle is closed when it returns, so it waits (as generated code does);
+        // there is no asynchronous caller to hand a task to.
+        if (!closing.IsCompletedSuccessfully) closing.AsTask().GetAwaiter().GetResult();
         return null;
-    }
-
-    private static async Task ObserveAsync(ValueTask closing)
-    {
-        try { await closing.ConfigureAwait(false); }
-        catch (Exception)
-        {
-            // Nobody can await a void Close; the invoker reports close failures through its own logging.
-        }
     }
 
     /// <summary>
@@ -208,11 +197,8 @@ internal sealed class CloseMember<T>(ClusterMethod method, MethodInfo member, Dy
     /// </summary>
     public override ValueTask DispatchAsync(T target, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
     {
-        if (!arguments.End) Arguments.Deserialize(ref arguments);
-        object? returned;
-        try { returned = Call(Member, target, []); }
-        catch (Exception ex) { return ValueTask.FromException(ex); }
-        return Complete(returned, reply);
+        if (!arguments.End) return base.DispatchAsync(target, ref arguments, reply, cancellationToken);
+        return CallAndComplete(target, CancellationIndex >= 0 ? [cancellationToken] : [], reply);
     }
 
     protected override ValueTask Complete(object? returned, IReplyWriter reply) => returned switch
@@ -255,13 +241,15 @@ internal sealed class StreamSubscribeMember<T, TReg, TValue>(ClusterMethod metho
     IMessagePackFormatter<TReg> registration, IMessagePackFormatter<TValue> value) : DynamicMember<T>(method) where T : class
 {
     public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments) =>
-        invoker.SubscribeStream(Method, (TReg)arguments[0]!, registration, value, arguments[1] is CancellationToken token ? token : default);
+        invoker.SubscribeStream(Method, (TReg)arguments[0]!, registration, value, arguments is [_, CancellationToken token] ? token : default);
 
     public override object Subscribe(T target, ref MessagePackReader reader, ISubscriptionSink sink)
     {
         var reg = registration.Deserialize(ref reader);
         var handle = new StreamHandle();
-        var stream = Call(member, target, [reg, handle.Token]) as IAsyncEnumerable<TValue>
+        // The stream form may or may not take a CancellationToken; WithCancellation below stops it either way.
+        object?[] call = member.GetParameters().Length == 2 ? [reg, handle.Token] : [reg];
+        var stream = Call(member, target, call) as IAsyncEnumerable<TValue>
             ?? throw new InvalidOperationException($"'{Method.Name}' of the real client returned a null stream; return an empty IAsyncEnumerable instead.");
         _ = PumpAsync(stream, sink, handle);
         return handle;

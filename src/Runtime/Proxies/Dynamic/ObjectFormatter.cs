@@ -13,9 +13,9 @@ internal interface IObjectFormatter
 /// <summary>
 /// A record, class or struct of a contract as a MessagePack map keyed by property name: public instance properties
 /// with a public getter, in declaration order, base-class members first. Reading accepts keys in any order, skips
-/// unknown keys and leaves missing members at their defaults; the object is built through the public constructor
-/// whose parameters all match properties (case-insensitively, same type), the one with the most parameters, and the
-/// remaining present properties with a public setter or init accessor are then set.
+/// unknown keys and reads missing members as their type's default; the object is built through the public constructor
+/// whose parameters all match properties (case-insensitively, same type), the one with the most parameters; then
+/// init-only and required properties are assigned, and plain setters for the keys that were present (as generated code does).
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
@@ -25,7 +25,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
     private Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private ConstructorInfo? _constructor;
     private int[] _constructorMembers = [];
-    private object?[] _constructorDefaults = [];
+    private object?[] _defaults = [];
 
     public void Initialize(DynamicFormatterResolver resolver)
     {
@@ -100,6 +100,10 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
 
     private T Construct(object?[] values, bool[] present)
     {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!present[i]) values[i] = _defaults[i];
+        }
         object instance;
         var usedByConstructor = new bool[_members.Length];
         if (_constructor is not null)
@@ -108,7 +112,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
             for (int i = 0; i < arguments.Length; i++)
             {
                 int member = _constructorMembers[i];
-                arguments[i] = present[member] ? values[member] : _constructorDefaults[i];
+                arguments[i] = values[member];
                 usedByConstructor[member] = true;
             }
             instance = _constructor.Invoke(BindingFlags.DoNotWrapExceptions, binder: null, arguments, culture: null);
@@ -118,9 +122,12 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
             // Only structs get here (classes without a usable constructor are rejected when the contract is built).
             instance = Activator.CreateInstance(typeof(T))!;
         }
+        // As generated code does: init-only and required members belong in the object initializer, so they are assigned even
+        // when missing (their default); plain setters only for keys that were present, so a property initializer survives.
         for (int i = 0; i < _members.Length; i++)
         {
-            if (present[i] && !usedByConstructor[i] && _members[i].Settable)
+            var member = _members[i];
+            if (!usedByConstructor[i] && member.Settable && (present[i] || member.InInitializer))
                 _members[i].Property.SetValue(instance, values[i], BindingFlags.DoNotWrapExceptions, binder: null, index: null, culture: null);
         }
         return (T)instance;
@@ -139,8 +146,9 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
             {
                 int found = Array.FindIndex(_members, m => string.Equals(m.Name, parameters[i].Name, StringComparison.OrdinalIgnoreCase)
                     && m.Property.PropertyType == parameters[i].ParameterType);
-                matches = found >= 0;
                 matched[i] = found;
+                // Each property feeds at most one parameter.
+                matches = found >= 0 && Array.IndexOf(matched, found, 0, i) < 0;
             }
             if (matches && (best is null || parameters.Length > bestMembers.Length))
             {
@@ -153,7 +161,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
                 "it has no public constructor to build it with when read; add a public parameterless constructor or one whose parameters match its properties by name");
         _constructor = best;
         _constructorMembers = bestMembers;
-        _constructorDefaults = bestMembers.Select(m => DefaultOf(_members[m].Property.PropertyType)).ToArray();
+        _defaults = _members.Select(m => DefaultOf(m.Property.PropertyType)).ToArray();
     }
 
     private static object? DefaultOf(Type type) => type.IsValueType ? Activator.CreateInstance(type) : null;
@@ -187,14 +195,17 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
         public PropertyInfo Property { get; } = property;
         public IBoxedFormatter Formatter { get; } = formatter;
         public bool Settable { get; } = property.SetMethod is { IsPublic: true };
+        public bool InInitializer { get; } = property.SetMethod is { IsPublic: true } setter
+            && (setter.ReturnParameter.GetRequiredCustomModifiers().Contains(typeof(System.Runtime.CompilerServices.IsExternalInit))
+                || property.IsDefined(typeof(System.Runtime.CompilerServices.RequiredMemberAttribute), inherit: false));
     }
 }
 
 /// <summary>Stops a cyclic object graph before it overflows the stack while being written.</summary>
 internal static class SerializationDepth
 {
-    /// <summary>Deeper than any reader accepts (<see cref="MessagePackReaderOptions.MaxDepth"/> defaults to 32).</summary>
-    private const int Limit = 64;
+    /// <summary>The limit generated code uses; far deeper than any reader accepts (<see cref="MessagePackReaderOptions.MaxDepth"/> defaults to 32).</summary>
+    private const int Limit = 256;
 
     [ThreadStatic] private static int t_depth;
 

@@ -44,7 +44,8 @@ internal static class BuiltInFormatters
     /// </summary>
     public static object? CreateConstructed(Type type, IFormatterResolver elements)
     {
-        if (type.IsSZArray)
+        // byte[] is bin, a primitive; never an array of small integers.
+        if (type.IsSZArray && type != typeof(byte[]))
         {
             var element = type.GetElementType()!;
             return Build(typeof(ArrayFormatter<>), [element], elements);

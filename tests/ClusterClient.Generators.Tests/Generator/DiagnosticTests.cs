@@ -1,0 +1,194 @@
+using Microsoft.CodeAnalysis;
+
+namespace ClusterSharing.Generators.Tests.Generator;
+
+/// <summary>Each diagnostic is triggered by the pattern its page documents, names the member, and stops emission.</summary>
+public sealed class DiagnosticTests
+{
+    static DiagnosticTests() =>
+        Parser.FailureForTesting = name => name == "IGeneratorCrash" ? new InvalidOperationException("injected failure") : null;
+
+    private static Diagnostic Expect(string id, string body, string member, string preamble = "")
+    {
+        var run = GeneratorHarness.Run($$"""
+            namespace Diag;
+            {{preamble}}
+            [ClusterDelegate]
+            public interface IBroken
+            {
+                Task<int> FineAsync(int x);
+                {{body}}
+            }
+            """);
+        var diagnostic = run.Single(id);
+        Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        Assert.Contains("'" + member + "'", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Empty(run.Sources);
+        return diagnostic;
+    }
+
+    [Fact]
+    public void CC0001_generic_method() => Expect("CC0001", "Task<T> GetAsync<T>(int id);", "GetAsync");
+
+    [Fact]
+    public void CC0002_ref_out_in_parameter()
+    {
+        var d = Expect("CC0002", "Task SwapAsync(ref int value);", "SwapAsync");
+        Assert.Contains("'value'", d.GetMessage());
+    }
+
+    [Fact]
+    public void CC0003_property() => Expect("CC0003", "int Count { get; }", "Count");
+
+    [Fact]
+    public void CC0004_unsupported_return_type() => Expect("CC0004", "int Count();", "Count");
+
+    [Fact]
+    public void CC0004_oneway_must_return_void() => Expect("CC0004", "[Oneway] Task FireAsync(int x);", "FireAsync");
+
+    [Fact]
+    public void CC0005_unserializable_type_names_the_type_and_the_path()
+    {
+        var d = Expect("CC0005", "Task PlaceAsync(Order order);", "PlaceAsync", """
+            public sealed record Address(string Street, nint Handle);
+            public sealed record Customer(string Name, Address Address);
+            public sealed record Order(int Id, Customer Customer);
+            """);
+        string message = d.GetMessage();
+        Assert.Contains("Order.Customer.Address.Handle", message);
+        Assert.Contains("nint", message);
+    }
+
+    [Fact]
+    public void CC0005_object_and_decimal_results() => Expect("CC0005", "Task<decimal> PriceAsync(int id);", "PriceAsync");
+
+    [Fact]
+    public void CC0005_class_without_a_usable_constructor() =>
+        Expect("CC0005", "Task SendAsync(Message message);", "SendAsync", """
+            public sealed class Message { public Message(int code) { } public string Text { get; set; } = ""; }
+            """);
+
+    [Fact]
+    public void CC0006_cancellation_token_not_last() => Expect("CC0006", "Task SendAsync(CancellationToken ct, int x);", "SendAsync");
+
+    [Fact]
+    public void CC0007_wrong_subscribe_signature() => Expect("CC0007", "void SubscribeNews(string topic);", "SubscribeNews");
+
+    [Fact]
+    public void CC0008_wrong_unsubscribe_signature() => Expect("CC0008", "void Unsubscribe(string topic);", "Unsubscribe");
+
+    [Fact]
+    public void CC0008_unsubscribe_without_a_matching_subscribe()
+    {
+        var d = Expect("CC0008", """
+            void Subscribe(string topic, Action<int> listener);
+            void Unsubscribe(string topic, Action<long>? listener);
+            """, "Unsubscribe");
+        Assert.Contains("no listener-form subscribe", d.GetMessage());
+    }
+
+    [Fact]
+    public void CC0009_wrong_publish_signature() => Expect("CC0009", "void Publish(string a, string b);", "Publish");
+
+    [Fact]
+    public void CC0010_duplicate_method_id()
+    {
+        var d = Expect("CC0010", """
+            Task SendAsync(int x);
+            Task SendAsync(int x, CancellationToken cancellationToken);
+            """, "SendAsync");
+        Assert.Contains("SendAsync(System.Int32)", d.GetMessage());
+    }
+
+    [Fact]
+    public void CC0011_interface_inside_a_private_type()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            public partial class Outer
+            {
+                private partial class Hidden
+                {
+                    [ClusterDelegate]
+                    public interface ISecret { Task PingAsync(); }
+                }
+            }
+            """);
+        var d = run.Single("CC0011");
+        Assert.Contains("ISecret", d.GetMessage());
+        Assert.Contains("Hidden", d.GetMessage());
+    }
+
+    [Fact]
+    public void CC0011_file_local_interface()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            [ClusterDelegate]
+            file interface ILocal { Task PingAsync(); }
+            """);
+        Assert.Contains("ILocal", run.Single("CC0011").GetMessage());
+    }
+
+    [Fact]
+    public void CC0012_private_interface_in_a_non_partial_type()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            public class Host
+            {
+                [ClusterDelegate]
+                private interface IInner { Task PingAsync(); }
+            }
+            """);
+        var d = run.Single("CC0012");
+        Assert.Contains("IInner", d.GetMessage());
+        Assert.Contains("'Diag.Host'", d.GetMessage());
+        Assert.Empty(run.Sources);
+    }
+
+    [Fact]
+    public void CC0013_generic_interface()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            [ClusterDelegate]
+            public interface IRepository<T> { Task<int> CountAsync(); }
+            """);
+        Assert.Contains("IRepository", run.Single("CC0013").GetMessage());
+    }
+
+    [Fact]
+    public void CC0014_unsupported_event_type() => Expect("CC0014", "event Action<int> Changed;", "Changed");
+
+    [Fact]
+    public void CC0015_wrong_close_signature() => Expect("CC0015", "Task<int> CloseAsync();", "CloseAsync");
+
+    [Fact]
+    public void CC0099_generator_failure_is_reported_not_thrown()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            [ClusterDelegate]
+            public interface IGeneratorCrash { Task PingAsync(); }
+            """);
+        var d = run.Single("CC0099");
+        Assert.Contains("IGeneratorCrash", d.GetMessage());
+        Assert.Contains("injected failure", d.GetMessage());
+    }
+
+    [Fact]
+    public void Every_descriptor_is_tested_and_documented()
+    {
+        var ids = typeof(Diagnostics).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id).ToList();
+        var tested = typeof(DiagnosticTests).GetMethods().Select(m => m.Name[..Math.Min(6, m.Name.Length)]).ToHashSet();
+        string docs = Path.Combine(SourcePaths.RepositoryRoot, "docs", "diagnostics");
+        foreach (var id in ids)
+        {
+            Assert.Contains(id, tested);
+            Assert.True(File.Exists(Path.Combine(docs, id + ".md")), $"docs/diagnostics/{id}.md is missing.");
+        }
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+    }
+}
