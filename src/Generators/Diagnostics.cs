@@ -68,7 +68,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor WrongCloseSignature = Error("CC0015",
         "Wrong close signature",
-        "'{0}' closes the handle (by name, [Close] or IAsyncDisposable) but {1}: use 'void {0}()', 'Task {0}()' or 'ValueTask {0}()', optionally with a last CancellationToken, or mark it [Oneway] if it does not close");
+        "'{0}' closes the handle (by name, [Close], IDisposable or IAsyncDisposable) but {1}: use 'void {0}()', 'Task {0}()' or 'ValueTask {0}()', optionally with a last CancellationToken, or mark it [Oneway] if it does not close");
 
     public static readonly DiagnosticDescriptor GeneratorFailed = Error("CC0099",
         "The ClusterClient generator failed",

@@ -94,8 +94,10 @@ internal sealed partial class Parser
         if (HasAttribute(method, "UnsubscribeAttribute")) return MemberKind.Unsubscribe;
         if (HasAttribute(method, "PublishAttribute")) return MemberKind.Publish;
         if (HasAttribute(method, "OnewayAttribute")) return MemberKind.Oneway;
+        // Dispose/DisposeAsync end this process's use of the shared client; as oneways they would dispose the leader's real client for everyone.
         if (method.Name is "Close" or "CloseAsync"
-            || (method.Name == "DisposeAsync" && Same(method.ContainingType, _known.AsyncDisposable)))
+            || (method.Name == "DisposeAsync" && Same(method.ContainingType, _known.AsyncDisposable))
+            || (method.Name == "Dispose" && Same(method.ContainingType, _known.Disposable)))
             return MemberKind.Close;
         // Names classify only void and async-stream methods: 'Task PublishAsync(...)' stays an ordinary call.
         if (shape is ReturnShape.Void or ReturnShape.AsyncEnumerable)
