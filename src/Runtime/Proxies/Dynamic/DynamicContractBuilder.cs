@@ -303,7 +303,8 @@ internal sealed class DynamicContractBuilder<T> where T : class
         if (method.GetCustomAttribute<TimeoutAttribute>() is { } attribute)
         {
             if (attribute.Milliseconds <= 0)
-                throw Unsupported(method.Name, $"[Timeout({attribute.Milliseconds})] is not positive", "give a timeout in milliseconds greater than zero, or remove the attribute");
+                throw Unsupported(method.Name, $"[Timeout({attribute.Milliseconds})] is not positive: a timeout is a number of milliseconds greater than zero",
+                    "give a timeout greater than zero, or remove the attribute to use ClusterClientOptions.ResponseTimeout");
             timeout = attribute.Milliseconds;
         }
         bool idempotent = method.IsDefined(typeof(IdempotentAttribute), false);
