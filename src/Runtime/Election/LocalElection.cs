@@ -30,6 +30,7 @@ internal sealed record WaitStep(string Status, TimeSpan Delay) : ElectionStep;
 internal sealed class LocalElection : IDisposable
 {
     private static readonly TimeSpan PollDelay = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan ProbeEvery = TimeSpan.FromMilliseconds(100);
     private readonly ClusterClientOptions _options;
     private readonly ILogger _logger;
     private Suspect? _suspect;
@@ -75,7 +76,7 @@ internal sealed class LocalElection : IDisposable
         if (Lease is null || followed is not { } state) return;
         var now = Lease.Read();
         if (now.Epoch != state.Epoch) return; // already replaced
-        _suspect = new Suspect(now, Probed: false);
+        _suspect = new Suspect(now, ProbedAt: long.MinValue / 2);
     }
 
     /// <summary>Decides the next step: lead (bound), follow (where), or wait.</summary>
@@ -101,9 +102,15 @@ internal sealed class LocalElection : IDisposable
                 _suspect = null;
                 return new FollowStep(Endpoint.Resolve(lease), lease);
             }
-            if (!suspect.Probed)
+            if (!IsProcessAlive(lease.Pid))
             {
-                _suspect = suspect with { Probed = true };
+                forced = true;
+            }
+            else if (Environment.TickCount64 - suspect.ProbedAt >= ProbeEvery.TotalMilliseconds)
+            {
+                // Re-probed now and then: a killed leader's listening socket may close a moment after the connection
+                // we saw close. A stopped leader's backlog takes one connection per probe (closed at once by us).
+                _suspect = suspect with { ProbedAt = Environment.TickCount64 };
                 forced = await ElectionEndpoint.IsStaleAsync(Endpoint.Resolve(lease), cancellationToken).ConfigureAwait(false);
             }
             if (!forced)
@@ -182,5 +189,5 @@ internal sealed class LocalElection : IDisposable
 
     public void Dispose() => Lease?.Dispose();
 
-    private readonly record struct Suspect(LeaseState Lease, bool Probed);
+    private readonly record struct Suspect(LeaseState Lease, long ProbedAt);
 }
