@@ -76,6 +76,8 @@ internal sealed class LocalElection : IDisposable
         if (Lease is null || followed is not { } state) return;
         var now = Lease.Read();
         if (now.Epoch != state.Epoch) return; // already replaced
+        // Keep the first observation of a holder we keep failing to reach: its renewals are judged against it.
+        if (_suspect is { } known && known.Lease.Epoch == now.Epoch && known.Lease.RenewedMs >= now.RenewedMs) return;
         _suspect = new Suspect(now, ProbedAt: long.MinValue / 2);
     }
 
@@ -118,6 +120,14 @@ internal sealed class LocalElection : IDisposable
                 return new WaitStep($"the leader (pid {lease.Pid}, epoch {lease.Epoch}) went silent but still holds its endpoint; " +
                     $"waiting up to {StaleAfter.TotalMilliseconds:0} ms for its lease to expire", PollDelay);
             }
+        }
+        if (!live && !forced && lease.RenewedMs != 0 && lease.Kind != LeaseEndpointKind.None && lease.Holder != Token
+            && (_suspect is not { } lost || lost.Lease.Epoch != lease.Epoch) && IsProcessAlive(lease.Pid))
+        {
+            // Stale, but its holder still exists and this node has no evidence it is unreachable (a newcomer, or a
+            // holder starved for a moment, say while starting up): try it first. Only a failed connection makes it a
+            // suspect that may be replaced.
+            return new FollowStep(Endpoint.Resolve(lease), lease);
         }
         if (!mayLead)
         {

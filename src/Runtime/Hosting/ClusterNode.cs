@@ -307,7 +307,7 @@ internal sealed class ClusterNode : IAsyncDisposable
     {
         private readonly long _renewTicks = Math.Max(1, (long)(election.RenewEvery.TotalSeconds * Stopwatch.Frequency));
         private long _word = word;
-        private long _lastRenewal = Stopwatch.GetTimestamp();
+        private long _lastRenewal; // 0: renew on the first tick, the lease was taken a while (bind, publish) ago
         private int _lost;
 
         public long Word => Interlocked.Read(ref _word);
