@@ -332,12 +332,8 @@ internal sealed class LeaderConnection : IMonitored
     public void OnTick(long timestamp)
     {
         if (IsClosed) return;
-        foreach (var entry in _pending)
-        {
-            var request = entry.Value;
-            if (timestamp >= request.Deadline && _pending.TryRemove(entry.Key, out _) && request.TryClaim())
-                request.Fail(request.TimedOut());
-        }
+        // Enumerating allocates; an idle connection keeps the monitor thread allocation-free.
+        if (!_pending.IsEmpty) ExpireRequests(timestamp);
         bool due = timestamp - _lastHeartbeat >= _heartbeatTicks;
         Pulse(timestamp, due);
         long silent = timestamp - Volatile.Read(ref _lastReceived);
@@ -350,6 +346,16 @@ internal sealed class LeaderConnection : IMonitored
         {
             _lastHeartbeat = timestamp;
             _connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(LeaderEpoch, timestamp));
+        }
+    }
+
+    private void ExpireRequests(long timestamp)
+    {
+        foreach (var entry in _pending)
+        {
+            var request = entry.Value;
+            if (timestamp >= request.Deadline && _pending.TryRemove(entry.Key, out _) && request.TryClaim())
+                request.Fail(request.TimedOut());
         }
     }
 

@@ -15,7 +15,8 @@ internal sealed class PulseResponder : Hosting.IMonitored, IDisposable
     private readonly Func<long> _epoch;
     private readonly ConcurrentDictionary<int, long> _lastSeen = new();
     private readonly byte[] _buffer = new byte[64];
-    private EndPoint _remote = new IPEndPoint(IPAddress.Loopback, 0);
+    // Reused: the monitor thread must not allocate (a GC it triggers would wait for every thread to reach a safepoint).
+    private readonly SocketAddress _remote = new(AddressFamily.InterNetwork);
 
     public PulseResponder(Socket socket, Func<long> epoch)
     {
@@ -35,7 +36,7 @@ internal sealed class PulseResponder : Hosting.IMonitored, IDisposable
             // Bounded: a flood of datagrams cannot keep the monitor thread here.
             for (int i = 0; i < 1024 && _socket.Available > 0; i++)
             {
-                int read = _socket.ReceiveFrom(_buffer, ref _remote);
+                int read = _socket.ReceiveFrom(_buffer, SocketFlags.None, _remote);
                 if (!LivenessPulse.TryRead(_buffer.AsSpan(0, read), out _, out int connectionPort)) continue;
                 _lastSeen[connectionPort] = timestamp;
                 LivenessPulse.Write(_buffer, _epoch(), 0);
