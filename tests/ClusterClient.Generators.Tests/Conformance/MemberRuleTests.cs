@@ -95,4 +95,39 @@ public sealed class MemberRuleTests
         // The last handle of the leading process disposes the real client, once.
         Assert.Equal(1, service.Disposed + service.DisposedAsync);
     }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Own_members_come_first_then_base_interfaces_by_canonical_name(ProxyGenerationMode path) =>
+        Assert.Equal(["OwnAsync", "AlphaAsync", "AlphaChanged", "OmegaAsync", "ZetaAsync", "ZetaFire"],
+            Contract<ITwoBasesContract>(path).Methods.Select(m => m.Name));
+
+    [Fact]
+    public void Both_paths_list_the_same_members_for_a_contract_with_two_bases() =>
+        Assert.Equal(Contract<ITwoBasesContract>(ProxyGenerationMode.AlwaysGenerated).Methods.Select(Describe),
+            Contract<ITwoBasesContract>(ProxyGenerationMode.AlwaysDynamic).Methods.Select(Describe));
+
+    [Theory]
+    [InlineData(ProxyGenerationMode.AlwaysGenerated, ProxyGenerationMode.AlwaysDynamic)]
+    [InlineData(ProxyGenerationMode.AlwaysDynamic, ProxyGenerationMode.AlwaysGenerated)]
+    public async Task A_proxy_of_one_path_drives_the_dispatch_of_the_other_through_every_base(ProxyGenerationMode proxyPath, ProxyGenerationMode dispatchPath)
+    {
+        var service = new TwoBasesService();
+        var invoker = new LoopbackInvoker<ITwoBasesContract>(Contract<ITwoBasesContract>(dispatchPath), service);
+        var proxy = Contract<ITwoBasesContract>(proxyPath).CreateProxy(invoker);
+        Assert.Equal(1, await proxy.OwnAsync());
+        Assert.Equal("a!", await proxy.AlphaAsync("a"));
+        await proxy.OmegaAsync();
+        Assert.Equal(42, await proxy.ZetaAsync(21));
+        proxy.ZetaFire(7);
+        await invoker.DrainAsync();
+        int changed = 0;
+        EventHandler<int> handler = (_, value) => changed = value;
+        proxy.AlphaChanged += handler;
+        service.RaiseAlphaChanged(5);
+        proxy.AlphaChanged -= handler;
+        Assert.Equal(5, changed);
+        lock (service.Calls) Assert.Equal(["OwnAsync", "AlphaAsync", "OmegaAsync", "ZetaAsync", "ZetaFire:7"], service.Calls);
+        Assert.Empty(invoker.BackgroundErrors);
+    }
 }
