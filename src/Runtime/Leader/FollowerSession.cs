@@ -14,6 +14,9 @@ namespace ClusterSharing.Leader;
 /// </summary>
 internal sealed class FollowerSession : Hosting.IMonitored
 {
+    /// <summary>Bounds the leader's memory per follower: calls beyond this get an error reply.</summary>
+    public const int MaxInflightCalls = 65_536;
+
     private readonly LeaderServer _server;
     private readonly FrameConnection _connection;
     private readonly List<ILeaderChannel> _channels = new();
@@ -212,6 +215,12 @@ internal sealed class FollowerSession : Hosting.IMonitored
         if (!Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
         {
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
+            return;
+        }
+        if (_inflight.Count >= MaxInflightCalls)
+        {
+            SendError(requestId, "ClusterSharing.ClusterClientException",
+                $"The leader refused '{method.Name}': this follower already has {MaxInflightCalls} calls in flight.", null);
             return;
         }
         var call = new InflightCall(this, requestId, method);
