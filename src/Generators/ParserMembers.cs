@@ -59,7 +59,8 @@ internal sealed partial class Parser
     {
         var members = type.GetMembers();
         if (type.Locations.Any(l => l.IsInSource)) return members;
-        return members.OrderBy(m => m is IEventSymbol { AddMethod: { } add } ? add.MetadataToken : m.MetadataToken);
+        // A constructed generic base (IBase<int>) reads its tokens from the definition.
+        return members.OrderBy(m => m is IEventSymbol { AddMethod: { } add } ? add.OriginalDefinition.MetadataToken : m.OriginalDefinition.MetadataToken);
     }
 
     private MemberSpec? ReportProperty(IPropertySymbol property)

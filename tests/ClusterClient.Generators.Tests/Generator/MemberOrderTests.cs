@@ -25,13 +25,18 @@ public sealed class MemberOrderTests
                 Task LastAsync(string value);
             }
             public interface IAnotherBase { Task OtherAsync(); }
+            public interface IGenericBase<T>
+            {
+                event EventHandler<T> Pushed;
+                Task<T> GetAsync();
+            }
             """);
         using var libraryImage = new MemoryStream();
         Assert.True(library.Emit(libraryImage).Success);
         var run = GeneratorHarness.Run(GeneratorHarness.CreateCompilation("""
             namespace App;
             [ClusterDelegate]
-            public interface IApp : Lib.IRemoteBase, Lib.IAnotherBase { Task<int> OwnAsync(); }
+            public interface IApp : Lib.IRemoteBase, Lib.IGenericBase<int>, Lib.IAnotherBase { Task<int> OwnAsync(); }
             """).AddReferences(MetadataReference.CreateFromImage(libraryImage.ToArray())));
         Assert.Empty(run.GeneratorDiagnostics);
 
@@ -51,7 +56,7 @@ public sealed class MemberOrderTests
             catch (TargetInvocationException ex) { throw ex.InnerException!; }
             var dynamic = (IReadOnlyList<ClusterMethod>)dynamicType.GetProperty("Methods")!.GetValue(dynamicContract)!;
 
-            string[] expected = ["OwnAsync", "OtherAsync", "FirstAsync", "Changed", "Fire", "Renamed", "LastAsync"];
+            string[] expected = ["OwnAsync", "OtherAsync", "Pushed", "GetAsync", "FirstAsync", "Changed", "Fire", "Renamed", "LastAsync"];
             Assert.Equal(expected, generated.Select(m => m.Name));
             Assert.Equal(expected, dynamic.Select(m => m.Name));
             Assert.Equal(generated.Select(m => (m.Signature, m.Id, m.Kind)), dynamic.Select(m => (m.Signature, m.Id, m.Kind)));
