@@ -38,6 +38,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _server = server;
         _connection = connection;
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
+        PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
         _authState = server.Options.Secret is null ? 0 : 1;
@@ -47,6 +48,9 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private long Epoch => _server.Epoch;
 
     public string Name => _name;
+
+    /// <summary>The follower's TCP port of this connection; its UDP pulses name it.</summary>
+    public int PeerPort { get; }
 
     public void Start()
     {
@@ -387,7 +391,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
             _connection.Abort("authentication failed: no proof within ConnectTimeout");
             return;
         }
-        long silent = timestamp - Volatile.Read(ref _lastReceived);
+        long lastSign = Math.Max(Volatile.Read(ref _lastReceived), _server.Pulse?.LastSeen(PeerPort) ?? 0);
+        long silent = timestamp - lastSign;
         if (silent > 3 * _heartbeatTicks)
         {
             LeaderLog.FollowerEvicted(_server.Logger, _name, silent * 1000.0 / Stopwatch.Frequency);
