@@ -78,7 +78,23 @@ internal sealed class LocalElection : IDisposable
         if (now.Epoch != state.Epoch) return; // already replaced
         // Keep the first observation of a holder we keep failing to reach: its renewals are judged against it.
         if (_suspect is { } known && known.Lease.Epoch == now.Epoch && known.Lease.RenewedMs >= now.RenewedMs) return;
-        _suspect = new Suspect(now, ProbedAt: long.MinValue / 2);
+        long ms = LeaderLease.NowMs();
+        _suspect = new Suspect(now, ProbedAt: long.MinValue / 2, WatchStartMs: ms, LastPollMs: ms);
+    }
+
+    /// <summary>
+    /// Tracks how long this node has been watching a suspect without being starved itself. A node that did not run
+    /// for a while (a whole machine or container throttled, a starved thread pool) restarts its watch, so it never
+    /// replaces a leader that was merely starved along with it.
+    /// </summary>
+    private long WatchedMs(long nowMs)
+    {
+        if (_suspect is not { } suspect) return 0;
+        long gap = nowMs - suspect.LastPollMs;
+        long maxGap = Math.Max(30, (long)(_options.HeartbeatInterval.TotalMilliseconds / 4));
+        var watch = gap > maxGap ? suspect with { WatchStartMs = nowMs, LastPollMs = nowMs } : suspect with { LastPollMs = nowMs };
+        _suspect = watch;
+        return nowMs - watch.WatchStartMs;
     }
 
     /// <summary>Decides the next step: lead (bound), follow (where), or wait.</summary>
@@ -93,6 +109,7 @@ internal sealed class LocalElection : IDisposable
 
         var lease = Lease.Read();
         bool live = lease.IsLive(StaleAfter);
+        long watched = WatchedMs(LeaderLease.NowMs());
         bool forced = false;
         if (live && lease.Kind == LeaseEndpointKind.None)
             return new WaitStep($"a new leader (epoch {lease.Epoch}) is starting", PollDelay);
@@ -132,6 +149,13 @@ internal sealed class LocalElection : IDisposable
         if (!mayLead)
         {
             return live ? new FollowStep(Endpoint.Resolve(lease), lease) : new FollowStep(Endpoint.Primary, null);
+        }
+        if (!forced && lease.RenewedMs != 0 && _suspect is { } watching && watching.Lease.Epoch == lease.Epoch
+            && watched < _options.HeartbeatInterval.TotalMilliseconds / 2)
+        {
+            // Stale by the clock, but this node has not itself watched it stay silent for half an interval while running
+            // steadily: confirm first (a few polls), so a leader starved together with us is not replaced.
+            return new WaitStep($"confirming that the leader (pid {lease.Pid}, epoch {lease.Epoch}) stopped renewing its lease", PollDelay);
         }
         if (!Lease.TryAcquire(lease.Word, out long word))
             return new WaitStep("another process is taking the leader lease", TimeSpan.Zero);
@@ -199,5 +223,5 @@ internal sealed class LocalElection : IDisposable
 
     public void Dispose() => Lease?.Dispose();
 
-    private readonly record struct Suspect(LeaseState Lease, long ProbedAt);
+    private readonly record struct Suspect(LeaseState Lease, long ProbedAt, long WatchStartMs, long LastPollMs);
 }
