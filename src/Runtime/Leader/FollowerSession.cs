@@ -198,7 +198,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
             PacketType.Publish => ClusterMethodKind.Publish,
             _ => ClusterMethodKind.Oneway,
         };
-        if (method.Kind != expected && !(type == PacketType.Oneway && method.Kind == ClusterMethodKind.Close))
+        // Close members are local to a follower's handle: no packet may run one on the leader's shared real client.
+        if (method.Kind != expected)
         {
             error = $"'{method.Name}' is a {method.Kind} member and cannot be called with a {type} packet";
             return false;
