@@ -37,6 +37,9 @@ public partial interface ITestService
     [Publish]
     void Publish(Announcement announcement);
 
+    /// <summary>Makes the real client emit "PREFIX-0" .. "PREFIX-(count-1)" to the topic's listeners as fast as it can (not remembered).</summary>
+    Task BurstAsync(string topic, int count, string prefix);
+
     /// <summary>Raised by the real client; handlers in every process receive it.</summary>
     event EventHandler<string> Notice;
 

@@ -78,6 +78,19 @@ internal sealed class TestService : ITestService, IDisposable
         foreach (var listener in targets) listener(announcement.Value);
     }
 
+    public Task BurstAsync(string topic, int count, string prefix)
+    {
+        Action<string>[] targets;
+        lock (_gate) targets = _listeners.TryGetValue(topic, out var list) ? list.ToArray() : [];
+        LineOutput.Event("real-burst", w => { w.WriteString("topic", topic); w.WriteNumber("count", count); w.WriteNumber("listeners", targets.Length); });
+        for (int i = 0; i < count; i++)
+        {
+            string value = prefix + "-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var listener in targets) listener(value);
+        }
+        return Task.CompletedTask;
+    }
+
     public event EventHandler<string>? Notice;
 
     public Task RaiseNoticeAsync(string text)
