@@ -140,6 +140,27 @@ public sealed class SubscriptionFanoutTests
     }
 
     [Fact]
+    public async Task A_one_of_N_subscription_gives_each_value_to_exactly_one_process_in_turn()
+    {
+        await using var cluster = new HostCluster(Common);
+        var (leader, followers) = await cluster.StartReadyAsync(4);
+        foreach (var f in followers)
+        {
+            Replies.Value(await f.RequestAsync("sub-work q"));
+            // The Subscribe frame precedes this call on the same connection: once it is answered, the leader has it.
+            Replies.Value(await f.RequestAsync("echo subscribed"));
+        }
+        Replies.Value(await leader.RequestAsync("burst work:q 30 j"));
+        string[] Work(HostProcess h) => h.Events("work").Select(l => Replies.Text(l, "value")).ToArray();
+        for (int attempt = 0; attempt < 200 && followers.Sum(f => Work(f).Length) < 30; attempt++) await Task.Delay(50);
+        var all = followers.SelectMany(Work).ToArray();
+        Assert.Equal(Expected("j", 30).Order(), all.Order());
+        // Round-robin over the three subscribed processes: ten each.
+        Assert.All(followers, f => Assert.Equal(10, Work(f).Length));
+        Assert.Single(leader.Events("real-subscribed"), l => Replies.Text(l, "topic") == "work:q");
+    }
+
+    [Fact]
     public async Task An_async_stream_ends_on_the_follower_when_cancelled_and_stops_on_the_leader()
     {
         await using var cluster = new HostCluster(Common);

@@ -133,6 +133,13 @@ internal sealed class CommandProcessor
                     Subscribe(Str(a, 0), Int(a, 1));
                     LineOutput.Ok(id, w => w.WriteNullValue());
                     break;
+                case "sub-work":
+                {
+                    string queue = Str(a, 0);
+                    Client.SubscribeWork(queue, value => LineOutput.Event("work", w => { w.WriteString("queue", queue); w.WriteString("value", value); }));
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                }
                 case "burst":
                     await Client.BurstAsync(Str(a, 0), Int(a, 1), Str(a, 2)).ConfigureAwait(false);
                     LineOutput.Ok(id, w => w.WriteNullValue());

@@ -78,6 +78,11 @@ internal sealed class TestService : ITestService, IDisposable
         foreach (var listener in targets) listener(announcement.Value);
     }
 
+    // Work-queue listeners live under "work:QUEUE", so "burst work:QUEUE N P" feeds them.
+    public void SubscribeWork(string queue, Action<string> listener) => Subscribe("work:" + queue, listener);
+
+    public void UnsubscribeWork(string queue, Action<string>? listener) => Unsubscribe("work:" + queue, listener);
+
     public Task BurstAsync(string topic, int count, string prefix)
     {
         Action<string>[] targets;

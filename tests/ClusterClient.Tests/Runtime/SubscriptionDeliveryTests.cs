@@ -54,6 +54,38 @@ public sealed class SubscriptionDeliveryTests
     }
 
     [Fact]
+    public async Task Unsubscribing_one_listener_keeps_the_others_and_unsubscribing_all_releases_the_real_subscription()
+    {
+        await using var cluster = new TestCluster();
+        var real = new Calculator();
+        var (_, leader) = cluster.Start(() => real);
+        await leader.ReadyAsync();
+        var (_, follower) = cluster.Start();
+        await follower.ReadyAsync();
+        var a = new ConcurrentQueue<int>();
+        var b = new ConcurrentQueue<int>();
+        Action<int> listenerA = a.Enqueue, listenerB = b.Enqueue;
+        follower.Client.Subscribe("t", listenerA);
+        follower.Client.Subscribe("t", listenerB);
+        await TestCluster.WaitUntilAsync(() => real.ListenerCount("t") == 1, "the real subscription");
+        real.Emit("t", 1);
+        await TestCluster.WaitUntilAsync(() => a.Count == 1 && b.Count == 1, "the value at both listeners");
+
+        follower.Client.Unsubscribe("t", listenerA);
+        real.Emit("t", 2);
+        await TestCluster.WaitUntilAsync(() => b.Count == 2, "the second value at the remaining listener");
+        Assert.Equal([1], a);
+        Assert.Equal(1, real.ListenerCount("t"));
+
+        follower.Client.Unsubscribe("t", null);
+        await TestCluster.WaitUntilAsync(() => real.ListenerCount("t") == 0, "the real unsubscribe once the follower removed all");
+        real.Emit("t", 3);
+        Assert.Equal(0, await follower.Client.AddAsync(0, 0)); // a round trip: a stray value would have arrived before it
+        await Task.Delay(100);
+        Assert.Equal([1, 2], b);
+    }
+
+    [Fact]
     public async Task A_throwing_listener_reaches_ListenerError_and_the_others_keep_receiving()
     {
         await using var cluster = new TestCluster();
