@@ -12,15 +12,30 @@ public sealed class SubscriptionDeliveryTests
     private static LocalSubscriptions<ICalculator> LocalOf(ClusterNode node, string name) =>
         ((NodeChannel<ICalculator>)node.FindChannel(name)!).Subscriptions;
 
+    /// <summary>A leader holding <paramref name="real"/> and one follower, both ready.</summary>
+    private static async Task<(ClusterNode LeaderNode, ClusterClient<ICalculator> Leader, ClusterClient<ICalculator> Follower)> StartLeaderAndFollowerAsync(
+        TestCluster cluster, Calculator real)
+    {
+        var (leaderNode, leader) = cluster.Start(() => real);
+        await leader.ReadyAsync();
+        var (_, follower) = cluster.Start();
+        await follower.ReadyAsync();
+        return (leaderNode, leader, follower);
+    }
+
+    [Fact]
+    public void SubscriptionBufferSize_must_be_positive()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new ClusterClientOptions { SubscriptionBufferSize = 0 }.Validate());
+        Assert.Contains("SubscriptionBufferSize", error.Message);
+    }
+
     [Fact]
     public async Task A_late_follower_and_a_second_local_listener_get_the_last_value()
     {
         await using var cluster = new TestCluster();
         var real = new Calculator();
-        var (leaderNode, leader) = cluster.Start(() => real);
-        await leader.ReadyAsync();
-        var (_, early) = cluster.Start();
-        await early.ReadyAsync();
+        var (leaderNode, leader, early) = await StartLeaderAndFollowerAsync(cluster, real);
         var hub = HubOf(leaderNode, leader.Name);
 
         var first = new ConcurrentQueue<int>();
@@ -58,10 +73,7 @@ public sealed class SubscriptionDeliveryTests
     {
         await using var cluster = new TestCluster();
         var real = new Calculator();
-        var (_, leader) = cluster.Start(() => real);
-        await leader.ReadyAsync();
-        var (_, follower) = cluster.Start();
-        await follower.ReadyAsync();
+        var (_, _, follower) = await StartLeaderAndFollowerAsync(cluster, real);
         var a = new ConcurrentQueue<int>();
         var b = new ConcurrentQueue<int>();
         Action<int> listenerA = a.Enqueue, listenerB = b.Enqueue;
@@ -90,10 +102,7 @@ public sealed class SubscriptionDeliveryTests
     {
         await using var cluster = new TestCluster();
         var real = new Calculator();
-        var (_, leader) = cluster.Start(() => real);
-        await leader.ReadyAsync();
-        var (_, follower) = cluster.Start();
-        await follower.ReadyAsync();
+        var (_, _, follower) = await StartLeaderAndFollowerAsync(cluster, real);
 
         var errors = new ConcurrentQueue<ListenerErrorEventArgs>();
         follower.ListenerError += (_, e) => errors.Enqueue(e);
@@ -115,10 +124,7 @@ public sealed class SubscriptionDeliveryTests
     {
         await using var cluster = new TestCluster();
         var real = new Calculator();
-        var (_, leader) = cluster.Start(() => real);
-        await leader.ReadyAsync();
-        var (_, follower) = cluster.Start();
-        await follower.ReadyAsync();
+        var (_, _, follower) = await StartLeaderAndFollowerAsync(cluster, real);
         var senders = new ConcurrentQueue<object?>();
         var values = new ConcurrentQueue<int>();
         EventHandler<int> a = (s, v) => { senders.Enqueue(s); values.Enqueue(v); };
