@@ -32,6 +32,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _server = server;
         _connection = connection;
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
+        PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
     }
@@ -39,6 +40,9 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private long Epoch => _server.Epoch;
 
     public string Name => _name;
+
+    /// <summary>The follower's TCP port of this connection; its UDP pulses name it.</summary>
+    public int PeerPort { get; }
 
     public void Start()
     {
@@ -304,7 +308,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
     public void OnTick(long timestamp)
     {
         if (Volatile.Read(ref _closed) != 0) return;
-        long silent = timestamp - Volatile.Read(ref _lastReceived);
+        long lastSign = Math.Max(Volatile.Read(ref _lastReceived), _server.Pulse?.LastSeen(PeerPort) ?? 0);
+        long silent = timestamp - lastSign;
         if (silent > 3 * _heartbeatTicks)
         {
             LeaderLog.FollowerEvicted(_server.Logger, _name, silent * 1000.0 / Stopwatch.Frequency);
