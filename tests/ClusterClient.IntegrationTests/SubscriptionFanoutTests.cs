@@ -140,6 +140,55 @@ public sealed class SubscriptionFanoutTests
     }
 
     [Fact]
+    public async Task A_paused_subscriber_does_not_slow_the_others_and_rejoins_with_the_last_value()
+    {
+        Assert.True(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "This test pauses a process with SIGSTOP (Linux, macOS).");
+        await using var cluster = new HostCluster([.. Common, "--heartbeat-ms", "200"]);
+        var (leader, followers) = await cluster.StartReadyAsync(3);
+        var (paused, active) = (followers[0], followers[1]);
+        foreach (var f in followers) Replies.Value(await f.RequestAsync("sub k"));
+        await WarmUpAsync(leader, "k", followers, cluster);
+
+        await SignalAsync(paused.Pid, "STOP");
+        try
+        {
+            // The leader only queues to the paused follower's connection (bounded; it is evicted once silent for three
+            // heartbeat intervals): the active follower gets every value meanwhile.
+            Replies.Value(await leader.RequestAsync("burst k 20000 p"));
+            await WaitForValueAsync(active, "k", "p-19999");
+            Assert.Equal(Expected("p", 20000), Values(active, "k", "p"));
+            Replies.Value(await leader.RequestAsync("slow 1000")); // well past the 600 ms death threshold
+        }
+        finally
+        {
+            await SignalAsync(paused.Pid, "CONT");
+        }
+
+        // Whatever it had received, it ends with the last value, in order, and is a normal subscriber again.
+        await WaitForValueAsync(paused, "k", "p-19999");
+        var seen = Values(paused, "k", "p").Select(v => int.Parse(v[2..], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(seen.Order(), seen);
+        Assert.Equal(seen.Distinct(), seen);
+        await WarmUpAsync(leader, "k", [paused], cluster);
+        int from = paused.LineCount;
+        Replies.Value(await leader.RequestAsync("burst k 3 q"));
+        await WaitForValueAsync(paused, "k", "q-2", from);
+        Assert.Equal(Expected("q", 3), Values(paused, "k", "q", from));
+    }
+
+    /// <summary>Sends a signal with the system's kill command.</summary>
+    private static async Task SignalAsync(int pid, string signal)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("kill") { UseShellExecute = false, RedirectStandardError = true };
+        info.ArgumentList.Add("-" + signal);
+        info.ArgumentList.Add(pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var kill = System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("Could not start kill.");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await kill.WaitForExitAsync(timeout.Token);
+        Assert.True(kill.ExitCode == 0, $"kill -{signal} {pid} failed: {await kill.StandardError.ReadToEndAsync()}");
+    }
+
+    [Fact]
     public async Task A_one_of_N_subscription_gives_each_value_to_exactly_one_process_in_turn()
     {
         await using var cluster = new HostCluster(Common);

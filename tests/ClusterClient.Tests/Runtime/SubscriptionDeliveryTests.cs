@@ -120,7 +120,7 @@ public sealed class SubscriptionDeliveryTests
     }
 
     [Fact]
-    public async Task Each_listener_decodes_its_own_copy()
+    public async Task Every_event_handler_gets_the_proxy_as_sender_and_the_real_handler_goes_with_the_last_one()
     {
         await using var cluster = new TestCluster();
         var real = new Calculator();
