@@ -37,4 +37,10 @@ internal static partial class LeaderLog
 
     [LoggerMessage(2010, LogLevel.Warning, "A real subscription of channel '{Channel}' failed")]
     public static partial void SubscriptionFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(2011, LogLevel.Warning, "Connection {Follower} rejected: {Reason}")]
+    public static partial void ConnectionRejected(ILogger logger, string follower, string reason);
+
+    [LoggerMessage(2012, LogLevel.Warning, "Follower {Follower} hit a limit: {Reason}")]
+    public static partial void LimitReached(ILogger logger, string follower, string reason);
 }
