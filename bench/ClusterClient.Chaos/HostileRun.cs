@@ -127,6 +127,7 @@ internal sealed class HostileRun
             report["closedByLeader"] = _closedByLeader;
             report["notClosed"] = _notClosed;
             report["logLines"] = new { connected2003 = connectedLines, disconnected2004 = disconnectedLines, rejected2011 = rejectedLines };
+            report["leaderLogLinesByEventId"] = leader.LogCounts;
             report["legitimateCallsDuringAttack"] = new { ok = okDuring, failed = failedDuring };
             report["leaderMemory"] = new
             {

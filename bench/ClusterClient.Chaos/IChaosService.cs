@@ -58,6 +58,7 @@ internal sealed class ChaosService : IChaosService
             if (!_listeners.TryGetValue(topic, out var list)) return;
             if (listener is null) list.Clear();
             else list.Remove(listener);
+            if (list.Count == 0) _listeners.Remove(topic);
         }
     }
 

@@ -69,6 +69,11 @@ internal sealed partial class WorkerProcess
         return null;
     }
 
+    public SortedDictionary<string, int> LogCounts
+    {
+        get { lock (_gate) return new SortedDictionary<string, int>(_logCounts.ToDictionary(p => p.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), p => p.Value)); }
+    }
+
     public int LogCount(int eventId)
     {
         lock (_gate) return _logCounts.GetValueOrDefault(eventId);
