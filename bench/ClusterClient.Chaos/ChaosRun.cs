@@ -151,10 +151,11 @@ internal sealed class ChaosRun
     private async Task<int> FinishAsync(Stopwatch watch)
     {
         await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.ResponseTimeoutMs / 1000.0 + 15))));
-        long ok = 0, untyped = 0, hung = 0;
+        long ok = 0, untyped = 0, hung = 0, subscriptionOps = 0;
         double maxCallMs = 0;
         var typed = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var untypedSamples = new List<string>();
+        var typedSamples = new SortedDictionary<string, string>(StringComparer.Ordinal);
         int publishFailures = 0;
         foreach (var w in _all)
         {
@@ -166,10 +167,12 @@ internal sealed class ChaosRun
             }
             hung += Math.Max(w.HungEvents, stats.GetProperty("hung").GetInt64());
             ok += stats.GetProperty("ok").GetInt64();
+            subscriptionOps += stats.GetProperty("subscriptionOps").GetInt64();
             untyped += stats.GetProperty("untyped").GetInt64();
             maxCallMs = Math.Max(maxCallMs, stats.GetProperty("maxCallMs").GetDouble());
             if (stats.TryGetProperty("untypedSample", out var sample)) untypedSamples.Add(sample.GetString()!);
             foreach (var t in stats.GetProperty("typed").EnumerateObject()) typed[t.Name] = typed.GetValueOrDefault(t.Name) + t.Value.GetInt64();
+            foreach (var t in stats.GetProperty("typedSamples").EnumerateObject()) typedSamples.TryAdd(t.Name, t.Value.GetString()!);
         }
 
         var report = new Dictionary<string, object?>
@@ -179,7 +182,9 @@ internal sealed class ChaosRun
             ["workersStarted"] = _all.Count,
             ["elapsedSeconds"] = Math.Round(watch.Elapsed.TotalSeconds, 1),
             ["callsOk"] = ok,
+            ["subscribeUnsubscribeOps"] = subscriptionOps,
             ["typedFailures"] = typed,
+            ["typedFailureSamples"] = typedSamples,
             ["untypedFailures"] = untyped,
             ["untypedSamples"] = untypedSamples.Distinct().Take(5).ToArray(),
             ["hungCalls"] = hung,

@@ -16,12 +16,14 @@ internal sealed class Worker
     private readonly WorkerOptions _options;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, long> _typed = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _typedSamples = new(StringComparer.Ordinal);
     private readonly double[] _callStarted;
     private readonly bool[] _hungFlagged;
     private ClusterClient<IChaosService> _handle = null!;
     private long _ok;
     private long _untyped;
     private long _hung;
+    private long _subscriptionOps;
     private double _maxCallMs;
     private string? _untypedSample;
     private int _lastAnsweredPid;
@@ -68,7 +70,8 @@ internal sealed class Worker
         _handle.Client.Subscribe(Topic, OnValue);
         Lines.Event("ready", w => { w.WriteBoolean("leader", _handle.IsLeader); w.WriteNumber("epoch", _handle.Epoch); });
 
-        var loops = Enumerable.Range(0, _options.Loops).Select(i => Task.Run(() => CallLoopAsync(i))).ToArray();
+        var loops = Enumerable.Range(0, _options.Loops).Select(i => Task.Run(() => CallLoopAsync(i)))
+            .Append(Task.Run(SubscriptionChurnAsync)).ToArray();
         using var timer = new Timer(_ => Tick(), null, 500, 500);
         await commands.ConfigureAwait(false);
         _stopping = true;
@@ -147,7 +150,11 @@ internal sealed class Worker
             catch (ClusterClientException e)
             {
                 Completed(index, start);
-                lock (_gate) _typed[e.GetType().Name] = _typed.GetValueOrDefault(e.GetType().Name) + 1;
+                lock (_gate)
+                {
+                    _typed[e.GetType().Name] = _typed.GetValueOrDefault(e.GetType().Name) + 1;
+                    _typedSamples.TryAdd(e.GetType().Name, e.Message);
+                }
                 // A failing call must not become a busy loop that starves the election.
                 await Task.Delay(5).ConfigureAwait(false);
             }
@@ -161,6 +168,47 @@ internal sealed class Worker
                 }
                 await Task.Delay(5).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Subscribe and unsubscribe load: a new listener on one of a few topics every few milliseconds, the previous one dropped.</summary>
+    private async Task SubscriptionChurnAsync()
+    {
+        if (_options.Loops == 0) return;
+        var client = _handle.Client;
+        var live = new Queue<(string Topic, Action<long> Listener)>();
+        for (long i = 0; !_stopping; i++)
+        {
+            try
+            {
+                string topic = $"churn-{i % 8}";
+                Action<long> listener = static _ => { };
+                client.Subscribe(topic, listener);
+                live.Enqueue((topic, listener));
+                if (live.Count > 4)
+                {
+                    var (oldTopic, oldListener) = live.Dequeue();
+                    client.Unsubscribe(oldTopic, oldListener);
+                }
+                lock (_gate) _subscriptionOps++;
+            }
+            catch (ClusterClientException e)
+            {
+                lock (_gate)
+                {
+                    _typed["subscribe:" + e.GetType().Name] = _typed.GetValueOrDefault("subscribe:" + e.GetType().Name) + 1;
+                    _typedSamples.TryAdd("subscribe:" + e.GetType().Name, e.Message);
+                }
+            }
+            catch (Exception e)
+            {
+                lock (_gate)
+                {
+                    _untyped++;
+                    _untypedSample ??= $"subscribe: {e.GetType().Name}: {e.Message}";
+                }
+            }
+            await Task.Delay(10).ConfigureAwait(false);
         }
     }
 
@@ -216,14 +264,19 @@ internal sealed class Worker
         lock (_gate)
         {
             var typed = _typed.ToArray();
-            long ok = _ok, untyped = _untyped, hung = _hung, maxSeq = _maxSeq;
+            var typedSamples = _typedSamples.ToArray();
+            long ok = _ok, untyped = _untyped, hung = _hung, maxSeq = _maxSeq, subscriptionOps = _subscriptionOps;
             double maxMs = _maxCallMs;
             string? sample = _untypedSample;
             Lines.Event(name, w =>
             {
                 w.WriteNumber("ok", ok);
+                w.WriteNumber("subscriptionOps", subscriptionOps);
                 w.WriteStartObject("typed");
                 foreach (var (type, count) in typed) w.WriteNumber(type, count);
+                w.WriteEndObject();
+                w.WriteStartObject("typedSamples");
+                foreach (var (type, message) in typedSamples) w.WriteString(type, message);
                 w.WriteEndObject();
                 w.WriteNumber("untyped", untyped);
                 if (sample is not null) w.WriteString("untypedSample", sample);
