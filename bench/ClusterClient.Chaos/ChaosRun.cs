@@ -20,6 +20,7 @@ internal sealed class ChaosRun
     private readonly List<double> _failoverMs = new();
     private readonly List<double> _newLeaderMs = new();
     private readonly List<string> _anomalies = new();
+    private readonly List<(double From, double To)> _failoverWindows = new();
     private readonly Random _random;
     private int _lostValues;
     private int _rounds;
@@ -75,7 +76,8 @@ internal sealed class ChaosRun
 
     private async Task<bool> RoundAsync(int round)
     {
-        // A settled cluster: everyone ready, one leader, everyone answered by it.
+        // A settled cluster: everyone ready, one leader, everyone answered by it and making progress now.
+        double settleFrom = Lines.Now();
         WorkerProcess? leader = null;
         bool settled = await WorkerProcess.WaitUntilAsync(() =>
         {
@@ -83,7 +85,7 @@ internal sealed class ChaosRun
             var leaders = alive.Where(w => w.IsLeader).ToList();
             if (leaders.Count != 1 || !alive.All(w => w.Ready)) return false;
             leader = leaders[0];
-            return alive.All(w => w.LastAnsweredPid == leaders[0].Pid);
+            return alive.All(w => w.LastAnsweredPid == leaders[0].Pid && w.LastProgressTs > settleFrom);
         }, RecoveryLimit);
         if (!settled || leader is null)
         {
@@ -143,6 +145,7 @@ internal sealed class ChaosRun
             _lostValues++;
             _anomalies.Add($"round {round}: the new worker did not see value {current} (saw {replacement.MaxSeq})");
         }
+        _failoverWindows.Add((killedAt, Lines.Now()));
         foreach (var w in Alive.Where(w => w.MaxSeq > current))
             _anomalies.Add($"round {round}: {w.Label} saw value {w.MaxSeq}, newer than anything published ({current})");
         return true;
@@ -151,7 +154,10 @@ internal sealed class ChaosRun
     private async Task<int> FinishAsync(Stopwatch watch)
     {
         await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.ResponseTimeoutMs / 1000.0 + 15))));
-        long ok = 0, untyped = 0, hung = 0, subscriptionOps = 0;
+        long ok = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
+        // Re-publication after a failover replays every live publication in no particular order, so an older value may
+        // pass by before the current one again; outside those windows a step back in time would be a bug.
+        long regressionsOutside = _all.SelectMany(w => w.Regressions).Count(ts => !_failoverWindows.Any(win => ts >= win.From && ts <= win.To));
         double maxCallMs = 0;
         var typed = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var untypedSamples = new List<string>();
@@ -168,6 +174,7 @@ internal sealed class ChaosRun
             hung += Math.Max(w.HungEvents, stats.GetProperty("hung").GetInt64());
             ok += stats.GetProperty("ok").GetInt64();
             subscriptionOps += stats.GetProperty("subscriptionOps").GetInt64();
+            regressions += stats.GetProperty("valueRegressions").GetInt64();
             untyped += stats.GetProperty("untyped").GetInt64();
             maxCallMs = Math.Max(maxCallMs, stats.GetProperty("maxCallMs").GetDouble());
             if (stats.TryGetProperty("untypedSample", out var sample)) untypedSamples.Add(sample.GetString()!);
@@ -191,13 +198,15 @@ internal sealed class ChaosRun
             ["maxCallMs"] = Math.Round(maxCallMs, 1),
             ["responseTimeoutMs"] = _options.ResponseTimeoutMs,
             ["lostValues"] = _lostValues,
+            ["valueRegressionsDuringFailover"] = regressions - regressionsOutside,
+            ["valueRegressionsOutsideFailover"] = regressionsOutside,
             ["publishFailures"] = publishFailures,
             ["failoverSamples"] = _failoverMs.Count,
             ["failoverMs"] = Distribution(_failoverMs),
             ["newLeaderFirstCallMs"] = Distribution(_newLeaderMs),
             ["anomalies"] = _anomalies.Take(20).ToArray(),
         };
-        bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && _anomalies.Count == 0;
+        bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && regressionsOutside == 0 && _anomalies.Count == 0;
         report["pass"] = pass;
         string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
         if (_options.JsonPath is { } path) await File.WriteAllTextAsync(path, json);

@@ -39,16 +39,17 @@ internal sealed class ChaosService : IChaosService
 
     public Task<int> GetLeaderPidIdempotentAsync() => Task.FromResult(Environment.ProcessId);
 
+    // Listeners are called under the lock: a replayed value and a concurrent newer publication must reach the
+    // listener (and the leader's last-value cache behind it) in order, or a late subscriber would be given the older one.
     public void Subscribe(string topic, Action<long> listener)
     {
-        long current;
         lock (_gate)
         {
             if (!_listeners.TryGetValue(topic, out var list)) _listeners[topic] = list = new List<Action<long>>();
             list.Add(listener);
-            current = _current.GetValueOrDefault(topic);
+            long current = _current.GetValueOrDefault(topic);
+            if (current > 0) listener(current);
         }
-        if (current > 0) listener(current);
     }
 
     public void Unsubscribe(string topic, Action<long>? listener)
@@ -64,13 +65,12 @@ internal sealed class ChaosService : IChaosService
 
     public void Publish(StateValue value)
     {
-        Action<long>[] targets;
         lock (_gate)
         {
             if (value.Sequence <= _current.GetValueOrDefault(value.Topic)) return;
             _current[value.Topic] = value.Sequence;
-            targets = _listeners.TryGetValue(value.Topic, out var list) ? [.. list] : [];
+            if (!_listeners.TryGetValue(value.Topic, out var list)) return;
+            foreach (var listener in list.ToArray()) listener(value.Sequence);
         }
-        foreach (var listener in targets) listener(value.Sequence);
     }
 }

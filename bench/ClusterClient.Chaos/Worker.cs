@@ -28,6 +28,8 @@ internal sealed class Worker
     private string? _untypedSample;
     private int _lastAnsweredPid;
     private long _maxSeq;
+    private long _lastSeq;
+    private long _regressions;
     private volatile bool _stopping;
 
     private Worker(WorkerOptions options)
@@ -87,10 +89,16 @@ internal sealed class Worker
 
     private void OnValue(long seq)
     {
+        long previous;
         lock (_gate)
         {
+            // Older than the last value delivered: the subscription went back in time (a replay after a newer value).
+            previous = _lastSeq;
+            if (seq < previous) _regressions++;
+            _lastSeq = seq;
             if (seq > _maxSeq) _maxSeq = seq;
         }
+        if (seq < previous) Lines.Event("regression", w => { w.WriteNumber("seq", seq); w.WriteNumber("after", previous); });
         Lines.Event("value", w => w.WriteNumber("seq", seq));
     }
 
@@ -265,7 +273,7 @@ internal sealed class Worker
         {
             var typed = _typed.ToArray();
             var typedSamples = _typedSamples.ToArray();
-            long ok = _ok, untyped = _untyped, hung = _hung, maxSeq = _maxSeq, subscriptionOps = _subscriptionOps;
+            long ok = _ok, untyped = _untyped, hung = _hung, maxSeq = _maxSeq, subscriptionOps = _subscriptionOps, regressions = _regressions;
             double maxMs = _maxCallMs;
             string? sample = _untypedSample;
             Lines.Event(name, w =>
@@ -283,6 +291,7 @@ internal sealed class Worker
                 w.WriteNumber("hung", hung);
                 w.WriteNumber("maxCallMs", maxMs);
                 w.WriteNumber("maxSeq", maxSeq);
+                w.WriteNumber("valueRegressions", regressions);
                 w.WriteNumber("workingSet", Environment.WorkingSet);
                 w.WriteNumber("heap", GC.GetTotalMemory(false));
             });

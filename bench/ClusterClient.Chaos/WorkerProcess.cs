@@ -12,6 +12,7 @@ internal sealed partial class WorkerProcess
     private readonly Process _process;
     private readonly Lock _gate = new();
     private readonly List<(int Pid, double Ts)> _answered = new();
+    private readonly List<double> _regressions = new();
     private readonly Dictionary<int, int> _logCounts = new();
     private readonly Queue<string> _stderrTail = new();
     private readonly Task _stdout;
@@ -20,6 +21,8 @@ internal sealed partial class WorkerProcess
     private JsonElement? _lastGc;
     private long _maxSeq;
     private long _peakWorkingSet;
+    private long _lastOk = -1;
+    private double _lastProgressTs;
     private bool _ready;
     private bool _readyFailed;
     private bool _isLeader;
@@ -51,6 +54,8 @@ internal sealed partial class WorkerProcess
     public JsonElement? LastStats { get { lock (_gate) return _lastStats; } }
     public JsonElement? LastGc { get { lock (_gate) return _lastGc; } }
     public bool HasExited => _process.HasExited;
+    /// <summary>When this worker last reported more successful calls than before.</summary>
+    public double LastProgressTs { get { lock (_gate) return _lastProgressTs; } }
     public long PeakWorkingSet { get { lock (_gate) return _peakWorkingSet; } }
 
     public int LastAnsweredPid
@@ -72,6 +77,12 @@ internal sealed partial class WorkerProcess
     public SortedDictionary<string, int> LogCounts
     {
         get { lock (_gate) return new SortedDictionary<string, int>(_logCounts.ToDictionary(p => p.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), p => p.Value)); }
+    }
+
+    /// <summary>When this worker's subscription delivered a value older than the one before it.</summary>
+    public double[] Regressions
+    {
+        get { lock (_gate) return _regressions.ToArray(); }
     }
 
     public int LogCount(int eventId)
@@ -197,6 +208,9 @@ internal sealed partial class WorkerProcess
                     case "value":
                         _maxSeq = Math.Max(_maxSeq, element.GetProperty("seq").GetInt64());
                         break;
+                    case "regression":
+                        _regressions.Add(ts);
+                        break;
                     case "hung":
                         _hungEvents++;
                         break;
@@ -208,6 +222,12 @@ internal sealed partial class WorkerProcess
                     case "final":
                         _lastStats = element;
                         _peakWorkingSet = Math.Max(_peakWorkingSet, element.GetProperty("workingSet").GetInt64());
+                        long ok = element.GetProperty("ok").GetInt64();
+                        if (ok > _lastOk)
+                        {
+                            if (_lastOk >= 0) _lastProgressTs = ts;
+                            _lastOk = ok;
+                        }
                         break;
                     case "gc":
                         _lastStats = element;
