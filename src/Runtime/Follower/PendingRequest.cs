@@ -23,6 +23,9 @@ internal abstract class PendingRequest
     /// <summary>Claims the right to complete; false when something else already did.</summary>
     public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
 
+    /// <summary>True once completed, failed or timed out.</summary>
+    public bool IsClaimed => Volatile.Read(ref _claimed) != 0;
+
     /// <summary>Completes from the response frame (on the read loop; the frame is valid only during the call).</summary>
     public abstract void TryComplete(in Frame frame);
 
@@ -64,6 +67,8 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             var (call, connection) = ((PendingCall<TResult>, LeaderConnection))state!;
             connection.CancelRequest(call, token);
         }, (this, connection));
+        // The reply may have won the race with the registration; do not keep the call alive through the token.
+        if (IsClaimed) _cancellation.Unregister();
     }
 
     public override void TryComplete(in Frame frame)

@@ -190,7 +190,8 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
         _disposed.Cancel();
         try
         {
-            await _creation.ConfigureAwait(false);
+            // A factory that hangs must not hang disposal; its client, if it ever returns, is disposed by the loop.
+            await _creation.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

@@ -30,6 +30,7 @@ public static class IUnsupported
     }
     public interface IBadEvent { event Action<int> Changed; }
     public interface IZeroTimeout { [Timeout(0)] Task PingAsync(); }
+    public interface INegativeTimeout { [Timeout(-5)] void Ping(); }
     public interface IMultiDimensional { Task SendAsync(int[,] grid); }
     public interface IBadSubscribe { [Subscribe] void Watch(string topic); }
     public interface ICloseWithArguments { [Close] Task CloseAsync(string reason); }
@@ -152,7 +153,11 @@ public sealed class DynamicContractRulesTests
     public void Events_must_be_EventHandler_of_T() => Assert.Contains("IBadEvent.Changed' cannot be shared: event type 'System.Action<System.Int32>'", Refuse<IUnsupported.IBadEvent>());
 
     [Fact]
-    public void Timeouts_must_be_positive() => Assert.Contains("[Timeout(0)] is not positive", Refuse<IUnsupported.IZeroTimeout>());
+    public void Timeouts_must_be_positive()
+    {
+        Assert.Contains("IZeroTimeout.PingAsync' cannot be shared: [Timeout(0)] is not positive", Refuse<IUnsupported.IZeroTimeout>());
+        Assert.Contains("INegativeTimeout.Ping' cannot be shared: [Timeout(-5)] is not positive", Refuse<IUnsupported.INegativeTimeout>());
+    }
 
     [Fact]
     public void Multi_dimensional_arrays_are_refused() => Assert.Contains("multi-dimensional arrays", Refuse<IUnsupported.IMultiDimensional>());
