@@ -75,9 +75,14 @@ internal sealed class HostileRun
             };
             if (!await WorkerProcess.WaitUntilAsync(() => followers.All(f => f.Ready || f.ReadyFailed), TimeSpan.FromSeconds(60)) || !followers.All(f => f.Ready))
                 throw new InvalidOperationException("The legitimate followers did not get ready.");
+            await Task.Delay(1000);
+            var warmup = followers.Select(Snapshot).ToArray();
+            var warmupWatch = Stopwatch.StartNew();
             await Task.Delay(2000);
             var memoryBefore = await GcAsync(leader);
             var callsBefore = followers.Select(Snapshot).ToArray();
+            double rateBefore = callsBefore.Zip(warmup, (a, b) => a.Ok - b.Ok).Sum() / warmupWatch.Elapsed.TotalSeconds;
+            var attackWatch = Stopwatch.StartNew();
             Console.Error.WriteLine($"hostile: leader pid {leader.Pid} on port {_options.Port}; working set {Mb(memoryBefore.WorkingSet)} MiB, heap {Mb(memoryBefore.Heap)} MiB");
 
             var phases = new Dictionary<string, object?>();
@@ -108,6 +113,7 @@ internal sealed class HostileRun
             await Task.Delay(1000);
             var memoryAfter = await GcAsync(leader);
             var callsAfter = followers.Select(Snapshot).ToArray();
+            double attackSeconds = attackWatch.Elapsed.TotalSeconds;
 
             long okDuring = callsAfter.Zip(callsBefore, (a, b) => a.Ok - b.Ok).Sum();
             long failedDuring = callsAfter.Zip(callsBefore, (a, b) => a.Failed - b.Failed).Sum();
@@ -128,7 +134,10 @@ internal sealed class HostileRun
             report["notClosed"] = _notClosed;
             report["logLines"] = new { connected2003 = connectedLines, disconnected2004 = disconnectedLines, rejected2011 = rejectedLines };
             report["leaderLogLinesByEventId"] = leader.LogCounts;
-            report["legitimateCallsDuringAttack"] = new { ok = okDuring, failed = failedDuring };
+            report["legitimateCallsDuringAttack"] = new
+            {
+                ok = okDuring, failed = failedDuring, perSecondBefore = Math.Round(rateBefore), perSecondDuring = Math.Round(okDuring / attackSeconds),
+            };
             report["leaderMemory"] = new
             {
                 workingSetBeforeMiB = Mb(memoryBefore.WorkingSet), workingSetAfterMiB = Mb(memoryAfter.WorkingSet),
