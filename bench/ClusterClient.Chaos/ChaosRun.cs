@@ -154,7 +154,7 @@ internal sealed class ChaosRun
     private async Task<int> FinishAsync(Stopwatch watch)
     {
         await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.ResponseTimeoutMs / 1000.0 + 15))));
-        long ok = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
+        long ok = 0, okRemote = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
         // Re-publication after a failover replays every live publication in no particular order, so an older value may
         // pass by before the current one again; outside those windows a step back in time would be a bug.
         long regressionsOutside = _all.SelectMany(w => w.Regressions).Count(ts => !_failoverWindows.Any(win => ts >= win.From && ts <= win.To));
@@ -174,6 +174,7 @@ internal sealed class ChaosRun
             hung += Math.Max(w.HungEvents, stats.GetProperty("hung").GetInt64());
             ok += stats.GetProperty("ok").GetInt64();
             subscriptionOps += stats.GetProperty("subscriptionOps").GetInt64();
+            okRemote += stats.GetProperty("okRemote").GetInt64();
             regressions += stats.GetProperty("valueRegressions").GetInt64();
             untyped += stats.GetProperty("untyped").GetInt64();
             maxCallMs = Math.Max(maxCallMs, stats.GetProperty("maxCallMs").GetDouble());
@@ -189,6 +190,7 @@ internal sealed class ChaosRun
             ["workersStarted"] = _all.Count,
             ["elapsedSeconds"] = Math.Round(watch.Elapsed.TotalSeconds, 1),
             ["callsOk"] = ok,
+            ["callsOkThroughTheLeaderConnection"] = okRemote,
             ["subscribeUnsubscribeOps"] = subscriptionOps,
             ["typedFailures"] = typed,
             ["typedFailureSamples"] = typedSamples,

@@ -24,6 +24,7 @@ internal sealed class Worker
     private long _untyped;
     private long _hung;
     private long _subscriptionOps;
+    private long _okRemote;
     private double _maxCallMs;
     private string? _untypedSample;
     private int _lastAnsweredPid;
@@ -152,6 +153,7 @@ internal sealed class Worker
                     : await client.GetLeaderPidAsync().ConfigureAwait(false);
                 Completed(index, start);
                 Answered(pid);
+                if (pid != Environment.ProcessId) Interlocked.Increment(ref _okRemote);
                 if (_options.PaceMs > 0) await Task.Delay(_options.PaceMs).ConfigureAwait(false);
                 else await Task.Yield();
             }
@@ -280,6 +282,7 @@ internal sealed class Worker
             {
                 w.WriteNumber("ok", ok);
                 w.WriteNumber("subscriptionOps", subscriptionOps);
+                w.WriteNumber("okRemote", Interlocked.Read(ref _okRemote));
                 w.WriteStartObject("typed");
                 foreach (var (type, count) in typed) w.WriteNumber(type, count);
                 w.WriteEndObject();
