@@ -23,10 +23,11 @@ internal sealed partial class Parser
     {
         var members = new List<MemberSpec>();
         var sources = new List<INamedTypeSymbol> { _interface };
-        sources.AddRange(_interface.AllInterfaces);
+        // Roslyn and reflection list base interfaces in different orders, so both paths sort them by canonical name.
+        sources.AddRange(_interface.AllInterfaces.OrderBy(TypeNames.Canonical, StringComparer.Ordinal));
         foreach (var source in sources)
         {
-            foreach (var member in source.GetMembers())
+            foreach (var member in InDeclarationOrder(source))
             {
                 _cancellationToken.ThrowIfCancellationRequested();
                 // Static members and default implementations need no proxy code.
@@ -48,6 +49,18 @@ internal sealed partial class Parser
         PairUnsubscribes(members);
         ReportDuplicateIds(members);
         return members;
+    }
+
+    /// <summary>
+    /// Members in declaration order as reflection sees it (metadata token order, an event at its add accessor): source
+    /// members come in declaration order and are emitted that way; a referenced assembly's members are sorted by token.
+    /// </summary>
+    private static IEnumerable<ISymbol> InDeclarationOrder(INamedTypeSymbol type)
+    {
+        var members = type.GetMembers();
+        if (type.Locations.Any(l => l.IsInSource)) return members;
+        // A constructed generic base (IBase<int>) reads its tokens from the definition.
+        return members.OrderBy(m => m is IEventSymbol { AddMethod: { } add } ? add.OriginalDefinition.MetadataToken : m.OriginalDefinition.MetadataToken);
     }
 
     private MemberSpec? ReportProperty(IPropertySymbol property)

@@ -35,6 +35,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _server = server;
         _connection = connection;
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
+        PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = _acceptedAt = Stopwatch.GetTimestamp();
         _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
@@ -71,6 +72,9 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private long Epoch => _server.Epoch;
 
     public string Name => _name;
+
+    /// <summary>The follower's TCP port of this connection; its UDP pulses name it.</summary>
+    public int PeerPort { get; }
 
     public void Start()
     {
@@ -229,7 +233,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
             PacketType.Publish => ClusterMethodKind.Publish,
             _ => ClusterMethodKind.Oneway,
         };
-        if (method.Kind != expected && !(type == PacketType.Oneway && method.Kind == ClusterMethodKind.Close))
+        // Close members are local to a follower's handle: no packet may run one on the leader's shared real client.
+        if (method.Kind != expected)
         {
             error = $"'{method.Name}' is a {method.Kind} member and cannot be called with a {type} packet";
             return false;
@@ -370,7 +375,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
             _connection.Abort(reason);
             return;
         }
-        long silent = timestamp - Volatile.Read(ref _lastReceived);
+        long lastSign = Math.Max(Volatile.Read(ref _lastReceived), _server.Pulse?.LastSeen(PeerPort) ?? 0);
+        long silent = timestamp - lastSign;
         if (silent > 3 * _heartbeatTicks)
         {
             LeaderLog.FollowerEvicted(_server.Logger, _name, silent * 1000.0 / Stopwatch.Frequency);

@@ -46,3 +46,57 @@ public sealed class DisposalService : IDisposableContract, IInheritedDisposalCon
         return ValueTask.CompletedTask;
     }
 }
+
+/// <summary>Listed first by Roslyn (first in the base list) but sorted last by canonical name.</summary>
+public interface IZetaBase
+{
+    Task<int> ZetaAsync(int value);
+    void ZetaFire(int value);
+}
+
+/// <summary>A base with a base of its own.</summary>
+public interface IAlphaBase : IOmegaBase
+{
+    Task<string> AlphaAsync(string value);
+    event EventHandler<int> AlphaChanged;
+}
+
+public interface IOmegaBase
+{
+    Task OmegaAsync();
+}
+
+/// <summary>Two direct bases, declared out of canonical order, and an indirect one.</summary>
+[ClusterDelegate]
+public interface ITwoBasesContract : IZetaBase, IAlphaBase
+{
+    Task<int> OwnAsync();
+}
+
+public sealed class TwoBasesService : ITwoBasesContract
+{
+    public event EventHandler<int>? AlphaChanged;
+
+    public List<string> Calls { get; } = [];
+
+    public Task<int> OwnAsync() => Record(nameof(OwnAsync), Task.FromResult(1));
+
+    public Task<int> ZetaAsync(int value) => Record(nameof(ZetaAsync), Task.FromResult(value * 2));
+
+    public void ZetaFire(int value)
+    {
+        lock (Calls) Calls.Add(nameof(ZetaFire) + ":" + value);
+    }
+
+    public Task<string> AlphaAsync(string value) => Record(nameof(AlphaAsync), Task.FromResult(value + "!"));
+
+    public Task OmegaAsync() => Record(nameof(OmegaAsync), Task.CompletedTask);
+
+    public void RaiseAlphaChanged(int value) => AlphaChanged?.Invoke(this, value);
+
+    private TTask Record<TTask>(string name, TTask result)
+    {
+        lock (Calls) Calls.Add(name);
+        return result;
+    }
+}

@@ -54,9 +54,11 @@ public sealed class MemberRuleTests
     public async Task Disposing_a_proxy_goes_through_the_invokers_close(ProxyGenerationMode path)
     {
         var service = new DisposalService();
-        // The loopback invoker refuses a Close member sent as a oneway, and dispatches a close onto the target.
-        var invoker = new LoopbackInvoker<IInheritedDisposalContract>(Contract<IInheritedDisposalContract>(path), service);
-        var proxy = Contract<IInheritedDisposalContract>(path).CreateProxy(invoker);
+        var contract = Contract<IInheritedDisposalContract>(path);
+        // The loopback invoker refuses a Close member sent through any other invoker member, and dispatches a close onto the target.
+        Assert.All(contract.Methods.Where(m => m.Name.StartsWith("Dispose", StringComparison.Ordinal)), m => Assert.Equal(ClusterMethodKind.Close, m.Kind));
+        var invoker = new LoopbackInvoker<IInheritedDisposalContract>(contract, service);
+        var proxy = contract.CreateProxy(invoker);
         Assert.Equal("disposal", await proxy.NameAsync());
         proxy.Dispose();
         await proxy.DisposeAsync();
@@ -94,5 +96,40 @@ public sealed class MemberRuleTests
         }
         // The last handle of the leading process disposes the real client, once.
         Assert.Equal(1, service.Disposed + service.DisposedAsync);
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Own_members_come_first_then_base_interfaces_by_canonical_name(ProxyGenerationMode path) =>
+        Assert.Equal(["OwnAsync", "AlphaAsync", "AlphaChanged", "OmegaAsync", "ZetaAsync", "ZetaFire"],
+            Contract<ITwoBasesContract>(path).Methods.Select(m => m.Name));
+
+    [Fact]
+    public void Both_paths_list_the_same_members_for_a_contract_with_two_bases() =>
+        Assert.Equal(Contract<ITwoBasesContract>(ProxyGenerationMode.AlwaysGenerated).Methods.Select(Describe),
+            Contract<ITwoBasesContract>(ProxyGenerationMode.AlwaysDynamic).Methods.Select(Describe));
+
+    [Theory]
+    [InlineData(ProxyGenerationMode.AlwaysGenerated, ProxyGenerationMode.AlwaysDynamic)]
+    [InlineData(ProxyGenerationMode.AlwaysDynamic, ProxyGenerationMode.AlwaysGenerated)]
+    public async Task A_proxy_of_one_path_drives_the_dispatch_of_the_other_through_every_base(ProxyGenerationMode proxyPath, ProxyGenerationMode dispatchPath)
+    {
+        var service = new TwoBasesService();
+        var invoker = new LoopbackInvoker<ITwoBasesContract>(Contract<ITwoBasesContract>(dispatchPath), service);
+        var proxy = Contract<ITwoBasesContract>(proxyPath).CreateProxy(invoker);
+        Assert.Equal(1, await proxy.OwnAsync());
+        Assert.Equal("a!", await proxy.AlphaAsync("a"));
+        await proxy.OmegaAsync();
+        Assert.Equal(42, await proxy.ZetaAsync(21));
+        proxy.ZetaFire(7);
+        await invoker.DrainAsync();
+        int changed = 0;
+        EventHandler<int> handler = (_, value) => changed = value;
+        proxy.AlphaChanged += handler;
+        service.RaiseAlphaChanged(5);
+        proxy.AlphaChanged -= handler;
+        Assert.Equal(5, changed);
+        lock (service.Calls) Assert.Equal(["OwnAsync", "AlphaAsync", "OmegaAsync", "ZetaAsync", "ZetaFire:7"], service.Calls);
+        Assert.Empty(invoker.BackgroundErrors);
     }
 }

@@ -88,13 +88,15 @@ internal sealed class DynamicContractBuilder<T> where T : class
         foreach (var method in methods) ByMethod.Add(method, member);
     }
 
-    /// <summary>Members of the interface and of the interfaces it extends, each in declaration order.</summary>
+    /// <summary>
+    /// Members of the interface, then of every interface it extends sorted by canonical name (the generator's order: reflection
+    /// and Roslyn list base interfaces differently), each in declaration order.
+    /// </summary>
     private IEnumerable<MemberInfo> DeclaredMembers()
     {
-        var seen = new HashSet<Type>();
-        foreach (var type in new[] { _contract }.Concat(_contract.GetInterfaces()))
+        var bases = _contract.GetInterfaces().OrderBy(ClusterMethodId.CanonicalTypeName, StringComparer.Ordinal);
+        foreach (var type in bases.Prepend(_contract))
         {
-            if (!seen.Add(type)) continue;
             const BindingFlags flags = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly;
             // Static members and default implementations need no forwarding (the generator skips them too).
             foreach (var property in type.GetProperties(flags).Where(p => p.GetAccessors(nonPublic: true).Any(IsForwarded))) yield return property;
