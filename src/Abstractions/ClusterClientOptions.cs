@@ -55,6 +55,31 @@ public sealed class ClusterClientOptions
     /// </summary>
     public int SubscriptionBufferSize { get; set; } = 10_000;
 
+    /// <summary>
+    /// Most follower connections one leader serves. A connection beyond it is told why (a goodbye naming this limit)
+    /// and closed; its process keeps retrying and fails its ReadyAsync after <see cref="MaxWaitTime"/> with that reason.
+    /// Default 1024.
+    /// </summary>
+    public int MaxFollowers { get; set; } = 1024;
+
+    /// <summary>
+    /// Most invokes one follower may have running on the leader at once. An invoke beyond it gets an error reply
+    /// (a <see cref="ClusterRemoteException"/> naming this limit) at once; it is never queued. Default 4096.
+    /// </summary>
+    public int MaxInflightCallsPerFollower { get; set; } = 4096;
+
+    /// <summary>
+    /// Most live subscriptions one follower may hold on the leader. A subscription beyond it is faulted with an error
+    /// naming this limit. Default 4096.
+    /// </summary>
+    public int MaxSubscriptionsPerFollower { get; set; } = 4096;
+
+    /// <summary>
+    /// How long the leader waits for a new connection to register its first channel. A connection that has not
+    /// (a port scanner, a half-open or slowloris connection) is closed with a logged reason. Default 10 seconds.
+    /// </summary>
+    public TimeSpan RegistrationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Logger for lifecycle events and rejected connections; none by default.</summary>
     public ILogger? Logger { get; set; }
 
@@ -81,6 +106,13 @@ public sealed class ClusterClientOptions
             throw new ArgumentException($"SubscriptionBufferSize must be at least 1 (was {SubscriptionBufferSize}).", nameof(SubscriptionBufferSize));
         if (MaxHeaderSize < 64 || MaxHeaderSize > MaxFrameSize)
             throw new ArgumentException($"MaxHeaderSize must be between 64 bytes and MaxFrameSize (was {MaxHeaderSize}).", nameof(MaxHeaderSize));
+        if (MaxFollowers is < 1 or > 65535)
+            throw new ArgumentException($"MaxFollowers must be between 1 and 65535 (was {MaxFollowers}).", nameof(MaxFollowers));
+        if (MaxInflightCallsPerFollower is < 1 or > 1_000_000)
+            throw new ArgumentException($"MaxInflightCallsPerFollower must be between 1 and 1,000,000 (was {MaxInflightCallsPerFollower}).", nameof(MaxInflightCallsPerFollower));
+        if (MaxSubscriptionsPerFollower is < 1 or > 1_000_000)
+            throw new ArgumentException($"MaxSubscriptionsPerFollower must be between 1 and 1,000,000 (was {MaxSubscriptionsPerFollower}).", nameof(MaxSubscriptionsPerFollower));
+        Positive(RegistrationTimeout, nameof(RegistrationTimeout));
     }
 
     private static void Positive(TimeSpan value, string name)

@@ -99,6 +99,8 @@ internal sealed class LeaderConnection : IMonitored
         }
     }
 
+    private volatile string? _goodbyeReason;
+
     /// <summary>The epoch the leader announced.</summary>
     public long LeaderEpoch { get; private set; }
 
@@ -157,6 +159,12 @@ internal sealed class LeaderConnection : IMonitored
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
+            if (connection._goodbyeReason is { } refusal)
+            {
+                // A ClusterClient leader that turned this process away (a limit): say so, not "foreign process".
+                await connection.CloseAsync("handshake refused").ConfigureAwait(false);
+                throw new ClusterClientException($"The ClusterClient leader on 127.0.0.1:{port} refused this process: {refusal}.", ex);
+            }
             string seen = connection.IsClosed && connection.Completion.IsCompleted
                 ? $"the connection was accepted but closed: {connection.Completion.Result}"
                 : $"the connection was accepted but nothing answered the ClusterClient handshake within {options.ConnectTimeout.TotalMilliseconds:0} ms; if a ClusterClient leader holds the port it is hung";
@@ -213,6 +221,7 @@ internal sealed class LeaderConnection : IMonitored
                 break;
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
+                _goodbyeReason = goodbye.Reason ?? "no reason given";
                 Close($"the leader closed: {goodbye.Reason ?? "no reason given"}");
                 break;
             default:

@@ -65,6 +65,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     private readonly TimeSpan _responseTimeout;
     private readonly ILogger _logger;
     private readonly LocalSubscriptions<T> _subscriptions;
+    private readonly object _routeGate = new();
     private volatile Route? _route;
     private LeaderChannel<T>? _leader;
 
@@ -96,8 +97,13 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     public override void StartLeading(ILogger logger)
     {
         var leader = new LeaderChannel<T>(Name, Contract, _factory, logger, Readiness);
-        Volatile.Write(ref _leader, leader);
-        _route = new Route(leader, null, 0);
+        lock (_routeGate)
+        {
+            Volatile.Write(ref _leader, leader);
+            _route = new Route(leader, null, 0);
+            // Ready again only when this process's real client exists, whatever a previous route said.
+            Readiness.SetNotReady();
+        }
         WaitingFor = "the client factory to complete on this process (the leader)";
         _subscriptions.ResumeLocally(leader);
         leader.Start();
@@ -105,10 +111,16 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     public override void AttachRemote(LeaderConnection connection, int channelId)
     {
-        connection.AddReceiver(channelId, this);
-        _route = new Route(null, connection, channelId);
-        WaitingFor = null;
-        Readiness.SetReady();
+        lock (_routeGate)
+        {
+            // A registration answer that arrives after its connection closed, or after this process won the next
+            // election, is stale: routing calls to it would detach the live route and leave the channel not ready.
+            if (connection.IsClosed || _route?.Local is not null) return;
+            connection.AddReceiver(channelId, this);
+            _route = new Route(null, connection, channelId);
+            WaitingFor = null;
+            Readiness.SetReady();
+        }
         _subscriptions.Resume(connection, channelId);
     }
 
@@ -116,12 +128,16 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     public override void DetachRemote(LeaderConnection connection)
     {
-        var route = _route;
-        if (route?.Connection != connection) return;
-        _route = null;
+        lock (_routeGate)
+        {
+            var route = _route;
+            if (route?.Connection != connection) return;
+            _route = null;
+            WaitingFor = "a new leader after the previous one was lost";
+            Readiness.SetNotReady();
+        }
+        // Outside the route lock: the subscription side takes its own locks and may call back into routing.
         _subscriptions.Detached(connection);
-        WaitingFor = "a new leader after the previous one was lost";
-        Readiness.SetNotReady();
     }
 
     public override async ValueTask StopAsync()

@@ -14,18 +14,21 @@ namespace ClusterSharing.Leader;
 /// </summary>
 internal sealed class FollowerSession : Hosting.IMonitored
 {
-    /// <summary>Bounds the leader's memory per follower: calls beyond this get an error reply.</summary>
-    public const int MaxInflightCalls = 65_536;
-
     private readonly LeaderServer _server;
     private readonly FrameConnection _connection;
     private readonly List<ILeaderChannel> _channels = new();
     private readonly ConcurrentDictionary<long, InflightCall> _inflight = new();
     private readonly long _heartbeatTicks;
     private readonly string _name;
+    private readonly long _acceptedAt;
+    private readonly long _registrationTicks;
+    private readonly HashSet<(uint MethodId, long SubscriptionId)> _subscriptions = new();
     private long _lastReceived;
     private long _lastHeartbeat;
     private int _closed;
+    private int _inflightCount;
+    private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
+    private volatile bool _registered;
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
     {
@@ -34,7 +37,36 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
         PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
-        _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
+        _lastReceived = _lastHeartbeat = _acceptedAt = Stopwatch.GetTimestamp();
+        _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    /// <summary>Ends the admission (on close); true when it had been counted and must be given back.</summary>
+    public bool ReleaseAdmitted() => Interlocked.Exchange(ref _admission, 2) == 1;
+
+    /// <summary>True while this connection counts against <see cref="ClusterClientOptions.MaxFollowers"/>.</summary>
+    public bool Admitted => Volatile.Read(ref _admission) == 1;
+
+    /// <summary>
+    /// Counts this connection as a follower on its first handshake or registration. Past MaxFollowers the peer is
+    /// told why (a goodbye, so its ReadyAsync can report it) and the connection is closed.
+    /// </summary>
+    private bool Admit()
+    {
+        int state = Volatile.Read(ref _admission);
+        if (state != 0) return state == 1;
+        if (!_server.TryAdmit(this))
+        {
+            Volatile.Write(ref _admission, 2);
+            string reason = $"the leader (pid {Environment.ProcessId}) already serves MaxFollowers ({_server.Options.MaxFollowers}) followers; " +
+                            "raise ClusterClientOptions.MaxFollowers on every process or run fewer processes";
+            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason));
+            _ = _connection.CloseAsync($"refused: {reason}");
+            return false;
+        }
+        if (Interlocked.CompareExchange(ref _admission, 1, 0) != 0) _server.ReleaseAdmission();
+        return true;
     }
 
     private long Epoch => _server.Epoch;
@@ -78,10 +110,11 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 OnOneway(frame);
                 break;
             case PacketType.Cancel:
-                if (_inflight.TryRemove(frame.RequestId, out var call)) call.CancelByCaller();
+                if (TryRemoveInflight(frame.RequestId, out var call)) call.CancelByCaller();
                 break;
             case PacketType.Heartbeat:
                 var heartbeat = frame.ReadHeader<HeartbeatHeader>();
+                if (frame.RequestId != 0 && !Admit()) break;
                 // A non-zero request id marks the handshake; its epoch is the last one the follower knew.
                 long epoch = frame.RequestId != 0 && heartbeat.Epoch >= Epoch ? _server.ObserveFollowerEpoch(heartbeat.Epoch) : Epoch;
                 _connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(epoch, heartbeat.SentAtTicks));
@@ -111,6 +144,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
     {
         var header = frame.ReadHeader<RegisterChannelHeader>();
         long requestId = frame.RequestId;
+        if (!Admit()) return;
+        _registered = true;
         var channel = _server.FindChannel(header.ChannelName);
         if (channel is null)
         {
@@ -222,15 +257,19 @@ internal sealed class FollowerSession : Hosting.IMonitored
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
             return;
         }
-        if (_inflight.Count >= MaxInflightCalls)
+        if (Interlocked.Increment(ref _inflightCount) > _server.Options.MaxInflightCallsPerFollower)
         {
+            Interlocked.Decrement(ref _inflightCount);
+            string limit = $"this follower already has MaxInflightCallsPerFollower ({_server.Options.MaxInflightCallsPerFollower}) calls running on the leader";
+            LeaderLog.LimitReached(_server.Logger, _name, limit);
             SendError(requestId, "ClusterSharing.ClusterClientException",
-                $"The leader refused '{method.Name}': this follower already has {MaxInflightCalls} calls in flight.", null);
+                $"The leader refused '{method.Name}': {limit}. Wait for calls to complete, or raise ClusterClientOptions.MaxInflightCallsPerFollower on the leader.", null);
             return;
         }
         var call = new InflightCall(this, requestId, method);
         if (!_inflight.TryAdd(requestId, call))
         {
+            Interlocked.Decrement(ref _inflightCount);
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Request id {requestId} is already in flight on this connection.");
         }
         int timeout = frame.Header.TimeoutMilliseconds;
@@ -289,10 +328,30 @@ internal sealed class FollowerSession : Hosting.IMonitored
         if (channel is null)
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Channel id {header.ChannelId} is not registered on this connection.");
         var registration = frame.Body.ToArray();
+        var subscriber = new RemoteSubscriber(this, header.ChannelId, header.MethodId, header.SubscriptionId);
         if (frame.Type == PacketType.Subscribe)
-            channel.Hub.Add(header.MethodId, registration, new RemoteSubscriber(this, header.ChannelId, header.MethodId, header.SubscriptionId));
+        {
+            bool admitted;
+            lock (_subscriptions)
+            {
+                admitted = _subscriptions.Contains((header.MethodId, header.SubscriptionId))
+                    || (_subscriptions.Count < _server.Options.MaxSubscriptionsPerFollower && _subscriptions.Add((header.MethodId, header.SubscriptionId)));
+            }
+            if (!admitted)
+            {
+                string limit = $"this follower already holds MaxSubscriptionsPerFollower ({_server.Options.MaxSubscriptionsPerFollower}) subscriptions on the leader";
+                LeaderLog.LimitReached(_server.Logger, _name, limit);
+                subscriber.Complete(new ClusterClientException(
+                    $"The leader refused the subscription: {limit}. Unsubscribe others first, or raise ClusterClientOptions.MaxSubscriptionsPerFollower on the leader."));
+                return;
+            }
+            channel.Hub.Add(header.MethodId, registration, subscriber);
+        }
         else
+        {
+            lock (_subscriptions) _subscriptions.Remove((header.MethodId, header.SubscriptionId));
             channel.Hub.Remove(header.MethodId, registration, this, header.SubscriptionId);
+        }
     }
 
     /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
@@ -309,6 +368,13 @@ internal sealed class FollowerSession : Hosting.IMonitored
     public void OnTick(long timestamp)
     {
         if (Volatile.Read(ref _closed) != 0) return;
+        if (!_registered && timestamp - _acceptedAt > _registrationTicks)
+        {
+            string reason = $"no channel was registered within RegistrationTimeout ({_server.Options.RegistrationTimeout.TotalMilliseconds:0} ms)";
+            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            _connection.Abort(reason);
+            return;
+        }
         long lastSign = Math.Max(Volatile.Read(ref _lastReceived), _server.Pulse?.LastSeen(PeerPort) ?? 0);
         long silent = timestamp - lastSign;
         if (silent > 3 * _heartbeatTicks)
@@ -330,7 +396,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
         foreach (var entry in _inflight)
         {
-            if (_inflight.TryRemove(entry.Key, out var call)) call.CancelByCaller();
+            if (TryRemoveInflight(entry.Key, out var call)) call.CancelByCaller();
         }
         ILeaderChannel[] channels;
         lock (_channels) channels = [.. _channels];
@@ -340,6 +406,16 @@ internal sealed class FollowerSession : Hosting.IMonitored
         }
         _server.OnSessionClosed(this);
     }
+
+    private bool TryRemoveInflight(long requestId, out InflightCall call)
+    {
+        if (!_inflight.TryRemove(requestId, out call!)) return false;
+        Interlocked.Decrement(ref _inflightCount);
+        return true;
+    }
+
+    /// <summary>Invokes running on the leader for this follower (tests).</summary>
+    internal int InflightCount => Volatile.Read(ref _inflightCount);
 
     public async ValueTask CloseAsync(string reason)
     {
@@ -406,7 +482,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
 
         private bool TryFinish()
         {
-            _session._inflight.TryRemove(_requestId, out _);
+            _session.TryRemoveInflight(_requestId, out _);
             // Past the caller's deadline the caller has already failed with a timeout: drop the late reply.
             return Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested;
         }
@@ -441,7 +517,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
 
         private void Finish(Exception? error)
         {
-            _session._inflight.TryRemove(_requestId, out _);
+            _session.TryRemoveInflight(_requestId, out _);
             if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {
                 LeaderLog.CallFailed(_session._server.Logger, _requestId, _method.Name, _session._name, error);

@@ -40,4 +40,10 @@ internal static partial class LeaderLog
 
     [LoggerMessage(2020, LogLevel.Debug, "Channel '{Channel}': '{Method}' has no paired unsubscribe member; the real listener stays subscribed, idle, with its last value cached")]
     public static partial void SubscriptionKept(ILogger logger, string channel, string method);
+
+    [LoggerMessage(2011, LogLevel.Warning, "Connection {Follower} rejected: {Reason}")]
+    public static partial void ConnectionRejected(ILogger logger, string follower, string reason);
+
+    [LoggerMessage(2012, LogLevel.Warning, "Follower {Follower} hit a limit: {Reason}")]
+    public static partial void LimitReached(ILogger logger, string follower, string reason);
 }
