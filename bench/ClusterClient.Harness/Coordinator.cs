@@ -20,7 +20,8 @@ internal static class Coordinator
             var results = new Results();
             Log($"harness: {settings.Followers} followers, {(settings.Quick ? "quick" : "full")} run; load before: {Load()}");
 
-            var ours = new Implementation("ClusterClient", port => WorkerProcess.Start("cc-worker", Environment.ProcessPath!, ["worker", port.ToString(CultureInfo.InvariantCulture)]));
+            var workerEnv = new Dictionary<string, string> { ["HARNESS_LOG"] = settings.Verbose ? "1" : "0" };
+            var ours = new Implementation("ClusterClient", port => WorkerProcess.Start("cc-worker", Environment.ProcessPath!, ["worker", port.ToString(CultureInfo.InvariantCulture)], workerEnv));
             if (settings.Runs("cc")) results.Ours = await RunClusterAsync(ours, settings, work.FullName).ConfigureAwait(false);
             if (settings.Runs("mem")) results.Ours.Memory = await MeasureLeaderMemoryAsync(settings).ConfigureAwait(false);
             if (settings.Runs("raw"))
@@ -285,6 +286,11 @@ internal static class Coordinator
                 r.FailoverSlowestMs.Add(recovered.Values.Max(v => v.Ms));
                 r.FailoverAllMs.AddRange(recovered.Values.Select(v => v.Ms));
                 r.FailedCallsPerKill.Add(recovered.Values.Sum(v => v.Failures));
+            }
+            if (s.Verbose)
+            {
+                Log($"killed pid {leader.Pid} at {killedAt / 1e6:0.000} ms");
+                foreach (var (w, v) in recovered) Log($"  pid {w.Pid}: {v.Ms:0.0} ms, {v.Failures} failed; log: {w.StderrTail()}");
             }
             Log($"{impl.Name}: kill {kill + 1}/{s.Kills}: slowest follower {(recovered.Count > 0 ? recovered.Values.Max(v => v.Ms) : double.NaN):0.0} ms, failed calls {recovered.Values.Sum(v => v.Failures)}");
 

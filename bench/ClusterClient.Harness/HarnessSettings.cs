@@ -15,6 +15,7 @@ internal sealed record HarnessSettings
     public int CrowdSize { get; init; } = 256;
     public bool Node { get; init; } = true;
     public string? Output { get; init; }
+    public bool Verbose { get; init; }
     public HashSet<string> Parts { get; init; } = ["cc", "mem", "raw", "node"];
 
     public bool Runs(string part) => Parts.Contains(part);
@@ -35,6 +36,7 @@ internal sealed record HarnessSettings
                 "--calls" => s with { SequentialCalls = int.Parse(Next()) },
                 "--no-node" => s with { Node = false },
                 "--only" => s with { Parts = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)] },
+                "--verbose" => s with { Verbose = true },
                 "--out" => s with { Output = Next() },
                 "--help" or "-h" => throw new ArgumentException(Usage),
                 _ => throw new ArgumentException($"unknown option {args[i]}\n{Usage}"),
@@ -44,5 +46,5 @@ internal sealed record HarnessSettings
         return s;
     }
 
-    public const string Usage = "usage: ClusterClient.Harness [--quick] [--followers N] [--kills N] [--crowd N] [--seconds S] [--calls N] [--no-node] [--only cc,mem,raw,node] [--out file.md]";
+    public const string Usage = "usage: ClusterClient.Harness [--quick] [--followers N] [--kills N] [--crowd N] [--seconds S] [--calls N] [--no-node] [--only cc,mem,raw,node] [--verbose] [--out file.md]";
 }

@@ -22,6 +22,7 @@ internal sealed class Worker
             o.Port = port;
             o.MaxWaitTime = TimeSpan.FromSeconds(60);
             o.ResponseTimeout = TimeSpan.FromSeconds(10);
+            if (Environment.GetEnvironmentVariable("HARNESS_LOG") == "1") o.Logger = new StderrLogger();
         });
         await handle.ReadyAsync().ConfigureAwait(false);
         LineHost.Reply(LineHost.Invariant($"ready {LineHost.Ns(Stopwatch.GetTimestamp())} {(handle.IsLeader ? 1 : 0)} {Environment.ProcessId}"));
@@ -152,6 +153,9 @@ internal sealed class CallLoop
                     _calls.Add((start, end, ok));
                 }
                 if (!ok) await Task.Delay(1).ConfigureAwait(false);
+                // On the leader the call completes synchronously (no I/O): without a yield this loop would hold a
+                // pool thread forever and starve the process's socket work (the Node worker yields the same way).
+                else await Task.Yield();
             }
         });
     }

@@ -27,7 +27,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
     public bool StartedAsLeader { get; private set; }
 
-    public int Pid => _process.Id;
+    public int Pid { get; private set; }
 
     public bool HasExited => _process.HasExited;
 
@@ -47,6 +47,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         var worker = new WorkerProcess(new Process { StartInfo = info }, label);
         worker.StartedNs = LineHost.Ns(Stopwatch.GetTimestamp());
         worker._process.Start();
+        worker.Pid = worker._process.Id;
         _ = worker.PumpStdoutAsync();
         _ = worker.PumpStderrAsync();
         return worker;
@@ -76,12 +77,12 @@ internal sealed class WorkerProcess : IAsyncDisposable
             lock (_stderrTail)
             {
                 _stderrTail.Enqueue(line);
-                if (_stderrTail.Count > 20) _stderrTail.Dequeue();
+                if (_stderrTail.Count > 40) _stderrTail.Dequeue();
             }
         }
     }
 
-    private string StderrTail()
+    public string StderrTail()
     {
         lock (_stderrTail) return _stderrTail.Count == 0 ? "(no stderr)" : string.Join(" | ", _stderrTail);
     }
