@@ -52,9 +52,7 @@ public sealed class HostCluster : IAsyncDisposable
     /// <summary>Waits for the worker's "ready" event; fails with its output if it reported "ready-failed" instead.</summary>
     public static async Task<JsonElement> WaitReadyAsync(HostProcess host)
     {
-        var line = await host.WaitForAsync(
-            l => HostProcess.IsEvent(l, "ready") || HostProcess.IsEvent(l, "ready-failed") || HostProcess.IsEvent(l, "create-failed"),
-            "ready").ConfigureAwait(false);
+        var line = await WaitReadyOutcomeAsync(host).ConfigureAwait(false);
         Assert.True(HostProcess.IsEvent(line, "ready"), $"{host.Label} did not get ready: {line.GetRawText()}\n{host.Describe()}");
         return line;
     }
@@ -62,12 +60,14 @@ public sealed class HostCluster : IAsyncDisposable
     /// <summary>Waits for the worker's "ready-failed" event; fails at once if it got ready instead.</summary>
     public static async Task<JsonElement> WaitReadyFailedAsync(HostProcess host)
     {
-        var line = await host.WaitForAsync(
-            l => HostProcess.IsEvent(l, "ready") || HostProcess.IsEvent(l, "ready-failed") || HostProcess.IsEvent(l, "create-failed"),
-            "ready or ready-failed").ConfigureAwait(false);
+        var line = await WaitReadyOutcomeAsync(host).ConfigureAwait(false);
         Assert.True(HostProcess.IsEvent(line, "ready-failed"), $"{host.Label} was expected to fail to get ready: {line.GetRawText()}\n{host.Describe()}");
         return line;
     }
+
+    private static Task<JsonElement> WaitReadyOutcomeAsync(HostProcess host) => host.WaitForAsync(
+        l => HostProcess.IsEvent(l, "ready") || HostProcess.IsEvent(l, "ready-failed") || HostProcess.IsEvent(l, "create-failed"),
+        "ready or ready-failed");
 
     /// <summary>Output of every worker, for failure messages.</summary>
     public string DescribeAll() => string.Join("\n", Hosts.Select(h => h.Describe()));

@@ -153,6 +153,37 @@ internal sealed class CommandProcessor
                     LineOutput.Ok(id, w => w.WriteNumberValue(spins));
                     break;
                 }
+                case "on-notice":
+                    Client.Notice += (sender, text) => LineOutput.Event("notice", w =>
+                    {
+                        w.WriteString("text", text);
+                        w.WriteBoolean("senderIsProxy", ReferenceEquals(sender, Client));
+                    });
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "raise":
+                    await Client.RaiseNoticeAsync(rest).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "stream":
+                {
+                    // Takes COUNT values, then stops (breaking out of await foreach ends the subscription).
+                    int count = Int(a, 1);
+                    var values = new List<int>();
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await foreach (int value in Client.SubscribeCounter(Str(a, 0), timeout.Token).ConfigureAwait(false))
+                    {
+                        values.Add(value);
+                        if (values.Count >= count) break;
+                    }
+                    LineOutput.Ok(id, w =>
+                    {
+                        w.WriteStartArray();
+                        foreach (int v in values) w.WriteNumberValue(v);
+                        w.WriteEndArray();
+                    });
+                    break;
+                }
                 case "status":
                     LineOutput.Ok(id, WriteStatus);
                     break;

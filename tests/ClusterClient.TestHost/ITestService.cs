@@ -36,6 +36,15 @@ public partial interface ITestService
 
     [Publish]
     void Publish(Announcement announcement);
+
+    /// <summary>Raised by the real client; handlers in every process receive it.</summary>
+    event EventHandler<string> Notice;
+
+    /// <summary>Makes the real client raise <see cref="Notice"/>.</summary>
+    Task RaiseNoticeAsync(string text);
+
+    /// <summary>An async-stream subscription: 1, 2, 3, ... every 50 ms until the subscriber stops.</summary>
+    IAsyncEnumerable<int> SubscribeCounter(string name, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A publication: the real client remembers it and tells the topic's subscribers.</summary>

@@ -7,10 +7,11 @@ using ClusterSharing.TestHost;
 //
 // Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
 // pid | sub TOPIC | unsub TOPIC | publish TOPIC VALUE | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
-// clock-pid (with --second-channel) | exit
+// on-notice | raise TEXT | stream NAME COUNT | clock-pid (with --second-channel) | exit
 // Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}
 // Events:  started, factory, ready, ready-failed, leader-changed, leadership-lost, executing, real-call-cancelled,
-//          recorded, real-subscribed, real-unsubscribed, real-published, value, real-client-disposed, clock-ready,
+//          recorded, real-subscribed, real-unsubscribed, real-published, value, real-raised, notice, real-stream-started,
+//          real-stream-stopped, real-client-disposed, clock-ready,
 //          clock-ready-failed, exited
 HostArguments arguments;
 try

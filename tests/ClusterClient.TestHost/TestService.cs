@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ClusterSharing.TestHost;
 
 /// <summary>
@@ -74,6 +76,32 @@ internal sealed class TestService : ITestService, IDisposable
         }
         LineOutput.Event("real-published", w => { w.WriteString("topic", announcement.Topic); w.WriteString("value", announcement.Value); });
         foreach (var listener in targets) listener(announcement.Value);
+    }
+
+    public event EventHandler<string>? Notice;
+
+    public Task RaiseNoticeAsync(string text)
+    {
+        LineOutput.Event("real-raised", w => w.WriteString("text", text));
+        Notice?.Invoke(this, text);
+        return Task.CompletedTask;
+    }
+
+    public async IAsyncEnumerable<int> SubscribeCounter(string name, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        LineOutput.Event("real-stream-started", w => w.WriteString("name", name));
+        try
+        {
+            for (int i = 1; i < int.MaxValue; i++)
+            {
+                yield return i;
+                await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            LineOutput.Event("real-stream-stopped", w => w.WriteString("name", name));
+        }
     }
 
     public void Dispose()

@@ -41,6 +41,7 @@ public sealed class FrameConnection : IAsyncDisposable
 
     // Guarded by _sendLock.
     private bool _sendClosed;
+    private bool _writingFrame;
     private bool _tornDown;
     private bool _sendLoopBusy;
     private bool _unflushed;
@@ -343,13 +344,23 @@ public sealed class FrameConnection : IAsyncDisposable
     private bool TryEnterSend()
     {
         Monitor.Enter(_sendLock);
+        if (_writingFrame)
+        {
+            // The lock is re-entrant, but the outer frame is still half-written in the pipe: refuse rather than corrupt it.
+            Monitor.Exit(_sendLock);
+            throw new InvalidOperationException("Send was called on a connection from inside a body serializer of the same connection. Serialize first, then send.");
+        }
         if (_sendClosed)
         {
             Monitor.Exit(_sendLock);
             return false;
         }
         long pending = _bytesQueued - _bytesSent;
-        if (pending < _options.MaxPendingSendBytes) return true;
+        if (pending < _options.MaxPendingSendBytes)
+        {
+            _writingFrame = true;
+            return true;
+        }
         Monitor.Exit(_sendLock);
 
         if (_options.OverflowPolicy == SendOverflowPolicy.RejectFrame)
@@ -366,6 +377,7 @@ public sealed class FrameConnection : IAsyncDisposable
 
     private void ExitSend(int written)
     {
+        _writingFrame = false;
         try
         {
             if (written > 0)

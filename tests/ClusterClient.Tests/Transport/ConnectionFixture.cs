@@ -24,8 +24,8 @@ internal static class ConnectionFixture
             }
             else
             {
-                EndPoint = new IPEndPoint(IPAddress.Loopback, 0);
-                Socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                EndPoint = new IPEndPoint(kind == "tcp6" ? IPAddress.IPv6Loopback : IPAddress.Loopback, 0);
+                Socket = new Socket(EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             }
             Socket.Bind(EndPoint);
             Socket.Listen(16);
@@ -42,7 +42,7 @@ internal static class ConnectionFixture
         {
             var socket = EndPoint is UnixDomainSocketEndPoint
                 ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
-                : new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                : new Socket(EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(EndPoint).WaitAsync(TestTimeout);
             return socket;
         }
@@ -65,7 +65,28 @@ internal static class ConnectionFixture
         return (client, server, listener);
     }
 
-    public static TheoryData<string> Kinds() => new() { "tcp", "unix" };
+    /// <summary>127.0.0.1 and a Unix socket always; ::1 too where this machine has IPv6 loopback.</summary>
+    public static TheoryData<string> Kinds()
+    {
+        var kinds = new TheoryData<string> { "tcp", "unix" };
+        if (HasIPv6Loopback.Value) kinds.Add("tcp6");
+        return kinds;
+    }
+
+    private static readonly Lazy<bool> HasIPv6Loopback = new(() =>
+    {
+        if (!Socket.OSSupportsIPv6) return false;
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    });
 
     /// <summary>Collects log entries, to check that close reasons are logged.</summary>
     public sealed class ListLogger : ILogger

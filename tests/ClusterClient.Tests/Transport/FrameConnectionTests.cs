@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text;
 using ClusterSharing.Protocol;
+using ClusterSharing.Serialization;
 using ClusterSharing.Tests.Protocol;
 using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
@@ -385,6 +386,47 @@ public class FrameConnectionTests(ITestOutputHelper output)
         await got.Task.WaitAsync(TestTimeout);
         Assert.Throws<ProtocolException>(() => client.SendEncoded(bytes.AsSpan(0, bytes.Length - 1)));
         Assert.Throws<ProtocolException>(() => client.SendEncoded(bytes.AsSpan(0, 10)));
+    }
+
+    [Fact]
+    public async Task Sending_from_inside_a_body_serializer_of_the_same_connection_is_refused_and_leaves_the_stream_intact()
+    {
+        var (client, server, listener) = await PairAsync("tcp");
+        using var _ = listener;
+        await using var c = client;
+        await using var s = server;
+        var types = new ConcurrentQueue<PacketType>();
+        var got = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var run = server.RunAsync(frame =>
+        {
+            types.Enqueue(frame.Type);
+            if (frame.Type == PacketType.Goodbye) got.TrySetResult();
+            return default;
+        });
+        Assert.Throws<InvalidOperationException>(() => client.Send(PacketType.Invoke, 1, new CallHeader(1, 1, 1), client,
+            static (ref MessagePackWriter w, in FrameConnection self) =>
+            {
+                w.WriteArrayHeader(0);
+                self.Send(PacketType.Heartbeat, 2, new HeartbeatHeader(1, 1));
+            }));
+        Assert.True(client.Send(PacketType.Goodbye, 3, new GoodbyeHeader(1, "after")));
+        await got.Task.WaitAsync(TestTimeout);
+        Assert.Equal(new[] { PacketType.Goodbye }, types.ToArray());
+        Assert.False(server.IsClosed);
+    }
+
+    [Fact]
+    public async Task A_peer_that_resets_the_connection_is_reported_as_remote_closed()
+    {
+        using var listener = new Listener("tcp");
+        var accept = listener.AcceptAsync();
+        var raw = await listener.ConnectRawAsync();
+        await using var server = new FrameConnection(await accept);
+        var run = server.RunAsync(_ => default);
+        raw.LingerState = new LingerOption(true, 0); // close with RST instead of FIN
+        raw.Close();
+        var info = await run.WaitAsync(TestTimeout);
+        Assert.Equal(ConnectionCloseReason.RemoteClosed, info.Reason);
     }
 
     [Fact]
