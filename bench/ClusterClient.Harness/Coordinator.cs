@@ -171,7 +171,7 @@ internal static class Coordinator
             r.Throughput = await ThroughputAsync(followers, s).ConfigureAwait(false);
 
             Log($"{impl.Name}: publish -> all followers");
-            (r.PublishP50Us, r.PublishP99Us, r.PublishLost) = await PublishAsync(leader, followers, s, work).ConfigureAwait(false);
+            (r.PublishP50Us, r.PublishP99Us, r.PublishLost, r.PublishEachP50Us) = await PublishAsync(leader, followers, s, work).ConfigureAwait(false);
 
             Log($"{impl.Name}: failover, {s.Kills} kills");
             await FailoverAsync(impl, port, workers, s, r).ConfigureAwait(false);
@@ -204,7 +204,7 @@ internal static class Coordinator
         return perSecond;
     }
 
-    private static async Task<(double, double, int)> PublishAsync(WorkerProcess publisher, List<WorkerProcess> followers, HarnessSettings s, string work)
+    private static async Task<(double, double, int, double)> PublishAsync(WorkerProcess publisher, List<WorkerProcess> followers, HarnessSettings s, string work)
     {
         await Task.WhenAll(followers.Select(f => f.CommandAsync("sub"))).ConfigureAwait(false);
         // Subscriptions reach the leader asynchronously: publish warm-up ticks until every follower has seen one.
@@ -222,6 +222,7 @@ internal static class Coordinator
         await Task.Delay(1000).ConfigureAwait(false);
 
         var bySequence = new Dictionary<long, (int Count, double MaxUs)>();
+        var each = new List<double>();
         foreach (var f in followers)
         {
             string path = Path.Combine(work, $"pub-{f.Pid}.txt");
@@ -231,6 +232,7 @@ internal static class Coordinator
                 var parts = line.Split(' ');
                 long seq = long.Parse(parts[0]);
                 double us = long.Parse(parts[1]) / 1000.0;
+                if (seq >= 0) each.Add(us);
                 var cur = bySequence.GetValueOrDefault(seq);
                 bySequence[seq] = (cur.Count + 1, Math.Max(cur.MaxUs, us));
             }
@@ -238,7 +240,7 @@ internal static class Coordinator
         var complete = bySequence.Values.Where(v => v.Count == followers.Count).Select(v => v.MaxUs);
         var sorted = Stats.Sorted(complete);
         int lost = s.Publications - sorted.Count;
-        return (Stats.Percentile(sorted, 50), Stats.Percentile(sorted, 99), lost);
+        return (Stats.Percentile(sorted, 50), Stats.Percentile(sorted, 99), lost, Stats.Percentile(Stats.Sorted(each), 50));
     }
 
     private static async Task FailoverAsync(Implementation impl, int port, List<WorkerProcess> workers, HarnessSettings s, ClusterResults r)
@@ -379,6 +381,7 @@ internal sealed class ClusterResults
     public double PublishP50Us { get; set; }
     public double PublishP99Us { get; set; }
     public int PublishLost { get; set; }
+    public double PublishEachP50Us { get; set; }
     public List<double> FailoverSlowestMs { get; } = [];
     public List<double> FailoverAllMs { get; } = [];
     public List<double> FailedCallsPerKill { get; } = [];

@@ -58,6 +58,7 @@ internal sealed class Results
             "≥ 15× Node", j is null ? null : o.Throughput >= 15 * j.Throughput, "0");
         Row($"Publish → all {n} followers p50 (µs)", o.PublishP50Us, null, null, j?.PublishP50Us, "≤ 100 µs", o.PublishP50Us <= 100);
         Row($"Publish → all {n} followers p99 (µs)", o.PublishP99Us, null, null, j?.PublishP99Us);
+        Row("Publish → one follower p50 (µs, every follower's samples)", o.PublishEachP50Us, null, null, j?.PublishEachP50Us);
         Row("Publications not received by every follower", o.PublishLost, null, null, j?.PublishLost, "0", o.PublishLost == 0, "0");
         var slow = Stats.Sorted(o.FailoverSlowestMs);
         var nslow = j is null ? null : Stats.Sorted(j.FailoverSlowestMs);
