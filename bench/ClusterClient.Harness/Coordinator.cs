@@ -227,6 +227,8 @@ internal static class Coordinator
         {
             string path = Path.Combine(work, $"pub-{f.Pid}.txt");
             await f.CommandAsync($"pubreport {path}").ConfigureAwait(false);
+            var mine = Stats.Sorted(File.ReadLines(path).Where(l => l.Length > 0).Select(l => long.Parse(l.Split(' ')[1]) / 1000.0));
+            if (s.Verbose) Log($"  publish to pid {f.Pid}: {mine.Count} received, p50 {Stats.Percentile(mine, 50):0} µs, p99 {Stats.Percentile(mine, 99):0} µs");
             foreach (var line in File.ReadLines(path).Where(l => l.Length > 0))
             {
                 var parts = line.Split(' ');

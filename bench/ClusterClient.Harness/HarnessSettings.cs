@@ -9,8 +9,8 @@ internal sealed record HarnessSettings
     public int Warmup { get; init; } = 2_000;
     public double ThroughputSeconds { get; init; } = 5;
     public int InFlight { get; init; } = 64;
-    public int Publications { get; init; } = 2_000;
-    public int PublishIntervalUs { get; init; } = 500;
+    public int Publications { get; init; } = 1_000;
+    public int PublishIntervalUs { get; init; } = 1000;
     public int Kills { get; init; } = 20;
     public int CrowdSize { get; init; } = 256;
     public bool Node { get; init; } = true;

@@ -83,11 +83,9 @@ internal sealed class Worker
         long next = Stopwatch.GetTimestamp();
         for (int i = 0; i < count; i++)
         {
-            while (Stopwatch.GetTimestamp() < next)
-            {
-                if (next - Stopwatch.GetTimestamp() > Stopwatch.Frequency / 1000) await Task.Delay(1).ConfigureAwait(false);
-                else Thread.SpinWait(50);
-            }
+            // Sleep, never spin: a spinning publisher would take the CPU from the leader's own socket work.
+            long wait = next - Stopwatch.GetTimestamp();
+            if (wait > 0) await Task.Delay(TimeSpan.FromTicks(Math.Max(1, wait * TimeSpan.TicksPerSecond / Stopwatch.Frequency))).ConfigureAwait(false);
             Client.Publish(new Tick(Topic, firstSequence < 0 ? firstSequence - i : firstSequence + i, Stopwatch.GetTimestamp()));
             next += interval;
         }

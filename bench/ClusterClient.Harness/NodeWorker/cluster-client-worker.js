@@ -73,10 +73,9 @@ async function throughput(seconds, inflight) {
 async function publish(count, intervalUs, first) {
   let next = now();
   for (let i = 0; i < count; i++) {
-    while (now() < next) {
-      if (next - now() > 1e6) await new Promise(r => setTimeout(r, 1));
-      else await new Promise(r => setImmediate(r));
-    }
+    // Sleep, never spin (as the .NET worker): timers have 1 ms granularity.
+    const wait = next - now();
+    if (wait > 0) await new Promise(r => setTimeout(r, Math.max(1, Math.round(wait / 1e6))));
     client.publish({ topic: 'ticks', seq: first < 0 ? first - i : first + i, t: now() });
     next += intervalUs * 1000;
   }
