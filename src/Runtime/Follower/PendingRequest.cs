@@ -90,6 +90,9 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
     private void Recycle()
     {
         _core.Reset();
+        // Normally already disposed on completion; but a close that failed the call between its table entry and its
+        // registration leaves a live one, which must not outlive this use of the object.
+        _cancellation.Dispose();
         _cancellation = default;
         _resultFormatter = null;
         Sent = false;
