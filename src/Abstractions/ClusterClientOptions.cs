@@ -48,6 +48,13 @@ public sealed class ClusterClientOptions
     /// <summary>Largest header object accepted. Default 64 KiB.</summary>
     public int MaxHeaderSize { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// Subscription values a process may hold waiting for its own listeners (per channel). Default 10,000. A process whose
+    /// listeners fall further behind drops the waiting values and resynchronises: a follower reconnects and re-subscribes
+    /// (the leader replays the last value of each key), the leader re-reads its cached last values. Memory stays bounded.
+    /// </summary>
+    public int SubscriptionBufferSize { get; set; } = 10_000;
+
     /// <summary>Logger for lifecycle events and rejected connections; none by default.</summary>
     public ILogger? Logger { get; set; }
 
@@ -70,6 +77,8 @@ public sealed class ClusterClientOptions
             throw new ArgumentException("ResponseTimeout must fit in a 32-bit millisecond count (about 24.8 days).", nameof(ResponseTimeout));
         if (MaxFrameSize < 1024)
             throw new ArgumentException($"MaxFrameSize must be at least 1024 bytes (was {MaxFrameSize}).", nameof(MaxFrameSize));
+        if (SubscriptionBufferSize < 1)
+            throw new ArgumentException($"SubscriptionBufferSize must be at least 1 (was {SubscriptionBufferSize}).", nameof(SubscriptionBufferSize));
         if (MaxHeaderSize < 64 || MaxHeaderSize > MaxFrameSize)
             throw new ArgumentException($"MaxHeaderSize must be between 64 bytes and MaxFrameSize (was {MaxHeaderSize}).", nameof(MaxHeaderSize));
     }

@@ -68,7 +68,11 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor WrongCloseSignature = Error("CC0015",
         "Wrong close signature",
-        "'{0}' closes the handle (by name, [Close] or IAsyncDisposable) but {1}: use 'void {0}()', 'Task {0}()' or 'ValueTask {0}()', optionally with a last CancellationToken, or mark it [Oneway] if it does not close");
+        "'{0}' closes the handle (by name, [Close], IDisposable or IAsyncDisposable) but {1}: use 'void {0}()', 'Task {0}()' or 'ValueTask {0}()', optionally with a last CancellationToken, or mark it [Oneway] if it does not close");
+
+    public static readonly DiagnosticDescriptor NonPositiveTimeout = Error("CC0016",
+        "Timeout must be positive",
+        "'{0}' has [Timeout({1})], which is not positive: a timeout is a number of milliseconds greater than zero; give a timeout greater than zero, or remove the attribute to use ClusterClientOptions.ResponseTimeout");
 
     public static readonly DiagnosticDescriptor GeneratorFailed = Error("CC0099",
         "The ClusterClient generator failed",

@@ -185,6 +185,7 @@ internal sealed partial class Parser
             Action = c.GetTypeByMetadataName("System.Action`1");
             EventHandlerOfT = c.GetTypeByMetadataName("System.EventHandler`1");
             AsyncDisposable = c.GetTypeByMetadataName("System.IAsyncDisposable");
+            Disposable = c.GetTypeByMetadataName("System.IDisposable");
             DateTime = c.GetTypeByMetadataName("System.DateTime");
             DateTimeOffset = c.GetTypeByMetadataName("System.DateTimeOffset");
             TimeSpan = c.GetTypeByMetadataName("System.TimeSpan");
@@ -200,6 +201,7 @@ internal sealed partial class Parser
         public INamedTypeSymbol? Action { get; }
         public INamedTypeSymbol? EventHandlerOfT { get; }
         public INamedTypeSymbol? AsyncDisposable { get; }
+        public INamedTypeSymbol? Disposable { get; }
         public INamedTypeSymbol? DateTime { get; }
         public INamedTypeSymbol? DateTimeOffset { get; }
         public INamedTypeSymbol? TimeSpan { get; }

@@ -23,10 +23,11 @@ internal sealed partial class Parser
     {
         var members = new List<MemberSpec>();
         var sources = new List<INamedTypeSymbol> { _interface };
-        sources.AddRange(_interface.AllInterfaces);
+        // Roslyn and reflection list base interfaces in different orders, so both paths sort them by canonical name.
+        sources.AddRange(_interface.AllInterfaces.OrderBy(TypeNames.Canonical, StringComparer.Ordinal));
         foreach (var source in sources)
         {
-            foreach (var member in source.GetMembers())
+            foreach (var member in InDeclarationOrder(source))
             {
                 _cancellationToken.ThrowIfCancellationRequested();
                 // Static members and default implementations need no proxy code.
@@ -48,6 +49,18 @@ internal sealed partial class Parser
         PairUnsubscribes(members);
         ReportDuplicateIds(members);
         return members;
+    }
+
+    /// <summary>
+    /// Members in declaration order as reflection sees it (metadata token order, an event at its add accessor): source
+    /// members come in declaration order and are emitted that way; a referenced assembly's members are sorted by token.
+    /// </summary>
+    private static IEnumerable<ISymbol> InDeclarationOrder(INamedTypeSymbol type)
+    {
+        var members = type.GetMembers();
+        if (type.Locations.Any(l => l.IsInSource)) return members;
+        // A constructed generic base (IBase<int>) reads its tokens from the definition.
+        return members.OrderBy(m => m is IEventSymbol { AddMethod: { } add } ? add.OriginalDefinition.MetadataToken : m.OriginalDefinition.MetadataToken);
     }
 
     private MemberSpec? ReportProperty(IPropertySymbol property)
@@ -94,8 +107,10 @@ internal sealed partial class Parser
         if (HasAttribute(method, "UnsubscribeAttribute")) return MemberKind.Unsubscribe;
         if (HasAttribute(method, "PublishAttribute")) return MemberKind.Publish;
         if (HasAttribute(method, "OnewayAttribute")) return MemberKind.Oneway;
+        // Dispose/DisposeAsync end this process's use of the shared client; as oneways they would dispose the leader's real client for everyone.
         if (method.Name is "Close" or "CloseAsync"
-            || (method.Name == "DisposeAsync" && Same(method.ContainingType, _known.AsyncDisposable)))
+            || (method.Name == "DisposeAsync" && Same(method.ContainingType, _known.AsyncDisposable))
+            || (method.Name == "Dispose" && Same(method.ContainingType, _known.Disposable)))
             return MemberKind.Close;
         // Names classify only void and async-stream methods: 'Task PublishAsync(...)' stays an ordinary call.
         if (shape is ReturnShape.Void or ReturnShape.AsyncEnumerable)
@@ -148,10 +163,18 @@ internal sealed partial class Parser
         var wireParameters = method.Parameters.Where(p => !IsCancellationToken(p.Type)).ToList();
         string signature = TypeNames.Canonical(method.ReturnType) + " " + name + "("
             + string.Join(",", wireParameters.Select(p => TypeNames.Canonical(p.Type))) + ")";
-        int timeout = method.GetAttributes()
-            .Where(a => a.AttributeClass?.ToDisplayString() == AttributeNamespace + "TimeoutAttribute")
-            .Select(a => a.ConstructorArguments.Length == 1 && a.ConstructorArguments[0].Value is int ms ? ms : 0)
-            .FirstOrDefault();
+        int timeout = 0;
+        var timeoutAttribute = method.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == AttributeNamespace + "TimeoutAttribute");
+        if (timeoutAttribute is { ConstructorArguments.Length: 1 } && timeoutAttribute.ConstructorArguments[0].Value is int milliseconds)
+        {
+            // 0 on the wire means "the option's default": [Timeout(0)] would silently be no timeout at all (the dynamic path refuses it too).
+            if (milliseconds <= 0)
+            {
+                Report(Diagnostics.NonPositiveTimeout, location, name, milliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                return null;
+            }
+            timeout = milliseconds;
+        }
         bool broadcast = method.GetAttributes()
             .Where(a => a.AttributeClass?.ToDisplayString() == AttributeNamespace + "SubscribeAttribute")
             .SelectMany(a => a.NamedArguments)

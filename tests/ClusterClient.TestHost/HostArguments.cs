@@ -20,11 +20,12 @@ internal sealed class HostArguments
     public ProxyGenerationMode? ProxyGeneration { get; private set; }
     public bool Log { get; private set; }
     public bool SecondChannel { get; private set; }
+    public int? SubscriptionBuffer { get; private set; }
 
     public const string Usage =
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
-        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--log]";
+        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -59,6 +60,7 @@ internal sealed class HostArguments
                     break;
                 case "--log": result.Log = true; break;
                 case "--second-channel": result.SecondChannel = true; break;
+                case "--subscription-buffer": result.SubscriptionBuffer = Number(); break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
             }
         }
@@ -83,6 +85,7 @@ internal sealed class HostArguments
         if (ConnectTimeoutMs is { } connect) options.ConnectTimeout = TimeSpan.FromMilliseconds(connect);
         if (ProxyGeneration is { } mode) options.ProxyGeneration = mode;
         options.SingleMode = SingleMode;
+        if (SubscriptionBuffer is { } buffer) options.SubscriptionBufferSize = buffer;
         if (Log) options.Logger = new StderrLogger();
     }
 }

@@ -66,6 +66,38 @@ internal sealed class LeaderConnection : IMonitored
         _logger = logger;
         _heartbeatTicks = (long)(options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
+        if (connection.RemoteEndPoint is IPEndPoint leader && connection.LocalEndPoint is IPEndPoint local)
+        {
+            _pulse = Election.LivenessPulse.TryConnectSender(leader.Port);
+            _pulseConnectionPort = local.Port;
+        }
+    }
+
+    private readonly System.Net.Sockets.Socket? _pulse;
+    private readonly int _pulseConnectionPort;
+    private readonly byte[] _pulseBuffer = new byte[64];
+
+    /// <summary>Monitor thread: sends this connection's UDP pulse and counts the leader's answers as signs of life.</summary>
+    private void Pulse(long timestamp, bool send)
+    {
+        if (_pulse is null) return;
+        try
+        {
+            for (int i = 0; i < 64 && _pulse.Available > 0; i++)
+            {
+                int read = _pulse.Receive(_pulseBuffer);
+                if (Election.LivenessPulse.TryRead(_pulseBuffer.AsSpan(0, read), out _, out _)) Volatile.Write(ref _lastReceived, timestamp);
+            }
+            if (send)
+            {
+                Election.LivenessPulse.Write(_pulseBuffer, LeaderEpoch, _pulseConnectionPort);
+                _pulse.Send(_pulseBuffer.AsSpan(0, Election.LivenessPulse.Size));
+            }
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            // No pulse responder on the leader (UDP port taken, or the leader is gone): TCP heartbeats still decide.
+        }
     }
 
     /// <summary>The epoch the leader announced.</summary>
@@ -323,19 +355,22 @@ internal sealed class LeaderConnection : IMonitored
     public void OnTick(long timestamp)
     {
         if (IsClosed) return;
+        // A Dictionary's enumerator is a struct: the monitor thread stays allocation-free, idle or not.
         _pending.RemoveExpired(timestamp, _expired);
         foreach (var request in _expired)
         {
             if (request.TryClaim()) request.Fail(request.TimedOut());
         }
         _expired.Clear();
+        bool due = timestamp - _lastHeartbeat >= _heartbeatTicks;
+        Pulse(timestamp, due);
         long silent = timestamp - Volatile.Read(ref _lastReceived);
         if (silent > 3 * _heartbeatTicks)
         {
             Close($"the leader sent nothing for {silent * 1000 / Stopwatch.Frequency} ms (3 heartbeat intervals)");
             return;
         }
-        if (timestamp - _lastHeartbeat >= _heartbeatTicks)
+        if (due)
         {
             _lastHeartbeat = timestamp;
             _connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(LeaderEpoch, timestamp));
@@ -360,6 +395,7 @@ internal sealed class LeaderConnection : IMonitored
             if (request.TryClaim()) request.Fail(request.Lost(reason));
         }
         _completion.TrySetResult(reason);
+        _pulse?.Dispose();
         if (abort) _connection.Abort(reason);
     }
 

@@ -26,6 +26,9 @@ internal abstract class PendingRequest
     /// <summary>Makes a pooled request claimable again for its next use.</summary>
     protected void ResetClaim() => Volatile.Write(ref _claimed, 0);
 
+    /// <summary>True once completed, failed or timed out.</summary>
+    public bool IsClaimed => Volatile.Read(ref _claimed) != 0;
+
     /// <summary>Completes from the response frame (on the read loop; the frame is valid only during the call).</summary>
     public abstract void TryComplete(in Frame frame);
 
@@ -111,6 +114,8 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             var (call, connection) = ((PendingCall<TResult>, LeaderConnection))state!;
             connection.CancelRequest(call, token);
         }, (this, connection));
+        // The reply may have won the race with the registration; do not keep the call alive through the token.
+        if (IsClaimed) _cancellation.Unregister();
     }
 
     public override void TryComplete(in Frame frame)

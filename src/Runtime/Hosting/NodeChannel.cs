@@ -77,7 +77,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         _responseTimeout = options.ResponseTimeout;
         _logger = logger;
         Methods = LeaderChannel<T>.MethodTable(contract);
-        _subscriptions = new LocalSubscriptions<T>(this, logger);
+        _subscriptions = new LocalSubscriptions<T>(this, options.SubscriptionBufferSize, logger);
     }
 
     public ClusterContract<T> Contract { get; }
@@ -119,6 +119,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         var route = _route;
         if (route?.Connection != connection) return;
         _route = null;
+        _subscriptions.Detached(connection);
         WaitingFor = "a new leader after the previous one was lost";
         Readiness.SetNotReady();
     }
@@ -257,6 +258,28 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     }
 
     public LocalSubscriptions<T> Subscriptions => _subscriptions;
+
+    /// <summary>A listener of this channel threw, or this process fell behind its subscriptions; raised on a background thread.</summary>
+    public event Action<ListenerErrorEventArgs>? ListenerError;
+
+    internal void RaiseListenerError(string? member, Exception error)
+    {
+        var handlers = ListenerError;
+        if (handlers is null) return;
+        var args = new ListenerErrorEventArgs(member, error);
+        foreach (Action<ListenerErrorEventArgs> handler in handlers.GetInvocationList())
+        {
+            try
+            {
+                handler(args);
+            }
+            catch (Exception ex)
+            {
+                // An error handler that throws must not take the delivery worker down with it.
+                NodeLog.ListenerFailed(_logger, Name, ex);
+            }
+        }
+    }
 
     void ISubscriptionReceiver.OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header) => _subscriptions.OnRemote(frame, header);
 

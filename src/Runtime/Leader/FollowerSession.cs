@@ -14,6 +14,9 @@ namespace ClusterSharing.Leader;
 /// </summary>
 internal sealed class FollowerSession : Hosting.IMonitored
 {
+    /// <summary>Bounds the leader's memory per follower: calls beyond this get an error reply.</summary>
+    public const int MaxInflightCalls = 65_536;
+
     private readonly LeaderServer _server;
     private readonly FrameConnection _connection;
     private readonly List<ILeaderChannel> _channels = new();
@@ -32,6 +35,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _server = server;
         _connection = connection;
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
+        PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
     }
@@ -39,6 +43,9 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private long Epoch => _server.Epoch;
 
     public string Name => _name;
+
+    /// <summary>The follower's TCP port of this connection; its UDP pulses name it.</summary>
+    public int PeerPort { get; }
 
     public void Start()
     {
@@ -194,7 +201,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
             PacketType.Publish => ClusterMethodKind.Publish,
             _ => ClusterMethodKind.Oneway,
         };
-        if (method.Kind != expected && !(type == PacketType.Oneway && method.Kind == ClusterMethodKind.Close))
+        // Close members are local to a follower's handle: no packet may run one on the leader's shared real client.
+        if (method.Kind != expected)
         {
             error = $"'{method.Name}' is a {method.Kind} member and cannot be called with a {type} packet";
             return false;
@@ -217,9 +225,22 @@ internal sealed class FollowerSession : Hosting.IMonitored
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
             return;
         }
-        var call = InflightCall.Rent(this, requestId, method);
-        bool added;
-        lock (_inflightGate) added = _inflight.TryAdd(requestId, call);
+        bool added = false;
+        InflightCall? call = null;
+        lock (_inflightGate)
+        {
+            if (_inflight.Count < MaxInflightCalls)
+            {
+                call = InflightCall.Rent(this, requestId, method);
+                added = _inflight.TryAdd(requestId, call);
+            }
+        }
+        if (call is null)
+        {
+            SendError(requestId, "ClusterSharing.ClusterClientException",
+                $"The leader refused '{method.Name}': this follower already has {MaxInflightCalls} calls in flight.", null);
+            return;
+        }
         if (!added)
         {
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Request id {requestId} is already in flight on this connection.");
@@ -316,7 +337,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
     public void OnTick(long timestamp)
     {
         if (Volatile.Read(ref _closed) != 0) return;
-        long silent = timestamp - Volatile.Read(ref _lastReceived);
+        long lastSign = Math.Max(Volatile.Read(ref _lastReceived), _server.Pulse?.LastSeen(PeerPort) ?? 0);
+        long silent = timestamp - lastSign;
         if (silent > 3 * _heartbeatTicks)
         {
             LeaderLog.FollowerEvicted(_server.Logger, _name, silent * 1000.0 / Stopwatch.Frequency);

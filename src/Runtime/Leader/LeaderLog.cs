@@ -37,4 +37,7 @@ internal static partial class LeaderLog
 
     [LoggerMessage(2010, LogLevel.Warning, "A real subscription of channel '{Channel}' failed")]
     public static partial void SubscriptionFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(2020, LogLevel.Debug, "Channel '{Channel}': '{Method}' has no paired unsubscribe member; the real listener stays subscribed, idle, with its last value cached")]
+    public static partial void SubscriptionKept(ILogger logger, string channel, string method);
 }

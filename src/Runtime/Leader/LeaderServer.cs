@@ -57,7 +57,18 @@ internal sealed class LeaderServer : IAsyncDisposable
 
     public ILeaderChannel? FindChannel(string name) => _findChannel(name);
 
-    public void Start() => _acceptLoop = Task.Run(AcceptLoopAsync);
+    /// <summary>Answers followers' UDP pulses from the monitor thread; null when the UDP port is taken.</summary>
+    public PulseResponder? Pulse { get; private set; }
+
+    public void Start()
+    {
+        if (Election.LivenessPulse.TryBindResponder(((System.Net.IPEndPoint)_listener.LocalEndPoint!).Port) is { } udp)
+        {
+            Pulse = new PulseResponder(udp, _epoch);
+            _monitor.Add(Pulse);
+        }
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
 
     private async Task AcceptLoopAsync()
     {
@@ -114,6 +125,7 @@ internal sealed class LeaderServer : IAsyncDisposable
     internal void OnSessionClosed(FollowerSession session)
     {
         _monitor.Remove(session);
+        Pulse?.Forget(session.PeerPort);
         lock (_gate) _sessions.Remove(session);
     }
 
@@ -128,6 +140,11 @@ internal sealed class LeaderServer : IAsyncDisposable
         }
         _stop.Cancel();
         _listener.Dispose();
+        if (Pulse is { } pulse)
+        {
+            _monitor.Remove(pulse);
+            pulse.Dispose();
+        }
         try
         {
             await _acceptLoop.ConfigureAwait(false);

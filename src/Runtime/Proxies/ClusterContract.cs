@@ -13,7 +13,10 @@ public abstract class ClusterContract<T> where T : class
     /// <summary>The default channel name (the interface's full name, or <see cref="ClusterDelegateAttribute.Name"/>).</summary>
     public abstract string Name { get; }
 
-    /// <summary>Every member, in declaration order.</summary>
+    /// <summary>
+    /// Every member: the interface's own in declaration order, then those of each base interface sorted by canonical name
+    /// (ordinal), each in declaration order. Generated and dynamic contracts list them alike.
+    /// </summary>
     public abstract IReadOnlyList<ClusterMethod> Methods { get; }
 
     /// <summary>Creates the proxy handed to user code; every member goes through <paramref name="invoker"/>.</summary>

@@ -52,10 +52,10 @@ public static class ContractResolver
         string name = ClusterMethodId.CanonicalTypeName(type);
         string fix = type.IsDefined(typeof(ClusterDelegateAttribute), inherit: false)
             ? $"'{name}' has [ClusterDelegate] but the ClusterClient source generator did not run for it. Reference the ClusterClient package " +
-              "(it ships the generator as an analyzer; with a ProjectReference add OutputItemType=\"Analyzer\"), declare the interface " +
-              "'partial' and at least internal (and every enclosing type partial), and fix any CC diagnostics the build reports."
+              "(it ships the generator as an analyzer; with a ProjectReference add OutputItemType=\"Analyzer\") and fix any CC diagnostics " +
+              "the build reports (a private or protected nested interface needs every containing type declared 'partial')."
             : $"'{name}' is not marked [ClusterDelegate], so the ClusterClient source generator skipped it. Add [ClusterDelegate] to the " +
-              "interface, declare it 'partial' and at least internal, and reference the ClusterClient package, which ships the generator.";
+              "interface and reference the ClusterClient package, which ships the generator.";
         return $"No generated ClusterClient contract is registered for '{name}' and {why}. {fix} " +
                "Alternatively use ProxyGenerationMode.PreferGenerated or AlwaysDynamic to fall back to the Castle.Core proxy (not trim or AOT safe).";
     }

@@ -34,10 +34,36 @@ public sealed class ContractResolverTests
     {
         var error = Assert.Throws<ClusterClientException>(() => ContractResolver.Resolve<IPlainService>(ProxyGenerationMode.AlwaysGenerated));
         Assert.Contains("ClusterSharing.Generators.Tests.Conformance.IPlainService", error.Message);
-        Assert.Contains("[ClusterDelegate]", error.Message);
-        Assert.Contains("partial", error.Message);
+        Assert.Contains("Add [ClusterDelegate] to the interface", error.Message);
+        // A public or internal interface gets its contract without being partial; only nested private/protected ones need it.
+        Assert.DoesNotContain("partial", error.Message);
         Assert.Contains("AlwaysGenerated", error.Message);
         Assert.Contains("PreferGenerated", error.Message);
+    }
+
+    [Fact]
+    public void AlwaysGenerated_for_an_annotated_interface_the_generator_skipped_points_at_the_analyzer_and_the_diagnostics()
+    {
+        // Compiled without the generator, as when the analyzer is not referenced.
+        var compilation = Generator.GeneratorHarness.CreateCompilation("""
+            namespace Skipped;
+            [ClusterDelegate]
+            public interface ISkipped { Task PingAsync(); }
+            """);
+        var (context, assembly) = Generator.GeneratorHarness.Load(compilation);
+        try
+        {
+            var resolve = typeof(ContractResolver).GetMethod(nameof(ContractResolver.Resolve))!.MakeGenericMethod(assembly.GetType("Skipped.ISkipped", throwOnError: true)!);
+            var error = Assert.Throws<ClusterClientException>(() =>
+                resolve.Invoke(null, System.Reflection.BindingFlags.DoNotWrapExceptions, null, [ProxyGenerationMode.AlwaysGenerated], null));
+            Assert.Contains("'Skipped.ISkipped' has [ClusterDelegate] but the ClusterClient source generator did not run for it", error.Message);
+            Assert.Contains("OutputItemType=\"Analyzer\"", error.Message);
+            Assert.Contains("a private or protected nested interface needs every containing type declared 'partial'", error.Message);
+        }
+        finally
+        {
+            context.Unload();
+        }
     }
 
     [Fact]

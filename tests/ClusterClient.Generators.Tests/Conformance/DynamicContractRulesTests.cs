@@ -11,6 +11,7 @@ public static class IUnsupported
     public interface IObjectParameter { Task SendAsync(object payload); }
     public interface IDecimalInside { Task PayAsync(Invoice invoice); }
     public interface IDecimalInList { Task PayAllAsync(Dictionary<string, List<Invoice>> invoices); }
+    public interface IDecimalInJaggedArray { Task<Invoice[][]?> PagesAsync(); }
     public interface ITokenInTheMiddle { Task WaitAsync(CancellationToken cancellationToken, int milliseconds); }
     public interface IUnpairedUnsubscribe { void Unsubscribe(string topic, Action<int>? listener); }
     public interface IBadReturn { int Count(); }
@@ -21,6 +22,7 @@ public static class IUnsupported
     public interface IUnnamedStream { IAsyncEnumerable<int> Watch(string topic); }
 #pragma warning disable CS8714 // The nullable key is the point: it must be refused.
     public interface INullableKey { Task SendAsync(Dictionary<int?, string> map); }
+    public interface INullableKeyInList { Task SendAsync(List<IReadOnlyDictionary<long?, string>> maps); }
 #pragma warning restore CS8714
     public interface IWithDefaults
     {
@@ -30,6 +32,7 @@ public static class IUnsupported
     }
     public interface IBadEvent { event Action<int> Changed; }
     public interface IZeroTimeout { [Timeout(0)] Task PingAsync(); }
+    public interface INegativeTimeout { [Timeout(-5)] void Ping(); }
     public interface IMultiDimensional { Task SendAsync(int[,] grid); }
     public interface IBadSubscribe { [Subscribe] void Watch(string topic); }
     public interface ICloseWithArguments { [Close] Task CloseAsync(string reason); }
@@ -105,6 +108,12 @@ public sealed class DynamicContractRulesTests
             Refuse<IUnsupported.IDecimalInList>());
 
     [Fact]
+    public void Unsupported_types_inside_arrays_are_refused_with_their_path() =>
+        Assert.Contains("its result (ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice[][] -> ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice[] -> " +
+            "ClusterSharing.Generators.Tests.Conformance.IUnsupported.Invoice.Amount -> System.Decimal)",
+            Refuse<IUnsupported.IDecimalInJaggedArray>());
+
+    [Fact]
     public void Cancellation_token_must_be_last() => Assert.Contains("CancellationToken parameter 'cancellationToken' is not the last parameter", Refuse<IUnsupported.ITokenInTheMiddle>());
 
     [Fact]
@@ -131,7 +140,14 @@ public sealed class DynamicContractRulesTests
     public void Async_streams_must_be_subscriptions() => Assert.Contains("IUnnamedStream.Watch' cannot be shared: return type 'System.Collections.Generic.IAsyncEnumerable<System.Int32>' is an async stream", Refuse<IUnsupported.IUnnamedStream>());
 
     [Fact]
-    public void Nullable_dictionary_keys_are_refused() => Assert.Contains("a dictionary key cannot be a nullable value type", Refuse<IUnsupported.INullableKey>());
+    public void Nullable_dictionary_keys_are_refused()
+    {
+        Assert.Contains("a dictionary key cannot be a nullable value type", Refuse<IUnsupported.INullableKey>());
+        var nested = Refuse<IUnsupported.INullableKeyInList>();
+        Assert.Contains("(System.Collections.Generic.List<System.Collections.Generic.IReadOnlyDictionary<System.Nullable<System.Int64>,System.String>> -> " +
+            "System.Collections.Generic.IReadOnlyDictionary<System.Nullable<System.Int64>,System.String>)", nested);
+        Assert.Contains("a dictionary key cannot be a nullable value type", nested);
+    }
 
     [Fact]
     public void Static_members_and_default_implementations_are_not_forwarded()
@@ -152,7 +168,11 @@ public sealed class DynamicContractRulesTests
     public void Events_must_be_EventHandler_of_T() => Assert.Contains("IBadEvent.Changed' cannot be shared: event type 'System.Action<System.Int32>'", Refuse<IUnsupported.IBadEvent>());
 
     [Fact]
-    public void Timeouts_must_be_positive() => Assert.Contains("[Timeout(0)] is not positive", Refuse<IUnsupported.IZeroTimeout>());
+    public void Timeouts_must_be_positive()
+    {
+        Assert.Contains("IZeroTimeout.PingAsync' cannot be shared: [Timeout(0)] is not positive", Refuse<IUnsupported.IZeroTimeout>());
+        Assert.Contains("INegativeTimeout.Ping' cannot be shared: [Timeout(-5)] is not positive", Refuse<IUnsupported.INegativeTimeout>());
+    }
 
     [Fact]
     public void Multi_dimensional_arrays_are_refused() => Assert.Contains("multi-dimensional arrays", Refuse<IUnsupported.IMultiDimensional>());

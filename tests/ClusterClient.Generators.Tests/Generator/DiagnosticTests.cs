@@ -164,6 +164,27 @@ public sealed class DiagnosticTests
     [Fact]
     public void CC0015_wrong_close_signature() => Expect("CC0015", "Task<int> CloseAsync();", "CloseAsync");
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-5)]
+    public void CC0016_timeout_must_be_positive(int milliseconds)
+    {
+        var d = Expect("CC0016", $"[Timeout({milliseconds})] Task PingAsync();", "PingAsync");
+        Assert.Contains($"[Timeout({milliseconds})], which is not positive", d.GetMessage());
+    }
+
+    [Fact]
+    public void CC0016_is_not_reported_for_a_positive_timeout()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            [ClusterDelegate]
+            public interface ITimed { [Timeout(1)] Task PingAsync(); }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.NotEmpty(run.Sources);
+    }
+
     [Fact]
     public void CC0099_generator_failure_is_reported_not_thrown()
     {

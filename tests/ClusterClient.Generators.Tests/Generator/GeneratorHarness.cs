@@ -53,9 +53,11 @@ internal static class GeneratorHarness
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
     /// <summary>The generator's output for <paramref name="sources"/>.</summary>
-    public static GeneratorRun Run(params string[] sources)
+    public static GeneratorRun Run(params string[] sources) => Run(CreateCompilation(sources));
+
+    /// <summary>The generator's output for <paramref name="compilation"/> (for example one that references another in-memory assembly).</summary>
+    public static GeneratorRun Run(CSharpCompilation compilation)
     {
-        var compilation = CreateCompilation(sources);
         var driver = CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
         var result = driver.GetRunResult().Results.Single();
         if (result.Exception is not null) throw new InvalidOperationException("The generator threw.", result.Exception);

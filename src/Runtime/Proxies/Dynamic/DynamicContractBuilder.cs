@@ -88,13 +88,15 @@ internal sealed class DynamicContractBuilder<T> where T : class
         foreach (var method in methods) ByMethod.Add(method, member);
     }
 
-    /// <summary>Members of the interface and of the interfaces it extends, each in declaration order.</summary>
+    /// <summary>
+    /// Members of the interface, then of every interface it extends sorted by canonical name (the generator's order: reflection
+    /// and Roslyn list base interfaces differently), each in declaration order.
+    /// </summary>
     private IEnumerable<MemberInfo> DeclaredMembers()
     {
-        var seen = new HashSet<Type>();
-        foreach (var type in new[] { _contract }.Concat(_contract.GetInterfaces()))
+        var bases = _contract.GetInterfaces().OrderBy(ClusterMethodId.CanonicalTypeName, StringComparer.Ordinal);
+        foreach (var type in bases.Prepend(_contract))
         {
-            if (!seen.Add(type)) continue;
             const BindingFlags flags = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.DeclaredOnly;
             // Static members and default implementations need no forwarding (the generator skips them too).
             foreach (var property in type.GetProperties(flags).Where(p => p.GetAccessors(nonPublic: true).Any(IsForwarded))) yield return property;
@@ -129,7 +131,7 @@ internal sealed class DynamicContractBuilder<T> where T : class
 
     /// <summary>
     /// The generator's order: the first kind attribute wins ([Close], [Subscribe], [Unsubscribe], [Publish], [Oneway]);
-    /// then Close/CloseAsync/DisposeAsync by name; names classify only void and async-stream methods; then the return type.
+    /// then Close/CloseAsync and IDisposable.Dispose/IAsyncDisposable.DisposeAsync by name; names classify only void and async-stream methods; then the return type.
     /// The shape each kind requires is checked when the member is built.
     /// </summary>
     private ClusterMethodKind Classify(MethodInfo method)
@@ -153,7 +155,10 @@ internal sealed class DynamicContractBuilder<T> where T : class
         if (method.IsDefined(typeof(UnsubscribeAttribute), false)) return ClusterMethodKind.Unsubscribe;
         if (method.IsDefined(typeof(PublishAttribute), false)) return ClusterMethodKind.Publish;
         if (method.IsDefined(typeof(OnewayAttribute), false)) return ClusterMethodKind.Oneway;
-        if (name is "Close" or "CloseAsync" || name == nameof(IAsyncDisposable.DisposeAsync) && method.DeclaringType == typeof(IAsyncDisposable))
+        // Dispose/DisposeAsync end this process's use of the shared client; as oneways they would dispose the leader's real client for everyone.
+        if (name is "Close" or "CloseAsync"
+            || name == nameof(IAsyncDisposable.DisposeAsync) && method.DeclaringType == typeof(IAsyncDisposable)
+            || name == nameof(IDisposable.Dispose) && method.DeclaringType == typeof(IDisposable))
             return ClusterMethodKind.Close;
         var returnType = method.ReturnType;
         bool isStream = IsGeneric(returnType, typeof(IAsyncEnumerable<>));
@@ -300,7 +305,8 @@ internal sealed class DynamicContractBuilder<T> where T : class
         if (method.GetCustomAttribute<TimeoutAttribute>() is { } attribute)
         {
             if (attribute.Milliseconds <= 0)
-                throw Unsupported(method.Name, $"[Timeout({attribute.Milliseconds})] is not positive", "give a timeout in milliseconds greater than zero, or remove the attribute");
+                throw Unsupported(method.Name, $"[Timeout({attribute.Milliseconds})] is not positive: a timeout is a number of milliseconds greater than zero",
+                    "give a timeout greater than zero, or remove the attribute to use ClusterClientOptions.ResponseTimeout");
             timeout = attribute.Milliseconds;
         }
         bool idempotent = method.IsDefined(typeof(IdempotentAttribute), false);

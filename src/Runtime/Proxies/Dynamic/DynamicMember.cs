@@ -172,7 +172,7 @@ internal sealed class VoidCallMember<T>(ClusterMethod method, MethodInfo member,
 }
 
 /// <summary>
-/// A close member (<c>[Close]</c>, <c>Close</c>/<c>CloseAsync</c>, <c>DisposeAsync</c>) returning void, Task or ValueTask,
+/// A close member (<c>[Close]</c>, <c>Close</c>/<c>CloseAsync</c>, <c>Dispose</c>, <c>DisposeAsync</c>) returning void, Task or ValueTask,
 /// optionally taking a last <see cref="CancellationToken"/> (passed on the leader, not sent).
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]

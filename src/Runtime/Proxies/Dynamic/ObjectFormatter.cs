@@ -4,12 +4,6 @@ using ClusterSharing.Serialization;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
-/// <summary>Lets the resolver finish an <see cref="ObjectFormatter{T}"/> after caching it (recursive types).</summary>
-internal interface IObjectFormatter
-{
-    void Initialize(DynamicFormatterResolver resolver);
-}
-
 /// <summary>
 /// A record, class or struct of a contract as a MessagePack map keyed by property name: public instance properties
 /// with a public getter, in declaration order, base-class members first. Reading accepts keys in any order, skips
@@ -19,7 +13,7 @@ internal interface IObjectFormatter
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectFormatter
+internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
 {
     private Member[] _members = [];
     private Dictionary<string, int> _index = new(StringComparer.Ordinal);
@@ -27,6 +21,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectForm
     private int[] _constructorMembers = [];
     private object?[] _defaults = [];
 
+    /// <summary>Resolves the members' formatters; called after the resolver cached this formatter, so recursive types find it.</summary>
     public void Initialize(DynamicFormatterResolver resolver)
     {
         var properties = ReadableProperties(typeof(T));
