@@ -156,6 +156,15 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(resultFormatter);
+        // Fast path, allocation-free: a follower with a live connection hands out the pending call itself. The async
+        // wrapper is only needed to wait for readiness, for a call that could not be sent, or to retry an idempotent one.
+        var route = _route;
+        if (route?.Connection is { } connection && !method.Idempotent && Readiness.IsReady && !cancellationToken.IsCancellationRequested)
+        {
+            var timeout = TimeoutOf(method);
+            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, timeout, timeout, cancellationToken, out var pending))
+                return pending;
+        }
         return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
     }
 

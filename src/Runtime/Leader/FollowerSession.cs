@@ -17,7 +17,10 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private readonly LeaderServer _server;
     private readonly FrameConnection _connection;
     private readonly List<ILeaderChannel> _channels = new();
-    private readonly ConcurrentDictionary<long, InflightCall> _inflight = new();
+    // Calls running on the real client, by request id. A Dictionary under a lock, not a ConcurrentDictionary: it reuses
+    // its entries (no node per call), and removing a call is what entitles a thread to finish or abandon it.
+    private readonly Dictionary<long, InflightCall> _inflight = new();
+    private readonly Lock _inflightGate = new();
     private readonly long _heartbeatTicks;
     private readonly string _name;
     private readonly long _acceptedAt;
@@ -26,7 +29,6 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private long _lastReceived;
     private long _lastHeartbeat;
     private int _closed;
-    private int _inflightCount;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
     private volatile bool _registered;
 
@@ -257,19 +259,26 @@ internal sealed class FollowerSession : Hosting.IMonitored
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
             return;
         }
-        if (Interlocked.Increment(ref _inflightCount) > _server.Options.MaxInflightCallsPerFollower)
+        bool added = false;
+        InflightCall? call = null;
+        lock (_inflightGate)
         {
-            Interlocked.Decrement(ref _inflightCount);
+            if (_inflight.Count < _server.Options.MaxInflightCallsPerFollower)
+            {
+                call = InflightCall.Rent(this, requestId, method);
+                added = _inflight.TryAdd(requestId, call);
+            }
+        }
+        if (call is null)
+        {
             string limit = $"this follower already has MaxInflightCallsPerFollower ({_server.Options.MaxInflightCallsPerFollower}) calls running on the leader";
             LeaderLog.LimitReached(_server.Logger, _name, limit);
             SendError(requestId, "ClusterSharing.ClusterClientException",
                 $"The leader refused '{method.Name}': {limit}. Wait for calls to complete, or raise ClusterClientOptions.MaxInflightCallsPerFollower on the leader.", null);
             return;
         }
-        var call = new InflightCall(this, requestId, method);
-        if (!_inflight.TryAdd(requestId, call))
+        if (!added)
         {
-            Interlocked.Decrement(ref _inflightCount);
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Request id {requestId} is already in flight on this connection.");
         }
         int timeout = frame.Header.TimeoutMilliseconds;
@@ -365,6 +374,22 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 RemoteError.Write(ref writer, e.Type, e.Message, e.Stack, e.Code));
     }
 
+    private bool TryRemoveInflight(long requestId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out InflightCall? call)
+    {
+        lock (_inflightGate) return _inflight.Remove(requestId, out call);
+    }
+
+    /// <summary>Removes <paramref name="call"/> if the table still holds it under its id.</summary>
+    private bool TryRemoveInflight(long requestId, InflightCall call)
+    {
+        lock (_inflightGate)
+        {
+            if (!_inflight.TryGetValue(requestId, out var current) || current != call) return false;
+            _inflight.Remove(requestId);
+            return true;
+        }
+    }
+
     public void OnTick(long timestamp)
     {
         if (Volatile.Read(ref _closed) != 0) return;
@@ -394,10 +419,13 @@ internal sealed class FollowerSession : Hosting.IMonitored
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
-        foreach (var entry in _inflight)
+        InflightCall[] abandoned;
+        lock (_inflightGate)
         {
-            if (TryRemoveInflight(entry.Key, out var call)) call.CancelByCaller();
+            abandoned = [.. _inflight.Values];
+            _inflight.Clear();
         }
+        foreach (var call in abandoned) call.CancelByCaller();
         ILeaderChannel[] channels;
         lock (_channels) channels = [.. _channels];
         foreach (var channel in channels)
@@ -407,15 +435,11 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _server.OnSessionClosed(this);
     }
 
-    private bool TryRemoveInflight(long requestId, out InflightCall call)
-    {
-        if (!_inflight.TryRemove(requestId, out call!)) return false;
-        Interlocked.Decrement(ref _inflightCount);
-        return true;
-    }
-
     /// <summary>Invokes running on the leader for this follower (tests).</summary>
-    internal int InflightCount => Volatile.Read(ref _inflightCount);
+    internal int InflightCount
+    {
+        get { lock (_inflightGate) return _inflight.Count; }
+    }
 
     public async ValueTask CloseAsync(string reason)
     {
@@ -425,21 +449,46 @@ internal sealed class FollowerSession : Hosting.IMonitored
         OnClosed(reason);
     }
 
-    /// <summary>One invoke running on the real client for this follower; its reply goes straight into the connection.</summary>
+    /// <summary>
+    /// One invoke running on the real client for this follower; its reply goes straight into the connection. Pooled: a
+    /// call that took itself out of the in-flight table (so no cancel packet or close can still reach it) and was not
+    /// abandoned is reused for a later request.
+    /// </summary>
     private sealed class InflightCall : IReplyWriter
     {
-        private readonly FollowerSession _session;
-        private readonly long _requestId;
-        private readonly ClusterMethod _method;
-        private readonly CancellationTokenSource _cancellation = CancellationPool.Rent();
+        private const int PoolCapacity = 1024;
+        private static readonly ConcurrentQueue<InflightCall> Pool = new();
+        private static int s_pooled;
+
+        private FollowerSession _session = null!;
+        private long _requestId;
+        private ClusterMethod _method = null!;
+        private CancellationTokenSource _cancellation = null!;
         // 0 running, 1 finished here (reply sent or dropped), 2 abandoned by the caller (cancel packet, connection gone).
         private int _done;
+        // This call removed itself from the in-flight table: no other thread can reach it any more.
+        private bool _removed;
 
-        public InflightCall(FollowerSession session, long requestId, ClusterMethod method)
+        public static InflightCall Rent(FollowerSession session, long requestId, ClusterMethod method)
         {
-            _session = session;
-            _requestId = requestId;
-            _method = method;
+            if (Pool.TryDequeue(out var call)) Interlocked.Decrement(ref s_pooled);
+            else call = new InflightCall();
+            call._session = session;
+            call._requestId = requestId;
+            call._method = method;
+            call._cancellation = CancellationPool.Rent();
+            call._done = 0;
+            call._removed = false;
+            return call;
+        }
+
+        private void Recycle()
+        {
+            _session = null!;
+            _method = null!;
+            _cancellation = null!;
+            if (Interlocked.Increment(ref s_pooled) <= PoolCapacity) Pool.Enqueue(this);
+            else Interlocked.Decrement(ref s_pooled);
         }
 
         public CancellationToken Token => _cancellation.Token;
@@ -482,7 +531,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
 
         private bool TryFinish()
         {
-            _session.TryRemoveInflight(_requestId, out _);
+            _removed |= _session.TryRemoveInflight(_requestId, this);
             // Past the caller's deadline the caller has already failed with a timeout: drop the late reply.
             return Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested;
         }
@@ -517,7 +566,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
 
         private void Finish(Exception? error)
         {
-            _session.TryRemoveInflight(_requestId, out _);
+            _removed |= _session.TryRemoveInflight(_requestId, this);
             if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {
                 LeaderLog.CallFailed(_session._server.Logger, _requestId, _method.Name, _session._name, error);
@@ -532,8 +581,12 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 // The dispatcher returned without writing a result (a contract bug); never leave the caller waiting.
                 _session.SendError(_requestId, typeof(ClusterClientException).FullName!, $"'{_method.Name}' completed on the leader without a result.", null);
             }
-            // Abandoned calls may still be cancelling their source on another thread: leave it to the GC.
-            if (Volatile.Read(ref _done) != 2) CancellationPool.Return(_cancellation);
+            // Abandoned calls may still be cancelling their source on another thread: leave both to the GC.
+            if (Volatile.Read(ref _done) != 2)
+            {
+                CancellationPool.Return(_cancellation);
+                if (_removed) Recycle();
+            }
         }
     }
 
