@@ -172,6 +172,10 @@ internal sealed class DemoRun
         Check(otherErrors == 0, $"no call failed other than with LeaderLostException ({otherErrors} did)");
         Check(failovers.Count == survivors.Length, $"every survivor measured its failover ({failovers.Count}/{survivors.Length})");
         Check(resumes.Count == survivors.Length, $"every survivor's subscription resumed on the new leader ({resumes.Count}/{survivors.Length})");
+        int outOfOrder = ticks.Sum(t => t.GetProperty("outOfOrder").GetInt32());
+        int repeated = ticks.Sum(t => t.GetProperty("repeated").GetInt32());
+        Check(outOfOrder == 0 && repeated <= survivors.Length,
+            $"quotes reached every survivor in order across the failover ({outOfOrder} out of order, {repeated} replayed; at most one per worker is allowed)");
 
         var after = await Task.WhenAll(survivors.Select(w => w.RequestAsync($"query after failover from worker {w.Index}", cancellationToken)));
         var connections = after.Select(a => a.GetProperty("connectionId").GetString()).Distinct().ToArray();

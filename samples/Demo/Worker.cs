@@ -37,19 +37,20 @@ internal static class Worker
         }
 
         var ticks = new LeaderSpans();
+        var order = new QuoteOrder();
         var running = new List<Task>();
         while (await Console.In.ReadLineAsync() is { } line && running.Count < 10_000)
         {
             string[] parts = line.Split(' ', 3);
             if (parts.Length < 2) continue;
             string id = parts[0], command = parts[1], argument = parts.Length > 2 ? parts[2] : "";
-            running.Add(Task.Run(() => ExecuteAsync(cluster, ticks, id, command, argument)));
+            running.Add(Task.Run(() => ExecuteAsync(cluster, ticks, order, id, command, argument)));
         }
         await Task.WhenAny(Task.WhenAll(running), Task.Delay(TimeSpan.FromSeconds(5)));
         return 0;
     }
 
-    private static async Task ExecuteAsync(ClusterClient<IUpstreamClient> cluster, LeaderSpans ticks, string id, string command, string argument)
+    private static async Task ExecuteAsync(ClusterClient<IUpstreamClient> cluster, LeaderSpans ticks, QuoteOrder order, string id, string command, string argument)
     {
         try
         {
@@ -68,11 +69,19 @@ internal static class Worker
                     await LoopAsync(cluster.Client, id, int.Parse(argument, CultureInfo.InvariantCulture));
                     break;
                 case "watch":
-                    cluster.Client.Subscribe(argument, quote => ticks.Record(quote.LeaderPid));
+                    cluster.Client.Subscribe(argument, quote =>
+                    {
+                        ticks.Record(quote.LeaderPid);
+                        order.Record(quote);
+                    });
                     Reply(id, _ => { });
                     break;
                 case "ticks":
-                    Reply(id, ticks.Write);
+                    Reply(id, w =>
+                    {
+                        ticks.Write(w);
+                        order.Write(w);
+                    });
                     break;
                 case "upstream-subscriptions":
                     int count = await cluster.Client.GetUpstreamSubscriptionCountAsync();
@@ -138,4 +147,38 @@ internal static class Worker
         value(w);
         w.WriteEndObject();
     });
+}
+
+/// <summary>
+/// Checks what a subscriber sees: quotes of one leader's real client arrive in sequence order, and a quote seen once
+/// is not delivered again (a failover replays at most the last value, which the worker suppresses when identical).
+/// </summary>
+internal sealed class QuoteOrder
+{
+    private readonly Dictionary<int, long> _lastSequence = new();
+    private int _outOfOrder;
+    private int _repeated;
+
+    public void Record(Quote quote)
+    {
+        lock (_lastSequence)
+        {
+            if (_lastSequence.TryGetValue(quote.LeaderPid, out long last))
+            {
+                if (quote.Sequence == last) _repeated++;
+                else if (quote.Sequence < last) _outOfOrder++;
+            }
+            _lastSequence[quote.LeaderPid] = Math.Max(last, quote.Sequence);
+        }
+    }
+
+    /// <summary>Writes <c>"outOfOrder"</c> and <c>"repeated"</c>.</summary>
+    public void Write(Utf8JsonWriter w)
+    {
+        lock (_lastSequence)
+        {
+            w.WriteNumber("outOfOrder", _outOfOrder);
+            w.WriteNumber("repeated", _repeated);
+        }
+    }
 }

@@ -56,6 +56,38 @@ public sealed class ClusterClientOptions
     /// <summary>Largest header object accepted. Default 64 KiB.</summary>
     public int MaxHeaderSize { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// Subscription values a process may hold waiting for its own listeners (per channel). Default 10,000. A process whose
+    /// listeners fall further behind drops the waiting values and resynchronises: a follower reconnects and re-subscribes
+    /// (the leader replays the last value of each key), the leader re-reads its cached last values. Memory stays bounded.
+    /// </summary>
+    public int SubscriptionBufferSize { get; set; } = 10_000;
+
+    /// <summary>
+    /// Most follower connections one leader serves. A connection beyond it is told why (a goodbye naming this limit)
+    /// and closed; its process keeps retrying and fails its ReadyAsync after <see cref="MaxWaitTime"/> with that reason.
+    /// Default 1024.
+    /// </summary>
+    public int MaxFollowers { get; set; } = 1024;
+
+    /// <summary>
+    /// Most invokes one follower may have running on the leader at once. An invoke beyond it gets an error reply
+    /// (a <see cref="ClusterRemoteException"/> naming this limit) at once; it is never queued. Default 4096.
+    /// </summary>
+    public int MaxInflightCallsPerFollower { get; set; } = 4096;
+
+    /// <summary>
+    /// Most live subscriptions one follower may hold on the leader. A subscription beyond it is faulted with an error
+    /// naming this limit. Default 4096.
+    /// </summary>
+    public int MaxSubscriptionsPerFollower { get; set; } = 4096;
+
+    /// <summary>
+    /// How long the leader waits for a new connection to register its first channel. A connection that has not
+    /// (a port scanner, a half-open or slowloris connection) is closed with a logged reason. Default 10 seconds.
+    /// </summary>
+    public TimeSpan RegistrationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Logger for lifecycle events and rejected connections; none by default.</summary>
     public ILogger? Logger { get; set; }
 
@@ -118,6 +150,8 @@ public sealed class ClusterClientOptions
             throw new ArgumentException("ResponseTimeout must fit in a 32-bit millisecond count (about 24.8 days).", nameof(ResponseTimeout));
         if (MaxFrameSize < 1024)
             throw new ArgumentException($"MaxFrameSize must be at least 1024 bytes (was {MaxFrameSize}).", nameof(MaxFrameSize));
+        if (SubscriptionBufferSize < 1)
+            throw new ArgumentException($"SubscriptionBufferSize must be at least 1 (was {SubscriptionBufferSize}).", nameof(SubscriptionBufferSize));
         if (MaxHeaderSize < 64 || MaxHeaderSize > MaxFrameSize)
             throw new ArgumentException($"MaxHeaderSize must be between 64 bytes and MaxFrameSize (was {MaxHeaderSize}).", nameof(MaxHeaderSize));
         if (Secret is not null && Secret.Length < MinSecretLength)
@@ -134,6 +168,13 @@ public sealed class ClusterClientOptions
             throw new ArgumentException("BindAddress must not be null; use IPAddress.Loopback (the default).", nameof(BindAddress));
         if (!IPAddress.IsLoopback(BindAddress) && Secret is null)
             throw new ArgumentException($"BindAddress {BindAddress} is not a loopback address, so other machines could connect to the leader; set a Secret (or {SecretEnvironmentVariable}) to allow it, or keep the loopback default.", nameof(BindAddress));
+        if (MaxFollowers is < 1 or > 65535)
+            throw new ArgumentException($"MaxFollowers must be between 1 and 65535 (was {MaxFollowers}).", nameof(MaxFollowers));
+        if (MaxInflightCallsPerFollower is < 1 or > 1_000_000)
+            throw new ArgumentException($"MaxInflightCallsPerFollower must be between 1 and 1,000,000 (was {MaxInflightCallsPerFollower}).", nameof(MaxInflightCallsPerFollower));
+        if (MaxSubscriptionsPerFollower is < 1 or > 1_000_000)
+            throw new ArgumentException($"MaxSubscriptionsPerFollower must be between 1 and 1,000,000 (was {MaxSubscriptionsPerFollower}).", nameof(MaxSubscriptionsPerFollower));
+        Positive(RegistrationTimeout, nameof(RegistrationTimeout));
     }
 
     private static void Positive(TimeSpan value, string name)

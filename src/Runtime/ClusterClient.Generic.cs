@@ -19,6 +19,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     private readonly object _roleGate = new();
     private CancellationTokenSource _leadershipLost = new();
     private readonly Action<bool, long> _onRoleChanged;
+    private readonly Action<ListenerErrorEventArgs> _onListenerError;
     private int _disposed;
     private bool _wasLeader;
 
@@ -30,6 +31,8 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
         Client = channel.Contract.CreateProxy(new HandleInvoker(this));
         _onRoleChanged = OnRoleChanged;
         node.RoleChanged += _onRoleChanged;
+        _onListenerError = args => ListenerError?.Invoke(this, args);
+        channel.ListenerError += _onListenerError;
         _wasLeader = node.IsLeader;
     }
 
@@ -80,6 +83,15 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
 
     /// <summary>Raised when this process becomes the leader or learns of a new leader. Handlers run on a background thread.</summary>
     public event EventHandler<LeaderChangedEventArgs>? LeaderChanged;
+
+    /// <summary>
+    /// Raised when a subscription listener, event handler or async-stream subscription of this channel in this process
+    /// fails (the exception it threw, or the error that ended the subscription), and when this process's listeners fell
+    /// more than <see cref="ClusterClientOptions.SubscriptionBufferSize"/> values behind and were resynchronised.
+    /// Other listeners and the connection are not affected. Every handle on the channel in this process sees it;
+    /// handlers run on a background thread. The error is logged as well.
+    /// </summary>
+    public event EventHandler<ListenerErrorEventArgs>? ListenerError;
 
     /// <summary>
     /// Completes when the client can be used: on the leader, when the factory has built the real client; on a follower,
@@ -139,6 +151,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _node.RoleChanged -= _onRoleChanged;
+        _channel.ListenerError -= _onListenerError;
         bool wasLeader;
         lock (_roleGate) wasLeader = _wasLeader || _node.IsLeader;
         bool empty = await _node.ReleaseChannelAsync(_channel).ConfigureAwait(false);

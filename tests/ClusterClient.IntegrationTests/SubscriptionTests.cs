@@ -51,6 +51,9 @@ public sealed class SubscriptionTests
         int from = subscriber.LineCount;
         Replies.Value(await publisher.RequestAsync("publish news after"));
         await subscriber.WaitForAsync(l => IsValue(l, "news", "after"), "the value 'after'", from: from);
+        // The live publication reached the new leader exactly once (deduplicated, replayed once per new leader).
+        await newLeader.WaitForEventAsync("real-published", l => Replies.Text(l, "value") == "after");
+        Assert.Single(newLeader.Events("real-published"), l => Replies.Text(l, "value") == "before");
 
         // The event handler was re-attached to the new real client too.
         from = subscriber.LineCount;

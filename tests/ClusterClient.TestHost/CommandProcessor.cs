@@ -129,6 +129,21 @@ internal sealed class CommandProcessor
                     Subscribe(Str(a, 0));
                     LineOutput.Ok(id, w => w.WriteNullValue());
                     break;
+                case "sub-slow":
+                    Subscribe(Str(a, 0), Int(a, 1));
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                case "sub-work":
+                {
+                    string queue = Str(a, 0);
+                    Client.SubscribeWork(queue, value => LineOutput.Event("work", w => { w.WriteString("queue", queue); w.WriteString("value", value); }));
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
+                }
+                case "burst":
+                    await Client.BurstAsync(Str(a, 0), Int(a, 1), Str(a, 2)).ConfigureAwait(false);
+                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    break;
                 case "unsub":
                     Unsubscribe(Str(a, 0));
                     LineOutput.Ok(id, w => w.WriteNullValue());
@@ -184,6 +199,35 @@ internal sealed class CommandProcessor
                     });
                     break;
                 }
+                case "stream-cancel":
+                {
+                    // Reads NAME until MS elapse, then cancels the token: the stream must end with OperationCanceledException.
+                    var values = new List<int>();
+                    bool cancelled = false;
+                    using var cancel = new CancellationTokenSource(Int(a, 1));
+                    try
+                    {
+                        await foreach (int value in Client.SubscribeCounter(Str(a, 0), cancel.Token).ConfigureAwait(false))
+                        {
+                            values.Add(value);
+                            if (values.Count > 10_000) break;
+                        }
+                    }
+                    catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                    {
+                        cancelled = true;
+                    }
+                    LineOutput.Ok(id, w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteBoolean("cancelled", cancelled);
+                        w.WriteStartArray("values");
+                        foreach (int v in values) w.WriteNumberValue(v);
+                        w.WriteEndArray();
+                        w.WriteEndObject();
+                    });
+                    break;
+                }
                 case "status":
                     LineOutput.Ok(id, WriteStatus);
                     break;
@@ -225,9 +269,14 @@ internal sealed class CommandProcessor
         w.WriteEndObject();
     }
 
-    private void Subscribe(string topic)
+    private void Subscribe(string topic, int delayMs = 0)
     {
-        Action<string> listener = value => LineOutput.Event("value", w => { w.WriteString("topic", topic); w.WriteString("value", value); });
+        // A slow listener sleeps on the delivery thread, like user code doing blocking work per value.
+        Action<string> listener = value =>
+        {
+            if (delayMs > 0) Thread.Sleep(delayMs);
+            LineOutput.Event("value", w => { w.WriteString("topic", topic); w.WriteString("value", value); });
+        };
         lock (_listeners)
         {
             if (!_listeners.TryAdd(topic, listener))

@@ -24,11 +24,12 @@ internal sealed class HostArguments
     public ClusterTransport? Transport { get; private set; }
     public string? SocketPath { get; private set; }
     public string? StateDirectory { get; private set; }
+    public int? SubscriptionBuffer { get; private set; }
 
     public const string Usage =
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
-        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--log] " +
+        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
         "[--secret S] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR]";
 
     public static HostArguments Parse(string[] args)
@@ -75,6 +76,7 @@ internal sealed class HostArguments
                     break;
                 case "--socket-path": result.SocketPath = Value(); break;
                 case "--state-dir": result.StateDirectory = Value(); break;
+                case "--subscription-buffer": result.SubscriptionBuffer = Number(); break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
             }
         }
@@ -103,6 +105,7 @@ internal sealed class HostArguments
         if (Transport is { } transport) options.Transport = transport;
         if (SocketPath is not null) options.SocketPath = SocketPath;
         if (StateDirectory is not null) options.StateDirectory = StateDirectory;
+        if (SubscriptionBuffer is { } buffer) options.SubscriptionBufferSize = buffer;
         if (Log) options.Logger = new StderrLogger();
     }
 }

@@ -37,6 +37,15 @@ public partial interface ITestService
     [Publish]
     void Publish(Announcement announcement);
 
+    /// <summary>A work queue: each value goes to ONE subscribed process (round-robin), not to all.</summary>
+    [Subscribe(Broadcast = false)]
+    void SubscribeWork(string queue, Action<string> listener);
+
+    void UnsubscribeWork(string queue, Action<string>? listener);
+
+    /// <summary>Makes the real client emit "PREFIX-0" .. "PREFIX-(count-1)" to the topic's listeners as fast as it can (not remembered).</summary>
+    Task BurstAsync(string topic, int count, string prefix);
+
     /// <summary>Raised by the real client; handlers in every process receive it.</summary>
     event EventHandler<string> Notice;
 

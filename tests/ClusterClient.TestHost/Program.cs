@@ -6,12 +6,12 @@ using ClusterSharing.TestHost;
 // stdout. Closing its stdin ends it, so a crashed test run leaves no process behind.
 //
 // Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
-// pid | sub TOPIC | unsub TOPIC | publish TOPIC VALUE | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
-// on-notice | raise TEXT | stream NAME COUNT | clock-pid (with --second-channel) | exit
+// pid | sub TOPIC | sub-slow TOPIC DELAY_MS | sub-work QUEUE | unsub TOPIC | publish TOPIC VALUE | burst TOPIC COUNT PREFIX | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
+// on-notice | raise TEXT | stream NAME COUNT | stream-cancel NAME MS | clock-pid (with --second-channel) | exit
 // Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}
 // Events:  started, factory, ready, ready-failed, leader-changed, leadership-lost, executing, real-call-cancelled,
 //          recorded, real-subscribed, real-unsubscribed, real-published, value, real-raised, notice, real-stream-started,
-//          real-stream-stopped, real-client-disposed, clock-ready,
+//          real-stream-stopped, real-client-disposed, real-burst, work, listener-error, clock-ready,
 //          clock-ready-failed, exited
 HostArguments arguments;
 try
@@ -47,6 +47,12 @@ catch (Exception e)
     LineOutput.Event("create-failed", w => LineOutput.WriteError(w, e));
     return 3;
 }
+
+handle.ListenerError += (_, e) => LineOutput.Event("listener-error", w =>
+{
+    w.WriteString("member", e.Member);
+    w.WriteString("message", e.Exception.Message);
+});
 
 handle.LeaderChanged += (_, e) =>
 {

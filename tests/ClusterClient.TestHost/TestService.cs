@@ -78,6 +78,24 @@ internal sealed class TestService : ITestService, IDisposable
         foreach (var listener in targets) listener(announcement.Value);
     }
 
+    // Work-queue listeners live under "work:QUEUE", so "burst work:QUEUE N P" feeds them.
+    public void SubscribeWork(string queue, Action<string> listener) => Subscribe("work:" + queue, listener);
+
+    public void UnsubscribeWork(string queue, Action<string>? listener) => Unsubscribe("work:" + queue, listener);
+
+    public Task BurstAsync(string topic, int count, string prefix)
+    {
+        Action<string>[] targets;
+        lock (_gate) targets = _listeners.TryGetValue(topic, out var list) ? list.ToArray() : [];
+        LineOutput.Event("real-burst", w => { w.WriteString("topic", topic); w.WriteNumber("count", count); w.WriteNumber("listeners", targets.Length); });
+        for (int i = 0; i < count; i++)
+        {
+            string value = prefix + "-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var listener in targets) listener(value);
+        }
+        return Task.CompletedTask;
+    }
+
     public event EventHandler<string>? Notice;
 
     public Task RaiseNoticeAsync(string text)

@@ -46,7 +46,8 @@ internal sealed class LeaderConnection : IMonitored
     private readonly NodeMonitor _monitor;
     private readonly Action<LeaderConnection> _onClosing;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<long, PendingRequest> _pending = new();
+    private readonly RequestTable _pending = new();
+    private readonly List<PendingRequest> _expired = new(); // monitor thread only
     private readonly TaskCompletionSource<string> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _heartbeatTicks;
     private readonly byte[]? _secret;
@@ -105,6 +106,8 @@ internal sealed class LeaderConnection : IMonitored
             // No pulse responder on the leader (UDP port taken, or the leader is gone): TCP heartbeats still decide.
         }
     }
+
+    private volatile string? _goodbyeReason;
 
     /// <summary>The epoch the leader announced.</summary>
     public long LeaderEpoch { get; private set; }
@@ -178,6 +181,12 @@ internal sealed class LeaderConnection : IMonitored
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
+            if (connection._goodbyeReason is { } refusal)
+            {
+                // A ClusterClient leader that turned this process away (a limit): say so, not "foreign process".
+                await connection.CloseAsync("handshake refused").ConfigureAwait(false);
+                throw new ClusterClientException($"The ClusterClient leader on {where} refused this process: {refusal}.", ex);
+            }
             string seen = connection.IsClosed && connection.Completion.IsCompleted
                 ? $"the connection was accepted but closed: {connection.Completion.Result}"
                 : $"the connection was accepted but nothing answered the ClusterClient handshake within {options.ConnectTimeout.TotalMilliseconds:0} ms; if a ClusterClient leader holds the port it is hung";
@@ -221,7 +230,7 @@ internal sealed class LeaderConnection : IMonitored
             case PacketType.InvokeResult:
             case PacketType.RegisterChannelResult:
             case PacketType.HeartbeatResponse:
-                if (_pending.TryRemove(frame.RequestId, out var request) && request.TryClaim()) request.TryComplete(frame);
+                if (_pending.TryRemove(frame.RequestId, out var request) && request!.TryClaim()) request.TryComplete(frame);
                 // Otherwise a late answer to a call that timed out or was cancelled: dropped.
                 break;
             case PacketType.Heartbeat:
@@ -236,6 +245,7 @@ internal sealed class LeaderConnection : IMonitored
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
                 if (Volatile.Read(ref _authState) == 1)
                     _authFailure = $"authentication failed: the leader (port {_port}) rejected this process's proof ({goodbye.Reason ?? "no reason given"}); the processes use different secrets";
+                _goodbyeReason = goodbye.Reason ?? "no reason given";
                 Close($"the leader closed: {goodbye.Reason ?? "no reason given"}");
                 break;
             case PacketType.AuthChallenge:
@@ -310,10 +320,10 @@ internal sealed class LeaderConnection : IMonitored
     {
         long id = Interlocked.Increment(ref _nextRequestId);
         request.RequestId = id;
-        _pending[id] = request;
+        _pending.Add(id, request);
         if (IsClosed || !_connection.Send(type, id, header))
         {
-            if (_pending.TryRemove(id, out _) && request.TryClaim()) request.Fail(request.Lost("the connection is closed"));
+            if (_pending.TryRemove(id, request) && request.TryClaim()) request.Fail(request.Lost("the connection is closed"));
             return;
         }
         request.Sent = true;
@@ -323,17 +333,31 @@ internal sealed class LeaderConnection : IMonitored
     /// <exception cref="LeaderLostException">The connection is closed (not sent).</exception>
     public ValueTask<TResult> InvokeAsync<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken, out var pending)
+            ? pending
+            : ValueTask.FromException<TResult>(new LeaderLostException(method.Name, requestSent: false));
+
+    /// <summary>
+    /// Sends an invoke. False when it was not sent because the connection is closed (nothing to undo: the caller may wait
+    /// for the next leader); otherwise <paramref name="pending"/> is the result, or an argument error.
+    /// </summary>
+    /// <remarks>Allocation-free in steady state: the pending call is pooled and the table reuses its entries.</remarks>
+    public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining,
+        CancellationToken cancellationToken, out ValueTask<TResult> pending)
     {
-        if (IsClosed) return ValueTask.FromException<TResult>(new LeaderLostException(method.Name, requestSent: false));
+        pending = default;
+        if (IsClosed) return false;
         int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
-        var call = new PendingCall<TResult>(method.Name, resultFormatter, timeout)
-        {
-            Deadline = Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency),
-        };
+        var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, timeout,
+            Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency));
         long id = Interlocked.Increment(ref _nextRequestId);
         call.RequestId = id;
-        _pending[id] = call;
+        var task = call.Task;
+        _pending.Add(id, call);
+        // Registered before the send, so a fast reply never races a late registration onto a recycled call.
+        call.RegisterCancellation(cancellationToken, this);
         bool sent;
         try
         {
@@ -342,24 +366,32 @@ internal sealed class LeaderConnection : IMonitored
         }
         catch (ProtocolException ex)
         {
-            _pending.TryRemove(id, out _);
-            return ValueTask.FromException<TResult>(new ClusterClientException($"The arguments of '{method.Name}' do not fit in a frame: {ex.Message} Raise ClusterClientOptions.MaxFrameSize on every process.", ex));
+            pending = FailUnsent(call, new ClusterClientException($"The arguments of '{method.Name}' do not fit in a frame: {ex.Message} Raise ClusterClientOptions.MaxFrameSize on every process.", ex));
+            return true;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            _pending.TryRemove(id, out _);
-            return ValueTask.FromException<TResult>(ex is MessagePackSerializationException or InvalidOperationException or ArgumentException
+            pending = FailUnsent(call, ex is MessagePackSerializationException or InvalidOperationException or ArgumentException
                 ? new ClusterClientException($"The arguments of '{method.Name}' could not be serialized: {ex.Message}", ex)
                 : new LeaderLostException(method.Name, requestSent: false, ex));
+            return true;
         }
         if (!sent)
         {
-            if (_pending.TryRemove(id, out _) && call.TryClaim()) call.Fail(new LeaderLostException(method.Name, requestSent: false));
-            return call.Task;
+            // Not sent: nobody will await this call (it is left to the GC, not pooled); the caller waits for the next leader.
+            if (_pending.TryRemove(id, call) && call.TryClaim()) call.Fail(new LeaderLostException(method.Name, requestSent: false));
+            return false;
         }
         call.Sent = true;
-        call.RegisterCancellation(cancellationToken, this);
-        return call.Task;
+        pending = task;
+        return true;
+    }
+
+    private ValueTask<TResult> FailUnsent<TResult>(PendingCall<TResult> call, Exception error)
+    {
+        var task = call.Task;
+        if (_pending.TryRemove(call.RequestId, call) && call.TryClaim()) call.Fail(error);
+        return task;
     }
 
     /// <summary>Sends a fire-and-forget call; false when the connection is closed.</summary>
@@ -391,7 +423,7 @@ internal sealed class LeaderConnection : IMonitored
     /// <summary>Cancels a pending invoke: the caller sees <see cref="OperationCanceledException"/>, the leader cancels the real call.</summary>
     internal void CancelRequest(PendingRequest request, CancellationToken token)
     {
-        if (!_pending.TryRemove(request.RequestId, out _) || !request.TryClaim()) return;
+        if (!_pending.TryRemove(request.RequestId, request) || !request.TryClaim()) return;
         if (!IsClosed) _connection.Send(PacketType.Cancel, request.RequestId, new EpochHeader(LeaderEpoch));
         request.Fail(new OperationCanceledException(token));
     }
@@ -400,8 +432,13 @@ internal sealed class LeaderConnection : IMonitored
     public void OnTick(long timestamp)
     {
         if (IsClosed) return;
-        // Enumerating allocates; an idle connection keeps the monitor thread allocation-free.
-        if (!_pending.IsEmpty) ExpireRequests(timestamp);
+        // A Dictionary's enumerator is a struct: the monitor thread stays allocation-free, idle or not.
+        _pending.RemoveExpired(timestamp, _expired);
+        foreach (var request in _expired)
+        {
+            if (request.TryClaim()) request.Fail(request.TimedOut());
+        }
+        _expired.Clear();
         bool due = timestamp - _lastHeartbeat >= _heartbeatTicks;
         Pulse(timestamp, due);
         long silent = timestamp - Volatile.Read(ref _lastReceived);
@@ -414,16 +451,6 @@ internal sealed class LeaderConnection : IMonitored
         {
             _lastHeartbeat = timestamp;
             _connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(LeaderEpoch, timestamp));
-        }
-    }
-
-    private void ExpireRequests(long timestamp)
-    {
-        foreach (var entry in _pending)
-        {
-            var request = entry.Value;
-            if (timestamp >= request.Deadline && _pending.TryRemove(entry.Key, out _) && request.TryClaim())
-                request.Fail(request.TimedOut());
         }
     }
 
@@ -440,9 +467,9 @@ internal sealed class LeaderConnection : IMonitored
         {
             FollowerLog.CloseCallbackFailed(_logger, ex);
         }
-        foreach (var entry in _pending)
+        foreach (var request in _pending.RemoveAll())
         {
-            if (_pending.TryRemove(entry.Key, out var request) && request.TryClaim()) request.Fail(request.Lost(reason));
+            if (request.TryClaim()) request.Fail(request.Lost(reason));
         }
         _completion.TrySetResult(reason);
         _pulse?.Dispose();

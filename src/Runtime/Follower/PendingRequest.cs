@@ -15,13 +15,16 @@ internal abstract class PendingRequest
     public long RequestId { get; set; }
 
     /// <summary>Stopwatch timestamp after which the request times out; <see cref="long.MaxValue"/> for none.</summary>
-    public long Deadline { get; init; } = long.MaxValue;
+    public long Deadline { get; set; } = long.MaxValue;
 
     /// <summary>True once the frame was handed to the connection (the leader may have run it).</summary>
     public bool Sent { get; set; }
 
     /// <summary>Claims the right to complete; false when something else already did.</summary>
     public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
+
+    /// <summary>Makes a pooled request claimable again for its next use.</summary>
+    protected void ResetClaim() => Volatile.Write(ref _claimed, 0);
 
     /// <summary>True once completed, failed or timed out.</summary>
     public bool IsClaimed => Volatile.Read(ref _claimed) != 0;
@@ -39,12 +42,24 @@ internal abstract class PendingRequest
     public abstract Exception Lost(string reason);
 }
 
-/// <summary>A pending invoke; awaited as a <see cref="ValueTask{TResult}"/> without a Task allocation.</summary>
+/// <summary>
+/// A pending invoke; awaited as a <see cref="ValueTask{TResult}"/> without a Task allocation. Pooled per result type:
+/// the awaiter's <c>GetResult</c> returns it to the pool, so a steady stream of calls allocates nothing.
+/// </summary>
+/// <remarks>
+/// Reuse is safe because nothing keeps a reference past <c>GetResult</c>: the request table gives it up before
+/// completing it, the cancellation registration is disposed (waiting out a running callback) before completion, and a
+/// stale awaiter is refused by the version token of <see cref="ManualResetValueTaskSourceCore{TResult}"/>.
+/// </remarks>
 internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TResult>
 {
-    private readonly IMessagePackFormatter<TResult>? _resultFormatter;
-    private readonly string _method;
-    private readonly TimeSpan _timeout;
+    private const int PoolCapacity = 1024;
+    private static readonly System.Collections.Concurrent.ConcurrentQueue<PendingCall<TResult>> Pool = new();
+    private static int s_pooled;
+
+    private IMessagePackFormatter<TResult>? _resultFormatter;
+    private string _method;
+    private TimeSpan _timeout;
     private ManualResetValueTaskSourceCore<TResult> _core;
     private CancellationTokenRegistration _cancellation;
 
@@ -55,6 +70,38 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         _timeout = timeout;
         // Continuations must not run on the connection's read loop.
         _core.RunContinuationsAsynchronously = true;
+    }
+
+    /// <summary>A pooled call (or a new one) set up for one request.</summary>
+    public static PendingCall<TResult> Rent(string method, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, long deadline)
+    {
+        if (Pool.TryDequeue(out var call))
+        {
+            Interlocked.Decrement(ref s_pooled);
+            call._method = method;
+            call._resultFormatter = resultFormatter;
+            call._timeout = timeout;
+        }
+        else
+        {
+            call = new PendingCall<TResult>(method, resultFormatter, timeout);
+        }
+        call.Deadline = deadline;
+        return call;
+    }
+
+    private void Recycle()
+    {
+        _core.Reset();
+        // Normally already disposed on completion; but a close that failed the call between its table entry and its
+        // registration leaves a live one, which must not outlive this use of the object.
+        _cancellation.Dispose();
+        _cancellation = default;
+        _resultFormatter = null;
+        Sent = false;
+        ResetClaim();
+        if (Interlocked.Increment(ref s_pooled) <= PoolCapacity) Pool.Enqueue(this);
+        else Interlocked.Decrement(ref s_pooled);
     }
 
     public ValueTask<TResult> Task => new(this, _core.Version);
@@ -73,7 +120,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
 
     public override void TryComplete(in Frame frame)
     {
-        _cancellation.Unregister();
+        _cancellation.Dispose();
         try
         {
             var header = frame.ReadHeader<ResultHeader>();
@@ -96,7 +143,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
 
     public override void Fail(Exception error)
     {
-        _cancellation.Unregister();
+        _cancellation.Dispose();
         _core.SetException(error);
     }
 
@@ -104,7 +151,19 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
 
     public override Exception Lost(string reason) => new LeaderLostException(_method, Sent, new ClusterClientException(reason));
 
-    TResult IValueTaskSource<TResult>.GetResult(short token) => _core.GetResult(token);
+    TResult IValueTaskSource<TResult>.GetResult(short token)
+    {
+        // A stale token (awaited twice) throws without recycling the call that is in use now.
+        if (token != _core.Version) return _core.GetResult(token);
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            Recycle();
+        }
+    }
 
     ValueTaskSourceStatus IValueTaskSource<TResult>.GetStatus(short token) => _core.GetStatus(token);
 

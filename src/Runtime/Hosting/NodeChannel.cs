@@ -68,6 +68,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     private readonly TimeSpan _responseTimeout;
     private readonly ILogger _logger;
     private readonly LocalSubscriptions<T> _subscriptions;
+    private readonly object _routeGate = new();
     private volatile Route? _route;
     private LeaderChannel<T>? _leader;
 
@@ -80,7 +81,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         _responseTimeout = options.ResponseTimeout;
         _logger = logger;
         Methods = LeaderChannel<T>.MethodTable(contract);
-        _subscriptions = new LocalSubscriptions<T>(this, logger);
+        _subscriptions = new LocalSubscriptions<T>(this, options.SubscriptionBufferSize, logger);
     }
 
     public ClusterContract<T> Contract { get; }
@@ -99,8 +100,13 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     public override void StartLeading(ILogger logger)
     {
         var leader = new LeaderChannel<T>(Name, Contract, _factory, logger, Readiness);
-        Volatile.Write(ref _leader, leader);
-        _route = new Route(leader, null, 0);
+        lock (_routeGate)
+        {
+            Volatile.Write(ref _leader, leader);
+            _route = new Route(leader, null, 0);
+            // Ready again only when this process's real client exists, whatever a previous route said.
+            Readiness.SetNotReady();
+        }
         WaitingFor = "the client factory to complete on this process (the leader)";
         _subscriptions.ResumeLocally(leader);
         leader.Start();
@@ -117,10 +123,16 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     public override void AttachRemote(LeaderConnection connection, int channelId)
     {
-        connection.AddReceiver(channelId, this);
-        _route = new Route(null, connection, channelId);
-        WaitingFor = null;
-        Readiness.SetReady();
+        lock (_routeGate)
+        {
+            // A registration answer that arrives after its connection closed, or after this process won the next
+            // election, is stale: routing calls to it would detach the live route and leave the channel not ready.
+            if (connection.IsClosed || _route?.Local is not null) return;
+            connection.AddReceiver(channelId, this);
+            _route = new Route(null, connection, channelId);
+            WaitingFor = null;
+            Readiness.SetReady();
+        }
         _subscriptions.Resume(connection, channelId);
     }
 
@@ -128,11 +140,16 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     public override void DetachRemote(LeaderConnection connection)
     {
-        var route = _route;
-        if (route?.Connection != connection) return;
-        _route = null;
-        WaitingFor = "a new leader after the previous one was lost";
-        Readiness.SetNotReady();
+        lock (_routeGate)
+        {
+            var route = _route;
+            if (route?.Connection != connection) return;
+            _route = null;
+            WaitingFor = "a new leader after the previous one was lost";
+            Readiness.SetNotReady();
+        }
+        // Outside the route lock: the subscription side takes its own locks and may call back into routing.
+        _subscriptions.Detached(connection);
     }
 
     public override async ValueTask StopAsync()
@@ -151,6 +168,15 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(resultFormatter);
+        // Fast path, allocation-free: a follower with a live connection hands out the pending call itself. The async
+        // wrapper is only needed to wait for readiness, for a call that could not be sent, or to retry an idempotent one.
+        var route = _route;
+        if (route?.Connection is { } connection && !method.Idempotent && Readiness.IsReady && !cancellationToken.IsCancellationRequested)
+        {
+            var timeout = TimeoutOf(method);
+            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, timeout, timeout, cancellationToken, out var pending))
+                return pending;
+        }
         return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
     }
 
@@ -260,6 +286,28 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     }
 
     public LocalSubscriptions<T> Subscriptions => _subscriptions;
+
+    /// <summary>A listener of this channel threw, or this process fell behind its subscriptions; raised on a background thread.</summary>
+    public event Action<ListenerErrorEventArgs>? ListenerError;
+
+    internal void RaiseListenerError(string? member, Exception error)
+    {
+        var handlers = ListenerError;
+        if (handlers is null) return;
+        var args = new ListenerErrorEventArgs(member, error);
+        foreach (Action<ListenerErrorEventArgs> handler in handlers.GetInvocationList())
+        {
+            try
+            {
+                handler(args);
+            }
+            catch (Exception ex)
+            {
+                // An error handler that throws must not take the delivery worker down with it.
+                NodeLog.ListenerFailed(_logger, Name, ex);
+            }
+        }
+    }
 
     void ISubscriptionReceiver.OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header) => _subscriptions.OnRemote(frame, header);
 

@@ -31,4 +31,10 @@ internal static partial class NodeLog
 
     [LoggerMessage(1008, LogLevel.Warning, "Channel '{Channel}': a subscription listener threw")]
     public static partial void ListenerFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(1020, LogLevel.Warning, "Channel '{Channel}': subscription listeners fell {Dropped} values behind (SubscriptionBufferSize {Limit}); dropping them and resynchronising")]
+    public static partial void SubscriptionOverflow(ILogger logger, string channel, int dropped, int limit);
+
+    [LoggerMessage(1021, LogLevel.Debug, "Channel '{Channel}': more than {Max} distinct live publications; the oldest is no longer replayed after a failover")]
+    public static partial void PublicationForgotten(ILogger logger, string channel, int max);
 }

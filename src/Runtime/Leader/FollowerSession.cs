@@ -15,15 +15,18 @@ namespace ClusterSharing.Leader;
 /// </summary>
 internal sealed class FollowerSession : Hosting.IMonitored
 {
-    /// <summary>Bounds the leader's memory per follower: calls beyond this get an error reply.</summary>
-    public const int MaxInflightCalls = 65_536;
-
     private readonly LeaderServer _server;
     private readonly FrameConnection _connection;
     private readonly List<ILeaderChannel> _channels = new();
-    private readonly ConcurrentDictionary<long, InflightCall> _inflight = new();
+    // Calls running on the real client, by request id. A Dictionary under a lock, not a ConcurrentDictionary: it reuses
+    // its entries (no node per call), and removing a call is what entitles a thread to finish or abandon it.
+    private readonly Dictionary<long, InflightCall> _inflight = new();
+    private readonly Lock _inflightGate = new();
     private readonly long _heartbeatTicks;
     private readonly string _name;
+    private readonly long _acceptedAt;
+    private readonly long _registrationTicks;
+    private readonly HashSet<(uint MethodId, long SubscriptionId)> _subscriptions = new();
     private long _lastReceived;
     private long _lastHeartbeat;
     private int _closed;
@@ -32,6 +35,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private byte[]? _leaderNonce;
     private long _handshakeEpoch;
     private readonly long _authDeadline;
+    private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
+    private volatile bool _registered;
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
     {
@@ -40,9 +45,38 @@ internal sealed class FollowerSession : Hosting.IMonitored
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
         PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
-        _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
+        _lastReceived = _lastHeartbeat = _acceptedAt = Stopwatch.GetTimestamp();
         _authState = server.Options.Secret is null ? 0 : 1;
         _authDeadline = _lastReceived + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
+        _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    /// <summary>Ends the admission (on close); true when it had been counted and must be given back.</summary>
+    public bool ReleaseAdmitted() => Interlocked.Exchange(ref _admission, 2) == 1;
+
+    /// <summary>True while this connection counts against <see cref="ClusterClientOptions.MaxFollowers"/>.</summary>
+    public bool Admitted => Volatile.Read(ref _admission) == 1;
+
+    /// <summary>
+    /// Counts this connection as a follower on its first handshake or registration. Past MaxFollowers the peer is
+    /// told why (a goodbye, so its ReadyAsync can report it) and the connection is closed.
+    /// </summary>
+    private bool Admit()
+    {
+        int state = Volatile.Read(ref _admission);
+        if (state != 0) return state == 1;
+        if (!_server.TryAdmit(this))
+        {
+            Volatile.Write(ref _admission, 2);
+            string reason = $"the leader (pid {Environment.ProcessId}) already serves MaxFollowers ({_server.Options.MaxFollowers}) followers; " +
+                            "raise ClusterClientOptions.MaxFollowers on every process or run fewer processes";
+            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason));
+            _ = _connection.CloseAsync($"refused: {reason}");
+            return false;
+        }
+        if (Interlocked.CompareExchange(ref _admission, 1, 0) != 0) _server.ReleaseAdmission();
+        return true;
     }
 
     private long Epoch => _server.Epoch;
@@ -87,10 +121,11 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 OnOneway(frame);
                 break;
             case PacketType.Cancel:
-                if (_inflight.TryRemove(frame.RequestId, out var call)) call.CancelByCaller();
+                if (TryRemoveInflight(frame.RequestId, out var call)) call.CancelByCaller();
                 break;
             case PacketType.Heartbeat:
                 var heartbeat = frame.ReadHeader<HeartbeatHeader>();
+                if (frame.RequestId != 0 && !Admit()) break;
                 // A non-zero request id marks the handshake; its epoch is the last one the follower knew.
                 AnswerHandshake(frame.RequestId, heartbeat);
                 break;
@@ -173,6 +208,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
         Volatile.Write(ref _authState, 0);
         ElectionLog.Authenticated(_server.Logger, _name);
         _connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(Epoch, AuthProof.LeaderProof(secret, port, _leaderNonce, followerNonce)));
+        // Counted against MaxFollowers only once authenticated, so strangers cannot use up the slots.
+        if (!Admit()) return;
         AnswerHandshake(frame.RequestId, new HeartbeatHeader(_handshakeEpoch, 0));
     }
 
@@ -188,6 +225,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
     {
         var header = frame.ReadHeader<RegisterChannelHeader>();
         long requestId = frame.RequestId;
+        if (!Admit()) return;
+        _registered = true;
         var channel = _server.FindChannel(header.ChannelName);
         if (channel is null)
         {
@@ -275,7 +314,8 @@ internal sealed class FollowerSession : Hosting.IMonitored
             PacketType.Publish => ClusterMethodKind.Publish,
             _ => ClusterMethodKind.Oneway,
         };
-        if (method.Kind != expected && !(type == PacketType.Oneway && method.Kind == ClusterMethodKind.Close))
+        // Close members are local to a follower's handle: no packet may run one on the leader's shared real client.
+        if (method.Kind != expected)
         {
             error = $"'{method.Name}' is a {method.Kind} member and cannot be called with a {type} packet";
             return false;
@@ -298,14 +338,25 @@ internal sealed class FollowerSession : Hosting.IMonitored
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
             return;
         }
-        if (_inflight.Count >= MaxInflightCalls)
+        bool added = false;
+        InflightCall? call = null;
+        lock (_inflightGate)
         {
+            if (_inflight.Count < _server.Options.MaxInflightCallsPerFollower)
+            {
+                call = InflightCall.Rent(this, requestId, method);
+                added = _inflight.TryAdd(requestId, call);
+            }
+        }
+        if (call is null)
+        {
+            string limit = $"this follower already has MaxInflightCallsPerFollower ({_server.Options.MaxInflightCallsPerFollower}) calls running on the leader";
+            LeaderLog.LimitReached(_server.Logger, _name, limit);
             SendError(requestId, "ClusterSharing.ClusterClientException",
-                $"The leader refused '{method.Name}': this follower already has {MaxInflightCalls} calls in flight.", null);
+                $"The leader refused '{method.Name}': {limit}. Wait for calls to complete, or raise ClusterClientOptions.MaxInflightCallsPerFollower on the leader.", null);
             return;
         }
-        var call = new InflightCall(this, requestId, method);
-        if (!_inflight.TryAdd(requestId, call))
+        if (!added)
         {
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Request id {requestId} is already in flight on this connection.");
         }
@@ -365,10 +416,30 @@ internal sealed class FollowerSession : Hosting.IMonitored
         if (channel is null)
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Channel id {header.ChannelId} is not registered on this connection.");
         var registration = frame.Body.ToArray();
+        var subscriber = new RemoteSubscriber(this, header.ChannelId, header.MethodId, header.SubscriptionId);
         if (frame.Type == PacketType.Subscribe)
-            channel.Hub.Add(header.MethodId, registration, new RemoteSubscriber(this, header.ChannelId, header.MethodId, header.SubscriptionId));
+        {
+            bool admitted;
+            lock (_subscriptions)
+            {
+                admitted = _subscriptions.Contains((header.MethodId, header.SubscriptionId))
+                    || (_subscriptions.Count < _server.Options.MaxSubscriptionsPerFollower && _subscriptions.Add((header.MethodId, header.SubscriptionId)));
+            }
+            if (!admitted)
+            {
+                string limit = $"this follower already holds MaxSubscriptionsPerFollower ({_server.Options.MaxSubscriptionsPerFollower}) subscriptions on the leader";
+                LeaderLog.LimitReached(_server.Logger, _name, limit);
+                subscriber.Complete(new ClusterClientException(
+                    $"The leader refused the subscription: {limit}. Unsubscribe others first, or raise ClusterClientOptions.MaxSubscriptionsPerFollower on the leader."));
+                return;
+            }
+            channel.Hub.Add(header.MethodId, registration, subscriber);
+        }
         else
+        {
+            lock (_subscriptions) _subscriptions.Remove((header.MethodId, header.SubscriptionId));
             channel.Hub.Remove(header.MethodId, registration, this, header.SubscriptionId);
+        }
     }
 
     /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
@@ -382,6 +453,22 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 RemoteError.Write(ref writer, e.Type, e.Message, e.Stack, e.Code));
     }
 
+    private bool TryRemoveInflight(long requestId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out InflightCall? call)
+    {
+        lock (_inflightGate) return _inflight.Remove(requestId, out call);
+    }
+
+    /// <summary>Removes <paramref name="call"/> if the table still holds it under its id.</summary>
+    private bool TryRemoveInflight(long requestId, InflightCall call)
+    {
+        lock (_inflightGate)
+        {
+            if (!_inflight.TryGetValue(requestId, out var current) || current != call) return false;
+            _inflight.Remove(requestId);
+            return true;
+        }
+    }
+
     public void OnTick(long timestamp)
     {
         if (Volatile.Read(ref _closed) != 0) return;
@@ -389,6 +476,13 @@ internal sealed class FollowerSession : Hosting.IMonitored
         {
             ElectionLog.AuthenticationFailed(_server.Logger, _name, "it did not authenticate within ConnectTimeout");
             _connection.Abort("authentication failed: no proof within ConnectTimeout");
+            return;
+        }
+        if (!_registered && timestamp - _acceptedAt > _registrationTicks)
+        {
+            string reason = $"no channel was registered within RegistrationTimeout ({_server.Options.RegistrationTimeout.TotalMilliseconds:0} ms)";
+            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            _connection.Abort(reason);
             return;
         }
         long lastSign = Math.Max(Volatile.Read(ref _lastReceived), _server.Pulse?.LastSeen(PeerPort) ?? 0);
@@ -410,10 +504,13 @@ internal sealed class FollowerSession : Hosting.IMonitored
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
-        foreach (var entry in _inflight)
+        InflightCall[] abandoned;
+        lock (_inflightGate)
         {
-            if (_inflight.TryRemove(entry.Key, out var call)) call.CancelByCaller();
+            abandoned = [.. _inflight.Values];
+            _inflight.Clear();
         }
+        foreach (var call in abandoned) call.CancelByCaller();
         ILeaderChannel[] channels;
         lock (_channels) channels = [.. _channels];
         foreach (var channel in channels)
@@ -421,6 +518,12 @@ internal sealed class FollowerSession : Hosting.IMonitored
             if (channel is ISubscriptionHost host) host.Hub.RemoveAll(this);
         }
         _server.OnSessionClosed(this);
+    }
+
+    /// <summary>Invokes running on the leader for this follower (tests).</summary>
+    internal int InflightCount
+    {
+        get { lock (_inflightGate) return _inflight.Count; }
     }
 
     public async ValueTask CloseAsync(string reason)
@@ -431,21 +534,46 @@ internal sealed class FollowerSession : Hosting.IMonitored
         OnClosed(reason);
     }
 
-    /// <summary>One invoke running on the real client for this follower; its reply goes straight into the connection.</summary>
+    /// <summary>
+    /// One invoke running on the real client for this follower; its reply goes straight into the connection. Pooled: a
+    /// call that took itself out of the in-flight table (so no cancel packet or close can still reach it) and was not
+    /// abandoned is reused for a later request.
+    /// </summary>
     private sealed class InflightCall : IReplyWriter
     {
-        private readonly FollowerSession _session;
-        private readonly long _requestId;
-        private readonly ClusterMethod _method;
-        private readonly CancellationTokenSource _cancellation = CancellationPool.Rent();
+        private const int PoolCapacity = 1024;
+        private static readonly ConcurrentQueue<InflightCall> Pool = new();
+        private static int s_pooled;
+
+        private FollowerSession _session = null!;
+        private long _requestId;
+        private ClusterMethod _method = null!;
+        private CancellationTokenSource _cancellation = null!;
         // 0 running, 1 finished here (reply sent or dropped), 2 abandoned by the caller (cancel packet, connection gone).
         private int _done;
+        // This call removed itself from the in-flight table: no other thread can reach it any more.
+        private bool _removed;
 
-        public InflightCall(FollowerSession session, long requestId, ClusterMethod method)
+        public static InflightCall Rent(FollowerSession session, long requestId, ClusterMethod method)
         {
-            _session = session;
-            _requestId = requestId;
-            _method = method;
+            if (Pool.TryDequeue(out var call)) Interlocked.Decrement(ref s_pooled);
+            else call = new InflightCall();
+            call._session = session;
+            call._requestId = requestId;
+            call._method = method;
+            call._cancellation = CancellationPool.Rent();
+            call._done = 0;
+            call._removed = false;
+            return call;
+        }
+
+        private void Recycle()
+        {
+            _session = null!;
+            _method = null!;
+            _cancellation = null!;
+            if (Interlocked.Increment(ref s_pooled) <= PoolCapacity) Pool.Enqueue(this);
+            else Interlocked.Decrement(ref s_pooled);
         }
 
         public CancellationToken Token => _cancellation.Token;
@@ -488,7 +616,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
 
         private bool TryFinish()
         {
-            _session._inflight.TryRemove(_requestId, out _);
+            _removed |= _session.TryRemoveInflight(_requestId, this);
             // Past the caller's deadline the caller has already failed with a timeout: drop the late reply.
             return Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested;
         }
@@ -523,7 +651,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
 
         private void Finish(Exception? error)
         {
-            _session._inflight.TryRemove(_requestId, out _);
+            _removed |= _session.TryRemoveInflight(_requestId, this);
             if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {
                 LeaderLog.CallFailed(_session._server.Logger, _requestId, _method.Name, _session._name, error);
@@ -538,8 +666,12 @@ internal sealed class FollowerSession : Hosting.IMonitored
                 // The dispatcher returned without writing a result (a contract bug); never leave the caller waiting.
                 _session.SendError(_requestId, typeof(ClusterClientException).FullName!, $"'{_method.Name}' completed on the leader without a result.", null);
             }
-            // Abandoned calls may still be cancelling their source on another thread: leave it to the GC.
-            if (Volatile.Read(ref _done) != 2) CancellationPool.Return(_cancellation);
+            // Abandoned calls may still be cancelling their source on another thread: leave both to the GC.
+            if (Volatile.Read(ref _done) != 2)
+            {
+                CancellationPool.Return(_cancellation);
+                if (_removed) Recycle();
+            }
         }
     }
 

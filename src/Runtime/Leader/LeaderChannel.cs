@@ -47,7 +47,7 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
         _logger = logger;
         _methods = MethodTable(contract);
         Fingerprint = ComputeFingerprint(contract);
-        Hub = new SubscriptionHub(name, id => _methods.GetValueOrDefault(id), SubscribeReal, UnsubscribeReal, logger);
+        Hub = new SubscriptionHub(name, id => _methods.GetValueOrDefault(id), SubscribeReal, UnsubscribeReal, CanUndo, logger);
     }
 
     public SubscriptionHub Hub { get; }
@@ -59,21 +59,28 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
         return _contract.Subscribe(target, method, ref reader, sink);
     }
 
-    private void UnsubscribeReal(ClusterMethod method, byte[] registration, object token)
+    private bool UnsubscribeReal(ClusterMethod method, byte[] registration, object token)
     {
         var target = Target;
-        if (target is null) return;
-        ClusterMethod? unsubscribe = null;
+        if (target is null) return false;
+        var reader = new MessagePackReader(registration, MessagePackReaderOptions.UntrustedData);
+        return _contract.Unsubscribe(target, method, PairedUnsubscribe(method), ref reader, token);
+    }
+
+    /// <summary>
+    /// Events (<c>-=</c>) and streams (cancel) can always be undone; a listener-form subscription (its token is the
+    /// listener delegate) only through a paired unsubscribe member.
+    /// </summary>
+    private bool CanUndo(ClusterMethod method, object token) =>
+        method.Kind == ClusterMethodKind.Event || token is not Delegate || PairedUnsubscribe(method) is not null;
+
+    private ClusterMethod? PairedUnsubscribe(ClusterMethod subscribe)
+    {
         foreach (var candidate in _contract.Methods)
         {
-            if (candidate.Kind == ClusterMethodKind.Unsubscribe && candidate.PairedId == method.Id)
-            {
-                unsubscribe = candidate;
-                break;
-            }
+            if (candidate.Kind == ClusterMethodKind.Unsubscribe && candidate.PairedId == subscribe.Id) return candidate;
         }
-        var reader = new MessagePackReader(registration, MessagePackReaderOptions.UntrustedData);
-        _contract.Unsubscribe(target, method, unsubscribe, ref reader, token);
+        return null;
     }
 
     public string Name { get; }

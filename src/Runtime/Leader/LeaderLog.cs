@@ -37,4 +37,13 @@ internal static partial class LeaderLog
 
     [LoggerMessage(2010, LogLevel.Warning, "A real subscription of channel '{Channel}' failed")]
     public static partial void SubscriptionFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(2020, LogLevel.Debug, "Channel '{Channel}': '{Method}' has no paired unsubscribe member; the real listener stays subscribed, idle, with its last value cached")]
+    public static partial void SubscriptionKept(ILogger logger, string channel, string method);
+
+    [LoggerMessage(2011, LogLevel.Warning, "Connection {Follower} rejected: {Reason}")]
+    public static partial void ConnectionRejected(ILogger logger, string follower, string reason);
+
+    [LoggerMessage(2012, LogLevel.Warning, "Follower {Follower} hit a limit: {Reason}")]
+    public static partial void LimitReached(ILogger logger, string follower, string reason);
 }

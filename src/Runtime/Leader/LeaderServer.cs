@@ -16,6 +16,7 @@ internal sealed class LeaderServer : IAsyncDisposable
     private readonly Hosting.NodeMonitor _monitor;
     private Task _acceptLoop = Task.CompletedTask;
     private bool _disposed;
+    private int _admitted;
 
     private readonly Func<long> _epoch;
     private readonly Func<long, long> _observeEpoch;
@@ -92,6 +93,16 @@ internal sealed class LeaderServer : IAsyncDisposable
                 await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
+            // Connections that have not registered yet are bounded by RegistrationTimeout; this bounds how many there
+            // can be at once, so a connection flood costs a closed socket each, not a session each.
+            if (SessionCount >= 2 * Options.MaxFollowers)
+            {
+                string who = socket.RemoteEndPoint?.ToString() ?? "(unknown)";
+                LeaderLog.ConnectionRejected(Logger, who,
+                    $"{SessionCount} connections are open, twice MaxFollowers ({Options.MaxFollowers}); closed at once");
+                socket.Dispose();
+                continue;
+            }
             FollowerSession session;
             try
             {
@@ -123,8 +134,26 @@ internal sealed class LeaderServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Counts <paramref name="session"/> as a follower; false (nothing counted) when MaxFollowers are already served.</summary>
+    internal bool TryAdmit(FollowerSession session)
+    {
+        while (true)
+        {
+            int current = Volatile.Read(ref _admitted);
+            if (current >= Options.MaxFollowers) return false;
+            if (Interlocked.CompareExchange(ref _admitted, current + 1, current) == current) return true;
+        }
+    }
+
+    /// <summary>Gives back one admission.</summary>
+    internal void ReleaseAdmission() => Interlocked.Decrement(ref _admitted);
+
+    /// <summary>Admitted followers (tests and diagnostics).</summary>
+    internal int AdmittedCount => Volatile.Read(ref _admitted);
+
     internal void OnSessionClosed(FollowerSession session)
     {
+        if (session.ReleaseAdmitted()) ReleaseAdmission();
         _monitor.Remove(session);
         Pulse?.Forget(session.PeerPort);
         lock (_gate) _sessions.Remove(session);

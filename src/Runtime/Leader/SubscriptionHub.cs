@@ -30,8 +30,12 @@ internal interface ISubscriptionHost
 
 /// <summary>
 /// The leader's subscriptions of one channel: the real client is subscribed once per (method, registration bytes)
-/// and every value is encoded once and fanned out to the subscribers of that key; the last value is replayed to a
-/// late subscriber. Subscriptions made before the real client exists start when it does.
+/// and every value is encoded once and fanned out to the subscribers of that key (all of them, or one in turn for
+/// <c>[Subscribe(Broadcast = false)]</c>); the last value of a listener or stream subscription is cached and replayed
+/// to a late subscriber. Subscriptions made before the real client exists start when it does.
+/// When the last subscriber of a key leaves, the real subscription is undone if the contract can undo it (a paired
+/// unsubscribe member, an event, a stream); otherwise the real listener stays and the key is kept, idle, with its
+/// cached value, so a later subscriber reuses it instead of subscribing the real client a second time.
 /// </summary>
 internal sealed class SubscriptionHub
 {
@@ -40,21 +44,29 @@ internal sealed class SubscriptionHub
     private readonly string _channel;
     private readonly Func<uint, ClusterMethod?> _findMethod;
     private readonly Func<ClusterMethod, byte[], ISubscriptionSink, object?> _subscribe;
-    private readonly Action<ClusterMethod, byte[], object> _unsubscribe;
+    private readonly Func<ClusterMethod, byte[], object, bool> _unsubscribe;
+    private readonly Func<ClusterMethod, object, bool> _canUndo;
     private readonly ILogger _logger;
     private bool _active;
 
+    /// <param name="channel">Channel name, for messages.</param>
+    /// <param name="findMethod">The contract's method of an id.</param>
+    /// <param name="subscribe">Subscribes the real client; returns the token that undoes it.</param>
+    /// <param name="unsubscribe">Undoes a real subscription; false when nothing could be undone.</param>
+    /// <param name="canUndo">Whether <paramref name="unsubscribe"/> can undo a subscription made with this token.</param>
+    /// <param name="logger">Where failures go.</param>
     public SubscriptionHub(string channel, Func<uint, ClusterMethod?> findMethod, Func<ClusterMethod, byte[], ISubscriptionSink, object?> subscribe,
-        Action<ClusterMethod, byte[], object> unsubscribe, ILogger logger)
+        Func<ClusterMethod, byte[], object, bool> unsubscribe, Func<ClusterMethod, object, bool> canUndo, ILogger logger)
     {
         _channel = channel;
         _findMethod = findMethod;
         _subscribe = subscribe;
         _unsubscribe = unsubscribe;
+        _canUndo = canUndo;
         _logger = logger;
     }
 
-    /// <summary>Number of distinct real subscriptions (tests).</summary>
+    /// <summary>Number of distinct keys, idle ones included (tests).</summary>
     internal int Count
     {
         get { lock (_gate) return _entries.Count; }
@@ -63,7 +75,21 @@ internal sealed class SubscriptionHub
     /// <summary>Subscribers across all registrations of <paramref name="methodId"/> (tests).</summary>
     internal int SubscriberCount(uint methodId)
     {
-        lock (_gate) return _entries.Where(e => e.Key.MethodId == methodId).Sum(e => e.Value.Subscribers.Length);
+        lock (_gate)
+        {
+            int count = 0;
+            foreach (var (key, entry) in _entries)
+            {
+                if (key.MethodId == methodId) count += entry.Subscribers.Length;
+            }
+            return count;
+        }
+    }
+
+    /// <summary>The cached last value of a key, or null (tests and the leader's own resynchronisation).</summary>
+    internal byte[]? LastValue(uint methodId, byte[] registration)
+    {
+        lock (_gate) return _entries.TryGetValue(new Key(methodId, registration), out var entry) ? entry.LastValue : null;
     }
 
     public void Add(uint methodId, byte[] registration, ISubscriber subscriber)
@@ -75,7 +101,6 @@ internal sealed class SubscriptionHub
             return;
         }
         Entry entry;
-        byte[]? last;
         bool start;
         lock (_gate)
         {
@@ -85,52 +110,75 @@ internal sealed class SubscriptionHub
                 entry = new Entry(this, method, registration);
                 _entries.Add(key, entry);
             }
-            // A follower may send the same subscription twice (its re-subscribe after attaching races a new
-            // Subscribe call); one delivery per (owner, id) is what it expects.
-            if (Array.Exists(entry.Subscribers, s => s.Owner == subscriber.Owner && s.SubscriptionId == subscriber.SubscriptionId)) return;
-            entry.Subscribers = [.. entry.Subscribers, subscriber];
-            last = entry.LastValue;
+            // Under the key's delivery lock: a late subscriber gets the cached value exactly once, before any newer one.
+            lock (entry.DeliveryGate)
+            {
+                // A follower may send the same subscription twice (its re-subscribe after attaching races a new
+                // Subscribe call); one delivery per (owner, id) is what it expects.
+                if (Array.Exists(entry.Subscribers, s => s.Owner == subscriber.Owner && s.SubscriptionId == subscriber.SubscriptionId)) return;
+                entry.Subscribers = [.. entry.Subscribers, subscriber];
+                if (entry.LastValue is { } last && entry.ReplaysLastValue) Deliver(subscriber, last);
+            }
             start = _active && entry.Token is null && !entry.Starting;
             if (start) entry.Starting = true;
         }
-        if (last is not null) subscriber.Deliver(last);
         if (start) Start(entry);
     }
 
     public void Remove(uint methodId, byte[] registration, object? owner, long subscriptionId)
     {
-        Entry? stop = null;
         lock (_gate)
         {
-            var key = new Key(methodId, registration);
-            if (!_entries.TryGetValue(key, out var entry)) return;
-            entry.Subscribers = Array.FindAll(entry.Subscribers, s => !(s.Owner == owner && s.SubscriptionId == subscriptionId));
-            if (entry.Subscribers.Length == 0)
-            {
-                _entries.Remove(key);
-                stop = entry;
-            }
+            if (!_entries.TryGetValue(new Key(methodId, registration), out var entry)) return;
+            lock (entry.DeliveryGate) entry.Subscribers = Array.FindAll(entry.Subscribers, s => !(s.Owner == owner && s.SubscriptionId == subscriptionId));
         }
-        if (stop is not null) Stop(stop);
+        StopIfUnused(methodId, registration);
     }
 
     /// <summary>A follower left: drop all of its subscriptions.</summary>
     public void RemoveAll(object owner)
     {
-        List<Entry> stop = new();
+        List<Entry> emptied = new();
         lock (_gate)
         {
-            foreach (var (key, entry) in _entries.ToArray())
+            foreach (var entry in _entries.Values)
             {
-                entry.Subscribers = Array.FindAll(entry.Subscribers, s => s.Owner != owner);
-                if (entry.Subscribers.Length == 0)
+                lock (entry.DeliveryGate)
                 {
-                    _entries.Remove(key);
-                    stop.Add(entry);
+                    if (!Array.Exists(entry.Subscribers, s => s.Owner == owner)) continue;
+                    entry.Subscribers = Array.FindAll(entry.Subscribers, s => s.Owner != owner);
+                    if (entry.Subscribers.Length == 0) emptied.Add(entry);
                 }
             }
         }
-        foreach (var entry in stop) Stop(entry);
+        foreach (var entry in emptied) StopIfUnused(entry.Method.Id, entry.Registration);
+    }
+
+    /// <summary>The last subscriber of a key left: undo the real subscription if the contract can, else keep the key idle.</summary>
+    private void StopIfUnused(uint methodId, byte[] registration)
+    {
+        object? token;
+        Entry? entry;
+        lock (_gate)
+        {
+            if (!_entries.TryGetValue(new Key(methodId, registration), out entry)) return;
+            lock (entry.DeliveryGate)
+            {
+                if (entry.Subscribers.Length != 0) return;
+            }
+            // Not started yet (or the real client is gone): nothing real to keep, forget the key.
+            if (entry.Token is null && !entry.Starting)
+            {
+                _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+                return;
+            }
+            if (entry.Starting) return; // Start sees no subscriber left and decides then
+            if (!_canUndo(entry.Method, entry.Token!)) return; // idle: the real listener stays, the cache with it
+            _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+            token = entry.Token;
+            entry.Token = null;
+        }
+        Undo(entry, token!);
     }
 
     /// <summary>The real client exists: start every subscription made so far.</summary>
@@ -155,55 +203,64 @@ internal sealed class SubscriptionHub
     /// <summary>The real client goes away: undo every real subscription (subscribers stay, for a later activation).</summary>
     public void Deactivate()
     {
-        List<Entry> stop = new();
+        List<(Entry, object)> stop = new();
         lock (_gate)
         {
             _active = false;
-            stop.AddRange(_entries.Values);
+            foreach (var entry in _entries.Values)
+            {
+                if (entry.Token is { } token) stop.Add((entry, token));
+                entry.Token = null;
+            }
         }
-        foreach (var entry in stop) Stop(entry);
+        foreach (var (entry, token) in stop) Undo(entry, token);
     }
 
     private void Start(Entry entry)
     {
+        object? token;
         try
         {
-            var token = _subscribe(entry.Method, entry.Registration, entry);
-            lock (_gate)
-            {
-                entry.Starting = false;
-                if (!_entries.ContainsValue(entry) || !_active)
-                {
-                    if (token is not null) _unsubscribe(entry.Method, entry.Registration, token);
-                    return;
-                }
-                entry.Token = token;
-            }
+            token = _subscribe(entry.Method, entry.Registration, entry);
         }
         catch (Exception ex)
         {
             LeaderLog.SubscriptionFailed(_logger, _channel, ex);
+            ISubscriber[] subscribers;
             lock (_gate)
             {
                 entry.Starting = false;
                 _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+                lock (entry.DeliveryGate) subscribers = entry.Subscribers;
             }
-            foreach (var subscriber in entry.Subscribers) subscriber.Complete(ex);
+            foreach (var subscriber in subscribers) subscriber.Complete(ex);
+            return;
         }
-    }
-
-    private void Stop(Entry entry)
-    {
-        object? token;
+        bool undo;
         lock (_gate)
         {
-            token = entry.Token;
-            entry.Token = null;
+            entry.Starting = false;
+            bool unused;
+            lock (entry.DeliveryGate) unused = entry.Subscribers.Length == 0;
+            bool current = _entries.TryGetValue(new Key(entry.Method.Id, entry.Registration), out var same) && same == entry;
+            undo = token is not null && (!current || !_active || (unused && _canUndo(entry.Method, token)));
+            if (undo)
+            {
+                if (current) _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+            }
+            else
+            {
+                entry.Token = token;
+            }
         }
-        if (token is null) return;
+        if (undo) Undo(entry, token!);
+    }
+
+    private void Undo(Entry entry, object token)
+    {
         try
         {
-            _unsubscribe(entry.Method, entry.Registration, token);
+            if (!_unsubscribe(entry.Method, entry.Registration, token)) LeaderLog.SubscriptionKept(_logger, _channel, entry.Method.Name);
         }
         catch (Exception ex)
         {
@@ -213,13 +270,42 @@ internal sealed class SubscriptionHub
 
     private void Ended(Entry entry, Exception? error)
     {
+        ISubscriber[] subscribers;
         lock (_gate)
         {
             var key = new Key(entry.Method.Id, entry.Registration);
             if (_entries.TryGetValue(key, out var current) && current == entry) _entries.Remove(key);
             entry.Token = null;
+            lock (entry.DeliveryGate)
+            {
+                subscribers = entry.Subscribers;
+                entry.Subscribers = [];
+            }
         }
-        foreach (var subscriber in entry.Subscribers) subscriber.Complete(error);
+        foreach (var subscriber in subscribers)
+        {
+            try
+            {
+                subscriber.Complete(error);
+            }
+            catch (Exception ex)
+            {
+                LeaderLog.SubscriptionFailed(_logger, _channel, ex);
+            }
+        }
+    }
+
+    private void Deliver(ISubscriber subscriber, byte[] value)
+    {
+        try
+        {
+            subscriber.Deliver(value);
+        }
+        catch (Exception ex)
+        {
+            // A subscriber never throws by design (remote sends and local queues do not); if one does, the others still get the value.
+            LeaderLog.SubscriptionFailed(_logger, _channel, ex);
+        }
     }
 
     private readonly struct Key(uint methodId, byte[] registration) : IEquatable<Key>
@@ -244,17 +330,32 @@ internal sealed class SubscriptionHub
     /// <summary>One real subscription; the sink the contract's Subscribe pushes values into.</summary>
     private sealed class Entry(SubscriptionHub hub, ClusterMethod method, byte[] registration) : ISubscriptionSink
     {
+        private int _next;
+
         public ClusterMethod Method { get; } = method;
 
         public byte[] Registration { get; } = registration;
 
+        /// <summary>Orders values, replays and subscriber changes of this key; never held while calling user code.</summary>
+        public object DeliveryGate { get; } = new();
+
+        /// <summary>Copy-on-write under <see cref="DeliveryGate"/>.</summary>
         public ISubscriber[] Subscribers { get; set; } = [];
 
+        /// <summary>Guarded by the hub's lock.</summary>
         public object? Token { get; set; }
 
+        /// <summary>Guarded by the hub's lock.</summary>
         public bool Starting { get; set; }
 
+        /// <summary>Guarded by <see cref="DeliveryGate"/>.</summary>
         public byte[]? LastValue { get; private set; }
+
+        /// <summary>
+        /// Events are occurrences, not state, and a one-of-N value was already taken by someone: only broadcast
+        /// subscriptions replay their last value to a late subscriber.
+        /// </summary>
+        public bool ReplaysLastValue => Method.Kind == ClusterMethodKind.Subscribe && Method.Broadcast;
 
         public void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter)
         {
@@ -263,16 +364,22 @@ internal sealed class SubscriptionHub
             formatter.Serialize(ref writer, value);
             writer.Flush();
             byte[] encoded = buffer.WrittenSpan.ToArray();
-            LastValue = encoded;
-            foreach (var subscriber in Subscribers)
+            // Subscribers only queue (a socket send or a local delivery queue), so holding the key's lock while
+            // fanning out is short, and it keeps the values of one key in order when the real client emits from several threads.
+            lock (DeliveryGate)
             {
-                try
+                if (Method.Kind == ClusterMethodKind.Subscribe) LastValue = encoded;
+                var subscribers = Subscribers;
+                if (subscribers.Length == 0) return;
+                if (Method.Broadcast)
                 {
-                    subscriber.Deliver(encoded);
+                    foreach (var subscriber in subscribers) hub.Deliver(subscriber, encoded);
                 }
-                catch (Exception ex)
+                else
                 {
-                    LeaderLog.SubscriptionFailed(hub._logger, hub._channel, ex);
+                    // One of N, round-robin over the subscribers present now (cluster-client picks at random).
+                    _next = (_next + 1) % subscribers.Length;
+                    hub.Deliver(subscribers[_next], encoded);
                 }
             }
         }

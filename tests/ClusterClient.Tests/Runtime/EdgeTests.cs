@@ -107,7 +107,9 @@ public sealed class EdgeTests
         var (_, client) = cluster.Start(configure: o =>
         {
             o.Role = ClusterRole.Follower;
-            o.MaxWaitTime = TimeSpan.FromMilliseconds(800);
+            // Long enough that even a busy CI machine connects and is refused within it; the refusal, not the
+            // connection, must be what runs out the wait.
+            o.MaxWaitTime = TimeSpan.FromSeconds(4);
         });
         var error = await Assert.ThrowsAsync<ClusterClientException>(() => client.ReadyAsync());
         Assert.Contains("Role is Follower", error.Message);
@@ -124,7 +126,9 @@ public sealed class EdgeTests
         var (_, second) = cluster.Start(configure: o =>
         {
             o.Role = ClusterRole.Leader;
-            o.MaxWaitTime = TimeSpan.FromMilliseconds(800);
+            // Long enough that even a busy CI machine connects and is refused within it; the refusal, not the
+            // connection, must be what runs out the wait.
+            o.MaxWaitTime = TimeSpan.FromSeconds(4);
         });
         var error = await Assert.ThrowsAsync<ClusterClientException>(() => second.ReadyAsync());
         Assert.Contains("Role is Leader", error.Message);
@@ -191,7 +195,9 @@ public sealed class EdgeTests
         var (_, follower) = cluster.Start(configure: o =>
         {
             o.Name = "orders";
-            o.MaxWaitTime = TimeSpan.FromMilliseconds(800);
+            // Long enough that even a busy CI machine connects and is refused within it; the refusal, not the
+            // connection, must be what runs out the wait.
+            o.MaxWaitTime = TimeSpan.FromSeconds(4);
         });
         var error = await Assert.ThrowsAsync<ClusterClientException>(() => follower.ReadyAsync());
         Assert.Contains("does not host channel 'orders'", error.Message);
@@ -210,6 +216,8 @@ public sealed class EdgeTests
 
         Assert.NotEqual(await follower.Client.WhoAmIAsync(), await followerOrders.Client.WhoAmIAsync());
         Assert.Equal(await leaderOrders.Client.WhoAmIAsync(), await followerOrders.Client.WhoAmIAsync());
+        // The count is updated by the leader's session after it answered; wait for it rather than race it.
+        await TestCluster.WaitUntilAsync(() => leaderNode.FollowerCount == 1, "the leader to count one follower connection");
         Assert.Equal(1, leaderNode.FollowerCount);
     }
 

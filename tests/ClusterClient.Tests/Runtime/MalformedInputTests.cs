@@ -73,6 +73,10 @@ public sealed class MalformedInputTests
         connection.Send(PacketType.Invoke, 5, new CallHeader(1, 1, CalculatorContract.Add.Id), [0x92, 0x01, 0x02]);
         Assert.Equal("ok", await ReplyToAsync(frames, 5));
 
+        // A member called with the packet of another kind (here a oneway sent as an invoke) is refused, not run.
+        connection.Send(PacketType.Invoke, 7, new CallHeader(1, 1, CalculatorContract.Record.Id), [0x91, 0x01]);
+        Assert.Contains("is a Oneway member and cannot be called with a Invoke packet", await ReplyToAsync(frames, 7));
+
         connection.Send(PacketType.RegisterChannel, 6, new RegisterChannelHeader(0, leader.Name, fingerprint ^ 1, 1));
         Assert.Contains("different contract", await ReplyToAsync(frames, 6));
     }

@@ -1,0 +1,303 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace ClusterSharing.Chaos;
+
+/// <summary>
+/// The kill loop: 1 leader + N followers under continuous invoke and subscribe load; the leader is SIGKILLed again
+/// and again (a replacement worker starts after each kill). Counts hung calls, untyped failures, values missing after
+/// recovery, and the time from each kill to each survivor's first successful call on the new leader.
+/// </summary>
+internal sealed class ChaosRun
+{
+    private static readonly TimeSpan RecoveryLimit = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ValueLimit = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan ReadyLimit = TimeSpan.FromSeconds(60);
+
+    private readonly ChaosOptions _options;
+    private readonly List<WorkerProcess> _all = new();
+    private readonly List<double> _failoverMs = new();
+    private readonly List<double> _newLeaderMs = new();
+    private readonly List<string> _anomalies = new();
+    private readonly List<(double From, double To)> _failoverWindows = new();
+    private readonly Random _random;
+    private int _lostValues;
+    private int _rounds;
+    private long _seq;
+
+    public ChaosRun(ChaosOptions options)
+    {
+        _options = options;
+        _random = new Random(options.Seed);
+    }
+
+    private WorkerOptions WorkerOptions => new()
+    {
+        Port = _options.Port, HeartbeatMs = _options.HeartbeatMs, ResponseTimeoutMs = _options.ResponseTimeoutMs,
+        Loops = _options.Loops, PaceMs = _options.PaceMs, Log = _options.Log,
+    };
+
+    private List<WorkerProcess> Alive => _all.Where(w => !w.Killed && !w.HasExited).ToList();
+
+    private WorkerProcess StartWorker()
+    {
+        var worker = WorkerProcess.Start($"worker {_all.Count + 1}", WorkerOptions.ToArguments());
+        _all.Add(worker);
+        return worker;
+    }
+
+    public async Task<int> RunAsync()
+    {
+        var watch = Stopwatch.StartNew();
+        Console.Error.WriteLine($"chaos: port {_options.Port}, {_options.Followers} followers + 1 leader, {_options.Kills} kills, heartbeat {_options.HeartbeatMs} ms, response timeout {_options.ResponseTimeoutMs} ms");
+        try
+        {
+            for (int i = 0; i <= _options.Followers; i++) StartWorker();
+            if (!await WorkerProcess.WaitUntilAsync(() => _all.All(w => w.Ready || w.ReadyFailed), ReadyLimit) || _all.Any(w => w.ReadyFailed))
+            {
+                _anomalies.Add("the cluster did not start: " + string.Join("; ", _all.Select(w => $"{w.Label} ready={w.Ready} {w.Failure}")));
+                return await FinishAsync(watch);
+            }
+            for (int round = 1; round <= _options.Kills; round++)
+            {
+                if (!await RoundAsync(round)) break;
+                _rounds = round;
+                if (round % 10 == 0 || round == _options.Kills)
+                    Console.Error.WriteLine($"chaos: {round}/{_options.Kills} kills, failover p50 {Percentile(_failoverMs, 50):0.0} ms, max {(_failoverMs.Count > 0 ? _failoverMs.Max() : 0):0.0} ms, lost values {_lostValues}, anomalies {_anomalies.Count}, {watch.Elapsed.TotalSeconds:0} s");
+            }
+        }
+        catch (Exception e)
+        {
+            _anomalies.Add($"the controller failed: {e}");
+        }
+        return await FinishAsync(watch);
+    }
+
+    private async Task<bool> RoundAsync(int round)
+    {
+        // A settled cluster: everyone ready, one leader, everyone answered by it and making progress now.
+        double settleFrom = Lines.Now();
+        WorkerProcess? leader = null;
+        bool settled = await WorkerProcess.WaitUntilAsync(() =>
+        {
+            var alive = Alive;
+            var leaders = alive.Where(w => w.IsLeader).ToList();
+            if (leaders.Count != 1 || !alive.All(w => w.Ready)) return false;
+            leader = leaders[0];
+            return alive.All(w => w.LastAnsweredPid == leaders[0].Pid && w.LastProgressTs > settleFrom);
+        }, RecoveryLimit);
+        if (!settled || leader is null)
+        {
+            _anomalies.Add($"round {round}: the cluster did not settle on one leader within {RecoveryLimit.TotalSeconds} s: " +
+                           string.Join("; ", Alive.Select(w => $"{w.Label} pid {w.Pid} ready={w.Ready} leader={w.IsLeader} answeredBy={w.LastAnsweredPid}")));
+            return false;
+        }
+
+        // A live publication from a follower that survives the kill (re-published to the next leader) ...
+        var followers = Alive.Where(w => w != leader).ToList();
+        long before = ++_seq;
+        followers[_random.Next(followers.Count)].Send($"publish {before}");
+        await Task.Delay(_random.Next(0, 100));
+
+        double killedAt = Lines.Now();
+        leader.Kill();
+        var survivors = Alive;
+        // ... and, every other round, a newer one published while there is no leader.
+        long current = before;
+        if (round % 2 == 0)
+        {
+            current = ++_seq;
+            survivors[_random.Next(survivors.Count)].Send($"publish {current}");
+        }
+
+        bool recovered = await WorkerProcess.WaitUntilAsync(() => survivors.All(w => w.FirstAnsweredAfter(killedAt, leader.Pid) is not null), RecoveryLimit);
+        foreach (var w in survivors)
+        {
+            if (w.FirstAnsweredAfter(killedAt, leader.Pid) is { } ts)
+            {
+                _failoverMs.Add(ts - killedAt);
+                if (w.IsLeader) _newLeaderMs.Add(ts - killedAt);
+            }
+        }
+        if (!recovered)
+        {
+            _anomalies.Add($"round {round}: not every survivor had a successful call within {RecoveryLimit.TotalSeconds} s of the kill");
+            return false;
+        }
+
+        var replacement = StartWorker();
+        // Every survivor sees the current value; the fresh worker can only learn it through the re-published publication.
+        bool survivorsSaw = await WorkerProcess.WaitUntilAsync(() => survivors.All(w => w.MaxSeq >= current), ValueLimit);
+        if (!survivorsSaw)
+        {
+            var missing = survivors.Where(w => w.MaxSeq < current).ToList();
+            _lostValues += missing.Count;
+            _anomalies.Add($"round {round}: {missing.Count} survivor(s) did not see value {current} (saw {string.Join(",", missing.Select(w => w.MaxSeq))})");
+        }
+        if (!await WorkerProcess.WaitUntilAsync(() => replacement.Ready || replacement.ReadyFailed, ReadyLimit) || !replacement.Ready)
+        {
+            _anomalies.Add($"round {round}: the replacement worker did not get ready: {replacement.Failure}");
+            return false;
+        }
+        if (!await WorkerProcess.WaitUntilAsync(() => replacement.MaxSeq >= current, ValueLimit))
+        {
+            _lostValues++;
+            _anomalies.Add($"round {round}: the new worker did not see value {current} (saw {replacement.MaxSeq})");
+        }
+        _failoverWindows.Add((killedAt, Lines.Now()));
+        foreach (var w in Alive.Where(w => w.MaxSeq > current))
+            _anomalies.Add($"round {round}: {w.Label} saw value {w.MaxSeq}, newer than anything published ({current})");
+        return true;
+    }
+
+    private async Task<int> FinishAsync(Stopwatch watch)
+    {
+        await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.ResponseTimeoutMs / 1000.0 + 15))));
+        long ok = 0, okRemote = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
+        // Re-publication after a failover replays every live publication in no particular order, so an older value may
+        // pass by before the current one again; outside those windows a step back in time would be a bug.
+        long regressionsOutside = _all.SelectMany(w => w.Regressions).Count(ts => !_failoverWindows.Any(win => ts >= win.From && ts <= win.To));
+        double maxCallMs = 0;
+        var typed = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var untypedSamples = new List<string>();
+        var typedSamples = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        int publishFailures = 0;
+        foreach (var w in _all)
+        {
+            publishFailures += w.PublishFailures;
+            if (w.LastStats is not { } stats)
+            {
+                hung += w.HungEvents;
+                continue;
+            }
+            hung += Math.Max(w.HungEvents, stats.GetProperty("hung").GetInt64());
+            ok += stats.GetProperty("ok").GetInt64();
+            subscriptionOps += stats.GetProperty("subscriptionOps").GetInt64();
+            okRemote += stats.GetProperty("okRemote").GetInt64();
+            regressions += stats.GetProperty("valueRegressions").GetInt64();
+            untyped += stats.GetProperty("untyped").GetInt64();
+            maxCallMs = Math.Max(maxCallMs, stats.GetProperty("maxCallMs").GetDouble());
+            if (stats.TryGetProperty("untypedSample", out var sample)) untypedSamples.Add(sample.GetString()!);
+            foreach (var t in stats.GetProperty("typed").EnumerateObject()) typed[t.Name] = typed.GetValueOrDefault(t.Name) + t.Value.GetInt64();
+            foreach (var t in stats.GetProperty("typedSamples").EnumerateObject()) typedSamples.TryAdd(t.Name, t.Value.GetString()!);
+        }
+
+        var report = new Dictionary<string, object?>
+        {
+            ["kills"] = _rounds,
+            ["killsRequested"] = _options.Kills,
+            ["workersStarted"] = _all.Count,
+            ["elapsedSeconds"] = Math.Round(watch.Elapsed.TotalSeconds, 1),
+            ["callsOk"] = ok,
+            ["callsOkThroughTheLeaderConnection"] = okRemote,
+            ["subscribeUnsubscribeOps"] = subscriptionOps,
+            ["typedFailures"] = typed,
+            ["typedFailureSamples"] = typedSamples,
+            ["untypedFailures"] = untyped,
+            ["untypedSamples"] = untypedSamples.Distinct().Take(5).ToArray(),
+            ["hungCalls"] = hung,
+            ["maxCallMs"] = Math.Round(maxCallMs, 1),
+            ["responseTimeoutMs"] = _options.ResponseTimeoutMs,
+            ["lostValues"] = _lostValues,
+            ["valueRegressionsDuringFailover"] = regressions - regressionsOutside,
+            ["valueRegressionsOutsideFailover"] = regressionsOutside,
+            ["publishFailures"] = publishFailures,
+            ["failoverSamples"] = _failoverMs.Count,
+            ["failoverMs"] = Distribution(_failoverMs),
+            ["newLeaderFirstCallMs"] = Distribution(_newLeaderMs),
+            ["anomalies"] = _anomalies.Take(20).ToArray(),
+        };
+        bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && regressionsOutside == 0 && _anomalies.Count == 0;
+        report["pass"] = pass;
+        string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
+        if (_options.JsonPath is { } path) await File.WriteAllTextAsync(path, json);
+        Console.WriteLine(json);
+        if (!pass)
+        {
+            foreach (var w in _all.Where(w => w.StderrTail.Length > 0).TakeLast(3))
+                Console.Error.WriteLine($"--- {w.Label} (pid {w.Pid}) stderr tail ---\n{w.StderrTail}");
+        }
+        return pass ? 0 : 1;
+    }
+
+    private static Dictionary<string, double> Distribution(List<double> values) => new()
+    {
+        ["p50"] = Math.Round(Percentile(values, 50), 1),
+        ["p90"] = Math.Round(Percentile(values, 90), 1),
+        ["p99"] = Math.Round(Percentile(values, 99), 1),
+        ["max"] = Math.Round(values.Count == 0 ? 0 : values.Max(), 1),
+        ["min"] = Math.Round(values.Count == 0 ? 0 : values.Min(), 1),
+    };
+
+    public static double Percentile(List<double> values, double p)
+    {
+        if (values.Count == 0) return 0;
+        var sorted = values.Order().ToArray();
+        // Nearest rank.
+        int rank = (int)Math.Ceiling(p / 100.0 * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+    }
+}
+
+/// <summary>The controller's command line.</summary>
+internal sealed class ChaosOptions
+{
+    public int Kills { get; set; } = 100;
+    public int Followers { get; set; } = 4;
+    public int Port { get; set; }
+    public int HeartbeatMs { get; set; } = 1000;
+    public int ResponseTimeoutMs { get; set; } = 5000;
+    public int Loops { get; set; } = 2;
+    public int PaceMs { get; set; } = 1;
+    public int Seed { get; set; } = 7;
+    public bool Log { get; set; }
+    public string? JsonPath { get; set; }
+    public bool Hostile { get; set; }
+    public int Frames { get; set; } = 1_000_000;
+    public int Flood { get; set; } = 500;
+
+    public const string Usage =
+        "ClusterClient.Chaos [--kills N] [--followers N] [--port N] [--heartbeat-ms N] [--response-timeout-ms N] [--loops N] [--pace-ms N] [--seed N] [--log] [--json PATH]\n" +
+        "ClusterClient.Chaos --hostile [--frames N] [--flood N] [--port N] [--json PATH]";
+
+    public static ChaosOptions Parse(string[] args)
+    {
+        var o = new ChaosOptions();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string flag = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value.\n{Usage}");
+            int Number() => int.Parse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture);
+            switch (flag)
+            {
+                case "--kills": o.Kills = Number(); break;
+                case "--followers": o.Followers = Number(); break;
+                case "--port": o.Port = Number(); break;
+                case "--heartbeat-ms": o.HeartbeatMs = Number(); break;
+                case "--response-timeout-ms": o.ResponseTimeoutMs = Number(); break;
+                case "--loops": o.Loops = Number(); break;
+                case "--pace-ms": o.PaceMs = Number(); break;
+                case "--seed": o.Seed = Number(); break;
+                case "--log": o.Log = true; break;
+                case "--json": o.JsonPath = Value(); break;
+                case "--hostile": o.Hostile = true; break;
+                case "--frames": o.Frames = Number(); break;
+                case "--flood": o.Flood = Number(); break;
+                default: throw new ArgumentException($"Unknown argument '{flag}'.\n{Usage}");
+            }
+        }
+        if (o.Kills < 0 || o.Followers < 1 || o.Frames < 0 || o.Flood < 0) throw new ArgumentException($"Counts must not be negative and followers at least 1.\n{Usage}");
+        if (o.Port == 0) o.Port = FreePort();
+        return o;
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
