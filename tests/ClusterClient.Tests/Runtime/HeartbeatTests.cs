@@ -15,7 +15,8 @@ public sealed class HeartbeatTests
     {
         int port = TestCluster.FreePort();
         using var listener = PortElection.TryListen(port)!;
-        // A leader that answers the handshake and the registration, then never sends anything again.
+        // A leader that answers the handshake, the registration and heartbeats until the first invoke arrives, then
+        // never sends anything again: it falls silent mid-call (before that, a busy machine must not see it as silent).
         var fake = Task.Run(async () =>
         {
             var socket = await listener.AcceptAsync();
@@ -23,8 +24,12 @@ public sealed class HeartbeatTests
             var silent = new TaskCompletionSource();
             _ = connection.RunAsync(frame =>
             {
+                if (silent.Task.IsCompleted)
+                    return default;
                 if (frame.Type == PacketType.Heartbeat && frame.RequestId != 0)
                     connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(5, 0));
+                else if (frame.Type == PacketType.Heartbeat)
+                    connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(5, 0));
                 else if (frame.Type == PacketType.RegisterChannel)
                     connection.Send(PacketType.RegisterChannelResult, frame.RequestId, new RegisterChannelResultHeader(5, 1, true, null));
                 else if (frame.Type == PacketType.Invoke)
@@ -51,7 +56,7 @@ public sealed class HeartbeatTests
         var lost = await Assert.ThrowsAsync<LeaderLostException>(() => client.Client.SlowWhoAmIAsync(1));
         Assert.True(lost.RequestSent);
         Assert.Contains("3 heartbeat intervals", lost.InnerException!.Message);
-        await using var connection = await fake;
+        await using var connection = await fake.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     [Fact]
