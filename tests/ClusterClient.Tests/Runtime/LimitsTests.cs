@@ -109,10 +109,12 @@ public sealed class LimitsTests
         var first = await RawFollower.ConnectAndRegisterAsync(cluster.Port, leader.Name);
         try
         {
-            var (_, refused) = cluster.Start(configure: o => o.MaxWaitTime = TimeSpan.FromSeconds(2));
+            var (refusedNode, refused) = cluster.Start(configure: o => o.MaxWaitTime = TimeSpan.FromSeconds(2));
             var error = await Assert.ThrowsAnyAsync<ClusterClientException>(() => refused.ReadyAsync());
             Assert.Contains("MaxFollowers (1)", error.Message);
             Assert.False(refused.IsLeader);
+            // A refused node keeps retrying in the background; stop it so it cannot take the slot freed below.
+            await refusedNode.DisposeAsync();
         }
         finally
         {
