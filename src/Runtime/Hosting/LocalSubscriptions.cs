@@ -41,6 +41,8 @@ internal sealed class LocalSubscriptions<T> where T : class
     private readonly Dictionary<(uint, string), Entry> _entries = new();
     private readonly Dictionary<long, Entry> _byId = new();
     private readonly LinkedList<(ClusterMethod Method, byte[] Arguments)> _publications = new();
+    // The remembered publications by member and argument bytes, so a repeated publication is found without a scan.
+    private readonly Dictionary<(uint, string), LinkedListNode<(ClusterMethod Method, byte[] Arguments)>> _publicationIndex = new();
     private readonly object _queueGate = new();
     private readonly Queue<Delivery> _queue = new();
     private Attachment? _attachment;
@@ -121,17 +123,14 @@ internal sealed class LocalSubscriptions<T> where T : class
         lock (_gate)
         {
             // The same publication again replaces the remembered one (moved to the end), so a replay sends it once.
-            var node = _publications.First;
-            while (node is not null)
-            {
-                var next = node.Next;
-                if (node.Value.Method.Id == method.Id && node.Value.Arguments.AsSpan().SequenceEqual(encoded)) _publications.Remove(node);
-                node = next;
-            }
-            _publications.AddLast((method, encoded));
+            var key = KeyOf(method.Id, encoded);
+            if (_publicationIndex.Remove(key, out var previous)) _publications.Remove(previous);
+            _publicationIndex.Add(key, _publications.AddLast((method, encoded)));
             if (_publications.Count > MaxPublications)
             {
+                var oldest = _publications.First!.Value;
                 _publications.RemoveFirst();
+                _publicationIndex.Remove(KeyOf(oldest.Method.Id, oldest.Arguments));
                 NodeLog.PublicationForgotten(_logger, _channel.Name, MaxPublications);
             }
             // Sent under the lock, to the attachment that has already replayed: a publication made while a new leader is
@@ -321,6 +320,7 @@ internal sealed class LocalSubscriptions<T> where T : class
             }
             _attachment = null;
             _publications.Clear();
+            _publicationIndex.Clear();
         }
         lock (_queueGate)
         {

@@ -171,6 +171,11 @@ public sealed class SubscriptionDeliveryTests
         // Bounded: distinct publications beyond the cap are forgotten oldest first.
         for (int i = 0; i < LocalSubscriptions<ICalculator>.MaxPublications + 500; i++) follower.Client.Publish("p" + i);
         Assert.Equal(LocalSubscriptions<ICalculator>.MaxPublications, LocalOf(followerNode, follower.Name).PublicationCount);
+
+        // A forgotten publication made again is remembered again (it evicts the now-oldest), the cap still holding.
+        follower.Client.Publish("p0");
+        follower.Client.Publish("p0");
+        Assert.Equal(LocalSubscriptions<ICalculator>.MaxPublications, LocalOf(followerNode, follower.Name).PublicationCount);
     }
 
     [Fact]
