@@ -22,18 +22,7 @@ internal static class ChaosHarness
     public static async Task<(JsonElement Report, string Stderr)> RunAsync(TimeSpan limit, params string[] arguments)
     {
         string reportPath = Path.Combine(Path.GetTempPath(), $"chaos-{Guid.NewGuid():N}.json");
-        var info = new ProcessStartInfo(DotnetHost())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        info.ArgumentList.Add(ChaosPath);
-        foreach (var argument in arguments) info.ArgumentList.Add(argument);
-        info.ArgumentList.Add("--json");
-        info.ArgumentList.Add(reportPath);
+        var info = HostProcess.DotnetStartInfo(ChaosPath, [.. arguments, "--json", reportPath], redirectInput: false);
         using var process = Process.Start(info) ?? throw new InvalidOperationException("Process.Start returned null for the chaos harness.");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -60,15 +49,5 @@ internal static class ChaosHarness
         {
             File.Delete(reportPath);
         }
-    }
-
-    private static string DotnetHost()
-    {
-        // The test runs under dotnet itself, so DOTNET_HOST_PATH or this process's muxer is the same SDK.
-        string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        if (!string.IsNullOrEmpty(host) && File.Exists(host)) return host;
-        string? process = Environment.ProcessPath;
-        if (process is not null && Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase)) return process;
-        return "dotnet";
     }
 }

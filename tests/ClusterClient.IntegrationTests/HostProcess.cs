@@ -65,23 +65,32 @@ public sealed class HostProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a worker with <c>dotnet ClusterClient.TestHost.dll</c> and the given arguments.</summary>
-    public static HostProcess Start(string label, params string[] arguments)
+    /// <summary>
+    /// How the tests start any of their .NET processes (<c>dotnet dll args</c>, output redirected as UTF-8), with the
+    /// ClusterClient environment variables of the test run removed so no worker picks up a port, single mode or secret.
+    /// </summary>
+    public static ProcessStartInfo DotnetStartInfo(string dll, IEnumerable<string> arguments, bool redirectInput)
     {
         var info = new ProcessStartInfo(DotnetHost())
         {
-            RedirectStandardInput = true,
+            RedirectStandardInput = redirectInput,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
-        info.ArgumentList.Add(TestHostPath);
+        info.ArgumentList.Add(dll);
         foreach (var argument in arguments) info.ArgumentList.Add(argument);
-        // The workers must not pick up a port or single mode from the environment of the test run.
         info.Environment.Remove("CLUSTER_CLIENT_PORT");
         info.Environment.Remove("CLUSTER_CLIENT_SINGLE_MODE");
         info.Environment.Remove("CLUSTER_CLIENT_SECRET");
+        return info;
+    }
+
+    public static HostProcess Start(string label, params string[] arguments)
+    {
+        var info = DotnetStartInfo(TestHostPath, arguments, redirectInput: true);
         var process = Process.Start(info) ?? throw new InvalidOperationException("Process.Start returned null for the TestHost.");
         return new HostProcess(process, label);
     }
