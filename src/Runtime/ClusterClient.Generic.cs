@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using ClusterSharing.Hosting;
+using ClusterSharing.Node;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 

@@ -1,4 +1,4 @@
-using ClusterSharing.Hosting;
+using ClusterSharing.Node;
 using ClusterSharing.Proxies;
 
 namespace ClusterSharing;

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using ClusterSharing.Hosting;
+using ClusterSharing.Liveness;
+using ClusterSharing.Node;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
@@ -43,7 +44,7 @@ internal sealed class LeaderConnection : IMonitored
     private readonly FrameConnection _connection;
     private readonly ClusterClientOptions _options;
     private readonly ProtocolLimits _limits;
-    private readonly NodeMonitor _monitor;
+    private readonly LivenessMonitor _monitor;
     private readonly Action<LeaderConnection> _onClosing;
     private readonly ILogger _logger;
     private readonly RequestTable _pending = new();
@@ -60,7 +61,7 @@ internal sealed class LeaderConnection : IMonitored
     private long _lastHeartbeat;
     private int _closed;
 
-    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, ProtocolLimits limits, NodeMonitor monitor,
+    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, ProtocolLimits limits, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger)
     {
         _connection = connection;
@@ -75,7 +76,7 @@ internal sealed class LeaderConnection : IMonitored
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
         if (connection.RemoteEndPoint is IPEndPoint leader && connection.LocalEndPoint is IPEndPoint local)
         {
-            _pulse = Election.LivenessPulse.TryConnectSender(leader.Port);
+            _pulse = LivenessPulse.TryConnectSender(leader.Port);
             _pulseConnectionPort = local.Port;
         }
     }
@@ -93,12 +94,12 @@ internal sealed class LeaderConnection : IMonitored
             for (int i = 0; i < 64 && _pulse.Available > 0; i++)
             {
                 int read = _pulse.Receive(_pulseBuffer);
-                if (Election.LivenessPulse.TryRead(_pulseBuffer.AsSpan(0, read), out _, out _)) Volatile.Write(ref _lastReceived, timestamp);
+                if (LivenessPulse.TryRead(_pulseBuffer.AsSpan(0, read), out _, out _)) Volatile.Write(ref _lastReceived, timestamp);
             }
             if (send)
             {
-                Election.LivenessPulse.Write(_pulseBuffer, LeaderEpoch, _pulseConnectionPort);
-                _pulse.Send(_pulseBuffer.AsSpan(0, Election.LivenessPulse.Size));
+                LivenessPulse.Write(_pulseBuffer, LeaderEpoch, _pulseConnectionPort);
+                _pulse.Send(_pulseBuffer.AsSpan(0, LivenessPulse.Size));
             }
         }
         catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
@@ -135,11 +136,11 @@ internal sealed class LeaderConnection : IMonitored
     /// </summary>
     /// <exception cref="System.Net.Sockets.SocketException">Nothing listens there (connection refused) or the socket failed.</exception>
     /// <exception cref="ClusterClientException">Something listens there but does not speak the ClusterClient protocol.</exception>
-    public static async Task<LeaderConnection> ConnectAsync(EndPoint endPoint, ClusterClientOptions options, long knownEpoch, NodeMonitor monitor,
+    public static async Task<LeaderConnection> ConnectAsync(EndPoint endPoint, ClusterClientOptions options, long knownEpoch, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger, CancellationToken cancellationToken)
     {
         int port = options.Port;
-        string where = Election.ElectionEndpoint.Describe(endPoint);
+        string where = EndPointText.Describe(endPoint);
         var limits = LimitsOf(options);
         var connectionOptions = new FrameConnectionOptions { Limits = limits, Logger = logger, Name = $"leader {where}" };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using ClusterSharing.Election;
+using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
@@ -13,7 +13,7 @@ namespace ClusterSharing.Leader;
 /// The leader's side of one follower connection: channel registrations, dispatch of invokes (with the caller's
 /// deadline and cancel packets honoured), oneways, publications, subscriptions, heartbeats and eviction.
 /// </summary>
-internal sealed class FollowerSession : Hosting.IMonitored
+internal sealed class FollowerSession : IMonitored
 {
     private readonly LeaderServer _server;
     private readonly FrameConnection _connection;
@@ -206,7 +206,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
             return;
         }
         Volatile.Write(ref _authState, 0);
-        ElectionLog.Authenticated(_server.Logger, _name);
+        LeaderLog.Authenticated(_server.Logger, _name);
         _connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(Epoch, AuthProof.LeaderProof(secret, port, _leaderNonce, followerNonce)));
         // Counted against MaxFollowers only once authenticated, so strangers cannot use up the slots.
         if (!Admit()) return;
@@ -216,7 +216,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
     private void RejectUnauthenticated(string reason)
     {
         if (Interlocked.Exchange(ref _authState, 3) == 3) return;
-        ElectionLog.AuthenticationFailed(_server.Logger, _name, reason);
+        LeaderLog.AuthenticationFailed(_server.Logger, _name, reason);
         _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, "authentication failed: " + reason));
         _ = _connection.CloseAsync("authentication failed: " + reason);
     }
@@ -474,7 +474,7 @@ internal sealed class FollowerSession : Hosting.IMonitored
         if (Volatile.Read(ref _closed) != 0) return;
         if (Volatile.Read(ref _authState) != 0 && timestamp > _authDeadline)
         {
-            ElectionLog.AuthenticationFailed(_server.Logger, _name, "it did not authenticate within ConnectTimeout");
+            LeaderLog.AuthenticationFailed(_server.Logger, _name, "it did not authenticate within ConnectTimeout");
             _connection.Abort("authentication failed: no proof within ConnectTimeout");
             return;
         }

@@ -46,4 +46,10 @@ internal static partial class LeaderLog
 
     [LoggerMessage(2012, LogLevel.Warning, "Follower {Follower} hit a limit: {Reason}")]
     public static partial void LimitReached(ILogger logger, string follower, string reason);
+
+    [LoggerMessage(4005, LogLevel.Warning, "Follower {Follower} failed authentication: {Reason}")]
+    public static partial void AuthenticationFailed(ILogger logger, string follower, string reason);
+
+    [LoggerMessage(4006, LogLevel.Debug, "Follower {Follower} authenticated")]
+    public static partial void Authenticated(ILogger logger, string follower);
 }

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,7 @@ internal sealed class LeaderServer : IAsyncDisposable
     private readonly HashSet<FollowerSession> _sessions = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Func<string, ILeaderChannel?> _findChannel;
-    private readonly Hosting.NodeMonitor _monitor;
+    private readonly LivenessMonitor _monitor;
     private Task _acceptLoop = Task.CompletedTask;
     private bool _disposed;
     private int _admitted;
@@ -24,7 +25,7 @@ internal sealed class LeaderServer : IAsyncDisposable
     // epoch: the leader's current epoch; observeEpoch: called with the epoch a connecting follower knew, returns the
     // (possibly raised) current epoch.
     public LeaderServer(Socket listener, ClusterClientOptions options, Func<long> epoch, Func<long, long> observeEpoch, Func<string, ILeaderChannel?> findChannel,
-        Hosting.NodeMonitor monitor, ILogger logger)
+        LivenessMonitor monitor, ILogger logger)
     {
         _listener = listener;
         Options = options;
@@ -64,7 +65,7 @@ internal sealed class LeaderServer : IAsyncDisposable
     public void Start()
     {
         // TCP only: a Unix-socket leader has no port for the pulse, and its followers rely on the heartbeat frames.
-        if (_listener.LocalEndPoint is System.Net.IPEndPoint local && Election.LivenessPulse.TryBindResponder(local.Port) is { } udp)
+        if (_listener.LocalEndPoint is System.Net.IPEndPoint local && LivenessPulse.TryBindResponder(local.Port) is { } udp)
         {
             Pulse = new PulseResponder(udp, _epoch);
             _monitor.Add(Pulse);

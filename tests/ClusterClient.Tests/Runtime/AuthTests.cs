@@ -157,15 +157,15 @@ public sealed class AuthTests
     /// <summary>Nodes on a given port with their own state directory.</summary>
     private sealed class TestClusterAt(int port) : IAsyncDisposable
     {
-        private readonly List<Hosting.ClusterNode> _nodes = new();
+        private readonly List<Node.ClusterNode> _nodes = new();
         private readonly string _directory = Directory.CreateTempSubdirectory("cc-test-").FullName;
         private bool _disposed;
 
-        public (Hosting.ClusterNode, ClusterClient<ICalculator>) Start(Action<ClusterClientOptions> configure)
+        public (Node.ClusterNode, ClusterClient<ICalculator>) Start(Action<ClusterClientOptions> configure)
         {
             var options = new ClusterClientOptions { Port = port, SingleMode = false, StateDirectory = _directory, ConnectTimeout = TimeSpan.FromSeconds(5) };
             configure(options);
-            var node = new Hosting.ClusterNode(options);
+            var node = new Node.ClusterNode(options);
             _nodes.Add(node);
             return (node, ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false));
         }

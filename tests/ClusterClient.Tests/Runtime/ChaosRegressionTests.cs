@@ -1,4 +1,4 @@
-using ClusterSharing.Hosting;
+using ClusterSharing.Node;
 
 namespace ClusterSharing.Tests.Runtime;
 

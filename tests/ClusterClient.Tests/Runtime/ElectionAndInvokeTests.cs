@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using ClusterSharing.Election;
+using ClusterSharing.Coordination.Local;
 
 namespace ClusterSharing.Tests.Runtime;
 

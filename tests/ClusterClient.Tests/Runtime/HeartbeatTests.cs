@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using ClusterSharing.Election;
+using ClusterSharing.Coordination.Local;
 using ClusterSharing.Leader;
 using ClusterSharing.Protocol;
 using ClusterSharing.Transport;
@@ -48,7 +48,7 @@ public sealed class HeartbeatTests
             HeartbeatInterval = TimeSpan.FromMilliseconds(200),
             ResponseTimeout = TimeSpan.FromSeconds(30),
         };
-        await using var node = new Hosting.ClusterNode(options);
+        await using var node = new Node.ClusterNode(options);
         var client = ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false);
         await client.ReadyAsync();
         Assert.Equal(5, client.Epoch);

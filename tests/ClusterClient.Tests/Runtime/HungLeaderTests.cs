@@ -1,4 +1,4 @@
-using ClusterSharing.Election;
+using ClusterSharing.Coordination.Local;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ClusterSharing.Tests.Runtime;

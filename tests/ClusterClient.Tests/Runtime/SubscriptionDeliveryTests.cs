@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using ClusterSharing.Hosting;
+using ClusterSharing.Node;
 
 namespace ClusterSharing.Tests.Runtime;
 

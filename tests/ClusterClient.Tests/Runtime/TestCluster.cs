@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using ClusterSharing.Hosting;
+using ClusterSharing.Node;
 
 namespace ClusterSharing.Tests.Runtime;
 

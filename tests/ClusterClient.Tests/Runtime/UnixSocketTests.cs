@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using ClusterSharing.Election;
+using ClusterSharing.Coordination.Local;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ClusterSharing.Tests.Runtime;

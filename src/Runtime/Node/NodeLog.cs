@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace ClusterSharing.Hosting;
+namespace ClusterSharing.Node;
 
 /// <summary>Node lifecycle log events (ids 1000-1099).</summary>
 internal static partial class NodeLog

@@ -1,4 +1,4 @@
-namespace ClusterSharing.Hosting;
+namespace ClusterSharing.Node;
 
 /// <summary>One node per (process, port, mode): every <c>ClusterClient.Create</c> on a port shares its listener or connection.</summary>
 internal static class ClusterNodeRegistry

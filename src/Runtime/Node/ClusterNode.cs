@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using ClusterSharing.Election;
+using ClusterSharing.Liveness;
+using ClusterSharing.Coordination.Local;
 using ClusterSharing.Follower;
 using ClusterSharing.Leader;
 using ClusterSharing.Proxies;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ClusterSharing.Hosting;
+namespace ClusterSharing.Node;
 
 /// <summary>
 /// One participant per (process, port): competes for the port, then either hosts the real clients of all its
@@ -21,7 +22,7 @@ internal sealed class ClusterNode : IAsyncDisposable
     private readonly object _gate = new();
     private readonly Dictionary<string, NodeChannel> _channels = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
-    private readonly NodeMonitor _monitor;
+    private readonly LivenessMonitor _monitor;
     private Task _loop = Task.CompletedTask;
     private bool _started;
     private bool _disposed;
@@ -41,7 +42,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         Options = options;
         Port = options.Port;
         Logger = options.Logger ?? NullLogger.Instance;
-        _monitor = new NodeMonitor($"ClusterClient monitor :{Port}");
+        _monitor = new LivenessMonitor($"ClusterClient monitor :{Port}");
         if (!options.SingleMode) _election = new LocalElection(options, Logger);
     }
 
@@ -63,7 +64,7 @@ internal sealed class ClusterNode : IAsyncDisposable
     /// <summary>Raised (outside locks) when this node becomes leader or learns of a new leader epoch.</summary>
     public event Action<bool, long>? RoleChanged;
 
-    internal NodeMonitor Monitor => _monitor;
+    internal LivenessMonitor Monitor => _monitor;
 
     /// <summary>Number of followers connected while leading (tests and diagnostics).</summary>
     internal int FollowerCount => _server?.SessionCount ?? 0;

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 
-namespace ClusterSharing.Election;
+namespace ClusterSharing.Liveness;
 
 /// <summary>
 /// The liveness signal of leader and followers: a 16-byte UDP datagram on 127.0.0.1 (the UDP port with the same number

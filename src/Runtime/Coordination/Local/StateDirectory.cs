@@ -1,4 +1,4 @@
-namespace ClusterSharing.Election;
+namespace ClusterSharing.Coordination.Local;
 
 /// <summary>The per-user directory holding lease files and default socket paths.</summary>
 internal static class StateDirectory

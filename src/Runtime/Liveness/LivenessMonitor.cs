@@ -1,4 +1,4 @@
-namespace ClusterSharing.Hosting;
+namespace ClusterSharing.Liveness;
 
 /// <summary>Something checked on every monitor tick: heartbeats, dead peers, call deadlines.</summary>
 internal interface IMonitored
@@ -11,7 +11,7 @@ internal interface IMonitored
 /// A dedicated thread (not the thread pool) that drives heartbeats, dead-peer detection and call deadlines, so
 /// CPU-bound user work that saturates the pool cannot delay them into false deaths.
 /// </summary>
-internal sealed class NodeMonitor : IDisposable
+internal sealed class LivenessMonitor : IDisposable
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(10);
     private readonly object _gate = new();
@@ -19,7 +19,7 @@ internal sealed class NodeMonitor : IDisposable
     private IMonitored[] _items = [];
     private Thread? _thread;
 
-    public NodeMonitor(string name) => Name = name;
+    public LivenessMonitor(string name) => Name = name;
 
     public string Name { get; }
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace ClusterSharing.Election;
+namespace ClusterSharing.Coordination.Local;
 
 /// <summary>
 /// Leader election by port competition: whoever holds the exclusive listening socket on 127.0.0.1:port leads.

@@ -8,7 +8,7 @@ using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 using Microsoft.Extensions.Logging;
 
-namespace ClusterSharing.Hosting;
+namespace ClusterSharing.Node;
 
 /// <summary>
 /// This process's subscriptions, event handlers and publications of one channel. Each distinct

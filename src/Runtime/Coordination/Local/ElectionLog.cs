@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Logging;
 
-namespace ClusterSharing.Election;
+namespace ClusterSharing.Coordination.Local;
 
-/// <summary>Election and security log events (ids 4000-4099).</summary>
+/// <summary>Local election log events (ids 4000-4099).</summary>
 internal static partial class ElectionLog
 {
     [LoggerMessage(4000, LogLevel.Warning, "The leader lease {Path} cannot be used ({Reason}); electing by the port alone, so a hung leader will not be replaced")]
@@ -19,10 +19,4 @@ internal static partial class ElectionLog
 
     [LoggerMessage(4004, LogLevel.Information, "Removed the stale socket file {Path} (nothing accepts connections on it)")]
     public static partial void StaleSocketRemoved(ILogger logger, string path);
-
-    [LoggerMessage(4005, LogLevel.Warning, "Follower {Follower} failed authentication: {Reason}")]
-    public static partial void AuthenticationFailed(ILogger logger, string follower, string reason);
-
-    [LoggerMessage(4006, LogLevel.Debug, "Follower {Follower} authenticated")]
-    public static partial void Authenticated(ILogger logger, string follower);
 }

@@ -7,7 +7,7 @@ using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 using Microsoft.Extensions.Logging;
 
-namespace ClusterSharing.Hosting;
+namespace ClusterSharing.Node;
 
 /// <summary>One channel (contract + name) of a node, shared by every handle on it in this process.</summary>
 internal abstract class NodeChannel

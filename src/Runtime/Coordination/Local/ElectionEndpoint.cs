@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 
-namespace ClusterSharing.Election;
+namespace ClusterSharing.Coordination.Local;
 
 /// <summary>
 /// Where a leader listens and followers connect, for the configured transport: the primary endpoint every process
@@ -41,7 +41,7 @@ internal sealed class ElectionEndpoint
 
     public EndPoint Primary { get; }
 
-    public static string Describe(EndPoint endPoint) => endPoint is UnixDomainSocketEndPoint unix ? $"unix:{unix}" : endPoint.ToString() ?? "(unknown)";
+    public static string Describe(EndPoint endPoint) => Transport.EndPointText.Describe(endPoint);
 
     private static IPAddress ConnectAddress(IPAddress bind) =>
         bind.Equals(IPAddress.Any) ? IPAddress.Loopback : bind.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : bind;

@@ -1,15 +1,14 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using ClusterSharing.Election;
 
-namespace ClusterSharing.Leader;
+namespace ClusterSharing.Liveness;
 
 /// <summary>
 /// The leader's side of <see cref="LivenessPulse"/>: on the monitor thread, answers every follower's pulse and notes
 /// when each follower connection (by its TCP port) last pulsed.
 /// </summary>
-internal sealed class PulseResponder : Hosting.IMonitored, IDisposable
+internal sealed class PulseResponder : IMonitored, IDisposable
 {
     private readonly Socket _socket;
     private readonly Func<long> _epoch;

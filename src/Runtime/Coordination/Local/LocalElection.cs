@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 
-namespace ClusterSharing.Election;
+namespace ClusterSharing.Coordination.Local;
 
 /// <summary>What a node should do next.</summary>
 internal abstract record ElectionStep;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.IO.MemoryMappedFiles;
 using Microsoft.Extensions.Logging;
 
-namespace ClusterSharing.Election;
+namespace ClusterSharing.Coordination.Local;
 
 /// <summary>Where the lease holder listens.</summary>
 internal enum LeaseEndpointKind
