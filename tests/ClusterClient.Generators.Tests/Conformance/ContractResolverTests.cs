@@ -85,7 +85,7 @@ public sealed class ContractResolverTests
         var (context, assembly) = Generator.GeneratorHarness.Load(compilation);
         try
         {
-            var resolve = typeof(ContractResolver).GetMethod(nameof(ContractResolver.Resolve))!.MakeGenericMethod(assembly.GetType("Skipped.ISkipped", throwOnError: true)!);
+            var resolve = typeof(ContractResolver).GetMethod(nameof(ContractResolver.Resolve), [typeof(ProxyGenerationMode)])!.MakeGenericMethod(assembly.GetType("Skipped.ISkipped", throwOnError: true)!);
             var error = Assert.Throws<ClusterClientException>(() =>
                 resolve.Invoke(null, System.Reflection.BindingFlags.DoNotWrapExceptions, null, [ProxyGenerationMode.AlwaysGenerated], null));
             Assert.Contains("'Skipped.ISkipped' has [ClusterDelegate] but the ClusterClient source generator did not run for it", error.Message);
