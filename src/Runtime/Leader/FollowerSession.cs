@@ -16,7 +16,7 @@ namespace ClusterSharing.Leader;
 internal sealed class FollowerSession : PeerConnection
 {
     private readonly LeaderServer _server;
-    private readonly List<ILeaderChannel> _channels = new();
+    private readonly SessionChannels _channels;
     // Calls running on the real client; removing a call is what entitles a thread to finish or abandon it.
     private readonly RequestTable<InflightCall> _inflight = new();
     private readonly string _name;
@@ -32,6 +32,7 @@ internal sealed class FollowerSession : PeerConnection
         : base(connection, server.Options.HeartbeatInterval, "the follower")
     {
         _server = server;
+        _channels = new SessionChannels(this, server);
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
         PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _acceptedAt = Stopwatch.GetTimestamp();
@@ -168,116 +169,19 @@ internal sealed class FollowerSession : PeerConnection
     private void OnRegister(in Frame frame)
     {
         var header = frame.ReadHeader<RegisterChannelHeader>();
-        long requestId = frame.RequestId;
         if (!Admit()) return;
         _registered = true;
-        var channel = _server.FindChannel(header.ChannelName);
-        if (channel is null)
-        {
-            Refuse(requestId, header.ChannelName, RegistrationOutcome.NotHosted,
-                $"the leader (pid {Environment.ProcessId}) does not host channel '{header.ChannelName}'. All processes sharing a port must create the same clients (same contracts and names)");
-            return;
-        }
-        if (channel.Fingerprint != header.ContractFingerprint)
-        {
-            Refuse(requestId, header.ChannelName, RegistrationOutcome.ContractMismatch,
-                $"the leader (pid {Environment.ProcessId}) hosts channel '{header.ChannelName}' with a different contract (fingerprint 0x{channel.Fingerprint:x8}, follower 0x{header.ContractFingerprint:x8}); deploy the same contract version to every process");
-            return;
-        }
-        int channelId;
-        lock (_channels)
-        {
-            channelId = _channels.IndexOf(channel) + 1;
-            if (channelId == 0)
-            {
-                _channels.Add(channel);
-                channelId = _channels.Count;
-            }
-        }
-        if (channel.Readiness.IsReady)
-        {
-            Accept(requestId, header.ChannelName, channelId);
-            return;
-        }
-        _ = AnswerWhenReadyAsync(requestId, header.ChannelName, channel, channelId);
+        _channels.Register(frame.RequestId, header);
     }
 
-    private async Task AnswerWhenReadyAsync(long requestId, string name, ILeaderChannel channel, int channelId)
-    {
-        try
-        {
-            await channel.Readiness.WaitAsync(_server.Options.MaxWaitTime, CancellationToken.None).ConfigureAwait(false);
-            Accept(requestId, name, channelId);
-        }
-        catch (TimeoutException)
-        {
-            Refuse(requestId, name, RegistrationOutcome.NotReady, $"the client factory of channel '{name}' has not completed on the leader within {_server.Options.MaxWaitTime.TotalMilliseconds:0} ms");
-        }
-        catch (ClusterClientException ex)
-        {
-            // The factory's own failure text, so every follower reports the leader's message.
-            var failure = ex.InnerException is { } inner ? LeaderChannelFailure.Describe(inner) : ex.Message;
-            Refuse(requestId, name, RegistrationOutcome.FactoryFailed, failure);
-        }
-    }
-
-    private void Accept(long requestId, string name, int channelId)
-    {
-        LeaderLog.ChannelRegistered(_server.Logger, _name, name, channelId);
-        Connection.Send(PacketType.RegisterChannelResult, requestId, RegisterChannelResultHeader.Accepted(Epoch, channelId));
-    }
-
-    private void Refuse(long requestId, string name, RegistrationOutcome outcome, string error)
-    {
-        LeaderLog.ChannelRefused(_server.Logger, _name, name, error);
-        Connection.Send(PacketType.RegisterChannelResult, requestId, RegisterChannelResultHeader.Refused(Epoch, outcome, error));
-    }
-
-    private ILeaderChannel? ChannelById(int id)
-    {
-        lock (_channels) return id >= 1 && id <= _channels.Count ? _channels[id - 1] : null;
-    }
-
-    private bool Resolve(in CallHeader header, PacketType type, out ILeaderChannel channel, out ClusterMethod method, out string? error)
-    {
-        method = null!;
-        channel = ChannelById(header.ChannelId)!;
-        if (channel is null)
-        {
-            error = $"channel id {header.ChannelId} is not registered on this connection";
-            return false;
-        }
-        if (!channel.TryGetMethod(header.MethodId, out method))
-        {
-            error = $"channel '{channel.Name}' has no method with id 0x{header.MethodId:x8}; deploy the same contract version to every process";
-            return false;
-        }
-        var expected = type switch
-        {
-            PacketType.Invoke => ClusterMethodKind.Invoke,
-            PacketType.Publish => ClusterMethodKind.Publish,
-            _ => ClusterMethodKind.Oneway,
-        };
-        // Close members are local to a follower's handle: no packet may run one on the leader's shared real client.
-        if (method.Kind != expected)
-        {
-            error = $"'{method.Name}' is a {method.Kind} member and cannot be called with a {type} packet";
-            return false;
-        }
-        if (!channel.Readiness.IsReady)
-        {
-            error = $"the client of channel '{channel.Name}' is not ready on the leader";
-            return false;
-        }
-        error = null;
-        return true;
-    }
+    internal void SendRegistrationResult(long requestId, in RegisterChannelResultHeader header) =>
+        Connection.Send(PacketType.RegisterChannelResult, requestId, header);
 
     private void OnInvoke(in Frame frame)
     {
         var header = frame.ReadHeader<CallHeader>();
         long requestId = frame.RequestId;
-        if (!Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
+        if (!_channels.Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
         {
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
             return;
@@ -317,7 +221,7 @@ internal sealed class FollowerSession : PeerConnection
     private void OnOneway(in Frame frame)
     {
         var header = frame.ReadHeader<CallHeader>();
-        if (!Resolve(header, frame.Type, out var channel, out var method, out var error))
+        if (!_channels.Resolve(header, frame.Type, out var channel, out var method, out var error))
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, $"0x{header.MethodId:x8}", _name, new ClusterClientException(error!));
             return;
@@ -349,7 +253,7 @@ internal sealed class FollowerSession : PeerConnection
     private void OnSubscription(in Frame frame)
     {
         var header = frame.ReadHeader<SubscriptionHeader>();
-        var channel = ChannelById(header.ChannelId) as ISubscriptionHost;
+        var channel = _channels.ById(header.ChannelId) as ISubscriptionHost;
         if (channel is null)
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Channel id {header.ChannelId} is not registered on this connection.");
         var registration = frame.Body.ToArray();
@@ -434,9 +338,7 @@ internal sealed class FollowerSession : PeerConnection
     {
         LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
-        ILeaderChannel[] channels;
-        lock (_channels) channels = [.. _channels];
-        foreach (var channel in channels)
+        foreach (var channel in _channels.Snapshot())
         {
             if (channel is ISubscriptionHost host) host.Hub.RemoveAll(this);
         }
