@@ -44,9 +44,6 @@ internal sealed class FollowerSession : PeerConnection
     /// <summary>Ends the admission (on close); true when it had been counted and must be given back.</summary>
     public bool ReleaseAdmitted() => Interlocked.Exchange(ref _admission, 2) == 1;
 
-    /// <summary>True while this connection counts against <see cref="ClusterClientOptions.MaxFollowers"/>.</summary>
-    public bool Admitted => Volatile.Read(ref _admission) == 1;
-
     /// <summary>
     /// Counts this connection as a follower on its first handshake or registration. Past MaxFollowers the peer is
     /// told why (a goodbye, so its ReadyAsync can report it) and the connection is closed.

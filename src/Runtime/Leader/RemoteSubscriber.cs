@@ -1,8 +1,6 @@
 using System.Buffers;
 using ClusterSharing.Protocol;
-using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
-using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Leader;
 
