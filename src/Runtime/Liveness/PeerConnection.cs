@@ -109,7 +109,7 @@ internal abstract class PeerConnection : IMonitored
     /// </summary>
     protected virtual bool OnTick(long timestamp, bool heartbeatDue) => true;
 
-    /// <summary>Stopwatch timestamp of the peer's last sign of life seen elsewhere than in <see cref="MarkAlive"/>, or 0.</summary>
+    /// <summary>Stopwatch timestamp of the peer's last sign of life kept outside this connection (the leader's pulse responder), or 0.</summary>
     protected virtual long LastSignOutsideConnection => 0;
 
     /// <summary>The peer was silent for too long and is about to be closed.</summary>
