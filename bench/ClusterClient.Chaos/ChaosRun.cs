@@ -34,17 +34,11 @@ internal sealed class ChaosRun
         _random = new Random(options.Seed);
     }
 
-    private WorkerOptions WorkerOptions => new()
-    {
-        Port = _options.Port, HeartbeatMs = _options.HeartbeatMs, ResponseTimeoutMs = _options.ResponseTimeoutMs,
-        Loops = _options.Loops, PaceMs = _options.PaceMs, Log = _options.Log,
-    };
-
     private List<WorkerProcess> Alive => _all.Where(w => !w.Killed && !w.HasExited).ToList();
 
     private WorkerProcess StartWorker()
     {
-        var worker = WorkerProcess.Start($"worker {_all.Count + 1}", WorkerOptions.ToArguments());
+        var worker = WorkerProcess.Start($"worker {_all.Count + 1}", _options.Workers.ToArguments());
         _all.Add(worker);
         return worker;
     }
@@ -52,7 +46,7 @@ internal sealed class ChaosRun
     public async Task<int> RunAsync()
     {
         var watch = _watch;
-        Console.Error.WriteLine($"chaos: port {_options.Port}, {_options.Followers} followers + 1 leader, {_options.Kills} kills, heartbeat {_options.HeartbeatMs} ms, response timeout {_options.ResponseTimeoutMs} ms");
+        Console.Error.WriteLine($"chaos: port {_options.Workers.Port}, {_options.Followers} followers + 1 leader, {_options.Kills} kills, heartbeat {_options.Workers.HeartbeatMs} ms, response timeout {_options.Workers.ResponseTimeoutMs} ms");
         try
         {
             for (int i = 0; i <= _options.Followers; i++) StartWorker();
@@ -164,7 +158,7 @@ internal sealed class ChaosRun
 
     private async Task<int> FinishAsync(Stopwatch watch)
     {
-        await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.ResponseTimeoutMs / 1000.0 + 15))));
+        await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.Workers.ResponseTimeoutMs / 1000.0 + 15))));
         long ok = 0, okRemote = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
         // Re-publication after a failover replays every live publication in no particular order, so an older value may
         // pass by before the current one again; outside those windows a step back in time would be a bug.
@@ -209,7 +203,7 @@ internal sealed class ChaosRun
             ["untypedSamples"] = untypedSamples.Distinct().Take(5).ToArray(),
             ["hungCalls"] = hung,
             ["maxCallMs"] = Math.Round(maxCallMs, 1),
-            ["responseTimeoutMs"] = _options.ResponseTimeoutMs,
+            ["responseTimeoutMs"] = _options.Workers.ResponseTimeoutMs,
             ["lostValues"] = _lostValues,
             ["valueRegressionsDuringFailover"] = regressions - regressionsOutside,
             ["valueRegressionsOutsideFailover"] = regressionsOutside,
@@ -271,13 +265,9 @@ internal sealed class ChaosOptions
 {
     public int Kills { get; set; } = 100;
     public int Followers { get; set; } = 4;
-    public int Port { get; set; }
-    public int HeartbeatMs { get; set; } = 1000;
-    public int ResponseTimeoutMs { get; set; } = 5000;
-    public int Loops { get; set; } = 2;
-    public int PaceMs { get; set; } = 1;
     public int Seed { get; set; } = 7;
-    public bool Log { get; set; }
+    /// <summary>What every worker is started with (its port is the cluster's).</summary>
+    public WorkerOptions Workers { get; set; } = new();
     public string? JsonPath { get; set; }
     public int Frames { get; set; } = 1_000_000;
     public int Flood { get; set; } = 500;

@@ -65,13 +65,13 @@ internal sealed class HostileRun
         var report = new Dictionary<string, object?>();
         try
         {
-            var leader = Start(new WorkerOptions { Port = _options.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 0, Log = true });
+            var leader = Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 0, Log = true });
             if (!await Poll.UntilAsync(() => leader.Ready || leader.ReadyFailed, TimeSpan.FromSeconds(60)) || !leader.IsLeader)
                 throw new InvalidOperationException($"The leader worker did not start as leader: {leader.Failure}\n{leader.StderrTail()}");
             var followers = new[]
             {
-                Start(new WorkerOptions { Port = _options.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1 }),
-                Start(new WorkerOptions { Port = _options.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1 }),
+                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1 }),
+                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1 }),
             };
             if (!await Poll.UntilAsync(() => followers.All(f => f.Ready || f.ReadyFailed), TimeSpan.FromSeconds(60)) || !followers.All(f => f.Ready))
                 throw new InvalidOperationException("The legitimate followers did not get ready.");
@@ -83,7 +83,7 @@ internal sealed class HostileRun
             var callsBefore = followers.Select(Snapshot).ToArray();
             double rateBefore = callsBefore.Zip(warmup, (a, b) => a.Ok - b.Ok).Sum() / warmupWatch.Elapsed.TotalSeconds;
             var attackWatch = Stopwatch.StartNew();
-            Console.Error.WriteLine($"hostile: leader pid {leader.Pid} on port {_options.Port}; working set {Mb(memoryBefore.WorkingSet)} MiB, heap {Mb(memoryBefore.Heap)} MiB");
+            Console.Error.WriteLine($"hostile: leader pid {leader.Pid} on port {_options.Workers.Port}; working set {Mb(memoryBefore.WorkingSet)} MiB, heap {Mb(memoryBefore.Heap)} MiB");
 
             var phases = new Dictionary<string, object?>();
             var phase = Stopwatch.StartNew();
@@ -450,7 +450,7 @@ internal sealed class HostileRun
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _options.Port), timeout.Token);
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _options.Workers.Port), timeout.Token);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {

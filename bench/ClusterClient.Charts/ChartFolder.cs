@@ -46,24 +46,27 @@ public sealed class ChartFolder
             double min = nonEmpty.Min(s => s.Sorted[0]);
             double max = nonEmpty.Max(s => Percentiles.NearestRank(s.Sorted, 99));
             if (max <= min) max = min + 1;
-            double width = (max - min) / bins;
+            var axis = XAxis.For(plot, min, max);
+            double from = axis.Position(min), width = (axis.Position(max) - from) / bins;
+            double highest = 0;
             foreach (var s in nonEmpty)
             {
                 var counts = new double[bins];
                 foreach (double v in s.Sorted)
                 {
                     if (v > max) break;
-                    counts[Math.Min(bins - 1, (int)((v - min) / width))]++;
+                    counts[Math.Clamp((int)((axis.Position(v) - from) / width), 0, bins - 1)]++;
                 }
-                var xs = Enumerable.Range(0, bins).Select(i => min + (i + 0.5) * width).ToArray();
+                var xs = Enumerable.Range(0, bins).Select(i => from + (i + 0.5) * width).ToArray();
                 var ys = counts.Select(c => 100.0 * c / s.Sorted.Count).ToArray();
+                highest = Math.Max(highest, ys.Max());
                 var line = plot.Add.Scatter(xs, ys);
                 line.LegendText = Legend(s, unit);
                 line.MarkerSize = 0;
                 line.LineWidth = 2;
             }
-            plot.Axes.SetLimitsX(min, max);
-            plot.Axes.SetLimitsY(0, Math.Max(1, nonEmpty.Max(s => MaxBinShare(s, min, width, bins, max))) * 1.1);
+            plot.Axes.SetLimitsX(from, axis.Position(max));
+            plot.Axes.SetLimitsY(0, Math.Max(1, highest) * 1.1);
         }
         return Save(plot, fileName, nonEmpty.Count > 0, Alignment.UpperRight);
     }
@@ -74,6 +77,8 @@ public sealed class ChartFolder
     {
         var plot = NewPlot(title, xLabel, "samples at or below (%)");
         var nonEmpty = series.Where(s => s.Sorted.Count > 0).ToList();
+        if (nonEmpty.Count == 0) return Save(plot, fileName, legend: false);
+        var axis = XAxis.For(plot, nonEmpty.Min(s => s.Sorted[0]), nonEmpty.Max(s => s.Sorted[^1]));
         foreach (var s in nonEmpty)
         {
             // At most ~2,000 points a line: enough for a smooth curve, small enough for a crisp PNG.
@@ -87,14 +92,14 @@ public sealed class ChartFolder
             }
             xs.Add(s.Sorted[^1]);
             ys.Add(100);
-            var line = plot.Add.Scatter(xs.ToArray(), ys.ToArray());
+            var line = plot.Add.Scatter(xs.Select(axis.Position).ToArray(), ys.ToArray());
             line.LegendText = Legend(s, unit);
             line.MarkerSize = 0;
             line.LineWidth = 2;
             line.ConnectStyle = ConnectStyle.StepHorizontal;
         }
         plot.Axes.SetLimitsY(0, 101);
-        return Save(plot, fileName, nonEmpty.Count > 0);
+        return Save(plot, fileName, legend: true);
     }
 
     /// <summary>
@@ -139,17 +144,6 @@ public sealed class ChartFolder
         return Save(plot, fileName, dotsX.Count > 0, Alignment.UpperRight);
     }
 
-    private static double MaxBinShare(ChartSeries s, double min, double width, int bins, double max)
-    {
-        var counts = new int[bins];
-        foreach (double v in s.Sorted)
-        {
-            if (v > max) break;
-            counts[Math.Min(bins - 1, (int)((v - min) / width))]++;
-        }
-        return 100.0 * counts.Max() / s.Sorted.Count;
-    }
-
     private static string Legend(ChartSeries s, string unit) => string.Create(CultureInfo.InvariantCulture,
         $"{s.Name}: p50 {Percentiles.NearestRank(s.Sorted, 50):0.#} {unit}, p99 {Percentiles.NearestRank(s.Sorted, 99):0.#} {unit} (n={s.Sorted.Count})");
 
@@ -169,6 +163,37 @@ public sealed class ChartFolder
         plot.SavePng(path, Width, Height);
         return path;
     }
+}
+
+/// <summary>
+/// The x axis of a latency chart: linear, or log10 when the values span more than a factor of 20 (a loaded machine's
+/// tail would otherwise squash everything else into the first pixels); ticks are labelled in the values' own unit.
+/// </summary>
+internal sealed class XAxis
+{
+    private readonly bool _log;
+
+    private XAxis(bool log) => _log = log;
+
+    public static XAxis For(Plot plot, double min, double max)
+    {
+        bool log = min > 0 && max / min > 20;
+        if (log)
+        {
+            var ticks = new ScottPlot.TickGenerators.NumericAutomatic
+            {
+                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+                IntegerTicksOnly = true,
+                LabelFormatter = position => Math.Pow(10, position).ToString("#,0.##", CultureInfo.InvariantCulture),
+            };
+            plot.Axes.Bottom.TickGenerator = ticks;
+            plot.Axes.Bottom.Label.Text += " (log scale)";
+        }
+        return new XAxis(log);
+    }
+
+    /// <summary>Where <paramref name="value"/> goes on the plot's x coordinate.</summary>
+    public double Position(double value) => _log ? Math.Log10(Math.Max(value, 1e-9)) : value;
 }
 
 /// <summary>One line of a chart: a name and its samples in ascending order.</summary>

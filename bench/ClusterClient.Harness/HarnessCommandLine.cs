@@ -40,21 +40,16 @@ internal static class HarnessCommandLine
         });
         var verbose = new Option<bool>("--verbose") { Description = "Log every kill's recovery per follower and the workers' runtime log." };
         var output = new Option<string?>("--out") { Description = "Also write the table (Markdown) to this file.", HelpName = "FILE" };
-        var charts = new Option<string>("--charts")
-        {
-            Description = "Folder for the PNG charts (invoke latency histogram and CDF, publish latency CDF, failover per kill).",
-            HelpName = "DIR",
-            DefaultValueFactory = _ => ChartFolder.DefaultDirectory(),
-        };
-        var noCharts = new Option<bool>("--no-charts") { Description = "Draw no charts." };
+        var charts = new ChartOptions("invoke latency histogram and CDF, publish latency CDF, failover per kill");
 
         var root = new RootCommand(
             "Multi-process benchmark of ClusterClient against raw TCP and Unix-socket echo floors and Node cluster-client 3.7.0: " +
             "sequential invoke latency, throughput, publish fan-out, failover after SIGKILL, cold start, leader memory per follower. " +
             "Prints one Markdown table and draws charts.")
         {
-            quick, followers, kills, crowd, calls, seconds, noNode, only, verbose, output, charts, noCharts,
+            quick, followers, kills, crowd, calls, seconds, noNode, only, verbose, output,
         };
+        charts.AddTo(root);
         root.SetAction(async (result, _) =>
         {
             var start = result.GetValue(quick) ? quickDefaults : full;
@@ -70,7 +65,7 @@ internal static class HarnessCommandLine
                 Parts = new HashSet<string>(result.GetValue(only) ?? [], StringComparer.Ordinal),
                 Verbose = result.GetValue(verbose),
                 Output = result.GetValue(output),
-                ChartsDirectory = result.GetValue(noCharts) ? null : result.GetValue(charts),
+                ChartsDirectory = charts.DirectoryFrom(result),
             };
             return await Coordinator.RunAsync(settings);
         });
