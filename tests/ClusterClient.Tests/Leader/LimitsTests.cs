@@ -7,7 +7,7 @@ using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
 using ClusterSharing.Transport;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Leader;
 
 /// <summary>
 /// The leader's per-follower limits (in-flight calls, subscriptions), its follower count limit and the registration

@@ -6,7 +6,7 @@ using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
 using ClusterSharing.Transport;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Leader;
 
 /// <summary>A hand-driven follower connection sends what a real follower never would; the leader answers or drops only it.</summary>
 public sealed class MalformedInputTests

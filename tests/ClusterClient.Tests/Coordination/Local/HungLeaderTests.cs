@@ -1,7 +1,7 @@
 using ClusterSharing.Coordination.Local;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Coordination.Local;
 
 /// <summary>
 /// The leader lease: compare-and-swap takeover, renewal that fails once deposed, release; and a leader node that is

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using ClusterSharing.Node;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 /// <summary>Delivery to listeners through real follower connections: replay, isolation, re-publication and backpressure.</summary>
 public sealed class SubscriptionDeliveryTests
