@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using ClusterSharing.Node;
+using ClusterSharing.Node.Subscriptions;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 /// <summary>Delivery to listeners through real follower connections: replay, isolation, re-publication and backpressure.</summary>
 public sealed class SubscriptionDeliveryTests
@@ -9,8 +10,8 @@ public sealed class SubscriptionDeliveryTests
     private static ClusterSharing.Leader.SubscriptionHub HubOf(ClusterNode node, string name) =>
         ((ClusterSharing.Leader.ISubscriptionHost)node.FindChannel(name)!.LeaderSide!).Hub;
 
-    private static LocalSubscriptions<ICalculator> LocalOf(ClusterNode node, string name) =>
-        ((NodeChannel<ICalculator>)node.FindChannel(name)!).Subscriptions;
+    private static PublicationLog<ICalculator> PublicationsOf(ClusterNode node, string name) =>
+        ((NodeChannel<ICalculator>)node.FindChannel(name)!).Publications;
 
     /// <summary>A leader holding <paramref name="real"/> and one follower, both ready.</summary>
     private static async Task<(ClusterNode LeaderNode, ClusterClient<ICalculator> Leader, ClusterClient<ICalculator> Follower)> StartLeaderAndFollowerAsync(
@@ -160,7 +161,7 @@ public sealed class SubscriptionDeliveryTests
         for (int i = 0; i < 100; i++) follower.Client.Publish("same");
         follower.Client.Publish("other");
         await TestCluster.WaitUntilAsync(() => first.Published.Count == 101, "every publication at the first leader");
-        Assert.Equal(2, LocalOf(followerNode, follower.Name).PublicationCount);
+        Assert.Equal(2, PublicationsOf(followerNode, follower.Name).Count);
 
         await leader.DisposeAsync();
         await leaderNode.DisposeAsync();
@@ -169,13 +170,13 @@ public sealed class SubscriptionDeliveryTests
         Assert.Equal(["same", "other"], second.Published.Order().Reverse());
 
         // Bounded: distinct publications beyond the cap are forgotten oldest first.
-        for (int i = 0; i < LocalSubscriptions<ICalculator>.MaxPublications + 500; i++) follower.Client.Publish("p" + i);
-        Assert.Equal(LocalSubscriptions<ICalculator>.MaxPublications, LocalOf(followerNode, follower.Name).PublicationCount);
+        for (int i = 0; i < PublicationLog<ICalculator>.Capacity + 500; i++) follower.Client.Publish("p" + i);
+        Assert.Equal(PublicationLog<ICalculator>.Capacity, PublicationsOf(followerNode, follower.Name).Count);
 
         // A forgotten publication made again is remembered again (it evicts the now-oldest), the cap still holding.
         follower.Client.Publish("p0");
         follower.Client.Publish("p0");
-        Assert.Equal(LocalSubscriptions<ICalculator>.MaxPublications, LocalOf(followerNode, follower.Name).PublicationCount);
+        Assert.Equal(PublicationLog<ICalculator>.Capacity, PublicationsOf(followerNode, follower.Name).Count);
     }
 
     [Fact]

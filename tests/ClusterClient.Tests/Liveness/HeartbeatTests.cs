@@ -5,7 +5,7 @@ using ClusterSharing.Leader;
 using ClusterSharing.Protocol;
 using ClusterSharing.Transport;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Liveness;
 
 /// <summary>Peers that stay connected but fall silent are declared dead after three heartbeat intervals.</summary>
 public sealed class HeartbeatTests
@@ -48,7 +48,7 @@ public sealed class HeartbeatTests
             HeartbeatInterval = TimeSpan.FromMilliseconds(200),
             ResponseTimeout = TimeSpan.FromSeconds(30),
         };
-        await using var node = new Node.ClusterNode(options);
+        await using var node = new ClusterSharing.Node.ClusterNode(options);
         var client = ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false);
         await client.ReadyAsync();
         Assert.Equal(5, client.Epoch);
@@ -74,7 +74,7 @@ public sealed class HeartbeatTests
             if (frame.Type == PacketType.RegisterChannelResult) registered.TrySetResult(frame.ReadHeader<RegisterChannelResultHeader>().Ok);
             return default;
         });
-        silent.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, LeaderChannel<ICalculator>.ComputeFingerprint(CalculatorContract.Instance), 1));
+        silent.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, CalculatorContract.Instance.Fingerprint, 1));
         Assert.True(await registered.Task.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.Equal(1, leaderNode.FollowerCount);
 

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using ClusterSharing.Node;
 using ClusterSharing.Proxies;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 /// <summary>A contract with a mutable value type, resolved through the dynamic path.</summary>
 public interface IListFeed

@@ -1,6 +1,6 @@
 using ClusterSharing.Node;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 /// <summary>Races the chaos run (bench/ClusterClient.Chaos) found, replayed deterministically.</summary>
 public sealed class ChaosRegressionTests

@@ -5,7 +5,7 @@ using ClusterSharing.Serialization;
 using ClusterSharing.Serialization.Formatters;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Leader;
 
 /// <summary>The leader's hub on its own: one real subscription per key, fan-out, one-of-N, last-value replay, and what the last leaver does.</summary>
 public sealed class SubscriptionHubTests

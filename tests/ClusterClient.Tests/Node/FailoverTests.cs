@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 public sealed class FailoverTests
 {

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using ClusterSharing.Coordination.Local;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 public sealed class ElectionAndInvokeTests
 {

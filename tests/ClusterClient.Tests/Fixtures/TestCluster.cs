@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using ClusterSharing.Node;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Fixtures;
 
 /// <summary>Independent in-process nodes on one free loopback port, disposed with the test.</summary>
 internal sealed class TestCluster : IAsyncDisposable

@@ -1,7 +1,7 @@
 using ClusterSharing.Coordination.Local;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Coordination.Local;
 
 /// <summary>
 /// The leader lease: compare-and-swap takeover, renewal that fails once deposed, release; and a leader node that is
@@ -109,7 +109,8 @@ public sealed class HungLeaderTests
 
         await TestCluster.WaitUntilAsync(() => firstTerm.IsCancellationRequested, "the deposed leader's LeadershipLost to fire");
         await TestCluster.WaitUntilAsync(() => calculators[0].Disposed, "the deposed leader's real client to be disposed");
-        lock (changes) Assert.Contains(changes, e => !e.IsLeader && e.Epoch >= 2);
+        // Raised after the real client is disposed and the server closed: waited for, not assumed.
+        await TestCluster.WaitUntilAsync(() => { lock (changes) return changes.Exists(e => !e.IsLeader && e.Epoch >= 2); }, "LeaderChanged to report the step-down");
 
         // The thief never listens: the cluster takes the lease back (endpoint refused) and elects one leader, epoch 3.
         await TestCluster.WaitUntilAsync(() => leader.IsLeader ^ follower.IsLeader && leader.Epoch == 3 && follower.Epoch == 3, "one new leader at epoch 3");

@@ -3,7 +3,7 @@ using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 using ClusterSharing.Serialization.Formatters;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Fixtures;
 
 /// <summary>The small contract the runtime tests share (a hand-written stand-in for generated code).</summary>
 public interface ICalculator

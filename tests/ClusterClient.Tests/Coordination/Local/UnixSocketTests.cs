@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using ClusterSharing.Coordination.Local;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Coordination.Local;
 
 /// <summary>The Unix domain socket transport: exclusive election, file mode 0600, stale socket files.</summary>
 public sealed class UnixSocketTests

@@ -7,7 +7,7 @@ using ClusterSharing.Leader;
 using ClusterSharing.Protocol;
 using ClusterSharing.Transport;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 /// <summary>The shared-secret handshake: HMAC-SHA256 challenge/response in both directions; the secret never travels.</summary>
 public sealed class AuthTests
@@ -71,7 +71,7 @@ public sealed class AuthTests
             if (frame.Type == PacketType.Goodbye) goodbye.Writer.TryWrite(frame.ReadHeader<GoodbyeHeader>().Reason ?? "");
             return default;
         });
-        uint fingerprint = LeaderChannel<ICalculator>.ComputeFingerprint(CalculatorContract.Instance);
+        uint fingerprint = CalculatorContract.Instance.Fingerprint;
         rogue.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, fingerprint, 1));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         string reason = await goodbye.Reader.ReadAsync(timeout.Token);
@@ -157,15 +157,15 @@ public sealed class AuthTests
     /// <summary>Nodes on a given port with their own state directory.</summary>
     private sealed class TestClusterAt(int port) : IAsyncDisposable
     {
-        private readonly List<Node.ClusterNode> _nodes = new();
+        private readonly List<ClusterSharing.Node.ClusterNode> _nodes = new();
         private readonly string _directory = Directory.CreateTempSubdirectory("cc-test-").FullName;
         private bool _disposed;
 
-        public (Node.ClusterNode, ClusterClient<ICalculator>) Start(Action<ClusterClientOptions> configure)
+        public (ClusterSharing.Node.ClusterNode, ClusterClient<ICalculator>) Start(Action<ClusterClientOptions> configure)
         {
             var options = new ClusterClientOptions { Port = port, SingleMode = false, StateDirectory = _directory, ConnectTimeout = TimeSpan.FromSeconds(5) };
             configure(options);
-            var node = new Node.ClusterNode(options);
+            var node = new ClusterSharing.Node.ClusterNode(options);
             _nodes.Add(node);
             return (node, ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false));
         }

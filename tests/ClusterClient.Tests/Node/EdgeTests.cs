@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Node;
 
 public sealed class EdgeTests
 {
@@ -236,7 +236,7 @@ public sealed class EdgeTests
         Assert.Equal(real.Id, await second.Client.WhoAmIAsync());
         Assert.Equal(1, created);
         // No socket: the port stays free.
-        using (var probe = Coordination.Local.PortElection.TryListen(port)) Assert.NotNull(probe);
+        using (var probe = ClusterSharing.Coordination.Local.PortElection.TryListen(port)) Assert.NotNull(probe);
 
         await first.DisposeAsync();
         Assert.False(real.Disposed);
@@ -247,13 +247,13 @@ public sealed class EdgeTests
     /// <summary>A <see cref="TestCluster"/> on a port somebody else holds.</summary>
     private sealed class TestClusterOnPort(int port) : IAsyncDisposable
     {
-        private readonly List<Node.ClusterNode> _nodes = new();
+        private readonly List<ClusterSharing.Node.ClusterNode> _nodes = new();
 
-        public (Node.ClusterNode, ClusterClient<ICalculator>) Start(Action<ClusterClientOptions>? configure = null)
+        public (ClusterSharing.Node.ClusterNode, ClusterClient<ICalculator>) Start(Action<ClusterClientOptions>? configure = null)
         {
             var options = new ClusterClientOptions { Port = port, SingleMode = false, HeartbeatInterval = TimeSpan.FromMilliseconds(200) };
             configure?.Invoke(options);
-            var node = new Node.ClusterNode(options);
+            var node = new ClusterSharing.Node.ClusterNode(options);
             _nodes.Add(node);
             return (node, ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false));
         }

@@ -1,4 +1,4 @@
-namespace ClusterSharing.Tests.Runtime;
+namespace ClusterSharing.Tests.Liveness;
 
 [CollectionDefinition(nameof(StarvationCollection), DisableParallelization = true)]
 public sealed class StarvationCollection;
