@@ -120,12 +120,16 @@ public abstract class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>SIGKILL on Linux: no goodbye, no flush, like a crash or the OOM killer; the kernel closes its sockets.</summary>
+    /// <remarks>
+    /// The process alone (the workers start no children): a tree kill first walks the machine's processes looking for
+    /// children, and on a busy machine the SIGKILL then lands late.
+    /// </remarks>
     public void Kill()
     {
         Killed = true;
         try
         {
-            Process.Kill(entireProcessTree: true);
+            Process.Kill();
         }
         catch (InvalidOperationException)
         {
