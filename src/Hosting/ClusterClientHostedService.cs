@@ -1,0 +1,28 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace ClusterSharing.Hosting;
+
+/// <summary>
+/// Joins the election when the host starts (by creating the <see cref="ClusterClient{T}"/>), optionally waits until it
+/// is ready, and disposes it when the host stops, so a leader releases its port and lease before the process exits.
+/// </summary>
+/// <typeparam name="T">The contract interface.</typeparam>
+internal sealed class ClusterClientHostedService<T>(IServiceProvider services, IOptionsMonitor<ClusterClientHostOptions> hostOptions) : IHostedService
+    where T : class
+{
+    private ClusterClient<T>? _client;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _client = services.GetRequiredService<ClusterClient<T>>();
+        if (hostOptions.Get(ClusterClientServiceCollectionExtensions.OptionsName<T>()).WaitForReadyOnStart)
+            await _client.ReadyAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_client is { } client) await client.DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
