@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using ClusterSharing.Diagnostics;
 using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
@@ -362,6 +363,7 @@ internal sealed class FollowerSession : IMonitored
         }
         int timeout = frame.Header.TimeoutMilliseconds;
         if (timeout > 0) call.CancelAfter(timeout);
+        var telemetry = call.Telemetry = CallTelemetry.StartServer(method.Name, header.TraceParent, header.TraceState);
         ValueTask pending;
         try
         {
@@ -372,6 +374,10 @@ internal sealed class FollowerSession : IMonitored
         {
             call.Complete(ex);
             return;
+        }
+        finally
+        {
+            telemetry.RestorePrevious();
         }
         if (pending.IsCompleted) call.Complete(pending);
         else _ = call.AwaitAsync(pending);
@@ -549,6 +555,7 @@ internal sealed class FollowerSession : IMonitored
         private long _requestId;
         private ClusterMethod _method = null!;
         private CancellationTokenSource _cancellation = null!;
+        public CallTelemetry Telemetry;
         // 0 running, 1 finished here (reply sent or dropped), 2 abandoned by the caller (cancel packet, connection gone).
         private int _done;
         // This call removed itself from the in-flight table: no other thread can reach it any more.
@@ -651,6 +658,7 @@ internal sealed class FollowerSession : IMonitored
 
         private void Finish(Exception? error)
         {
+            Telemetry.End(error);
             _removed |= _session.TryRemoveInflight(_requestId, this);
             if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {

@@ -7,6 +7,7 @@ using ClusterSharing.Leader;
 using ClusterSharing.Proxies;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Node;
 
@@ -282,6 +283,7 @@ internal sealed class ClusterNode : IAsyncDisposable
             Interlocked.Exchange(ref _epoch, Math.Max(_epoch, current.Epoch));
         }
         ElectionLog.Deposed(Logger, Port, current.ToString(), ourEpoch);
+        ClusterClientMetrics.Failover(Port);
         SetStatus($"this process was deposed (epoch {ourEpoch}; the lease is now at epoch {current.Epoch}); following the new leader");
         _ = Task.Run(async () =>
         {
@@ -385,6 +387,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         {
             SetStatus($"the leader was lost ({reason}); electing a new one");
             NodeLog.LeaderLost(Logger, Port, reason);
+            ClusterClientMetrics.Failover(Port);
         }
     }
 
@@ -447,6 +450,7 @@ internal sealed class ClusterNode : IAsyncDisposable
 
     private void RaiseRoleChanged(bool isLeader, long epoch)
     {
+        ClusterClientMetrics.Epoch(Port, epoch);
         var handlers = RoleChanged;
         if (handlers is null) return;
         foreach (Action<bool, long> handler in handlers.GetInvocationList())

@@ -7,6 +7,7 @@ using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 using Microsoft.Extensions.Logging;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Node;
 
@@ -362,6 +363,7 @@ internal sealed class LocalSubscriptions<T> where T : class
     /// </summary>
     private void OverflowLocked()
     {
+        ClusterClientMetrics.Overflowed(_channel.Name);
         int kept = _queue.Count;
         for (int i = 0; i < kept; i++)
         {

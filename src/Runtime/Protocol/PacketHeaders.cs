@@ -73,12 +73,15 @@ public readonly record struct RegisterChannelResultHeader(long Epoch, int Channe
 
 /// <summary>
 /// Header object of <see cref="PacketType.Invoke"/>, <see cref="PacketType.Oneway"/> and <see cref="PacketType.Publish"/>:
-/// <c>[epoch, channelId, methodId]</c>. The body is the argument array.
+/// <c>[epoch, channelId, methodId]</c>, or <c>[epoch, channelId, methodId, traceparent, tracestate]</c> when the caller's
+/// span is sampled (absent or nil: no trace context). The body is the argument array.
 /// </summary>
 /// <param name="Epoch">The leader epoch the follower believes in.</param>
 /// <param name="ChannelId">From <see cref="RegisterChannelResultHeader.ChannelId"/>.</param>
 /// <param name="MethodId">The stable method id (<c>ClusterMethod.Id</c>).</param>
-public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodId) : IPacketHeader<CallHeader>
+/// <param name="TraceParent">The W3C traceparent of the follower's client span, or null.</param>
+/// <param name="TraceState">The W3C tracestate of that span, or null.</param>
+public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodId, string? TraceParent = null, string? TraceState = null) : IPacketHeader<CallHeader>
 {
     /// <inheritdoc/>
     public static bool IsHeaderOf(PacketType type) => type is PacketType.Invoke or PacketType.Oneway or PacketType.Publish;
@@ -86,10 +89,13 @@ public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodI
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)
     {
-        writer.WriteArrayHeader(3);
+        writer.WriteArrayHeader(TraceParent is null ? 3 : 5);
         writer.Write(Epoch);
         writer.Write(ChannelId);
         writer.Write(MethodId);
+        if (TraceParent is null) return;
+        writer.Write(TraceParent);
+        writer.Write(TraceState);
     }
 
     /// <inheritdoc/>
@@ -97,7 +103,8 @@ public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodI
     {
         int count = HeaderFields.ReadArray(ref reader, 3, "call");
         var header = new CallHeader(reader.ReadInt64(), reader.ReadInt32(), reader.ReadUInt32());
-        HeaderFields.SkipExtra(ref reader, count, 3);
+        if (count >= 5) header = header with { TraceParent = reader.ReadString(), TraceState = reader.ReadString() };
+        HeaderFields.SkipExtra(ref reader, count, count >= 5 ? 5 : 3);
         return header;
     }
 }

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Transport;
 
@@ -252,6 +253,7 @@ public sealed class FrameConnection : IAsyncDisposable
                     {
                         Interlocked.Increment(ref _framesReceived);
                         Interlocked.Add(ref _bytesReceived, frame.Header.FrameLength);
+                        ClusterClientMetrics.BytesReceived(frame.Header.FrameLength);
                         var pending = onFrame(frame);
                         if (!pending.IsCompletedSuccessfully) await pending.ConfigureAwait(false);
                     }
@@ -417,6 +419,7 @@ public sealed class FrameConnection : IAsyncDisposable
                     lock (_sendLock) _sendLoopBusy = true;
                     await SendToSocketAsync(buffer).ConfigureAwait(false);
                     long sent = buffer.Length;
+                    ClusterClientMetrics.BytesSent(sent);
                     reader.AdvanceTo(buffer.End);
                     lock (_sendLock)
                     {
