@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -13,9 +14,13 @@ internal sealed class ClusterClientHostedService<T>(IServiceProvider services, I
     where T : class
 {
     private ClusterClient<T>? _client;
+    private IMeterFactory? _meterFactory;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The runtime's instruments live on a meter from DI's factory while this host runs (process-wide, last host wins).
+        _meterFactory = services.GetService<IMeterFactory>();
+        if (_meterFactory is not null) ClusterClientTelemetry.UseMeterFactory(_meterFactory);
         _client = services.GetRequiredService<ClusterClient<T>>();
         if (hostOptions.Get(ClusterClientServiceCollectionExtensions.OptionsName<T>()).WaitForReadyOnStart)
             await _client.ReadyAsync(cancellationToken).ConfigureAwait(false);
@@ -24,5 +29,7 @@ internal sealed class ClusterClientHostedService<T>(IServiceProvider services, I
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_client is { } client) await client.DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
+        // The factory's meters are disposed with the host; later non-hosted use goes back to the static meter.
+        if (_meterFactory is not null) ClusterClientTelemetry.UseMeterFactory(null);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
@@ -63,6 +64,38 @@ public sealed class HostedClientTests
         var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
         Assert.Equal(HealthStatus.Unhealthy, report.Status);
         await client.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Instruments_live_on_the_hosts_meter_factory_while_it_runs()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddMetrics();
+        int port = FreePort();
+        builder.Services.AddClusterClient<IPingService>(_ => new PingService(), o =>
+        {
+            o.Port = port;
+            o.SingleMode = true;
+        }).WaitForReadyOnStart();
+        using var host = builder.Build();
+        var factory = host.Services.GetRequiredService<IMeterFactory>();
+
+        var epochs = new System.Collections.Concurrent.ConcurrentQueue<(object? Scope, long Value)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ClusterClientTelemetry.MeterName && instrument.Name == "clusterclient.epoch") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == "clusterclient.port" && tag.Value is int p && p == port) epochs.Enqueue((instrument.Meter.Scope, value));
+        });
+        listener.Start();
+
+        await host.StartAsync();
+        Assert.Contains(epochs, e => ReferenceEquals(e.Scope, factory) && e.Value == 1);
+        await host.StopAsync();
     }
 
     [Fact]

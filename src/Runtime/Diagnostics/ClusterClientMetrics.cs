@@ -14,7 +14,8 @@ internal sealed class ClusterClientMetrics
     public const string MeterName = "ClusterClient";
 
     private static readonly ConditionalWeakTable<object, Func<int>> SubscriptionSources = new();
-    private static ClusterClientMetrics s_current = new(null);
+    private static readonly ClusterClientMetrics Static = new(null);
+    private static ClusterClientMetrics s_current = Static;
     private static IMeterFactory? s_factory;
 
     private readonly Counter<long> _calls;
@@ -54,7 +55,7 @@ internal sealed class ClusterClientMetrics
         {
             if (ReferenceEquals(s_factory, factory)) return;
             s_factory = factory;
-            Volatile.Write(ref s_current, new ClusterClientMetrics(factory));
+            Volatile.Write(ref s_current, factory is null ? Static : new ClusterClientMetrics(factory));
         }
     }
 

@@ -103,9 +103,17 @@ public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodI
     {
         int count = HeaderFields.ReadArray(ref reader, 3, "call");
         var header = new CallHeader(reader.ReadInt64(), reader.ReadInt32(), reader.ReadUInt32());
-        if (count >= 5) header = header with { TraceParent = reader.ReadString(), TraceState = reader.ReadString() };
-        HeaderFields.SkipExtra(ref reader, count, count >= 5 ? 5 : 3);
-        return header;
+        if (count < 5)
+        {
+            HeaderFields.SkipExtra(ref reader, count, 3);
+            return header;
+        }
+        // Trace context is advisory: anything but a well-formed traceparent (55 characters) and a tracestate of at most
+        // 512 characters (the W3C limits) counts as absent, never as a malformed packet.
+        string? traceParent = HeaderFields.ReadOptionalString(ref reader);
+        string? traceState = HeaderFields.ReadOptionalString(ref reader);
+        HeaderFields.SkipExtra(ref reader, count, 5);
+        return traceParent is { Length: 55 } ? header with { TraceParent = traceParent, TraceState = traceState is { Length: <= 512 } ? traceState : null } : header;
     }
 }
 

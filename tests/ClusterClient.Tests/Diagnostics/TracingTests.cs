@@ -105,6 +105,23 @@ public sealed class TracingTests
         Assert.Equal(new CallHeader(4, 2, 0xABCD), plain);
     }
 
+    [Fact]
+    public void Trace_fields_that_are_not_a_w3c_context_count_as_absent()
+    {
+        // [epoch 5, channel 2, method 3, "short", 7]: a traceparent of the wrong length and a tracestate that is no string.
+        var buffer = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(buffer);
+        writer.WriteArrayHeader(5);
+        writer.Write(5L);
+        writer.Write(2);
+        writer.Write(3u);
+        writer.Write("short");
+        writer.Write(7);
+        writer.Flush();
+        var reader = new MessagePackReader(buffer.WrittenMemory);
+        Assert.Equal(new CallHeader(5, 2, 3), CallHeader.Read(ref reader));
+    }
+
     private static CallHeader RoundTrip(CallHeader header, out int fields)
     {
         var buffer = new ArrayBufferWriter<byte>();
