@@ -31,10 +31,7 @@ public static class ClusterClient
         ArgumentNullException.ThrowIfNull(factory);
         var options = new ClusterClientOptions();
         configure?.Invoke(options);
-        options.Validate();
-        var contract = ResolveContract<T>(options);
-        var node = ClusterNodeRegistry.Acquire(options);
-        return ClusterClient<T>.Open(node, contract, factory, options, ownsNodeReference: true);
+        return CreateFromOptions(factory, options);
     }
 
     /// <summary>
@@ -51,7 +48,7 @@ public static class ClusterClient
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var contract = ResolveContract<T>(options.ProxyGeneration);
+        var contract = ResolveContract<T>(options);
         var node = ClusterNodeRegistry.Acquire(options);
         return ClusterClient<T>.Open(node, contract, factory, options, ownsNodeReference: true);
     }
