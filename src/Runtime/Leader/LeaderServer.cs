@@ -156,9 +156,6 @@ internal sealed class LeaderServer : IAsyncDisposable
         ClusterClientMetrics.FollowerReleased();
     }
 
-    /// <summary>Admitted followers (tests and diagnostics).</summary>
-    internal int AdmittedCount => Volatile.Read(ref _admitted);
-
     internal void OnSessionClosed(FollowerSession session)
     {
         if (session.ReleaseAdmitted()) ReleaseAdmission();
