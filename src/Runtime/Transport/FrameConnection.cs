@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Transport;
 
@@ -247,6 +248,7 @@ public sealed class FrameConnection : IAsyncDisposable
                     while (!IsClosed && FrameReader.TryReadFrame(ref buffer, _limits, out var frame))
                     {
                         Interlocked.Increment(ref _framesReceived);
+                        ClusterClientMetrics.BytesReceived(frame.Header.FrameLength);
                         var pending = onFrame(frame);
                         if (!pending.IsCompletedSuccessfully) await pending.ConfigureAwait(false);
                     }
@@ -412,6 +414,7 @@ public sealed class FrameConnection : IAsyncDisposable
                     lock (_sendLock) _sendLoopBusy = true;
                     await SendToSocketAsync(buffer).ConfigureAwait(false);
                     long sent = buffer.Length;
+                    ClusterClientMetrics.BytesSent(sent);
                     reader.AdvanceTo(buffer.End);
                     lock (_sendLock)
                     {
