@@ -5,7 +5,8 @@ using ClusterSharing.Liveness;
 using ClusterSharing.Node;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -333,9 +334,9 @@ internal sealed class LeaderConnection : IMonitored
     /// <summary>Sends an invoke and returns its pending result.</summary>
     /// <exception cref="LeaderLostException">The connection is closed (not sent).</exception>
     public ValueTask<TResult> InvokeAsync<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining,
-        CancellationToken cancellationToken) =>
-        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken, out var pending)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken) =>
+        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, options, timeout, remaining, cancellationToken, out var pending)
             ? pending
             : ValueTask.FromException<TResult>(new LeaderLostException(method.Name, requestSent: false));
 
@@ -345,13 +346,13 @@ internal sealed class LeaderConnection : IMonitored
     /// </summary>
     /// <remarks>Allocation-free in steady state: the pending call is pooled and the table reuses its entries.</remarks>
     public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining,
-        CancellationToken cancellationToken, out ValueTask<TResult> pending)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending)
     {
         pending = default;
         if (IsClosed) return false;
         int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
-        var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, timeout,
+        var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, options, timeout,
             Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency));
         long id = Interlocked.Increment(ref _nextRequestId);
         call.RequestId = id;
@@ -363,7 +364,7 @@ internal sealed class LeaderConnection : IMonitored
         try
         {
             sent = !IsClosed && _connection.Send(PacketType.Invoke, id, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter,
-                timeoutMs, method.Idempotent ? PacketFlags.Idempotent : PacketFlags.None);
+                options, timeoutMs, method.Idempotent ? PacketFlags.Idempotent : PacketFlags.None);
         }
         catch (ProtocolException ex)
         {
@@ -396,19 +397,21 @@ internal sealed class LeaderConnection : IMonitored
     }
 
     /// <summary>Sends a fire-and-forget call; false when the connection is closed.</summary>
-    public bool TrySendOneway<TArgs>(int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter) =>
-        TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter);
+    public bool TrySendOneway<TArgs>(int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
+        MessagePackSerializerOptions options) =>
+        TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter, options);
 
     /// <summary>Sends a publication; false when the connection is closed.</summary>
     public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments) =>
         !IsClosed && _connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
 
-    private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
+    private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
+        MessagePackSerializerOptions options)
     {
         if (IsClosed) return false;
         try
         {
-            return _connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter);
+            return _connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter, options);
         }
         catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
         {

@@ -4,7 +4,8 @@ using System.Diagnostics;
 using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using ClusterSharing.Transport;
 
 namespace ClusterSharing.Leader;
@@ -594,12 +595,12 @@ internal sealed class FollowerSession : IMonitored
             }
         }
 
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
         {
             if (!TryFinish()) return;
             try
             {
-                _session._connection.Send(PacketType.InvokeResult, _requestId, new ResultHeader(_session.Epoch, ResultStatus.Ok), value, formatter);
+                _session._connection.Send(PacketType.InvokeResult, _requestId, new ResultHeader(_session.Epoch, ResultStatus.Ok), value, formatter, options);
             }
             catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
             {
@@ -680,7 +681,7 @@ internal sealed class FollowerSession : IMonitored
     {
         public static readonly NoReply Instance = new();
 
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
         {
         }
 

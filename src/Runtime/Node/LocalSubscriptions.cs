@@ -6,6 +6,8 @@ using ClusterSharing.Leader;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Node;
@@ -63,14 +65,8 @@ internal sealed class LocalSubscriptions<T> where T : class
         get { lock (_gate) return _publications.Count; }
     }
 
-    private static byte[] Encode<TValue>(TValue value, IMessagePackFormatter<TValue> formatter)
-    {
-        var buffer = new ArrayBufferWriter<byte>(64);
-        var writer = new MessagePackWriter(buffer);
-        formatter.Serialize(ref writer, value);
-        writer.Flush();
-        return buffer.WrittenSpan.ToArray();
-    }
+    private byte[] Encode<TValue>(TValue value, IMessagePackFormatter<TValue> formatter) =>
+        WireSerializer.ToBytes(value, formatter, _channel.SerializerOptions);
 
     private static (uint, string) KeyOf(uint methodId, byte[] registration) => (methodId, Convert.ToBase64String(registration));
 
@@ -78,7 +74,7 @@ internal sealed class LocalSubscriptions<T> where T : class
         Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        Add(method, Encode(registration, registrationFormatter), new ActionListener<TValue>(listener, valueFormatter));
+        Add(method, Encode(registration, registrationFormatter), new ActionListener<TValue>(listener, valueFormatter, _channel.SerializerOptions));
     }
 
     public void Unsubscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter, Action<TValue>? listener)
@@ -94,7 +90,7 @@ internal sealed class LocalSubscriptions<T> where T : class
     private async IAsyncEnumerable<TValue> StreamAsync<TValue>(ClusterMethod method, byte[] registration, IMessagePackFormatter<TValue> valueFormatter,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var listener = new StreamListener<TValue>(valueFormatter);
+        var listener = new StreamListener<TValue>(valueFormatter, _channel.SerializerOptions);
         Add(method, registration, listener);
         try
         {
@@ -111,7 +107,7 @@ internal sealed class LocalSubscriptions<T> where T : class
     public void AddEventHandler<TValue>(ClusterMethod method, object sender, EventHandler<TValue> handler, IMessagePackFormatter<TValue> valueFormatter)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        Add(method, EmptyArray, new EventListener<TValue>(sender, handler, valueFormatter));
+        Add(method, EmptyArray, new EventListener<TValue>(sender, handler, valueFormatter, _channel.SerializerOptions));
     }
 
     public void RemoveEventHandler<TValue>(ClusterMethod method, EventHandler<TValue> handler) => Remove(method.Id, EmptyArray, handler);
@@ -163,7 +159,7 @@ internal sealed class LocalSubscriptions<T> where T : class
 
     private static ValueTask Dispatch(LeaderChannel<T> leader, ClusterMethod method, byte[] encoded)
     {
-        var reader = new MessagePackReader(encoded, MessagePackReaderOptions.UntrustedData);
+        var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(encoded), DecodingLimits.UntrustedData);
         return leader.DispatchAsync(method, ref reader, DiscardReply.Instance, CancellationToken.None);
     }
 
@@ -552,36 +548,34 @@ internal sealed class LocalSubscriptions<T> where T : class
         {
         }
 
-        protected static TValue Decode<TValue>(byte[] value, IMessagePackFormatter<TValue> formatter)
-        {
-            var reader = new MessagePackReader(value, MessagePackReaderOptions.UntrustedData);
-            return formatter.Deserialize(ref reader);
-        }
+        protected static TValue Decode<TValue>(byte[] value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) =>
+            WireSerializer.Decode(value, formatter, options);
     }
 
-    private sealed class ActionListener<TValue>(Action<TValue> action, IMessagePackFormatter<TValue> formatter) : Listener
+    private sealed class ActionListener<TValue>(Action<TValue> action, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) : Listener
     {
         public override object Identity => action;
 
         public override bool Deliver(byte[] value)
         {
-            action(Decode(value, formatter));
+            action(Decode(value, formatter, options));
             return true;
         }
     }
 
-    private sealed class EventListener<TValue>(object sender, EventHandler<TValue> handler, IMessagePackFormatter<TValue> formatter) : Listener
+    private sealed class EventListener<TValue>(object sender, EventHandler<TValue> handler, IMessagePackFormatter<TValue> formatter,
+        MessagePackSerializerOptions options) : Listener
     {
         public override object Identity => handler;
 
         public override bool Deliver(byte[] value)
         {
-            handler(sender, Decode(value, formatter));
+            handler(sender, Decode(value, formatter, options));
             return true;
         }
     }
 
-    private sealed class StreamListener<TValue>(IMessagePackFormatter<TValue> formatter) : Listener
+    private sealed class StreamListener<TValue>(IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) : Listener
     {
         private readonly Channel<TValue> _values = Channel.CreateBounded<TValue>(new BoundedChannelOptions(StreamBuffer)
         {
@@ -595,7 +589,7 @@ internal sealed class LocalSubscriptions<T> where T : class
 
         public override bool Deliver(byte[] value)
         {
-            if (_values.Writer.TryWrite(Decode(value, formatter))) return true;
+            if (_values.Writer.TryWrite(Decode(value, formatter, options))) return true;
             // Never dropped silently and never unbounded: a consumer this far behind loses its stream, with the reason.
             _values.Writer.TryComplete(new ClusterClientException(
                 $"The async stream's consumer fell {StreamBuffer} values behind; the stream was ended to bound memory. Consume faster or subscribe again."));
@@ -609,7 +603,7 @@ internal sealed class LocalSubscriptions<T> where T : class
     {
         public static readonly DiscardReply Instance = new();
 
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
         {
         }
 
