@@ -3,6 +3,7 @@ using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
 using MessagePack;
 using MessagePack.Formatters;
+using ClusterSharing.Transport;
 
 namespace ClusterSharing.Follower;
 
@@ -10,7 +11,7 @@ namespace ClusterSharing.Follower;
 /// One request waiting for its response in a <see cref="LeaderConnection"/>'s request table. Exactly one of
 /// <see cref="TryComplete"/>, <see cref="Fail"/> or the deadline wins (<see cref="TryClaim"/>).
 /// </summary>
-internal abstract class PendingRequest
+internal abstract class PendingRequest : ITrackedRequest
 {
     private int _claimed;
 
@@ -55,9 +56,7 @@ internal abstract class PendingRequest
 /// </remarks>
 internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TResult>
 {
-    private const int PoolCapacity = 1024;
-    private static readonly System.Collections.Concurrent.ConcurrentQueue<PendingCall<TResult>> Pool = new();
-    private static int s_pooled;
+    private static readonly BoundedPool<PendingCall<TResult>> Pool = new(1024);
 
     private IMessagePackFormatter<TResult>? _resultFormatter;
     private MessagePackSerializerOptions _options;
@@ -80,9 +79,8 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
     public static PendingCall<TResult> Rent(string method, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
         TimeSpan timeout, long deadline)
     {
-        if (Pool.TryDequeue(out var call))
+        if (Pool.TryRent(out var call))
         {
-            Interlocked.Decrement(ref s_pooled);
             call._method = method;
             call._resultFormatter = resultFormatter;
             call._options = options;
@@ -107,8 +105,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         _options = WireSerializer.Standard;
         Sent = false;
         ResetClaim();
-        if (Interlocked.Increment(ref s_pooled) <= PoolCapacity) Pool.Enqueue(this);
-        else Interlocked.Decrement(ref s_pooled);
+        Pool.TryReturn(this);
     }
 
     public ValueTask<TResult> Task => new(this, _core.Version);
