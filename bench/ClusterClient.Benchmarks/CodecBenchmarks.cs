@@ -1,62 +1,67 @@
 using System.Buffers;
 using BenchmarkDotNet.Attributes;
-using ClusterSharing.Serialization;
-using ClusterSharing.Serialization.Formatters;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Benchmarks;
 
 /// <summary>A small record as generated code would see it: four fields, written as an array.</summary>
 public readonly record struct EndpointSample(long Id, int Port, double Weight, DateTime Updated);
 
-/// <summary>The formatter the generator would emit for <see cref="EndpointSample"/>.</summary>
+/// <summary>An array formatter for <see cref="EndpointSample"/> over MessagePack-CSharp's built-in formatters.</summary>
 public sealed class EndpointSampleFormatter : IMessagePackFormatter<EndpointSample>
 {
     public static readonly EndpointSampleFormatter Instance = new();
 
-    public void Serialize(ref MessagePackWriter writer, EndpointSample value)
+    public void Serialize(ref MessagePackWriter writer, EndpointSample value, MessagePackSerializerOptions options)
     {
         writer.WriteArrayHeader(4);
-        Int64Formatter.Instance.Serialize(ref writer, value.Id);
-        Int32Formatter.Instance.Serialize(ref writer, value.Port);
-        DoubleFormatter.Instance.Serialize(ref writer, value.Weight);
-        DateTimeFormatter.Instance.Serialize(ref writer, value.Updated);
+        Int64Formatter.Instance.Serialize(ref writer, value.Id, options);
+        Int32Formatter.Instance.Serialize(ref writer, value.Port, options);
+        DoubleFormatter.Instance.Serialize(ref writer, value.Weight, options);
+        DateTimeFormatter.Instance.Serialize(ref writer, value.Updated, options);
     }
 
-    public EndpointSample Deserialize(ref MessagePackReader reader)
+    public EndpointSample Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
         if (reader.ReadArrayHeader() != 4) throw new MessagePackSerializationException("EndpointSample is an array of 4.");
-        reader.EnterNested();
+        options.Security.DepthStep(ref reader);
         var value = new EndpointSample(
-            Int64Formatter.Instance.Deserialize(ref reader),
-            Int32Formatter.Instance.Deserialize(ref reader),
-            DoubleFormatter.Instance.Deserialize(ref reader),
-            DateTimeFormatter.Instance.Deserialize(ref reader));
-        reader.ExitNested();
+            Int64Formatter.Instance.Deserialize(ref reader, options),
+            Int32Formatter.Instance.Deserialize(ref reader, options),
+            DoubleFormatter.Instance.Deserialize(ref reader, options),
+            DateTimeFormatter.Instance.Deserialize(ref reader, options));
+        reader.Depth--;
         return value;
     }
 }
 
 /// <summary>
 /// Encode and decode of an invoke's argument array [int, long, double, bool, string] and of a 4-field record,
-/// through the built-in formatters, into a reused buffer.
+/// through MessagePack-CSharp's built-in formatters, into a reused buffer. Decoding validates the bytes against the
+/// runtime's limits first, as every received value is.
 /// </summary>
 [MemoryDiagnoser]
 public class CodecBenchmarks
 {
     private const string Service = "orders-eu";
+    private static readonly MessagePackSerializerOptions Options = ClusterSharing.Serialization.WireSerializer.Standard;
     private readonly ArrayBufferWriter<byte> _buffer = new(256);
     private readonly EndpointSample _sample = new(1_234_567_890_123, 8080, 0.75, new DateTime(2026, 11, 21, 5, 30, 0, DateTimeKind.Utc).AddTicks(1234));
-    private ReadOnlyMemory<byte> _arguments;
-    private ReadOnlyMemory<byte> _record;
+    private ReadOnlySequence<byte> _arguments;
+    private ReadOnlySequence<byte> _record;
 
     [GlobalSetup]
     public void Setup()
     {
         EncodeArguments();
-        _arguments = _buffer.WrittenSpan.ToArray();
+        _arguments = new ReadOnlySequence<byte>(_buffer.WrittenSpan.ToArray());
         EncodeRecord();
-        _record = _buffer.WrittenSpan.ToArray();
+        _record = new ReadOnlySequence<byte>(_buffer.WrittenSpan.ToArray());
     }
+
+    private static MessagePackReader Validated(ReadOnlySequence<byte> bytes) =>
+        ClusterSharing.Serialization.WireSerializer.CreateReader(bytes, ClusterSharing.Serialization.DecodingLimits.UntrustedData);
 
     [Benchmark]
     public int EncodeArguments()
@@ -64,11 +69,11 @@ public class CodecBenchmarks
         _buffer.ResetWrittenCount();
         var writer = new MessagePackWriter(_buffer);
         writer.WriteArrayHeader(5);
-        Int32Formatter.Instance.Serialize(ref writer, 42);
-        Int64Formatter.Instance.Serialize(ref writer, 9_000_000_000);
-        DoubleFormatter.Instance.Serialize(ref writer, 3.25);
-        BooleanFormatter.Instance.Serialize(ref writer, true);
-        StringFormatter.Instance.Serialize(ref writer, Service);
+        Int32Formatter.Instance.Serialize(ref writer, 42, Options);
+        Int64Formatter.Instance.Serialize(ref writer, 9_000_000_000, Options);
+        DoubleFormatter.Instance.Serialize(ref writer, 3.25, Options);
+        BooleanFormatter.Instance.Serialize(ref writer, true, Options);
+        NullableStringFormatter.Instance.Serialize(ref writer, Service, Options);
         writer.Flush();
         return _buffer.WrittenCount;
     }
@@ -77,16 +82,16 @@ public class CodecBenchmarks
     [Benchmark]
     public long DecodeArguments()
     {
-        var reader = new MessagePackReader(_arguments);
+        var reader = Validated(_arguments);
         long sum = ReadNumbers(ref reader);
-        return sum + StringFormatter.Instance.Deserialize(ref reader)!.Length;
+        return sum + NullableStringFormatter.Instance.Deserialize(ref reader, Options)!.Length;
     }
 
     /// <summary>Decodes every argument but compares the string's UTF-8 bytes instead of materializing it.</summary>
     [Benchmark]
     public long DecodeArgumentsStringAsBytes()
     {
-        var reader = new MessagePackReader(_arguments);
+        var reader = Validated(_arguments);
         long sum = ReadNumbers(ref reader);
         return sum + (reader.ReadStringSequence() is { } utf8 && utf8.FirstSpan.SequenceEqual("orders-eu"u8) ? 1 : 0);
     }
@@ -95,10 +100,10 @@ public class CodecBenchmarks
     private static long ReadNumbers(ref MessagePackReader reader)
     {
         reader.ReadArrayHeader();
-        long sum = Int32Formatter.Instance.Deserialize(ref reader);
-        sum += Int64Formatter.Instance.Deserialize(ref reader);
-        sum += (long)DoubleFormatter.Instance.Deserialize(ref reader);
-        return sum + (BooleanFormatter.Instance.Deserialize(ref reader) ? 1 : 0);
+        long sum = Int32Formatter.Instance.Deserialize(ref reader, Options);
+        sum += Int64Formatter.Instance.Deserialize(ref reader, Options);
+        sum += (long)DoubleFormatter.Instance.Deserialize(ref reader, Options);
+        return sum + (BooleanFormatter.Instance.Deserialize(ref reader, Options) ? 1 : 0);
     }
 
     [Benchmark]
@@ -106,7 +111,7 @@ public class CodecBenchmarks
     {
         _buffer.ResetWrittenCount();
         var writer = new MessagePackWriter(_buffer);
-        EndpointSampleFormatter.Instance.Serialize(ref writer, _sample);
+        EndpointSampleFormatter.Instance.Serialize(ref writer, _sample, Options);
         writer.Flush();
         return _buffer.WrittenCount;
     }
@@ -114,7 +119,7 @@ public class CodecBenchmarks
     [Benchmark]
     public EndpointSample DecodeRecord()
     {
-        var reader = new MessagePackReader(_record);
-        return EndpointSampleFormatter.Instance.Deserialize(ref reader);
+        var reader = Validated(_record);
+        return EndpointSampleFormatter.Instance.Deserialize(ref reader, Options);
     }
 }

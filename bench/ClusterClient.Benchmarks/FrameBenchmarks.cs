@@ -4,7 +4,8 @@ using System.Net.Sockets;
 using BenchmarkDotNet.Attributes;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
-using ClusterSharing.Serialization.Formatters;
+using MessagePack;
+using MessagePack.Formatters;
 using ClusterSharing.Transport;
 
 namespace ClusterSharing.Benchmarks;
@@ -12,27 +13,27 @@ namespace ClusterSharing.Benchmarks;
 /// <summary>Arguments of a typical invoke with primitive parameters: <c>Task&lt;int&gt; M(int, long, double, bool)</c>.</summary>
 public readonly record struct PrimitiveArguments(int Count, long Id, double Ratio, bool Flag);
 
-/// <summary>What the generator emits for <see cref="PrimitiveArguments"/>: a fixed-length array.</summary>
+/// <summary>A fixed-length array formatter for <see cref="PrimitiveArguments"/> over MessagePack-CSharp's built-in formatters.</summary>
 public sealed class PrimitiveArgumentsFormatter : IMessagePackFormatter<PrimitiveArguments>
 {
     /// <summary>The shared instance.</summary>
     public static readonly PrimitiveArgumentsFormatter Instance = new();
 
     /// <inheritdoc/>
-    public void Serialize(ref MessagePackWriter writer, PrimitiveArguments value)
+    public void Serialize(ref MessagePackWriter writer, PrimitiveArguments value, MessagePackSerializerOptions options)
     {
         writer.WriteArrayHeader(4);
-        Int32Formatter.Instance.Serialize(ref writer, value.Count);
-        Int64Formatter.Instance.Serialize(ref writer, value.Id);
+        Int32Formatter.Instance.Serialize(ref writer, value.Count, options);
+        Int64Formatter.Instance.Serialize(ref writer, value.Id, options);
         writer.Write(value.Ratio);
         writer.Write(value.Flag);
     }
 
     /// <inheritdoc/>
-    public PrimitiveArguments Deserialize(ref MessagePackReader reader)
+    public PrimitiveArguments Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
         if (reader.ReadArrayHeader() != 4) throw new MessagePackSerializationException("Expected 4 arguments.");
-        return new PrimitiveArguments(Int32Formatter.Instance.Deserialize(ref reader), Int64Formatter.Instance.Deserialize(ref reader),
+        return new PrimitiveArguments(Int32Formatter.Instance.Deserialize(ref reader, options), Int64Formatter.Instance.Deserialize(ref reader, options),
             reader.ReadDouble(), reader.ReadBoolean());
     }
 }
@@ -61,7 +62,7 @@ public class FrameBenchmarks
     {
         _buffer.ResetWrittenCount();
         return FrameWriter.WriteFrame(_buffer, PacketType.Invoke, ++_requestId, new CallHeader(3, 1, 0xcc5889e4),
-            _arguments, PrimitiveArgumentsFormatter.Instance, _limits, timeoutMilliseconds: 5000);
+            _arguments, PrimitiveArgumentsFormatter.Instance, WireSerializer.Standard, _limits, timeoutMilliseconds: 5000);
     }
 
     /// <summary>Frame cut from the buffer, header object decoded, arguments deserialized.</summary>
@@ -72,7 +73,7 @@ public class FrameBenchmarks
         if (!FrameReader.TryReadFrame(ref buffer, _limits, out var frame)) throw new InvalidOperationException("incomplete frame");
         var header = frame.ReadHeader<CallHeader>();
         var reader = frame.CreateBodyReader();
-        var arguments = PrimitiveArgumentsFormatter.Instance.Deserialize(ref reader);
+        var arguments = PrimitiveArgumentsFormatter.Instance.Deserialize(ref reader, WireSerializer.Standard);
         return header.MethodId + arguments.Id + frame.RequestId;
     }
 }
@@ -110,7 +111,7 @@ public class FrameConnectionBenchmarks
     {
         var header = frame.ReadHeader<CallHeader>();
         var reader = frame.CreateBodyReader();
-        PrimitiveArgumentsFormatter.Instance.Deserialize(ref reader);
+        PrimitiveArgumentsFormatter.Instance.Deserialize(ref reader, WireSerializer.Standard);
         if (header.ChannelId == 1 && ++_count == FramesPerOperation)
         {
             _count = 0;
@@ -125,7 +126,7 @@ public class FrameConnectionBenchmarks
     {
         _received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         for (int i = 0; i < FramesPerOperation; i++)
-            _client!.Send(PacketType.Invoke, i, new CallHeader(3, 1, 0xcc5889e4), _arguments, PrimitiveArgumentsFormatter.Instance, 5000);
+            _client!.Send(PacketType.Invoke, i, new CallHeader(3, 1, 0xcc5889e4), _arguments, PrimitiveArgumentsFormatter.Instance, WireSerializer.Standard, 5000);
         await _received.Task;
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using MessagePack;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing;
@@ -87,6 +88,15 @@ public sealed class ClusterClientOptions
     /// (a port scanner, a half-open or slowloris connection) is closed with a logged reason. Default 10 seconds.
     /// </summary>
     public TimeSpan RegistrationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Your MessagePack-CSharp settings for arguments, results and subscription values: their <c>Resolver</c> is asked after
+    /// the contract's generated formatters and before MessagePack's standard resolver, so custom formatters and resolvers
+    /// work in contracts. Security is always <see cref="MessagePackSecurity.UntrustedData"/> (with ClusterClient's own
+    /// depth and length limits) and compression is never applied, whatever these options say. Every process sharing the
+    /// port must use formatters that agree. Null (the default) means the standard resolver only.
+    /// </summary>
+    public MessagePackSerializerOptions? SerializerOptions { get; set; }
 
     /// <summary>Logger for lifecycle events and rejected connections; none by default.</summary>
     public ILogger? Logger { get; set; }

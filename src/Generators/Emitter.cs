@@ -7,11 +7,13 @@ namespace ClusterSharing.Generators;
 internal static partial class Emitter
 {
     internal const string Proxies = "global::ClusterSharing.Proxies.";
-    internal const string Serialization = "global::ClusterSharing.Serialization.";
+    internal const string MessagePack = "global::MessagePack.";
     internal const string ClusterMethod = Proxies + "ClusterMethod";
-    internal const string Reader = Serialization + "MessagePackReader";
-    internal const string Writer = Serialization + "MessagePackWriter";
-    internal const string Formatter = Serialization + "IMessagePackFormatter";
+    internal const string Reader = MessagePack + "MessagePackReader";
+    internal const string Writer = MessagePack + "MessagePackWriter";
+    internal const string Options = MessagePack + "MessagePackSerializerOptions";
+    internal const string SerializationException = MessagePack + "MessagePackSerializationException";
+    internal const string Formatter = MessagePack + "Formatters.IMessagePackFormatter";
     internal const string ValueTask = "global::System.Threading.Tasks.ValueTask";
     internal const string CancellationToken = "global::System.Threading.CancellationToken";
 
@@ -75,6 +77,12 @@ internal static partial class Emitter
         w.Line("/// <inheritdoc/>");
         w.Line("public override global::System.Collections.Generic.IReadOnlyList<" + ClusterMethod + "> Methods => AllMethods;");
         w.Line();
+        if (contract.Formatters.Any(f => f.Kind != FormatterKind.BuiltIn))
+        {
+            w.Line("/// <inheritdoc/>");
+            w.Line("public override " + MessagePack + "IFormatterResolver? Resolver => GeneratedResolver.Instance;");
+            w.Line();
+        }
         w.Line("/// <inheritdoc/>");
         w.Line("public override " + iface + " CreateProxy(" + Proxies + "IClusterInvoker<" + iface + "> invoker) => new Proxy(invoker ?? throw new global::System.ArgumentNullException(nameof(invoker)));");
         w.Line();

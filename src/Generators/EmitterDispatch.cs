@@ -18,7 +18,7 @@ internal static partial class Emitter
         string iface = contract.InterfaceType;
         w.Line("/// <inheritdoc/>");
         w.Open("public override " + ValueTask + " DispatchAsync(" + iface + " target, " + ClusterMethod + " method, ref " + Reader
-            + " arguments, " + Proxies + "IReplyWriter reply, " + CancellationToken + " cancellationToken)");
+            + " arguments, " + Options + " options, " + Proxies + "IReplyWriter reply, " + CancellationToken + " cancellationToken)");
         w.Line("if (target is null) throw new global::System.ArgumentNullException(nameof(target));");
         w.Line("if (method is null) throw new global::System.ArgumentNullException(nameof(method));");
         w.Open("switch (method.Id)");
@@ -26,11 +26,11 @@ internal static partial class Emitter
         {
             if (!HasArguments(m)) continue;
             w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
-            w.Line("var args = " + ArgsName(m) + "Formatter.Instance.Deserialize(ref arguments);");
+            w.Line("var args = " + ArgsName(m) + "Formatter.Instance.Deserialize(ref arguments, options);");
             switch (m.Kind)
             {
                 case MemberKind.Invoke:
-                    w.Line("return Invoke" + m.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + "Async(target, args, reply, cancellationToken);");
+                    w.Line("return Invoke" + m.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + "Async(target, args, options, reply, cancellationToken);");
                     break;
                 case MemberKind.Close when m.Shape != ReturnShape.Void:
                     // The real call's synchronous exceptions travel in the task, as an async method's would.
@@ -60,7 +60,7 @@ internal static partial class Emitter
         {
             w.Line();
             w.Open("private static async " + ValueTask + " Invoke" + m.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + "Async(" + iface + " target, "
-                + ArgsName(m) + " args, " + Proxies + "IReplyWriter reply, " + CancellationToken + " cancellationToken)");
+                + ArgsName(m) + " args, " + Options + " options, " + Proxies + "IReplyWriter reply, " + CancellationToken + " cancellationToken)");
             string call = Call(contract, m, "target", "args", "cancellationToken");
             if (m.ResultFormatter is null)
             {
@@ -70,7 +70,7 @@ internal static partial class Emitter
             else
             {
                 w.Line("var result = await " + call + ".ConfigureAwait(false);");
-                w.Line("reply.WriteResult<" + m.ResultFormatterType + ">(result!, Formatters." + m.ResultFormatter + ");");
+                w.Line("reply.WriteResult<" + m.ResultFormatterType + ">(result!, Formatters." + m.ResultFormatter + ", options);");
             }
             w.Close();
         }
@@ -82,7 +82,7 @@ internal static partial class Emitter
     {
         string iface = contract.InterfaceType;
         w.Line("/// <inheritdoc/>");
-        w.Open("public override object Subscribe(" + iface + " target, " + ClusterMethod + " method, ref " + Reader + " registration, " + Proxies + "ISubscriptionSink sink)");
+        w.Open("public override object Subscribe(" + iface + " target, " + ClusterMethod + " method, ref " + Reader + " registration, " + Options + " options, " + Proxies + "ISubscriptionSink sink)");
         w.Line("if (target is null) throw new global::System.ArgumentNullException(nameof(target));");
         w.Line("if (method is null) throw new global::System.ArgumentNullException(nameof(method));");
         w.Line("if (sink is null) throw new global::System.ArgumentNullException(nameof(sink));");
@@ -95,8 +95,8 @@ internal static partial class Emitter
                 {
                     var value = m.Value!;
                     w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
-                    w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration);");
-                    w.Line("global::System.Action<" + value.FormatterType + "> listener = value => sink.OnValue<" + value.FormatterType + ">(value, Formatters." + value.Formatter + ");");
+                    w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration, options);");
+                    w.Line("global::System.Action<" + value.FormatterType + "> listener = value => sink.OnValue<" + value.FormatterType + ">(value, Formatters." + value.Formatter + ", options);");
                     w.Line(Target(contract, m, "target") + "." + m.Name + "(reg!, listener!);");
                     w.Line("return listener;");
                     w.Close();
@@ -106,10 +106,10 @@ internal static partial class Emitter
                 {
                     var value = m.Value!;
                     w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
-                    w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration);");
+                    w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration, options);");
                     w.Line("var subscription = new StreamSubscription();");
                     string token = m.HasCancellationToken ? ", subscription.Token" : string.Empty;
-                    w.Line("subscription.Start<" + value.FormatterType + ">(" + Target(contract, m, "target") + "." + m.Name + "(reg!" + token + ")!, sink, Formatters." + value.Formatter + ");");
+                    w.Line("subscription.Start<" + value.FormatterType + ">(" + Target(contract, m, "target") + "." + m.Name + "(reg!" + token + ")!, sink, Formatters." + value.Formatter + ", options);");
                     w.Line("return subscription;");
                     w.Close();
                     break;
@@ -118,7 +118,7 @@ internal static partial class Emitter
                 {
                     var value = m.Value!;
                     w.Open("case " + TypeNames.Hex(m.Id) + ": // event " + m.DisplayName);
-                    w.Line("global::System.EventHandler<" + value.FormatterType + "> handler = (sender, value) => sink.OnValue<" + value.FormatterType + ">(value, Formatters." + value.Formatter + ");");
+                    w.Line("global::System.EventHandler<" + value.FormatterType + "> handler = (sender, value) => sink.OnValue<" + value.FormatterType + ">(value, Formatters." + value.Formatter + ", options);");
                     w.Line(Target(contract, m, "target") + "." + m.Name + " += handler!;");
                     w.Line("return handler;");
                     w.Close();
@@ -138,7 +138,7 @@ internal static partial class Emitter
         string iface = contract.InterfaceType;
         w.Line("/// <inheritdoc/>");
         w.Open("public override bool Unsubscribe(" + iface + " target, " + ClusterMethod + " subscribeMethod, " + ClusterMethod
-            + "? unsubscribeMethod, ref " + Reader + " registration, object token)");
+            + "? unsubscribeMethod, ref " + Reader + " registration, " + Options + " options, object token)");
         w.Line("if (target is null) throw new global::System.ArgumentNullException(nameof(target));");
         w.Line("if (subscribeMethod is null) throw new global::System.ArgumentNullException(nameof(subscribeMethod));");
         w.Open("switch (subscribeMethod.Id)");
@@ -154,7 +154,7 @@ internal static partial class Emitter
                     foreach (var u in contract.Members.Where(u => u.Kind == MemberKind.Unsubscribe && u.PairedIndex == m.Index))
                     {
                         w.Open("case " + TypeNames.Hex(u.Id) + ": // " + u.DisplayName);
-                        w.Line("var reg = Formatters." + u.Registration!.Formatter + ".Deserialize(ref registration);");
+                        w.Line("var reg = Formatters." + u.Registration!.Formatter + ".Deserialize(ref registration, options);");
                         w.Line(Target(contract, u, "target") + "." + u.Name + "(reg!, listener!);");
                         w.Line("return true;");
                         w.Close();
@@ -196,19 +196,19 @@ internal static partial class Emitter
         w.Line();
         w.Line("public " + CancellationToken + " Token => _cancellation.Token;");
         w.Line();
-        w.Line("public void Start<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter) =>");
-        w.Line("    _ = PumpAsync(source, sink, formatter);");
+        w.Line("public void Start<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter, " + Options + " options) =>");
+        w.Line("    _ = PumpAsync(source, sink, formatter, options);");
         w.Line();
         w.Open("public void Stop()");
         w.Line("try { _cancellation.Cancel(); }");
         w.Line("catch (global::System.ObjectDisposedException) { }");
         w.Close();
         w.Line();
-        w.Open("private async global::System.Threading.Tasks.Task PumpAsync<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter)");
+        w.Open("private async global::System.Threading.Tasks.Task PumpAsync<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter, " + Options + " options)");
         w.Line("global::System.Exception? error = null;");
         w.Open("try");
         w.Open("await foreach (var value in global::System.Threading.Tasks.TaskAsyncEnumerableExtensions.WithCancellation(source, _cancellation.Token).ConfigureAwait(false))");
-        w.Line("sink.OnValue(value, formatter);");
+        w.Line("sink.OnValue(value, formatter, options);");
         w.Close();
         w.Close();
         w.Line("catch (global::System.Exception e) { error = e; }");

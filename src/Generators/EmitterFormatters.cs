@@ -32,14 +32,14 @@ internal static partial class Emitter
             w.Open("private sealed class " + name + "Formatter : " + Formatter + "<" + name + ">");
             w.Line("public static readonly " + name + "Formatter Instance = new();");
             w.Line();
-            w.Open("public void Serialize(ref " + Writer + " writer, " + name + " value)");
+            w.Open("public void Serialize(ref " + Writer + " writer, " + name + " value, " + Options + " options)");
             w.Line("writer.WriteArrayHeader(" + Count(wire.Count) + ");");
-            foreach (var p in wire) w.Line("Formatters." + p.Formatter + ".Serialize(ref writer, value." + p.Name + ");");
+            foreach (var p in wire) w.Line("Formatters." + p.Formatter + ".Serialize(ref writer, value." + p.Name + ", options);");
             w.Close();
             w.Line();
-            w.Open("public " + name + " Deserialize(ref " + Reader + " reader)");
+            w.Open("public " + name + " Deserialize(ref " + Reader + " reader, " + Options + " options)");
             w.Line("int count = reader.ReadArrayHeader();");
-            w.Line("if (count != " + Count(wire.Count) + ") throw new " + Serialization + "MessagePackSerializationException(\""
+            w.Line("if (count != " + Count(wire.Count) + ") throw new " + SerializationException + "(\""
                 + Escape(m.DisplayName) + " takes " + Count(wire.Count) + " argument(s), but the message has \" + count + \".\");");
             if (wire.Count == 0)
             {
@@ -47,9 +47,9 @@ internal static partial class Emitter
             }
             else
             {
-                w.Line("reader.EnterNested();");
-                for (int i = 0; i < wire.Count; i++) w.Line("var __arg" + Count(i) + " = Formatters." + wire[i].Formatter + ".Deserialize(ref reader);");
-                w.Line("reader.ExitNested();");
+                w.Line("options.Security.DepthStep(ref reader);");
+                for (int i = 0; i < wire.Count; i++) w.Line("var __arg" + Count(i) + " = Formatters." + wire[i].Formatter + ".Deserialize(ref reader, options);");
+                w.Line("reader.Depth--;");
                 w.Line("return new " + name + "(" + string.Join(", ", wire.Select((_, i) => "__arg" + Count(i))) + ");");
             }
             w.Close();
@@ -62,23 +62,39 @@ internal static partial class Emitter
     private static void EmitFormatters(SourceWriter w, ContractSpec contract)
     {
         w.Line();
-        w.Line("/// <summary>One formatter per type the contract reaches, built once in dependency order.</summary>");
+        w.Line("/// <summary>The formatter of each type the contract reaches, as the options' resolver chain supplies it at the time of the call.</summary>");
         w.Open("private static class Formatters");
         foreach (var f in contract.Formatters)
-        {
-            string expression = f.Kind switch
-            {
-                FormatterKind.BuiltIn or FormatterKind.Enum => f.Expression!,
-                FormatterKind.Nullable => "new " + Serialization + "Formatters.NullableFormatter<" + f.ElementType + ">(" + f.Element + ")",
-                FormatterKind.Array => "new " + Serialization + "Formatters.ArrayFormatter<" + f.ElementType + ">(" + f.Element + ")",
-                FormatterKind.List => "new " + Serialization + "Formatters.ListFormatter<" + f.ElementType + ">(" + f.Element + ")",
-                // Key formatters are declared over the nullable key type; the dictionary never hands them null.
-                FormatterKind.Dictionary => "new " + Serialization + "Formatters.DictionaryFormatter<" + f.ElementType + ", " + f.SecondType + ">(" + f.Element + "!, " + f.Second + ")",
-                _ => "new " + f.Object!.ClassName + "()",
-            };
-            w.Line("public static readonly " + Formatter + "<" + f.ValueType + "> " + f.Field + " = " + expression + ";");
-        }
+            w.Line("public static readonly " + Formatter + "<" + f.ValueType + "> " + f.Field + " = " + Proxies + "ResolvedFormatter<" + f.ValueType + ">.Instance;");
         w.Close();
+
+        var own = contract.Formatters.Where(f => f.Kind != FormatterKind.BuiltIn).ToList();
+        if (own.Count > 0)
+        {
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// The contract's own formatters, first in the resolver chain: a map formatter per record, class or struct and");
+            w.Line("/// MessagePack's formatters for the enums, nullables, arrays, lists and dictionaries the contract uses. Nothing is emitted at run time.");
+            w.Line("/// </summary>");
+            w.Open("private sealed class GeneratedResolver : " + MessagePack + "IFormatterResolver");
+            w.Line("public static readonly GeneratedResolver Instance = new();");
+            w.Line();
+            w.Line("public " + Formatter + "<T>? GetFormatter<T>() => Cache<T>.Formatter;");
+            w.Line();
+            w.Open("private static class Cache<T>");
+            w.Line("public static readonly " + Formatter + "<T>? Formatter = (" + Formatter + "<T>?)Create(typeof(T));");
+            w.Close();
+            w.Line();
+            w.Open("private static object? Create(global::System.Type type)");
+            foreach (var f in own)
+            {
+                string expression = f.Kind == FormatterKind.Object ? "new " + f.Object!.ClassName + "()" : f.Expression!;
+                w.Line("if (type == typeof(" + f.RuntimeType + ")) return " + expression + ";");
+            }
+            w.Line("return null;");
+            w.Close();
+            w.Close();
+        }
 
         if (contract.Formatters.Any(f => f.Kind == FormatterKind.Object))
         {
@@ -99,26 +115,26 @@ internal static partial class Emitter
         w.Line();
         w.Line("/// <summary>" + Xml(o.Type.Replace("global::", string.Empty)) + " as a map keyed by property name.</summary>");
         w.Open("private sealed class " + o.ClassName + " : " + Formatter + "<" + f.ValueType + ">");
-        w.Open("public void Serialize(ref " + Writer + " writer, " + f.ValueType + " value)");
+        w.Open("public void Serialize(ref " + Writer + " writer, " + f.ValueType + " value, " + Options + " options)");
         if (!o.IsValueType) w.Line("if (value is null) { writer.WriteNil(); return; }");
         // A cyclic object graph would otherwise recurse until the process dies of a stack overflow.
-        w.Line("if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new " + Serialization + "MessagePackSerializationException(\"" + Escape(o.Type.Replace("global::", string.Empty))
+        w.Line("if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new " + SerializationException + "(\"" + Escape(o.Type.Replace("global::", string.Empty))
             + " is nested more than \" + MaxSerializeDepth + \" levels deep; an object graph with a cycle cannot be serialized.\"); }");
         w.Open("try");
         w.Line("writer.WriteMapHeader(" + Count(o.Members.Count) + ");");
         foreach (var member in o.Members)
         {
-            w.Line("writer.WriteStringUtf8(" + TypeNames.Literal(member.Name) + "u8);");
-            w.Line("Formatters." + member.Formatter + ".Serialize(ref writer, value." + member.Identifier + "!);");
+            w.Line("writer.WriteString(" + TypeNames.Literal(member.Name) + "u8);");
+            w.Line("Formatters." + member.Formatter + ".Serialize(ref writer, value." + member.Identifier + "!, options);");
         }
         w.Close();
         w.Line("finally { __serializeDepth--; }");
         w.Close();
         w.Line();
-        w.Open("public " + f.ValueType + " Deserialize(ref " + Reader + " reader)");
+        w.Open("public " + f.ValueType + " Deserialize(ref " + Reader + " reader, " + Options + " options)");
         if (o.IsValueType)
         {
-            w.Line("if (reader.TryReadNil()) throw new " + Serialization + "MessagePackSerializationException(\"Nil is not a valid "
+            w.Line("if (reader.TryReadNil()) throw new " + SerializationException + "(\"Nil is not a valid "
                 + Escape(o.Type.Replace("global::", string.Empty)) + " (a struct).\");");
         }
         else
@@ -126,14 +142,14 @@ internal static partial class Emitter
             w.Line("if (reader.TryReadNil()) return null;");
         }
         w.Line("int count = reader.ReadMapHeader();");
-        w.Line("reader.EnterNested();");
+        w.Line("options.Security.DepthStep(ref reader);");
         for (int i = 0; i < o.Members.Count; i++)
         {
             w.Line(o.Members[i].FormatterType + " __" + Count(i) + " = default;");
             if (IsSetLater(o.Members[i])) w.Line("bool __has" + Count(i) + " = false;");
         }
         w.Open("for (int i = 0; i < count; i++)");
-        w.Open("if (reader.NextMessagePackType != " + Serialization + "MessagePackType.String)");
+        w.Open("if (reader.NextMessagePackType != " + MessagePack + "MessagePackType.String)");
         w.Line("reader.Skip();");
         w.Line("reader.Skip();");
         w.Line("continue;");
@@ -143,13 +159,13 @@ internal static partial class Emitter
         for (int i = 0; i < o.Members.Count; i++)
         {
             var member = o.Members[i];
-            string read = "__" + Count(i) + " = Formatters." + member.Formatter + ".Deserialize(ref reader);";
+            string read = "__" + Count(i) + " = Formatters." + member.Formatter + ".Deserialize(ref reader, options);";
             if (IsSetLater(member)) read = "{ " + read + " __has" + Count(i) + " = true; }";
             w.Line((i == 0 ? "if" : "else if") + " (global::System.MemoryExtensions.SequenceEqual(key, " + TypeNames.Literal(member.Name) + "u8)) " + read);
         }
         w.Line(o.Members.Count == 0 ? "reader.Skip();" : "else reader.Skip();");
         w.Close();
-        w.Line("reader.ExitNested();");
+        w.Line("reader.Depth--;");
         string ctorArgs = string.Join(", ", o.ConstructorArguments.Select(i => "__" + Count(i) + "!"));
         var initializers = o.Members.Select((member, i) => (member, i)).Where(x => x.member.InInitializer).Select(x => x.member.Identifier + " = __" + Count(x.i) + "!").ToList();
         w.Line("var result = new " + o.Type + "(" + ctorArgs + ")" + (initializers.Count == 0 ? string.Empty : " { " + string.Join(", ", initializers) + " }") + ";");

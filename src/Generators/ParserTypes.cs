@@ -8,13 +8,13 @@ namespace ClusterSharing.Generators;
 
 internal sealed partial class Parser
 {
-    private const string BuiltIn = "global::ClusterSharing.Serialization.Formatters.";
+    private const string MessagePackFormatters = "global::MessagePack.Formatters.";
 
     /// <summary>Formatter field by formatter type; null marks a type that failed.</summary>
     private readonly Dictionary<string, FormatterSpec?> _types;
     private readonly List<FormatterSpec> _objects = new();
     private readonly List<FormatterSpec> _composites = new();
-    private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal) { "Formatters", "Proxy", "StreamSubscription", "Instance" };
+    private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal) { "Formatters", "Proxy", "StreamSubscription", "Instance", "GeneratedResolver", "Cache", "Create" };
 
     /// <summary>Object formatters first (they take no constructor arguments), then the rest in dependency order.</summary>
     private IEnumerable<FormatterSpec> OrderedFormatters() => _objects.Concat(_composites);
@@ -37,29 +37,30 @@ internal sealed partial class Parser
             return null;
         }
 
-        FormatterSpec? Composite(FormatterKind kind, ITypeSymbol element, string elementPath, ITypeSymbol? second = null, string? secondPath = null)
+        FormatterSpec? Composite(FormatterKind kind, string formatterClass, ITypeSymbol element, string elementPath, ITypeSymbol? second = null, string? secondPath = null)
         {
             string? elementField = Resolve(element, elementPath, member, location);
             string? secondField = second is null ? null : Resolve(second, secondPath!, member, location);
             if (elementField is null || (second is not null && secondField is null)) { _types[key] = null; return null; }
-            var spec = new FormatterSpec(FieldName(type), key, kind, null,
-                TypeNames.FormatterType(element, nullableTop: kind != FormatterKind.Dictionary), elementField,
-                second is null ? null : TypeNames.FormatterType(second), secondField, null);
+            string elementType = TypeNames.FormatterType(element, nullableTop: kind != FormatterKind.Dictionary);
+            string? secondType = second is null ? null : TypeNames.FormatterType(second);
+            string expression = "new " + MessagePackFormatters + formatterClass + "<" + elementType + (secondType is null ? "" : ", " + secondType) + ">()";
+            var spec = new FormatterSpec(FieldName(type), key, RuntimeTypeOf(type), kind, expression, elementType, elementField, secondType, secondField, null);
             _types[key] = spec;
             _composites.Add(spec);
             return spec;
         }
 
-        FormatterSpec Add(FormatterKind kind, string expression)
+        FormatterSpec Add(FormatterKind kind, string? expression)
         {
-            var spec = new FormatterSpec(FieldName(type), key, kind, expression, null, null, null, null, null);
+            var spec = new FormatterSpec(FieldName(type), key, RuntimeTypeOf(type), kind, expression, null, null, null, null, null);
             _types[key] = spec;
             _composites.Add(spec);
             return spec;
         }
 
         if (type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable)
-            return Composite(FormatterKind.Nullable, nullable.TypeArguments[0], path)?.Field;
+            return Composite(FormatterKind.Nullable, "NullableFormatter", nullable.TypeArguments[0], path)?.Field;
 
         string? builtIn = type.SpecialType switch
         {
@@ -83,7 +84,7 @@ internal sealed partial class Parser
         if (builtIn is null && Same(type, _known.TimeSpan)) builtIn = "TimeSpanFormatter";
         if (builtIn is null && Same(type, _known.Guid)) builtIn = "GuidFormatter";
         if (type is IArrayTypeSymbol { Rank: 1, ElementType.SpecialType: SpecialType.System_Byte }) builtIn = "ByteArrayFormatter";
-        if (builtIn is not null) return Add(FormatterKind.BuiltIn, BuiltIn + builtIn + ".Instance").Field;
+        if (builtIn is not null) return Add(FormatterKind.BuiltIn, null).Field;
 
         switch (type.SpecialType)
         {
@@ -96,12 +97,12 @@ internal sealed partial class Parser
         }
 
         if (type.TypeKind == TypeKind.Enum)
-            return Add(FormatterKind.Enum, "global::ClusterSharing.Serialization.Formatters.EnumFormatter<" + key + ">.Instance").Field;
+            return Add(FormatterKind.Enum, "new " + MessagePackFormatters + "GenericEnumFormatter<" + key + ">()").Field;
 
         if (type is IArrayTypeSymbol array)
         {
             if (array.Rank != 1) return Fail("multi-dimensional arrays are not supported; use a jagged array (T[][]) or a List<T>");
-            return Composite(FormatterKind.Array, array.ElementType, path + "[]")?.Field;
+            return Composite(FormatterKind.Array, "ArrayFormatter", array.ElementType, path + "[]")?.Field;
         }
 
         if (type is INamedTypeSymbol { IsGenericType: true } generic && generic.ContainingNamespace.ToDisplayString() == "System.Collections.Generic"
@@ -110,14 +111,15 @@ internal sealed partial class Parser
             switch (generic.Name)
             {
                 case "List" or "IReadOnlyList" or "IList" or "IReadOnlyCollection" or "ICollection" or "IEnumerable" when generic.TypeArguments.Length == 1:
-                    return Composite(FormatterKind.List, generic.TypeArguments[0], path + "[]")?.Field;
+                    return Composite(FormatterKind.List, CollectionFormatter(generic.Name), generic.TypeArguments[0], path + "[]")?.Field;
                 case "Dictionary" or "IReadOnlyDictionary" or "IDictionary" when generic.TypeArguments.Length == 2:
                     if (generic.TypeArguments[0] is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T })
                         return Fail("a dictionary key cannot be a nullable value type; use the non-nullable type");
-                    return Composite(FormatterKind.Dictionary, generic.TypeArguments[0], path + ".Key", generic.TypeArguments[1], path + ".Value")?.Field;
+                    return Composite(FormatterKind.Dictionary, CollectionFormatter(generic.Name), generic.TypeArguments[0], path + ".Key", generic.TypeArguments[1], path + ".Value")?.Field;
             }
         }
 
+        if (HasMessagePackShape(type)) return Add(FormatterKind.BuiltIn, null).Field;
         if (type.IsTupleType) return Fail("tuple element names are not kept on the wire; use a record");
         switch (type.TypeKind)
         {
@@ -184,13 +186,19 @@ internal sealed partial class Parser
                 arguments = map;
             }
         }
+        // Not buildable from its properties: the type needs its own formatter, which the user's resolver supplies at run time.
         if (constructor is null || arguments is null)
-            return fail("it has no public constructor whose parameters all match public properties by name and type; add one, or a public parameterless constructor");
+        {
+            var resolved = new FormatterSpec(FieldName(type), key, RuntimeTypeOf(type), FormatterKind.BuiltIn, null, null, null, null, null, null);
+            _types[key] = resolved;
+            _composites.Add(resolved);
+            return resolved.Field;
+        }
 
         // Registered before its members are resolved, so a recursive reference finds the field instead of looping.
         string field = FieldName(type);
         string className = UniqueName(TypeNames.Identifier(type.Name) + "Formatter");
-        var placeholder = new FormatterSpec(field, key, FormatterKind.Object, null, null, null, null, null, null);
+        var placeholder = new FormatterSpec(field, key, RuntimeTypeOf(type), FormatterKind.Object, null, null, null, null, null, null);
         _types[key] = placeholder;
 
         var members = new List<ObjectMemberSpec>();
@@ -220,6 +228,35 @@ internal sealed partial class Parser
     }
 
     private string FieldName(ITypeSymbol type) => UniqueName(Describe(type));
+
+    /// <summary>The type as <c>typeof</c> takes it: fully qualified, no nullable reference annotations at any level.</summary>
+    private static string RuntimeTypeOf(ITypeSymbol type) => type.WithNullableAnnotation(NullableAnnotation.NotAnnotated).ToDisplayString(TypeNames.Plain);
+
+    /// <summary>MessagePack-CSharp's formatter for a System.Collections.Generic collection, as its standard resolver picks it.</summary>
+    private static string CollectionFormatter(string name) => name switch
+    {
+        "List" => "ListFormatter",
+        "IReadOnlyList" => "InterfaceReadOnlyListFormatter",
+        "IList" => "InterfaceListFormatter2",
+        "IReadOnlyCollection" => "InterfaceReadOnlyCollectionFormatter",
+        "ICollection" => "InterfaceCollectionFormatter2",
+        "IEnumerable" => "InterfaceEnumerableFormatter",
+        "Dictionary" => "DictionaryFormatter",
+        "IReadOnlyDictionary" => "InterfaceReadOnlyDictionaryFormatter",
+        _ => "InterfaceDictionaryFormatter",
+    };
+
+    /// <summary>Types that bring their own MessagePack shape ([MessagePackObject], [MessagePackFormatter], [Union]): not generated.</summary>
+    private static bool HasMessagePackShape(ITypeSymbol type)
+    {
+        foreach (var attribute in type.GetAttributes())
+        {
+            if (attribute.AttributeClass is { ContainingNamespace: { Name: "MessagePack", ContainingNamespace.IsGlobalNamespace: true } } attributeClass
+                && attributeClass.Name is "MessagePackObjectAttribute" or "MessagePackFormatterAttribute" or "UnionAttribute")
+                return true;
+        }
+        return false;
+    }
 
     private static string Describe(ITypeSymbol type) => type switch
     {

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using ClusterSharing.Node;
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing;
 

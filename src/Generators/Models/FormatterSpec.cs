@@ -3,7 +3,10 @@ namespace ClusterSharing.Generators.Models;
 /// <summary>How a formatter is obtained.</summary>
 internal enum FormatterKind
 {
-    /// <summary>A shared instance from ClusterSharing.Serialization.Formatters (<see cref="FormatterSpec.Expression"/>).</summary>
+    /// <summary>
+    /// Nothing generated: the rest of the resolver chain (the user's resolver, then MessagePack's standard one) supplies it.
+    /// Built-in types, [MessagePackObject]/[MessagePackFormatter]/[Union] types, and classes without a usable constructor.
+    /// </summary>
     BuiltIn,
     Enum,
     Nullable,
@@ -17,8 +20,9 @@ internal enum FormatterKind
 /// <summary>One formatter field of a contract's Formatters class.</summary>
 /// <param name="Field">Field name.</param>
 /// <param name="ValueType">The formatted type, every reference type marked nullable.</param>
+/// <param name="RuntimeType">The formatted type without nullable reference annotations, as <c>typeof</c> takes it.</param>
 /// <param name="Kind">How it is built.</param>
-/// <param name="Expression">BuiltIn: the instance expression. Enum: the enum type.</param>
+/// <param name="Expression">Enum and the collections: the expression creating MessagePack's formatter. BuiltIn and Object: null.</param>
 /// <param name="ElementType">Nullable/Array/List: the element type; Dictionary: the key type.</param>
 /// <param name="Element">Nullable/Array/List: the element formatter field; Dictionary: the key formatter.</param>
 /// <param name="SecondType">Dictionary: the value type.</param>
@@ -27,6 +31,7 @@ internal enum FormatterKind
 internal sealed record FormatterSpec(
     string Field,
     string ValueType,
+    string RuntimeType,
     FormatterKind Kind,
     string? Expression,
     string? ElementType,

@@ -5,7 +5,8 @@ using ClusterSharing.Diagnostics;
 using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -190,9 +191,9 @@ internal sealed class LeaderConnection : PeerConnection
     /// <summary>Sends an invoke and returns its pending result.</summary>
     /// <exception cref="LeaderLostException">The connection is closed (not sent).</exception>
     public ValueTask<TResult> InvokeAsync<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining,
-        CancellationToken cancellationToken) =>
-        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken, out var pending)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken) =>
+        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, options, timeout, remaining, cancellationToken, out var pending)
             ? pending
             : ValueTask.FromException<TResult>(new LeaderLostException(method.Name, requestSent: false));
 
@@ -202,13 +203,13 @@ internal sealed class LeaderConnection : PeerConnection
     /// </summary>
     /// <remarks>Allocation-free in steady state: the pending call is pooled and the table reuses its entries.</remarks>
     public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining,
-        CancellationToken cancellationToken, out ValueTask<TResult> pending)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending)
     {
         pending = default;
         if (IsClosed) return false;
         int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
-        var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, timeout,
+        var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, options, timeout,
             Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency));
         call.Telemetry = CallTelemetry.StartClient(method.Name);
         long id = Interlocked.Increment(ref _nextRequestId);
@@ -221,7 +222,7 @@ internal sealed class LeaderConnection : PeerConnection
         try
         {
             sent = !IsClosed && Connection.Send(PacketType.Invoke, id, new CallHeader(LeaderEpoch, channelId, method.Id, call.Telemetry.TraceParent, call.Telemetry.TraceState), arguments, argumentsFormatter,
-                timeoutMs, method.Idempotent ? PacketFlags.Idempotent : PacketFlags.None);
+                options, timeoutMs, method.Idempotent ? PacketFlags.Idempotent : PacketFlags.None);
         }
         catch (ProtocolException ex)
         {
@@ -254,19 +255,21 @@ internal sealed class LeaderConnection : PeerConnection
     }
 
     /// <summary>Sends a fire-and-forget call; false when the connection is closed.</summary>
-    public bool TrySendOneway<TArgs>(int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter) =>
-        TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter);
+    public bool TrySendOneway<TArgs>(int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
+        MessagePackSerializerOptions options) =>
+        TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter, options);
 
     /// <summary>Sends a publication; false when the connection is closed.</summary>
     public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments) =>
         !IsClosed && Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
 
-    private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
+    private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
+        MessagePackSerializerOptions options)
     {
         if (IsClosed) return false;
         try
         {
-            return Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter);
+            return Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter, options);
         }
         catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
         {

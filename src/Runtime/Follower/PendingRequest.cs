@@ -2,6 +2,8 @@ using System.Threading.Tasks.Sources;
 using ClusterSharing.Diagnostics;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using ClusterSharing.Transport;
 
 namespace ClusterSharing.Follower;
@@ -61,32 +63,36 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
     private static readonly BoundedPool<PendingCall<TResult>> Pool = new(1024);
 
     private IMessagePackFormatter<TResult>? _resultFormatter;
+    private MessagePackSerializerOptions _options;
     private string _method;
     private TimeSpan _timeout;
     private ManualResetValueTaskSourceCore<TResult> _core;
     private CancellationTokenRegistration _cancellation;
 
-    public PendingCall(string method, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout)
+    public PendingCall(string method, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options, TimeSpan timeout)
     {
         _method = method;
         _resultFormatter = resultFormatter;
+        _options = options;
         _timeout = timeout;
         // Continuations must not run on the connection's read loop.
         _core.RunContinuationsAsynchronously = true;
     }
 
     /// <summary>A pooled call (or a new one) set up for one request.</summary>
-    public static PendingCall<TResult> Rent(string method, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, long deadline)
+    public static PendingCall<TResult> Rent(string method, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, long deadline)
     {
         if (Pool.TryRent(out var call))
         {
             call._method = method;
             call._resultFormatter = resultFormatter;
+            call._options = options;
             call._timeout = timeout;
         }
         else
         {
-            call = new PendingCall<TResult>(method, resultFormatter, timeout);
+            call = new PendingCall<TResult>(method, resultFormatter, options, timeout);
         }
         call.Deadline = deadline;
         return call;
@@ -100,6 +106,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         _cancellation.Dispose();
         _cancellation = default;
         _resultFormatter = null;
+        _options = WireSerializer.Standard;
         Sent = false;
         ResetClaim();
         Pool.TryReturn(this);
@@ -128,7 +135,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             var reader = frame.CreateBodyReader();
             if (header.Status == ResultStatus.Ok)
             {
-                var value = _resultFormatter is null ? default! : _resultFormatter.Deserialize(ref reader);
+                var value = _resultFormatter is null ? default! : WireSerializer.Read(ref reader, _resultFormatter, _options);
                 Telemetry.End(null);
                 _core.SetResult(value);
             }

@@ -4,8 +4,9 @@ using ClusterSharing.Diagnostics;
 using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
 using ClusterSharing.Transport;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Leader;
 
@@ -291,8 +292,8 @@ internal sealed class FollowerSession : PeerConnection
         Connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind), body);
 
     /// <summary>Sends the result of invoke <paramref name="requestId"/>.</summary>
-    internal void SendResult<TResult>(long requestId, TResult value, IMessagePackFormatter<TResult> formatter) =>
-        Connection.Send(PacketType.InvokeResult, requestId, new ResultHeader(Epoch, ResultStatus.Ok), value, formatter);
+    internal void SendResult<TResult>(long requestId, TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options) =>
+        Connection.Send(PacketType.InvokeResult, requestId, new ResultHeader(Epoch, ResultStatus.Ok), value, formatter, options);
 
     /// <summary>Sends the (nil) result of a void invoke <paramref name="requestId"/>.</summary>
     internal void SendVoidResult(long requestId)

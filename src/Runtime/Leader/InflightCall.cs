@@ -1,7 +1,8 @@
 using ClusterSharing.Diagnostics;
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
 using ClusterSharing.Transport;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Leader;
 
@@ -73,12 +74,12 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
         }
     }
 
-    public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+    public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
     {
         if (!TryFinish()) return;
         try
         {
-            _session.SendResult(RequestId, value, formatter);
+            _session.SendResult(RequestId, value, formatter, options);
         }
         catch (Exception ex) when (ex is Protocol.ProtocolException or MessagePackSerializationException)
         {
@@ -159,7 +160,7 @@ internal sealed class NoReply : IReplyWriter
 {
     public static readonly NoReply Instance = new();
 
-    public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+    public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
     {
     }
 

@@ -1,6 +1,8 @@
 using System.Buffers;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Leader;
@@ -31,6 +33,7 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(2);
 
     private readonly ClusterContract<T> _contract;
+    private readonly MessagePackSerializerOptions _serializerOptions;
     private readonly Func<T> _factory;
     private readonly ILogger _logger;
     private readonly Dictionary<uint, ClusterMethod> _methods;
@@ -38,11 +41,13 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
     private Task _creation = Task.CompletedTask;
     private T? _target;
 
-    public LeaderChannel(string name, ClusterContract<T> contract, Func<T> factory, ILogger logger, ReadinessSignal readiness)
+    public LeaderChannel(string name, ClusterContract<T> contract, MessagePackSerializerOptions serializerOptions, Func<T> factory, ILogger logger,
+        ReadinessSignal readiness)
     {
         Name = name;
         Readiness = readiness;
         _contract = contract;
+        _serializerOptions = serializerOptions;
         _factory = factory;
         _logger = logger;
         _methods = MethodTable(contract);
@@ -55,16 +60,16 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
     private object? SubscribeReal(ClusterMethod method, byte[] registration, ISubscriptionSink sink)
     {
         var target = Target ?? throw new ClusterClientException($"The client of channel '{Name}' is not ready on the leader.");
-        var reader = new MessagePackReader(registration, MessagePackReaderOptions.UntrustedData);
-        return _contract.Subscribe(target, method, ref reader, sink);
+        var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(registration), DecodingLimits.UntrustedData);
+        return _contract.Subscribe(target, method, ref reader, _serializerOptions, sink);
     }
 
     private bool UnsubscribeReal(ClusterMethod method, byte[] registration, object token)
     {
         var target = Target;
         if (target is null) return false;
-        var reader = new MessagePackReader(registration, MessagePackReaderOptions.UntrustedData);
-        return _contract.Unsubscribe(target, method, PairedUnsubscribe(method), ref reader, token);
+        var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(registration), DecodingLimits.UntrustedData);
+        return _contract.Unsubscribe(target, method, PairedUnsubscribe(method), ref reader, _serializerOptions, token);
     }
 
     /// <summary>
@@ -113,7 +118,15 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
     public ValueTask DispatchAsync(ClusterMethod method, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
     {
         var target = Target ?? throw new ClusterClientException($"The client of channel '{Name}' is not ready on the leader.");
-        return _contract.DispatchAsync(target, method, ref arguments, reply, cancellationToken);
+        try
+        {
+            // The arguments are read before the real call starts; the real call's own exceptions travel in the task.
+            return _contract.DispatchAsync(target, method, ref arguments, _serializerOptions, reply, cancellationToken);
+        }
+        catch (Exception e) when (e is not MessagePackSerializationException and not ClusterClientException and not OperationCanceledException)
+        {
+            throw new MessagePackSerializationException($"The arguments of '{method.Name}' could not be read: {e.Message}", e);
+        }
     }
 
     /// <summary>
@@ -123,17 +136,13 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
     public async ValueTask<TResult> InvokeLocalAsync<TArgs, TResult>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
         IMessagePackFormatter<TResult>? resultFormatter, CancellationToken cancellationToken)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        var writer = new MessagePackWriter(buffer);
-        argumentsFormatter.Serialize(ref writer, arguments);
-        writer.Flush();
+        var encoded = WireSerializer.ToBytes(arguments, argumentsFormatter, _serializerOptions);
         var reply = new BufferedReply();
-        var reader = new MessagePackReader(buffer.WrittenMemory, MessagePackReaderOptions.UntrustedData);
+        var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(encoded), DecodingLimits.UntrustedData);
         var call = DispatchAsync(method, ref reader, reply, cancellationToken);
         await call.ConfigureAwait(false);
         if (resultFormatter is null) return default!;
-        var resultReader = new MessagePackReader(reply.Written, MessagePackReaderOptions.UntrustedData);
-        return resultFormatter.Deserialize(ref resultReader);
+        return WireSerializer.Decode(reply.Written, resultFormatter, _serializerOptions);
     }
 
     private async Task CreateLoopAsync()
@@ -214,10 +223,10 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
 
         public ReadOnlyMemory<byte> Written => _buffer.WrittenMemory;
 
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
         {
             var writer = new MessagePackWriter(_buffer);
-            formatter.Serialize(ref writer, value);
+            formatter.Serialize(ref writer, value, options);
             writer.Flush();
         }
 

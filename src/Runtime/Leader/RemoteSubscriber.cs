@@ -1,6 +1,6 @@
-using System.Buffers;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Leader;
 
@@ -21,10 +21,7 @@ internal sealed class RemoteSubscriber(FollowerSession session, int channelId, u
             session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Completed, nil);
             return;
         }
-        var buffer = new ArrayBufferWriter<byte>(128);
-        var writer = new MessagePackWriter(buffer);
-        RemoteError.Instance.Serialize(ref writer, error);
-        writer.Flush();
-        session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Faulted, buffer.WrittenSpan);
+        session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Faulted,
+            WireSerializer.ToBytes(error, RemoteError.Instance, WireSerializer.Standard));
     }
 }

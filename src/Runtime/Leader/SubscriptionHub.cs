@@ -2,6 +2,8 @@ using System.Buffers;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 using ClusterSharing.Diagnostics;
 
@@ -360,13 +362,9 @@ internal sealed class SubscriptionHub
         /// </summary>
         public bool ReplaysLastValue => Method.Kind == ClusterMethodKind.Subscribe && Method.Broadcast;
 
-        public void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter)
+        public void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options)
         {
-            var buffer = new ArrayBufferWriter<byte>(64);
-            var writer = new MessagePackWriter(buffer);
-            formatter.Serialize(ref writer, value);
-            writer.Flush();
-            byte[] encoded = buffer.WrittenSpan.ToArray();
+            byte[] encoded = WireSerializer.ToBytes(value, formatter, options);
             // Subscribers only queue (a socket send or a local delivery queue), so holding the key's lock while
             // fanning out is short, and it keeps the values of one key in order when the real client emits from several threads.
             lock (DeliveryGate)

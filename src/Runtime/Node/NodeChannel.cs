@@ -6,6 +6,8 @@ using ClusterSharing.Node.Subscriptions;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 using ClusterSharing.Diagnostics;
 
@@ -86,11 +88,15 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         _responseTimeout = options.ResponseTimeout;
         _logger = logger;
         Methods = LeaderChannel<T>.MethodTable(contract);
+        SerializerOptions = WireSerializer.CreateOptions(contract.Resolver, options.SerializerOptions, DecodingLimits.UntrustedData);
         _subscriptions = new LocalSubscriptions<T>(this, options.SubscriptionBufferSize, logger);
         _publications = new PublicationLog<T>(this, logger);
     }
 
     public ClusterContract<T> Contract { get; }
+
+    /// <summary>The resolver chain and security every value of this channel is written and read with.</summary>
+    public MessagePackSerializerOptions SerializerOptions { get; }
 
     public Dictionary<uint, ClusterMethod> Methods { get; }
 
@@ -109,7 +115,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     public override void StartLeading(ILogger logger)
     {
-        var leader = new LeaderChannel<T>(Name, Contract, _factory, logger, Readiness);
+        var leader = new LeaderChannel<T>(Name, Contract, SerializerOptions, _factory, logger, Readiness);
         (ClusterMethod, byte[])[] publications;
         lock (_routeGate)
         {
@@ -193,7 +199,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         if (route?.Connection is { } connection && !method.Idempotent && Readiness.IsReady && !cancellationToken.IsCancellationRequested)
         {
             var timeout = TimeoutOf(method);
-            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, timeout, timeout, cancellationToken, out var pending))
+            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, timeout, cancellationToken, out var pending))
                 return pending;
         }
         return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
@@ -224,7 +230,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
                 return await InvokeLocalAsync(leader, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken).ConfigureAwait(false);
             try
             {
-                return await route.Connection!.InvokeAsync(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken).ConfigureAwait(false);
+                return await route.Connection!.InvokeAsync(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, remaining, cancellationToken).ConfigureAwait(false);
             }
             catch (LeaderLostException lost) when (!lost.RequestSent || method.Idempotent)
             {
@@ -276,7 +282,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     {
         var route = _route;
         if (route is not null && Readiness.IsReady && route.Connection is { } connection
-            && connection.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter))
+            && connection.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter, SerializerOptions))
         {
             return;
         }
@@ -304,7 +310,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
                     await InvokeLocalAsync<TArgs, object?>(leader, method, arguments, argumentsFormatter, null, timeout, remaining, CancellationToken.None).ConfigureAwait(false);
                     return;
                 }
-                if (route.Connection!.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter)) return;
+                if (route.Connection!.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter, SerializerOptions)) return;
                 if (_route == route) DetachRemote(route.Connection);
             }
         }

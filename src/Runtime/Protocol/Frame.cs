@@ -1,5 +1,6 @@
 using System.Buffers;
 using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Protocol;
 
@@ -52,16 +53,12 @@ public readonly struct Frame
     {
         if (!THeader.IsHeaderOf(Type))
             throw new InvalidOperationException($"A {Type} frame does not carry a {typeof(THeader).Name}.");
-        var reader = new MessagePackReader(HeaderObject, Limits.HeaderReaderOptions);
         try
         {
-            var header = THeader.Read(ref reader);
-            if (!reader.End)
-                throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject,
-                    $"The {Type} header object has {reader.Remaining} bytes after its array.");
-            return header;
+            var reader = WireSerializer.CreateReader(HeaderObject, Limits.HeaderDecodingLimits);
+            return THeader.Read(ref reader);
         }
-        catch (MessagePackSerializationException e)
+        catch (Exception e) when (e is not ProtocolException)
         {
             throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject, $"The {Type} header object is malformed: {e.Message}", e);
         }
@@ -73,20 +70,24 @@ public readonly struct Frame
     /// <exception cref="ProtocolException">The header object does not start with an array holding an integer.</exception>
     public long ReadEpoch()
     {
-        var reader = new MessagePackReader(HeaderObject, Limits.HeaderReaderOptions);
         try
         {
+            var reader = WireSerializer.CreateReader(HeaderObject, Limits.HeaderDecodingLimits);
             HeaderFields.ReadArray(ref reader, 1, Type.ToString());
             return reader.ReadInt64();
         }
-        catch (MessagePackSerializationException e)
+        catch (Exception e) when (e is not ProtocolException)
         {
             throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject, $"The {Type} header object is malformed: {e.Message}", e);
         }
     }
 
-    /// <summary>A reader over <see cref="Body"/> with <see cref="ProtocolLimits.BodyReaderOptions"/>.</summary>
-    public MessagePackReader CreateBodyReader() => new(Body, Limits.BodyReaderOptions);
+    /// <summary>
+    /// A reader over <see cref="Body"/> once it passed <see cref="ProtocolLimits.BodyDecodingLimits"/>: exactly one value,
+    /// within every depth, count and length limit, valid UTF-8 in every string.
+    /// </summary>
+    /// <exception cref="MessagePackSerializationException">The body breaks a limit or is not MessagePack.</exception>
+    public MessagePackReader CreateBodyReader() => WireSerializer.CreateReader(Body, Limits.BodyDecodingLimits);
 
     /// <inheritdoc/>
     public override string ToString() => Header.ToString();

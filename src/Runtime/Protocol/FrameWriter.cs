@@ -1,5 +1,6 @@
 using System.Buffers;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Protocol;
 
@@ -26,14 +27,14 @@ public static class FrameWriter
         where THeader : struct, IPacketHeader<THeader>
         => WriteFrameCore(output, type, requestId, header, new RawFrameBody(body), limits, timeoutMilliseconds, flags);
 
-    /// <summary>Writes a frame whose body is <paramref name="body"/> serialized by <paramref name="bodyFormatter"/>.</summary>
+    /// <summary>Writes a frame whose body is <paramref name="body"/> serialized by <paramref name="bodyFormatter"/> with <paramref name="options"/>.</summary>
     /// <returns>The frame's length in bytes.</returns>
     /// <exception cref="ProtocolException">The frame would exceed <paramref name="limits"/>; nothing was written.</exception>
     public static int WriteFrame<THeader, TBody>(IBufferWriter<byte> output, PacketType type, long requestId, in THeader header,
-        in TBody body, IMessagePackFormatter<TBody> bodyFormatter, ProtocolLimits limits, int timeoutMilliseconds = 0,
-        PacketFlags flags = PacketFlags.None)
+        in TBody body, IMessagePackFormatter<TBody> bodyFormatter, MessagePackSerializerOptions options, ProtocolLimits limits,
+        int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-        => WriteFrameCore(output, type, requestId, header, new FormattedFrameBody<TBody>(in body, bodyFormatter), limits, timeoutMilliseconds, flags);
+        => WriteFrameCore(output, type, requestId, header, new FormattedFrameBody<TBody>(in body, bodyFormatter, options), limits, timeoutMilliseconds, flags);
 
     /// <summary>Writes a frame whose body is produced by <paramref name="bodyWriter"/> (nothing written means an empty body).</summary>
     /// <returns>The frame's length in bytes.</returns>
@@ -101,17 +102,20 @@ internal readonly ref struct FormattedFrameBody<T> : IFrameBody
 {
     private readonly ref readonly T _value;
     private readonly IMessagePackFormatter<T> _formatter;
+    private readonly MessagePackSerializerOptions _options;
 
-    public FormattedFrameBody(ref readonly T value, IMessagePackFormatter<T> formatter)
+    public FormattedFrameBody(ref readonly T value, IMessagePackFormatter<T> formatter, MessagePackSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(formatter);
+        ArgumentNullException.ThrowIfNull(options);
         _value = ref value;
         _formatter = formatter;
+        _options = options;
     }
 
     public int KnownLength => -1;
 
-    public void Write(ref MessagePackWriter writer) => _formatter.Serialize(ref writer, _value);
+    public void Write(ref MessagePackWriter writer) => _formatter.Serialize(ref writer, _value, _options);
 }
 
 internal readonly ref struct CallbackFrameBody<TState> : IFrameBody

@@ -1,4 +1,4 @@
-using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Protocol;
 

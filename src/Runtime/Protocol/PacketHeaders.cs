@@ -1,5 +1,5 @@
 using System.Buffers;
-using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Protocol;
 
@@ -354,7 +354,7 @@ public readonly record struct AuthHeader(long Epoch, byte[] Data) : IPacketHeade
             throw new ArgumentException($"Auth data must be present and at most {MaxDataLength} bytes.", nameof(Data));
         writer.WriteArrayHeader(2);
         writer.Write(Epoch);
-        writer.WriteBinary(Data);
+        writer.Write(Data);
     }
 
     /// <inheritdoc/>
@@ -362,11 +362,12 @@ public readonly record struct AuthHeader(long Epoch, byte[] Data) : IPacketHeade
     {
         int count = HeaderFields.ReadArray(ref reader, 2, "auth");
         long epoch = reader.ReadInt64();
-        int length = reader.ReadBinaryHeader();
-        if (length > MaxDataLength)
+        var bytes = reader.ReadBytes() ?? throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject,
+            "The data field of an auth header object is nil; a binary is required.");
+        if (bytes.Length > MaxDataLength)
             throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject,
-                $"Auth data of {length} bytes exceeds the limit of {MaxDataLength} bytes.");
-        var data = reader.ReadRaw(length).ToArray();
+                $"Auth data of {bytes.Length} bytes exceeds the limit of {MaxDataLength} bytes.");
+        var data = bytes.ToArray();
         HeaderFields.SkipExtra(ref reader, count, 2);
         return new AuthHeader(epoch, data);
     }

@@ -8,7 +8,7 @@ namespace ClusterSharing.Protocol;
 /// </summary>
 public sealed class ProtocolLimits
 {
-    /// <summary>16 MiB frames, 64 KiB header objects, <see cref="MessagePackReaderOptions.UntrustedData"/> for bodies.</summary>
+    /// <summary>16 MiB frames, 64 KiB header objects, <see cref="DecodingLimits.UntrustedData"/> for bodies.</summary>
     public static ProtocolLimits Default { get; } = new();
 
     /// <summary>Largest accepted frame, 24-byte header included. Default 16 MiB.</summary>
@@ -18,7 +18,7 @@ public sealed class ProtocolLimits
     public int MaxHeaderSize { get; init; } = 64 * 1024;
 
     /// <summary>Limits for decoding header objects: they are small fixed arrays, so the limits are tight.</summary>
-    public MessagePackReaderOptions HeaderReaderOptions { get; init; } = new()
+    public DecodingLimits HeaderDecodingLimits { get; init; } = new()
     {
         MaxDepth = 4,
         MaxCollectionLength = 64,
@@ -27,7 +27,7 @@ public sealed class ProtocolLimits
     };
 
     /// <summary>Limits for decoding bodies (arguments, results, values).</summary>
-    public MessagePackReaderOptions BodyReaderOptions { get; init; } = MessagePackReaderOptions.UntrustedData;
+    public DecodingLimits BodyDecodingLimits { get; init; } = DecodingLimits.UntrustedData;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when the limits cannot work together.</summary>
     public void Validate()
@@ -37,7 +37,7 @@ public sealed class ProtocolLimits
         if (MaxFrameSize < FrameHeader.Size + MaxHeaderSize)
             throw new ArgumentOutOfRangeException(nameof(MaxFrameSize), MaxFrameSize,
                 $"MaxFrameSize must be at least the 24-byte frame header plus MaxHeaderSize ({MaxHeaderSize}).");
-        ArgumentNullException.ThrowIfNull(HeaderReaderOptions);
-        ArgumentNullException.ThrowIfNull(BodyReaderOptions);
+        ArgumentNullException.ThrowIfNull(HeaderDecodingLimits);
+        ArgumentNullException.ThrowIfNull(BodyDecodingLimits);
     }
 }

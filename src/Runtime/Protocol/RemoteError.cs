@@ -1,4 +1,5 @@
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Protocol;
 
@@ -19,7 +20,7 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
     private RemoteError(bool includeStackTrace) => _includeStackTrace = includeStackTrace;
 
     /// <summary>Writes the error map for <paramref name="value"/>; the code is <c>Exception.Data["Code"]</c> when present.</summary>
-    public void Serialize(ref MessagePackWriter writer, Exception value)
+    public void Serialize(ref MessagePackWriter writer, Exception value, MessagePackSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(value);
         Write(ref writer, value.GetType().FullName ?? value.GetType().Name, value.Message,
@@ -27,7 +28,7 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
     }
 
     /// <summary>Reads an error map; always returns a <see cref="ClusterRemoteException"/>.</summary>
-    public Exception Deserialize(ref MessagePackReader reader) => Read(ref reader);
+    public Exception Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) => Read(ref reader);
 
     /// <summary>Writes an error map from its parts.</summary>
     public static void Write(ref MessagePackWriter writer, string type, string message, string? stackTrace, string? code)
@@ -49,7 +50,6 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
     {
         string? type = null, message = null, stack = null, code = null;
         int count = reader.ReadMapHeader();
-        reader.EnterNested();
         for (int i = 0; i < count; i++)
         {
             if (reader.NextMessagePackType != MessagePackType.String)
@@ -67,7 +67,6 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
                 default: reader.Skip(); break;
             }
         }
-        reader.ExitNested();
         return new ClusterRemoteException(type ?? "(unknown type)", message ?? "(no message)", stack, code);
     }
 }

@@ -1,4 +1,5 @@
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Proxies;
 
@@ -45,6 +46,13 @@ public abstract class ClusterContract<T> where T : class
         return hash;
     }
 
+    /// <summary>
+    /// The contract's own formatters (its records, classes and structs, and the collections of them it uses), asked first in
+    /// the resolver chain, before <see cref="ClusterClientOptions.SerializerOptions"/> and the standard resolver. Null when the
+    /// contract brings none.
+    /// </summary>
+    public virtual IFormatterResolver? Resolver => null;
+
     /// <summary>Creates the proxy handed to user code; every member goes through <paramref name="invoker"/>.</summary>
     public abstract T CreateProxy(IClusterInvoker<T> invoker);
 
@@ -57,9 +65,10 @@ public abstract class ClusterContract<T> where T : class
     /// <param name="target">The real client.</param>
     /// <param name="method">The method being called; one of <see cref="Methods"/>.</param>
     /// <param name="arguments">Reader positioned at the argument array.</param>
+    /// <param name="options">The channel's serializer options (resolver chain and security).</param>
     /// <param name="reply">Where an invoke's result goes; ignored for the other kinds.</param>
     /// <param name="cancellationToken">Passed as the method's <see cref="CancellationToken"/> parameter, if it has one.</param>
-    public abstract ValueTask DispatchAsync(T target, ClusterMethod method, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken);
+    public abstract ValueTask DispatchAsync(T target, ClusterMethod method, ref MessagePackReader arguments, MessagePackSerializerOptions options, IReplyWriter reply, CancellationToken cancellationToken);
 
     /// <summary>
     /// Leader side of <see cref="ClusterMethodKind.Subscribe"/> (listener or async-stream form) and of
@@ -67,7 +76,7 @@ public abstract class ClusterContract<T> where T : class
     /// Subscribes <paramref name="target"/> once; each value goes to <paramref name="sink"/>.
     /// </summary>
     /// <returns>A token to pass to <see cref="Unsubscribe"/> (the listener delegate, or a handle that stops the stream).</returns>
-    public abstract object Subscribe(T target, ClusterMethod method, ref MessagePackReader registration, ISubscriptionSink sink);
+    public abstract object Subscribe(T target, ClusterMethod method, ref MessagePackReader registration, MessagePackSerializerOptions options, ISubscriptionSink sink);
 
     /// <summary>
     /// Undoes <see cref="Subscribe"/>: calls the paired unsubscribe member with the same registration and listener,
@@ -75,14 +84,14 @@ public abstract class ClusterContract<T> where T : class
     /// has no unsubscribe member for this subscription (then only streams and events can be stopped).
     /// </summary>
     /// <returns>False when nothing could be undone on the real client.</returns>
-    public abstract bool Unsubscribe(T target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration, object token);
+    public abstract bool Unsubscribe(T target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration, MessagePackSerializerOptions options, object token);
 }
 
 /// <summary>Receives an invoke's result on the leader and encodes it for the caller.</summary>
 public interface IReplyWriter
 {
-    /// <summary>Writes the result value.</summary>
-    void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter);
+    /// <summary>Writes the result value with <paramref name="formatter"/> and the channel's <paramref name="options"/>.</summary>
+    void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options);
 
     /// <summary>Writes the completion of a method with no result.</summary>
     void WriteVoid();
@@ -91,8 +100,8 @@ public interface IReplyWriter
 /// <summary>Receives values of one real subscription (or event) on the leader.</summary>
 public interface ISubscriptionSink
 {
-    /// <summary>Called by the real client's listener (any thread); the value is encoded at once.</summary>
-    void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter);
+    /// <summary>Called by the real client's listener (any thread); the value is encoded at once with the channel's <paramref name="options"/>.</summary>
+    void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options);
 
     /// <summary>An async-stream subscription ended (with <paramref name="error"/> if it faulted).</summary>
     void OnCompleted(Exception? error);

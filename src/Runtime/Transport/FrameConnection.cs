@@ -6,6 +6,8 @@ using System.Runtime.InteropServices;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
 using ClusterSharing.Diagnostics;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Transport;
 
@@ -139,14 +141,14 @@ public sealed class FrameConnection : IAsyncDisposable
         where THeader : struct, IPacketHeader<THeader>
         => SendCore(type, requestId, header, new RawFrameBody(body), timeoutMilliseconds, flags);
 
-    /// <summary>Queues a frame whose body is <paramref name="body"/> serialized straight into the send buffer.</summary>
+    /// <summary>Queues a frame whose body is <paramref name="body"/> serialized (with <paramref name="options"/>) straight into the send buffer.</summary>
     /// <returns>False when the connection is closed or the frame was refused for <see cref="FrameConnectionOptions.MaxPendingSendBytes"/>; nothing was queued then.</returns>
     /// <exception cref="ProtocolException">The frame exceeds the limits; nothing was queued and the connection stays open.</exception>
     /// <remarks>An exception from <paramref name="bodyFormatter"/> propagates and nothing is queued.</remarks>
     public bool Send<THeader, TBody>(PacketType type, long requestId, in THeader header, in TBody body,
-        IMessagePackFormatter<TBody> bodyFormatter, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
+        IMessagePackFormatter<TBody> bodyFormatter, MessagePackSerializerOptions options, int timeoutMilliseconds = 0, PacketFlags flags = PacketFlags.None)
         where THeader : struct, IPacketHeader<THeader>
-        => SendCore(type, requestId, header, new FormattedFrameBody<TBody>(in body, bodyFormatter), timeoutMilliseconds, flags);
+        => SendCore(type, requestId, header, new FormattedFrameBody<TBody>(in body, bodyFormatter, options), timeoutMilliseconds, flags);
 
     /// <summary>Queues a frame whose body <paramref name="bodyWriter"/> writes straight into the send buffer.</summary>
     /// <returns>False when the connection is closed or the frame was refused for <see cref="FrameConnectionOptions.MaxPendingSendBytes"/>; nothing was queued then.</returns>

@@ -123,7 +123,12 @@ public sealed class DynamicContractRulesTests
     public void Other_return_types_are_refused() => Assert.Contains("IBadReturn.Count' cannot be shared: return type 'System.Int32'", Refuse<IUnsupported.IBadReturn>());
 
     [Fact]
-    public void Types_without_a_usable_constructor_are_refused() => Assert.Contains("no public constructor", Refuse<IUnsupported.INoConstructor>());
+    public void Types_without_a_usable_constructor_are_left_to_the_resolver_chain()
+    {
+        // As in generated code: such a type needs its own formatter, from ClusterClientOptions.SerializerOptions.
+        var contract = new DynamicClusterContract<IUnsupported.INoConstructor>();
+        Assert.Null(contract.Resolver!.GetFormatter<IUnsupported.Sealed>());
+    }
 
     [Fact]
     public void Oneway_must_return_void() => Assert.Contains("IOnewayTask.FireAsync' cannot be shared: return type 'System.Threading.Tasks.Task' is not supported: a fire-and-forget ([Oneway]) method has no reply", Refuse<IUnsupported.IOnewayTask>());

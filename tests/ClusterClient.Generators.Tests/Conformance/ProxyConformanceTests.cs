@@ -542,30 +542,30 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
         var stranger = new ClusterMethod(0xdeadbeef, "Missing", "void Missing()", ClusterMethodKind.Invoke);
         var dispatch = Assert.Throws<ClusterClientException>(() =>
         {
-            var reader = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x90 });
-            _ = Contract.DispatchAsync(Service, stranger, ref reader, new NullReply(), CancellationToken.None);
+            var reader = Wire.Reader(new byte[] { 0x90 });
+            _ = Contract.DispatchAsync(Service, stranger, ref reader, Wire.Options(Contract), new NullReply(), CancellationToken.None);
         });
         Assert.Contains("deadbeef", dispatch.Message);
         var subscribe = Assert.Throws<ClusterClientException>(() =>
         {
-            var reader = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x90 });
-            _ = Contract.Subscribe(Service, stranger, ref reader, new NullSink());
+            var reader = Wire.Reader(new byte[] { 0x90 });
+            _ = Contract.Subscribe(Service, stranger, ref reader, Wire.Options(Contract), new NullSink());
         });
         Assert.Contains("deadbeef", subscribe.Message);
-        var registration = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x90 });
-        Assert.False(Contract.Unsubscribe(Service, stranger, null, ref registration, new object()));
-        var wrongToken = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0xa1, (byte)'q' });
-        Assert.False(Contract.Unsubscribe(Service, Method(nameof(IConformance.SubscribeWork)), Method(nameof(IConformance.UnsubscribeWork)), ref wrongToken, new object()));
+        var registration = Wire.Reader(new byte[] { 0x90 });
+        Assert.False(Contract.Unsubscribe(Service, stranger, null, ref registration, Wire.Options(Contract), new object()));
+        var wrongToken = Wire.Reader(new byte[] { 0xa1, (byte)'q' });
+        Assert.False(Contract.Unsubscribe(Service, Method(nameof(IConformance.SubscribeWork)), Method(nameof(IConformance.UnsubscribeWork)), ref wrongToken, Wire.Options(Contract), new object()));
     }
 
     [Fact]
     public void Dispatching_a_truncated_argument_array_fails_clearly()
     {
         var method = Contract.Methods.First(m => m.Name == "AddAsync");
-        Assert.Throws<ClusterSharing.Serialization.MessagePackSerializationException>(() =>
+        Assert.Throws<MessagePack.MessagePackSerializationException>(() =>
         {
-            var reader = new ClusterSharing.Serialization.MessagePackReader(new byte[] { 0x92, 0x01 });
-            _ = Contract.DispatchAsync(Service, method, ref reader, new NullReply(), CancellationToken.None);
+            var reader = Wire.Reader(new byte[] { 0x92, 0x01 });
+            _ = Contract.DispatchAsync(Service, method, ref reader, Wire.Options(Contract), new NullReply(), CancellationToken.None);
         });
     }
 
@@ -578,10 +578,10 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
             bytes.AddRange([0x82, 0xa5, .. "Value"u8, 0x01, 0xa4, .. "Next"u8]);
         }
         bytes.Add(0xc0);
-        var error = Assert.Throws<ClusterSharing.Serialization.MessagePackSerializationException>(() =>
+        var error = Assert.Throws<MessagePack.MessagePackSerializationException>(() =>
         {
-            var reader = new ClusterSharing.Serialization.MessagePackReader(bytes.ToArray());
-            _ = Contract.DispatchAsync(Service, Method(nameof(IConformance.EchoChainAsync)), ref reader, new NullReply(), CancellationToken.None);
+            var reader = Wire.Reader(bytes.ToArray());
+            _ = Contract.DispatchAsync(Service, Method(nameof(IConformance.EchoChainAsync)), ref reader, Wire.Options(Contract), new NullReply(), CancellationToken.None);
         });
         Assert.Contains("depth", error.Message);
     }
@@ -604,11 +604,11 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
                 if (bytes.Length > 0 && round % 2 == 0) bytes[0] = (byte)(0x90 | method.Signature.Count(c => c == ',') + 1);
                 try
                 {
-                    var reader = new ClusterSharing.Serialization.MessagePackReader(bytes);
-                    var dispatch = Contract.DispatchAsync(Service, method, ref reader, new NullReply(), cts.Token);
+                    var reader = Wire.Reader(bytes);
+                    var dispatch = Contract.DispatchAsync(Service, method, ref reader, Wire.Options(Contract), new NullReply(), cts.Token);
                     pending.Add(dispatch.AsTask());
                 }
-                catch (ClusterSharing.Serialization.MessagePackSerializationException)
+                catch (MessagePack.MessagePackSerializationException)
                 {
                 }
                 catch (Exception ex)
@@ -649,7 +649,7 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
         Assert.Equal(default, account.Balance);
 
         // [ nil ] is not a struct.
-        var error = await Assert.ThrowsAsync<ClusterSharing.Serialization.MessagePackSerializationException>(
+        var error = await Assert.ThrowsAsync<MessagePack.MessagePackSerializationException>(
             () => DispatchForResultAsync<Point>(nameof(IConformance.EchoPointAsync), [0x91, 0xc0]));
         Assert.Contains("(a struct)", error.Message);
     }
@@ -659,7 +659,7 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
     {
         var root = new TreeNode { Name = "loop" };
         root.Children.Add(root);
-        await Assert.ThrowsAsync<ClusterSharing.Serialization.MessagePackSerializationException>(() => Proxy.EchoTreeAsync(root));
+        await Assert.ThrowsAsync<MessagePack.MessagePackSerializationException>(() => Proxy.EchoTreeAsync(root));
     }
 
     private async Task<TResult> DispatchForResultAsync<TResult>(string method, byte[] arguments)
@@ -667,8 +667,8 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
         var reply = new CapturingReply();
         ValueTask dispatch;
         {
-            var reader = new ClusterSharing.Serialization.MessagePackReader(arguments);
-            dispatch = Contract.DispatchAsync(Service, Method(method), ref reader, reply, CancellationToken.None);
+            var reader = Wire.Reader(arguments);
+            dispatch = Contract.DispatchAsync(Service, Method(method), ref reader, Wire.Options(Contract), reply, CancellationToken.None);
             Assert.True(reader.End);
         }
         await dispatch;
@@ -678,7 +678,7 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
     private sealed class CapturingReply : IReplyWriter
     {
         public object? Value { get; private set; }
-        public void WriteResult<TResult>(TResult value, ClusterSharing.Serialization.IMessagePackFormatter<TResult> formatter) => Value = value;
+        public void WriteResult<TResult>(TResult value, MessagePack.Formatters.IMessagePackFormatter<TResult> formatter, MessagePack.MessagePackSerializerOptions options) => Value = value;
         public void WriteVoid() { }
     }
 
@@ -691,13 +691,13 @@ public abstract class ProxyConformanceTests : ConformanceTestBase
 
     private sealed class NullReply : IReplyWriter
     {
-        public void WriteResult<TResult>(TResult value, ClusterSharing.Serialization.IMessagePackFormatter<TResult> formatter) { }
+        public void WriteResult<TResult>(TResult value, MessagePack.Formatters.IMessagePackFormatter<TResult> formatter, MessagePack.MessagePackSerializerOptions options) { }
         public void WriteVoid() { }
     }
 
     private sealed class NullSink : ISubscriptionSink
     {
-        public void OnValue<TValue>(TValue value, ClusterSharing.Serialization.IMessagePackFormatter<TValue> formatter) { }
+        public void OnValue<TValue>(TValue value, MessagePack.Formatters.IMessagePackFormatter<TValue> formatter, MessagePack.MessagePackSerializerOptions options) { }
         public void OnCompleted(Exception? error) { }
     }
 }

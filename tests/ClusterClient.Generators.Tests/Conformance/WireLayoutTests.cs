@@ -73,11 +73,13 @@ public abstract class WireLayoutTests : ConformanceTestBase
         var id = Guid.Parse("00112233-4455-6677-8899-aabbccddeeff");
         var when = new DateTime(1970, 1, 1, 0, 0, 1, DateTimeKind.Utc);
         await Proxy.EchoTemporalAsync(new Temporal(when, new DateTimeOffset(when).ToOffset(TimeSpan.FromMinutes(-90)), TimeSpan.FromTicks(10), id));
+        // MessagePack-CSharp's layouts (docs/protocol.md): DateTimeOffset is [its clock time as a timestamp, offset in minutes],
+        // here 1969-12-31 22:30:01 (negative seconds, so the 96-bit form) and -90; a Guid is its 36-character "D" string.
         Assert.Equal(Bytes(0x91, 0x84,
                 "When", 0xd6, 0xff, 0x00, 0x00, 0x00, 0x01,
-                "At", 0x92, 0xd6, 0xff, 0x00, 0x00, 0x00, 0x01, 0xd0, 0xa6,
+                "At", 0x92, 0xc7, 0x0c, 0xff, new byte[] { 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xea, 0xe9 }, 0xd0, 0xa6,
                 "Span", 0x0a,
-                "Id", 0xc4, 0x10, new byte[] { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff }),
+                "Id", 0xd9, 0x24, Encoding.ASCII.GetBytes("00112233-4455-6677-8899-aabbccddeeff")),
             Payload("EchoTemporalAsync", LoopbackPayloadKind.Arguments));
 
         await Proxy.EchoEnumsAsync(Color.Blue, Permissions.Admin, Extreme.Min, Wide.Top);

@@ -63,10 +63,33 @@ public sealed class DiagnosticTests
     public void CC0005_object_and_decimal_results() => Expect("CC0005", "Task<decimal> PriceAsync(int id);", "PriceAsync");
 
     [Fact]
-    public void CC0005_class_without_a_usable_constructor() =>
-        Expect("CC0005", "Task SendAsync(Message message);", "SendAsync", """
+    public void A_class_without_a_usable_constructor_is_left_to_the_resolver_chain_without_a_diagnostic()
+    {
+        // Such a type needs its own formatter (registered through ClusterClientOptions.SerializerOptions); nothing is generated for it.
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
             public sealed class Message { public Message(int code) { } public string Text { get; set; } = ""; }
+            [ClusterDelegate]
+            public interface IFine { Task SendAsync(Message message); }
             """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.DoesNotContain("MessageFormatter", run.SingleSource);
+    }
+
+    [Fact]
+    public void MessagePackObject_types_are_left_to_the_resolver_chain_without_a_diagnostic()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            [MessagePack.MessagePackObject]
+            public sealed record Quote([property: MessagePack.Key(0)] string Symbol, [property: MessagePack.Key(1)] double Price);
+            [ClusterDelegate]
+            public interface IQuotes { Task<Quote> GetAsync(string symbol); }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.DoesNotContain("QuoteFormatter", run.SingleSource);
+        Assert.Empty(GeneratorHarness.WarningsAndErrors(run.Compilation));
+    }
 
     [Fact]
     public void CC0006_cancellation_token_not_last() => Expect("CC0006", "Task SendAsync(CancellationToken ct, int x);", "SendAsync");

@@ -3,6 +3,8 @@ using ClusterSharing.Generators.Tests.Generator.Contracts;
 using ClusterSharing.Generators.Tests.Support;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Generators.Tests.Generator;
 
@@ -287,27 +289,27 @@ public sealed class GeneratedRoundTripTests
     private sealed class CapturingReply : IReplyWriter
     {
         public object? Value { get; private set; }
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter) => Value = value;
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options) => Value = value;
         public void WriteVoid() { }
     }
 
     private static ValueTask DispatchFullyRead(ShopClient real, ClusterMethod method, byte[] arguments, IReplyWriter? reply = null)
     {
-        var reader = new MessagePackReader(arguments);
-        var task = Contract.DispatchAsync(real, method, ref reader, reply ?? new NoReply(), CancellationToken.None);
+        var reader = Wire.Reader(arguments);
+        var task = Contract.DispatchAsync(real, method, ref reader, Wire.Options(Contract), reply ?? new NoReply(), CancellationToken.None);
         Assert.True(reader.End);
         return task;
     }
 
     private static void Dispatch(ClusterMethod method, byte[] arguments)
     {
-        var reader = new MessagePackReader(arguments);
-        _ = Contract.DispatchAsync(new ShopClient(), method, ref reader, new NoReply(), CancellationToken.None);
+        var reader = Wire.Reader(arguments);
+        _ = Contract.DispatchAsync(new ShopClient(), method, ref reader, Wire.Options(Contract), new NoReply(), CancellationToken.None);
     }
 
     private sealed class NoReply : IReplyWriter
     {
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter) { }
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options) { }
         public void WriteVoid() { }
     }
 }

@@ -1,5 +1,5 @@
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Generators.Tests.Support;
 

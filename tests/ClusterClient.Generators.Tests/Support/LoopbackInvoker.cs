@@ -4,6 +4,8 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Generators.Tests.Support;
 
@@ -48,6 +50,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     private static readonly byte[] Nil = [0xc0];
 
     private readonly ClusterContract<T> _contract;
+    private readonly MessagePackSerializerOptions _options;
     private readonly T _target;
     private readonly Dictionary<uint, ClusterMethod> _methods = new();
     private readonly Dictionary<SubscriptionKey, Subscription> _subscriptions = new();
@@ -59,9 +62,10 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     private int _nothingUndone;
 
     /// <summary>Creates an invoker that dispatches onto <paramref name="target"/> through <paramref name="contract"/>.</summary>
-    public LoopbackInvoker(ClusterContract<T> contract, T target)
+    public LoopbackInvoker(ClusterContract<T> contract, T target, MessagePackSerializerOptions? userOptions = null)
     {
         _contract = contract ?? throw new ArgumentNullException(nameof(contract));
+        _options = WireSerializer.CreateOptions(contract.Resolver, userOptions, DecodingLimits.UntrustedData);
         _target = target ?? throw new ArgumentNullException(nameof(target));
         foreach (var method in contract.Methods)
         {
@@ -217,13 +221,13 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     private ValueTask Dispatch(ClusterMethod method, byte[] arguments, IReplyWriter reply, CancellationToken cancellationToken)
     {
         var reader = new MessagePackReader(arguments);
-        var task = _contract.DispatchAsync(_target, method, ref reader, reply, cancellationToken);
+        var task = _contract.DispatchAsync(_target, method, ref reader, _options, reply, cancellationToken);
         // The leader recycles the frame buffer as soon as DispatchAsync returns, so every argument must be read by then.
         // IClusterInvoker.CloseAsync carries no arguments, so a close may arrive as an empty array or an empty body:
         // a close dispatch is allowed to leave the empty array unread (generated code does).
         bool unreadEmptyClose = method.Kind == ClusterMethodKind.Close && reader.Consumed == 0 && arguments.AsSpan().SequenceEqual(EmptyArray);
         if (!reader.End && !unreadEmptyClose)
-            throw new ContractViolationException($"DispatchAsync of {method} returned with {reader.Remaining} argument bytes unread.");
+            throw new ContractViolationException($"DispatchAsync of {method} returned with {arguments.Length - reader.Consumed} argument bytes unread.");
         return task;
     }
 
@@ -311,7 +315,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
         try
         {
             var reader = new MessagePackReader(registration);
-            created.Token = _contract.Subscribe(_target, method, ref reader, created);
+            created.Token = _contract.Subscribe(_target, method, ref reader, _options, created);
         }
         catch (Exception ex) when (ex is not ContractViolationException)
         {
@@ -346,7 +350,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
         try
         {
             var reader = new MessagePackReader(registration);
-            undone = _contract.Unsubscribe(_target, subscribeMethod, unsubscribeMethod, ref reader, token);
+            undone = _contract.Unsubscribe(_target, subscribeMethod, unsubscribeMethod, ref reader, _options, token);
         }
         catch (Exception ex) when (ex is not ContractViolationException) { throw ToRemote(ex, CancellationToken.None); }
         if (undone) Interlocked.Increment(ref _realUnsubscribes);
@@ -363,11 +367,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     private byte[] Encode<TValue>(ClusterMethod method, LoopbackPayloadKind kind, TValue value, IMessagePackFormatter<TValue> formatter)
     {
         ArgumentNullException.ThrowIfNull(formatter);
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(buffer);
-        formatter.Serialize(ref writer, value);
-        writer.Flush();
-        var bytes = buffer.WrittenSpan.ToArray();
+        var bytes = WireSerializer.ToBytes(value, formatter, _options);
         Record(method, kind, bytes);
         return bytes;
     }
@@ -375,14 +375,14 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     private void Record(ClusterMethod method, LoopbackPayloadKind kind, byte[] bytes) =>
         _payloads.Enqueue(new LoopbackPayload(method.Id, method.Name, kind, bytes));
 
-    private static TValue Decode<TValue>(byte[] bytes, IMessagePackFormatter<TValue> formatter)
+    private TValue Decode<TValue>(byte[] bytes, IMessagePackFormatter<TValue> formatter)
     {
         var reader = new MessagePackReader(bytes);
-        var value = formatter.Deserialize(ref reader);
+        var value = formatter.Deserialize(ref reader, _options);
         if (!reader.End)
-            throw new ContractViolationException($"{formatter.GetType().Name} left {reader.Remaining} of {bytes.Length} bytes unread ({Convert.ToHexString(bytes)}).");
+            throw new ContractViolationException($"{formatter.GetType().Name} left {bytes.Length - reader.Consumed} of {bytes.Length} bytes unread ({Convert.ToHexString(bytes)}).");
         if (reader.Depth != 0)
-            throw new ContractViolationException($"{formatter.GetType().Name} left the reader at depth {reader.Depth}: EnterNested/ExitNested are unbalanced.");
+            throw new ContractViolationException($"{formatter.GetType().Name} left the reader at depth {reader.Depth}: DepthStep and Depth-- are unbalanced.");
         return value;
     }
 
@@ -411,7 +411,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
         public object? Token { get; set; }
         public byte[]? LastValue { get; private set; }
 
-        public void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter)
+        public void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options)
         {
             var bytes = owner.Encode(method, LoopbackPayloadKind.Value, value, formatter);
             Subscriber[] snapshot;
@@ -441,7 +441,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     {
         private byte[]? _bytes;
 
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
         {
             var bytes = owner.Encode(method, LoopbackPayloadKind.Result, value, formatter);
             if (Interlocked.CompareExchange(ref _bytes, bytes, null) is not null)

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Tests.Diagnostics;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using ClusterSharing.Proxies;
-using ClusterSharing.Serialization;
-using ClusterSharing.Serialization.Formatters;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Tests.Fixtures;
 
@@ -135,32 +135,32 @@ public sealed class Calculator : ICalculator, IDisposable
 /// <summary>Arguments as a MessagePack array, as generated code writes them.</summary>
 internal sealed class ArgsFormatter<T1>(IMessagePackFormatter<T1> f1) : IMessagePackFormatter<ValueTuple<T1>>
 {
-    public void Serialize(ref MessagePackWriter writer, ValueTuple<T1> value)
+    public void Serialize(ref MessagePackWriter writer, ValueTuple<T1> value, MessagePackSerializerOptions options)
     {
         writer.WriteArrayHeader(1);
-        f1.Serialize(ref writer, value.Item1);
+        f1.Serialize(ref writer, value.Item1, options);
     }
 
-    public ValueTuple<T1> Deserialize(ref MessagePackReader reader)
+    public ValueTuple<T1> Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
         if (reader.ReadArrayHeader() != 1) throw new MessagePackSerializationException("expected 1 argument");
-        return new ValueTuple<T1>(f1.Deserialize(ref reader));
+        return new ValueTuple<T1>(f1.Deserialize(ref reader, options));
     }
 }
 
 internal sealed class ArgsFormatter<T1, T2>(IMessagePackFormatter<T1> f1, IMessagePackFormatter<T2> f2) : IMessagePackFormatter<(T1, T2)>
 {
-    public void Serialize(ref MessagePackWriter writer, (T1, T2) value)
+    public void Serialize(ref MessagePackWriter writer, (T1, T2) value, MessagePackSerializerOptions options)
     {
         writer.WriteArrayHeader(2);
-        f1.Serialize(ref writer, value.Item1);
-        f2.Serialize(ref writer, value.Item2);
+        f1.Serialize(ref writer, value.Item1, options);
+        f2.Serialize(ref writer, value.Item2, options);
     }
 
-    public (T1, T2) Deserialize(ref MessagePackReader reader)
+    public (T1, T2) Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
         if (reader.ReadArrayHeader() != 2) throw new MessagePackSerializationException("expected 2 arguments");
-        return (f1.Deserialize(ref reader), f2.Deserialize(ref reader));
+        return (f1.Deserialize(ref reader, options), f2.Deserialize(ref reader, options));
     }
 }
 
@@ -168,9 +168,9 @@ internal sealed class NoArgsFormatter : IMessagePackFormatter<ValueTuple>
 {
     public static readonly NoArgsFormatter Instance = new();
 
-    public void Serialize(ref MessagePackWriter writer, ValueTuple value) => writer.WriteArrayHeader(0);
+    public void Serialize(ref MessagePackWriter writer, ValueTuple value, MessagePackSerializerOptions options) => writer.WriteArrayHeader(0);
 
-    public ValueTuple Deserialize(ref MessagePackReader reader)
+    public ValueTuple Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
         int count = reader.ReadArrayHeader();
         for (int i = 0; i < count; i++) reader.Skip();
@@ -204,9 +204,9 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
     // Declared after the methods: static fields initialize in order.
     public static readonly CalculatorContract Instance = new();
 
-    private static readonly ArgsFormatter<int, int> IntInt = new(Int32Formatter.Instance, Int32Formatter.Instance);
-    private static readonly ArgsFormatter<int> OneInt = new(Int32Formatter.Instance);
-    private static readonly ArgsFormatter<string?> OneString = new(StringFormatter.Instance);
+    private static readonly ArgsFormatter<int, int> IntInt = new(ResolvedFormatter<int>.Instance, ResolvedFormatter<int>.Instance);
+    private static readonly ArgsFormatter<int> OneInt = new(ResolvedFormatter<int>.Instance);
+    private static readonly ArgsFormatter<string?> OneString = new(ResolvedFormatter<string?>.Instance);
 
     public override string Name => typeof(ICalculator).FullName!;
 
@@ -215,21 +215,23 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
 
     public override ICalculator CreateProxy(IClusterInvoker<ICalculator> invoker) => new Proxy(invoker);
 
-    public override ValueTask DispatchAsync(ICalculator target, ClusterMethod method, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
+    public override ValueTask DispatchAsync(ICalculator target, ClusterMethod method, ref MessagePackReader arguments, MessagePackSerializerOptions options, IReplyWriter reply,
+        CancellationToken cancellationToken)
     {
-        if (method.Id == Add.Id) { var (a, b) = IntInt.Deserialize(ref arguments); return Result(target.AddAsync(a, b, cancellationToken), reply, Int32Formatter.Instance); }
-        if (method.Id == Echo.Id) { var (text, _) = (OneString.Deserialize(ref arguments).Item1, 0); return Result(target.EchoAsync(text), reply, StringFormatter.Instance); }
-        if (method.Id == WaitForCancellation.Id) { int id = OneInt.Deserialize(ref arguments).Item1; return Void(target.WaitForCancellationAsync(id, cancellationToken), reply); }
-        if (method.Id == WhoAmI.Id) { NoArgsFormatter.Instance.Deserialize(ref arguments); return Result(target.WhoAmIAsync(), reply, Int32Formatter.Instance); }
-        if (method.Id == SlowWhoAmI.Id) { int ms = OneInt.Deserialize(ref arguments).Item1; return Result(target.SlowWhoAmIAsync(ms), reply, Int32Formatter.Instance); }
-        if (method.Id == SlowIdempotentWhoAmI.Id) { int ms = OneInt.Deserialize(ref arguments).Item1; return Result(target.SlowIdempotentWhoAmIAsync(ms), reply, Int32Formatter.Instance); }
-        if (method.Id == Fail.Id) { string message = OneString.Deserialize(ref arguments).Item1!; return Void(target.FailAsync(message), reply); }
-        if (method.Id == Record.Id) { target.Record(OneInt.Deserialize(ref arguments).Item1); return default; }
-        if (method.Id == PublishTopic.Id) { target.Publish(OneString.Deserialize(ref arguments).Item1!); return default; }
+        if (method.Id == Add.Id) { var (a, b) = IntInt.Deserialize(ref arguments, options); return Result(target.AddAsync(a, b, cancellationToken), reply, ResolvedFormatter<int>.Instance, options); }
+        if (method.Id == Echo.Id) { var (text, _) = (OneString.Deserialize(ref arguments, options).Item1, 0); return Result(target.EchoAsync(text), reply, ResolvedFormatter<string?>.Instance, options); }
+        if (method.Id == WaitForCancellation.Id) { int id = OneInt.Deserialize(ref arguments, options).Item1; return Void(target.WaitForCancellationAsync(id, cancellationToken), reply); }
+        if (method.Id == WhoAmI.Id) { NoArgsFormatter.Instance.Deserialize(ref arguments, options); return Result(target.WhoAmIAsync(), reply, ResolvedFormatter<int>.Instance, options); }
+        if (method.Id == SlowWhoAmI.Id) { int ms = OneInt.Deserialize(ref arguments, options).Item1; return Result(target.SlowWhoAmIAsync(ms), reply, ResolvedFormatter<int>.Instance, options); }
+        if (method.Id == SlowIdempotentWhoAmI.Id) { int ms = OneInt.Deserialize(ref arguments, options).Item1; return Result(target.SlowIdempotentWhoAmIAsync(ms), reply, ResolvedFormatter<int>.Instance, options); }
+        if (method.Id == Fail.Id) { string message = OneString.Deserialize(ref arguments, options).Item1!; return Void(target.FailAsync(message), reply); }
+        if (method.Id == Record.Id) { target.Record(OneInt.Deserialize(ref arguments, options).Item1); return default; }
+        if (method.Id == PublishTopic.Id) { target.Publish(OneString.Deserialize(ref arguments, options).Item1!); return default; }
         throw new InvalidOperationException($"{method} cannot be dispatched.");
     }
 
-    private static async ValueTask Result<T>(Task<T> task, IReplyWriter reply, IMessagePackFormatter<T> formatter) => reply.WriteResult(await task, formatter);
+    private static async ValueTask Result<T>(Task<T> task, IReplyWriter reply, IMessagePackFormatter<T> formatter, MessagePackSerializerOptions options) =>
+        reply.WriteResult(await task, formatter, options);
 
     private static async ValueTask Void(Task task, IReplyWriter reply)
     {
@@ -237,29 +239,30 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
         reply.WriteVoid();
     }
 
-    public override object Subscribe(ICalculator target, ClusterMethod method, ref MessagePackReader registration, ISubscriptionSink sink)
+    public override object Subscribe(ICalculator target, ClusterMethod method, ref MessagePackReader registration, MessagePackSerializerOptions options, ISubscriptionSink sink)
     {
         if (method.Id == SubscribeTopic.Id)
         {
-            string topic = StringFormatter.Instance.Deserialize(ref registration)!;
-            Action<int> listener = value => sink.OnValue(value, Int32Formatter.Instance);
+            string topic = ResolvedFormatter<string?>.Instance.Deserialize(ref registration, options)!;
+            Action<int> listener = value => sink.OnValue(value, ResolvedFormatter<int>.Instance, options);
             target.Subscribe(topic, listener);
             return listener;
         }
         if (method.Id == Ticked.Id)
         {
-            EventHandler<int> handler = (_, value) => sink.OnValue(value, Int32Formatter.Instance);
+            EventHandler<int> handler = (_, value) => sink.OnValue(value, ResolvedFormatter<int>.Instance, options);
             target.Ticked += handler;
             return handler;
         }
         throw new InvalidOperationException($"{method} is not a subscription.");
     }
 
-    public override bool Unsubscribe(ICalculator target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration, object token)
+    public override bool Unsubscribe(ICalculator target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration,
+        MessagePackSerializerOptions options, object token)
     {
         if (subscribeMethod.Id == SubscribeTopic.Id)
         {
-            string topic = StringFormatter.Instance.Deserialize(ref registration)!;
+            string topic = ResolvedFormatter<string?>.Instance.Deserialize(ref registration, options)!;
             target.Unsubscribe(topic, (Action<int>)token);
             return true;
         }
@@ -275,11 +278,11 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
     {
         public Task<int> AddAsync(int a, int b, CancellationToken cancellationToken = default) =>
             invoker.LocalTarget is { } target ? target.AddAsync(a, b, cancellationToken)
-                : invoker.InvokeAsync(Add, (a, b), IntInt, Int32Formatter.Instance, cancellationToken).AsTask();
+                : invoker.InvokeAsync(Add, (a, b), IntInt, ResolvedFormatter<int>.Instance, cancellationToken).AsTask();
 
         public Task<string?> EchoAsync(string? text) =>
             invoker.LocalTarget is { } target ? target.EchoAsync(text)
-                : invoker.InvokeAsync(Echo, new ValueTuple<string?>(text), OneString, StringFormatter.Instance, default).AsTask();
+                : invoker.InvokeAsync(Echo, new ValueTuple<string?>(text), OneString, ResolvedFormatter<string?>.Instance, default).AsTask();
 
         public Task WaitForCancellationAsync(int id, CancellationToken cancellationToken) =>
             invoker.LocalTarget is { } target ? target.WaitForCancellationAsync(id, cancellationToken)
@@ -287,15 +290,15 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
 
         public Task<int> WhoAmIAsync() =>
             invoker.LocalTarget is { } target ? target.WhoAmIAsync()
-                : invoker.InvokeAsync(WhoAmI, default(ValueTuple), NoArgsFormatter.Instance, Int32Formatter.Instance, default).AsTask();
+                : invoker.InvokeAsync(WhoAmI, default(ValueTuple), NoArgsFormatter.Instance, ResolvedFormatter<int>.Instance, default).AsTask();
 
         public Task<int> SlowWhoAmIAsync(int milliseconds) =>
             invoker.LocalTarget is { } target ? target.SlowWhoAmIAsync(milliseconds)
-                : invoker.InvokeAsync(SlowWhoAmI, new ValueTuple<int>(milliseconds), OneInt, Int32Formatter.Instance, default).AsTask();
+                : invoker.InvokeAsync(SlowWhoAmI, new ValueTuple<int>(milliseconds), OneInt, ResolvedFormatter<int>.Instance, default).AsTask();
 
         public Task<int> SlowIdempotentWhoAmIAsync(int milliseconds) =>
             invoker.LocalTarget is { } target ? target.SlowIdempotentWhoAmIAsync(milliseconds)
-                : invoker.InvokeAsync(SlowIdempotentWhoAmI, new ValueTuple<int>(milliseconds), OneInt, Int32Formatter.Instance, default).AsTask();
+                : invoker.InvokeAsync(SlowIdempotentWhoAmI, new ValueTuple<int>(milliseconds), OneInt, ResolvedFormatter<int>.Instance, default).AsTask();
 
     public Task FailAsync(string message) =>
             invoker.LocalTarget is { } target ? target.FailAsync(message)
@@ -308,16 +311,16 @@ internal sealed class CalculatorContract : ClusterContract<ICalculator>
         }
 
         public void Subscribe(string topic, Action<int> listener) =>
-            invoker.Subscribe(SubscribeTopic, topic, StringFormatter.Instance, listener, Int32Formatter.Instance);
+            invoker.Subscribe(SubscribeTopic, topic, ResolvedFormatter<string?>.Instance, listener, ResolvedFormatter<int>.Instance);
 
         public void Unsubscribe(string topic, Action<int>? listener) =>
-            invoker.Unsubscribe<string?, int>(UnsubscribeTopic, topic, StringFormatter.Instance, listener);
+            invoker.Unsubscribe<string?, int>(UnsubscribeTopic, topic, ResolvedFormatter<string?>.Instance, listener);
 
         public void Publish(string topic) => invoker.Publish(PublishTopic, new ValueTuple<string?>(topic), OneString);
 
         public event EventHandler<int> Ticked
         {
-            add => invoker.AddEventHandler(CalculatorContract.Ticked, this, value, Int32Formatter.Instance);
+            add => invoker.AddEventHandler(CalculatorContract.Ticked, this, value, ResolvedFormatter<int>.Instance);
             remove => invoker.RemoveEventHandler(CalculatorContract.Ticked, value);
         }
     }

@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using ClusterSharing.Leader;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using MessagePack;
 using ClusterSharing.Transport;
 
 namespace ClusterSharing.Tests.Leader;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using ClusterSharing.Leader;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
-using ClusterSharing.Serialization.Formatters;
+using MessagePack;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ClusterSharing.Tests.Leader;
@@ -25,7 +25,7 @@ public sealed class SubscriptionHubTests
         {
             foreach (var (m, sink) in Subscriptions.ToArray())
             {
-                if (m == method) sink.OnValue(value, Int32Formatter.Instance);
+                if (m == method) sink.OnValue(value, ResolvedFormatter<int>.Instance, WireSerializer.Standard);
             }
         }
     }
@@ -41,8 +41,7 @@ public sealed class SubscriptionHubTests
 
         public void Deliver(ReadOnlySpan<byte> value)
         {
-            var reader = new MessagePackReader(value.ToArray(), MessagePackReaderOptions.UntrustedData);
-            Values.Enqueue(Int32Formatter.Instance.Deserialize(ref reader));
+            Values.Enqueue(WireSerializer.Decode(value.ToArray(), ResolvedFormatter<int>.Instance, WireSerializer.Standard));
         }
 
         public void Complete(Exception? error) => Completed = error ?? new OperationCanceledException("completed");

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using ClusterSharing.Protocol;
-using ClusterSharing.Serialization;
+using MessagePack;
 using Xunit.Abstractions;
 
 namespace ClusterSharing.Tests.Protocol;
@@ -102,8 +102,11 @@ public class FrameFuzzTests(ITestOutputHelper output)
     private static void ReadError(Frame frame)
     {
         // Body decoding belongs to the runtime, which turns codec errors into protocol errors the same way.
-        var reader = frame.CreateBodyReader();
-        try { RemoteError.Read(ref reader); }
+        try
+        {
+            var reader = frame.CreateBodyReader();
+            RemoteError.Read(ref reader);
+        }
         catch (MessagePackSerializationException e)
         {
             throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject, e.Message, e);

@@ -3,7 +3,8 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
-using ClusterSharing.Serialization.Formatters;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Tests.Protocol;
 
@@ -239,14 +240,14 @@ public class FrameProtocolTests
 
     private sealed class ThrowingFormatter : IMessagePackFormatter<int>
     {
-        public void Serialize(ref MessagePackWriter writer, int value)
+        public void Serialize(ref MessagePackWriter writer, int value, MessagePackSerializerOptions options)
         {
             writer.WriteArrayHeader(value);
             for (int i = 0; i < value; i++) writer.Write("partial output that must never reach the wire");
             throw new InvalidOperationException("serializer failed");
         }
 
-        public int Deserialize(ref MessagePackReader reader) => throw new NotSupportedException();
+        public int Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) => throw new NotSupportedException();
     }
 
     [Theory]
@@ -257,7 +258,7 @@ public class FrameProtocolTests
         var output = new ArrayBufferWriter<byte>();
         output.Write(new byte[] { 1, 2, 3 });
         Assert.Throws<InvalidOperationException>(() =>
-            FrameWriter.WriteFrame(output, PacketType.Invoke, 1, new CallHeader(1, 1, 1), elements, new ThrowingFormatter(), ProtocolLimits.Default));
+            FrameWriter.WriteFrame(output, PacketType.Invoke, 1, new CallHeader(1, 1, 1), elements, new ThrowingFormatter(), WireSerializer.Standard, ProtocolLimits.Default));
         Assert.Equal(new byte[] { 1, 2, 3 }, output.WrittenSpan.ToArray());
     }
 
@@ -267,7 +268,7 @@ public class FrameProtocolTests
         var limits = new ProtocolLimits { MaxFrameSize = 4096, MaxHeaderSize = 1024 };
         var output = new ArrayBufferWriter<byte>();
         var e = Assert.Throws<ProtocolException>(() =>
-            FrameWriter.WriteFrame(output, PacketType.Invoke, 1, new CallHeader(1, 1, 1), new byte[5000], BinaryBody.Instance, limits));
+            FrameWriter.WriteFrame(output, PacketType.Invoke, 1, new CallHeader(1, 1, 1), new byte[5000], BinaryBody.Instance, WireSerializer.Standard, limits));
         Assert.Equal(ProtocolErrorReason.FrameTooLarge, e.Reason);
         Assert.Equal(0, output.WrittenCount);
         var header = Assert.Throws<ProtocolException>(() =>
@@ -279,8 +280,8 @@ public class FrameProtocolTests
     private sealed class BinaryBody : IMessagePackFormatter<byte[]>
     {
         public static readonly BinaryBody Instance = new();
-        public void Serialize(ref MessagePackWriter writer, byte[] value) => writer.WriteBinary(value);
-        public byte[] Deserialize(ref MessagePackReader reader) => reader.ReadByteArray()!;
+        public void Serialize(ref MessagePackWriter writer, byte[] value, MessagePackSerializerOptions options) => writer.Write(value);
+        public byte[] Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) => reader.ReadBytes()!.Value.ToArray();
     }
 
     [Theory]
@@ -298,7 +299,7 @@ public class FrameProtocolTests
         {
             for (int i = 0; i < 3; i++)
             {
-                int n = FrameWriter.WriteFrame(output, PacketType.Publish, i, new CallHeader(i, 2, 3), body, BinaryBody.Instance, ProtocolLimits.Default, 100);
+                int n = FrameWriter.WriteFrame(output, PacketType.Publish, i, new CallHeader(i, 2, 3), body, BinaryBody.Instance, WireSerializer.Standard, ProtocolLimits.Default, 100);
                 Assert.True(n > size);
             }
         }
@@ -313,7 +314,7 @@ public class FrameProtocolTests
                 Assert.Equal(new CallHeader(i, 2, 3), frame.ReadHeader<CallHeader>());
                 Assert.Equal(100, frame.Header.TimeoutMilliseconds);
                 var reader = frame.CreateBodyReader();
-                Assert.Equal(body, BinaryBody.Instance.Deserialize(ref reader));
+                Assert.Equal(body, BinaryBody.Instance.Deserialize(ref reader, WireSerializer.Standard));
                 Assert.True(reader.End);
             }
             Assert.True(buffer.IsEmpty);
@@ -356,12 +357,12 @@ public class FrameProtocolTests
         catch (Exception e) { thrown = e; }
 
         var output = new ArrayBufferWriter<byte>();
-        FrameWriter.WriteFrame(output, PacketType.InvokeResult, 5, new ResultHeader(1, ResultStatus.Error), thrown, RemoteError.Instance, ProtocolLimits.Default);
+        FrameWriter.WriteFrame(output, PacketType.InvokeResult, 5, new ResultHeader(1, ResultStatus.Error), thrown, RemoteError.Instance, WireSerializer.Standard, ProtocolLimits.Default);
         var buffer = new ReadOnlySequence<byte>(output.WrittenMemory);
         Assert.True(FrameReader.TryReadFrame(ref buffer, ProtocolLimits.Default, out var frame));
         Assert.Equal(ResultStatus.Error, frame.ReadHeader<ResultHeader>().Status);
         var reader = frame.CreateBodyReader();
-        var remote = Assert.IsType<ClusterRemoteException>(RemoteError.Instance.Deserialize(ref reader));
+        var remote = Assert.IsType<ClusterRemoteException>(RemoteError.Instance.Deserialize(ref reader, WireSerializer.Standard));
         Assert.Equal("System.InvalidOperationException", remote.RemoteType);
         Assert.Equal("the registry is down", remote.RemoteMessage);
         Assert.Equal("E_DOWN", remote.Code);
@@ -369,7 +370,7 @@ public class FrameProtocolTests
 
         var hidden = new ArrayBufferWriter<byte>();
         var w = new MessagePackWriter(hidden);
-        RemoteError.WithoutStackTrace.Serialize(ref w, thrown);
+        RemoteError.WithoutStackTrace.Serialize(ref w, thrown, WireSerializer.Standard);
         w.Flush();
         var r = new MessagePackReader(hidden.WrittenMemory);
         Assert.Null(RemoteError.Read(ref r).RemoteStackTrace);
@@ -400,12 +401,12 @@ public class FrameProtocolTests
         void RoundTrip()
         {
             output.ResetWrittenCount();
-            FrameWriter.WriteFrame(output, PacketType.Invoke, 1, header, (12, 34), PairFormatter.Instance, ProtocolLimits.Default, 1000);
+            FrameWriter.WriteFrame(output, PacketType.Invoke, 1, header, (12, 34), PairFormatter.Instance, WireSerializer.Standard, ProtocolLimits.Default, 1000);
             var buffer = new ReadOnlySequence<byte>(output.WrittenMemory);
             if (!FrameReader.TryReadFrame(ref buffer, ProtocolLimits.Default, out var frame)) throw new InvalidOperationException();
             var h = frame.ReadHeader<CallHeader>();
             var reader = frame.CreateBodyReader();
-            var (a, b) = PairFormatter.Instance.Deserialize(ref reader);
+            var (a, b) = PairFormatter.Instance.Deserialize(ref reader, WireSerializer.Standard);
             sum += a + b + h.MethodId;
         }
         for (int i = 0; i < 100; i++) RoundTrip();
@@ -420,17 +421,17 @@ public class FrameProtocolTests
     {
         public static readonly PairFormatter Instance = new();
 
-        public void Serialize(ref MessagePackWriter writer, (int, int) value)
+        public void Serialize(ref MessagePackWriter writer, (int, int) value, MessagePackSerializerOptions options)
         {
             writer.WriteArrayHeader(2);
-            Int32Formatter.Instance.Serialize(ref writer, value.Item1);
-            Int32Formatter.Instance.Serialize(ref writer, value.Item2);
+            Int32Formatter.Instance.Serialize(ref writer, value.Item1, options);
+            Int32Formatter.Instance.Serialize(ref writer, value.Item2, options);
         }
 
-        public (int, int) Deserialize(ref MessagePackReader reader)
+        public (int, int) Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
         {
             if (reader.ReadArrayHeader() != 2) throw new MessagePackSerializationException("Expected two arguments.");
-            return (Int32Formatter.Instance.Deserialize(ref reader), Int32Formatter.Instance.Deserialize(ref reader));
+            return (Int32Formatter.Instance.Deserialize(ref reader, options), Int32Formatter.Instance.Deserialize(ref reader, options));
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using MessagePack;
 using ClusterSharing.Transport;
 
 namespace ClusterSharing.Tests.Protocol;

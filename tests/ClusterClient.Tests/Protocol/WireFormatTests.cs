@@ -3,6 +3,7 @@ using System.Text;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
 using Xunit.Abstractions;
 
 namespace ClusterSharing.Tests.Protocol;

@@ -1,8 +1,9 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Tests.Serialization;
 
@@ -34,14 +35,11 @@ public static class CodecTestKit
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static T Decode<T>(byte[] bytes, ReadFunc<T> read, MessagePackReaderOptions? options = null) =>
-        Decode(new ReadOnlySequence<byte>(bytes), read, options);
-
-    public static T Decode<T>(ReadOnlySequence<byte> bytes, ReadFunc<T> read, MessagePackReaderOptions? options = null)
+    public static T Decode<T>(byte[] bytes, ReadFunc<T> read)
     {
-        var reader = new MessagePackReader(bytes, options);
+        var reader = new MessagePackReader(bytes);
         var value = read(ref reader);
-        Assert.True(reader.End, $"{reader.Remaining} bytes left unread");
+        Assert.True(reader.End, $"{bytes.Length - reader.Consumed} bytes left unread");
         return value;
     }
 
@@ -90,12 +88,41 @@ public static class CodecTestKit
                 writer.WriteMapHeader(map.Pairs.Count);
                 foreach (var pair in map.Pairs) { WriteValue(ref writer, pair.Key); WriteValue(ref writer, pair.Value); }
                 break;
-            case ExtValue ext: writer.WriteExtension(ext.Type, ext.Data); break;
-            case TimestampValue ts: writer.WriteTimestamp(ts.Seconds, ts.Nanoseconds); break;
+            case ExtValue ext: writer.WriteExtensionFormat(new ExtensionResult(ext.Type, ext.Data)); break;
+            case TimestampValue ts: WriteTimestamp(ref writer, ts.Seconds, ts.Nanoseconds); break;
             case DateTime dt: writer.Write(dt); break;
             default: throw new ArgumentException($"The model has no {value.GetType()}.");
         }
     }
+
+    /// <summary>A timestamp (ext -1) in its smallest form: 32-bit seconds, 64-bit nanoseconds+seconds, or 96-bit.</summary>
+    public static void WriteTimestamp(ref MessagePackWriter writer, long seconds, uint nanoseconds)
+    {
+        Span<byte> data = new byte[12];
+        int length;
+        if (seconds >= 0 && seconds >> 34 == 0)
+        {
+            ulong packed = ((ulong)nanoseconds << 34) | (ulong)seconds;
+            if ((packed & 0xffffffff00000000UL) == 0) { BinaryPrimitives.WriteUInt32BigEndian(data, (uint)packed); length = 4; }
+            else { BinaryPrimitives.WriteUInt64BigEndian(data, packed); length = 8; }
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(data, nanoseconds);
+            BinaryPrimitives.WriteInt64BigEndian(data[4..], seconds);
+            length = 12;
+        }
+        writer.WriteExtensionFormatHeader(new ExtensionHeader(ReservedMessagePackExtensionTypeCode.DateTime, length));
+        writer.WriteRaw(data[..length]);
+    }
+
+    private static TimestampValue ReadTimestamp(ReadOnlySpan<byte> data) => data.Length switch
+    {
+        4 => new TimestampValue(BinaryPrimitives.ReadUInt32BigEndian(data), 0),
+        8 => new TimestampValue((long)(BinaryPrimitives.ReadUInt64BigEndian(data) & 0x3ffffffffUL), (uint)(BinaryPrimitives.ReadUInt64BigEndian(data) >> 34)),
+        12 => new TimestampValue(BinaryPrimitives.ReadInt64BigEndian(data[4..]), BinaryPrimitives.ReadUInt32BigEndian(data)),
+        _ => throw new MessagePackSerializationException($"A timestamp of {data.Length} bytes."),
+    };
 
     public static object? ReadValue(ref MessagePackReader reader)
     {
@@ -111,39 +138,30 @@ public static class CodecTestKit
                 if (reader.NextCode == MessagePackCode.Float32) return reader.ReadSingle();
                 return reader.ReadDouble();
             case MessagePackType.String: return reader.ReadString();
-            case MessagePackType.Binary: return reader.ReadByteArray();
+            case MessagePackType.Binary: return reader.ReadBytes()!.Value.ToArray();
             case MessagePackType.Array:
                 {
                     int count = reader.ReadArrayHeader();
-                    reader.EnterNested();
                     var array = new object?[count];
                     for (int i = 0; i < count; i++) array[i] = ReadValue(ref reader);
-                    reader.ExitNested();
                     return array;
                 }
             case MessagePackType.Map:
                 {
                     int count = reader.ReadMapHeader();
-                    reader.EnterNested();
                     var pairs = new List<KeyValuePair<object?, object?>>(count);
                     for (int i = 0; i < count; i++)
                     {
                         var key = ReadValue(ref reader);
                         pairs.Add(new(key, ReadValue(ref reader)));
                     }
-                    reader.ExitNested();
                     return new MapValue(pairs);
                 }
             case MessagePackType.Extension:
                 {
-                    var peek = reader;
-                    if (peek.ReadExtensionHeader().TypeCode == MessagePackCode.TimestampExtensionType)
-                    {
-                        var (seconds, nanos) = reader.ReadTimestamp();
-                        return new TimestampValue(seconds, nanos);
-                    }
-                    var header = reader.ReadExtensionHeader();
-                    return new ExtValue(header.TypeCode, reader.ReadRaw(header.Length).ToArray());
+                    var header = reader.ReadExtensionFormatHeader();
+                    var data = reader.ReadRaw(header.Length).ToArray();
+                    return header.TypeCode == ReservedMessagePackExtensionTypeCode.DateTime ? ReadTimestamp(data) : new ExtValue(header.TypeCode, data);
                 }
             default:
                 throw new MessagePackSerializationException($"Format byte 0x{reader.NextCode:x2} is not valid MessagePack.");

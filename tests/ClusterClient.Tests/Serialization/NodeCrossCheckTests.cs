@@ -2,8 +2,9 @@ using System.Buffers;
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using ClusterSharing.Serialization;
-using ClusterSharing.Serialization.Formatters;
+using MessagePack;
+using MessagePack.Formatters;
+using MessagePack.Resolvers;
 using static ClusterSharing.Tests.Serialization.CodecTestKit;
 
 namespace ClusterSharing.Tests.Serialization;
@@ -168,25 +169,27 @@ public class NodeCrossCheckTests(NodeMsgpack node) : IClassFixture<NodeMsgpack>
             while (!reader.End) decoded.Add(Describe(ReadValue(ref reader)));
             AssertSameDescriptions(decoded, expected);
 
-            // Typed reads through the built-in formatters, including numbers Node wrote as int64/uint64/uint32.
+            // Typed reads through MessagePack-CSharp's standard formatters, including numbers Node wrote as int64/uint64/uint32.
+            var options = MessagePackSerializerOptions.Standard;
+            T Read<T>(ref MessagePackReader r) => StandardResolver.Instance.GetFormatterWithVerify<T>().Deserialize(ref r, options);
             reader = new MessagePackReader(File.ReadAllBytes(typedPath));
-            Assert.Equal(1, Int32Formatter.Instance.Deserialize(ref reader));
-            Assert.Equal(-1, Int16Formatter.Instance.Deserialize(ref reader));
-            Assert.Equal(9007199254740993L, Int64Formatter.Instance.Deserialize(ref reader));
-            Assert.Equal("héllo", StringFormatter.Instance.Deserialize(ref reader));
-            Assert.Equal(new DateTime(2020, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc), DateTimeFormatter.Instance.Deserialize(ref reader));
-            Assert.Equal([1, 2, 3], StandardResolver.Instance.GetFormatter<List<int>>()!.Deserialize(ref reader)!);
-            var map = StandardResolver.Instance.GetFormatter<Dictionary<string, int>>()!.Deserialize(ref reader)!;
+            Assert.Equal(1, Read<int>(ref reader));
+            Assert.Equal(-1, Read<short>(ref reader));
+            Assert.Equal(9007199254740993L, Read<long>(ref reader));
+            Assert.Equal("héllo", Read<string>(ref reader));
+            Assert.Equal(new DateTime(2020, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc), Read<DateTime>(ref reader));
+            Assert.Equal([1, 2, 3], Read<List<int>>(ref reader));
+            var map = Read<Dictionary<string, int>>(ref reader);
             Assert.Equal((1, 2), (map["a"], map["b"]));
-            Assert.Equal([1, 2, 3], ByteArrayFormatter.Instance.Deserialize(ref reader)!);
-            Assert.Equal(2.5, DoubleFormatter.Instance.Deserialize(ref reader));
+            Assert.Equal([1, 2, 3], Read<byte[]>(ref reader));
+            Assert.Equal(2.5, Read<double>(ref reader));
             // With useBigInt64, @msgpack/msgpack writes a JavaScript number above 2^32 as float64 (bigints are the
             // exact path). Integer readers do not accept floats, so such a field is read as a double.
             Assert.Equal(MessagePackCode.Float64, reader.NextCode);
             var copy = reader;
-            try { UInt64Formatter.Instance.Deserialize(ref copy); Assert.Fail("an integer reader accepted a float"); }
+            try { Read<ulong>(ref copy); Assert.Fail("an integer reader accepted a float"); }
             catch (MessagePackSerializationException) { }
-            Assert.Equal(4294967296.0, DoubleFormatter.Instance.Deserialize(ref reader));
+            Assert.Equal(4294967296.0, Read<double>(ref reader));
             Assert.True(reader.End);
         }
         finally

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using MessagePack;
 using ClusterSharing.Tests.Protocol;
 using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;

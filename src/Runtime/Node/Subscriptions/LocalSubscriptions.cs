@@ -5,6 +5,8 @@ using ClusterSharing.Leader;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Node.Subscriptions;
@@ -43,14 +45,8 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
     private object Gate => _channel.RouteGate;
 
     /// <summary>The MessagePack bytes of <paramref name="value"/> (registrations and publication arguments are keyed by them).</summary>
-    internal static byte[] Encode<TValue>(TValue value, IMessagePackFormatter<TValue> formatter)
-    {
-        var buffer = new ArrayBufferWriter<byte>(64);
-        var writer = new MessagePackWriter(buffer);
-        formatter.Serialize(ref writer, value);
-        writer.Flush();
-        return buffer.WrittenSpan.ToArray();
-    }
+    internal static byte[] Encode<TValue>(TValue value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) =>
+        WireSerializer.ToBytes(value, formatter, options);
 
     /// <summary>The key of a registration or a publication: member id and argument bytes.</summary>
     internal static (uint, string) KeyOf(uint methodId, byte[] arguments) => (methodId, Convert.ToBase64String(arguments));
@@ -59,23 +55,23 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
         Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        Add(method, Encode(registration, registrationFormatter), new ActionListener<TValue>(listener, valueFormatter));
+        Add(method, Encode(registration, registrationFormatter, _channel.SerializerOptions), new ActionListener<TValue>(listener, valueFormatter, _channel.SerializerOptions));
     }
 
     public void Unsubscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter, Action<TValue>? listener)
     {
         uint subscribeId = method.Kind == ClusterMethodKind.Unsubscribe ? method.PairedId : method.Id;
-        Remove(subscribeId, Encode(registration, registrationFormatter), listener);
+        Remove(subscribeId, Encode(registration, registrationFormatter, _channel.SerializerOptions), listener);
     }
 
     public IAsyncEnumerable<TValue> SubscribeStream<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
         IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken) =>
-        StreamAsync(method, Encode(registration, registrationFormatter), valueFormatter, cancellationToken);
+        StreamAsync(method, Encode(registration, registrationFormatter, _channel.SerializerOptions), valueFormatter, cancellationToken);
 
     private async IAsyncEnumerable<TValue> StreamAsync<TValue>(ClusterMethod method, byte[] registration, IMessagePackFormatter<TValue> valueFormatter,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var listener = new StreamListener<TValue>(valueFormatter);
+        var listener = new StreamListener<TValue>(valueFormatter, _channel.SerializerOptions);
         Add(method, registration, listener);
         try
         {
@@ -92,7 +88,7 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
     public void AddEventHandler<TValue>(ClusterMethod method, object sender, EventHandler<TValue> handler, IMessagePackFormatter<TValue> valueFormatter)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        Add(method, EmptyArray, new EventListener<TValue>(sender, handler, valueFormatter));
+        Add(method, EmptyArray, new EventListener<TValue>(sender, handler, valueFormatter, _channel.SerializerOptions));
     }
 
     public void RemoveEventHandler<TValue>(ClusterMethod method, EventHandler<TValue> handler) => Remove(method.Id, EmptyArray, handler);

@@ -2,6 +2,9 @@ using ClusterSharing.Follower;
 using ClusterSharing.Leader;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using System.Buffers;
+using MessagePack;
+using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Node.Subscriptions;
@@ -31,7 +34,7 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
 
     public void Publish<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
     {
-        byte[] encoded = LocalSubscriptions<T>.Encode(arguments, argumentsFormatter);
+        byte[] encoded = LocalSubscriptions<T>.Encode(arguments, argumentsFormatter, channel.SerializerOptions);
         LeaderChannel<T>? local = null;
         lock (Gate)
         {
@@ -98,7 +101,7 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
 
     private static ValueTask Dispatch(LeaderChannel<T> leader, ClusterMethod method, byte[] encoded)
     {
-        var reader = new MessagePackReader(encoded, MessagePackReaderOptions.UntrustedData);
+        var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(encoded), DecodingLimits.UntrustedData);
         return leader.DispatchAsync(method, ref reader, DiscardReply.Instance, CancellationToken.None);
     }
 
@@ -106,7 +109,7 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
     {
         public static readonly DiscardReply Instance = new();
 
-        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter)
+        public void WriteResult<TResult>(TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options)
         {
         }
 

@@ -1,5 +1,7 @@
 using System.Threading.Channels;
 using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Node.Subscriptions;
 
@@ -21,39 +23,37 @@ internal abstract class SubscriptionListener
     {
     }
 
-    protected static TValue Decode<TValue>(byte[] value, IMessagePackFormatter<TValue> formatter)
-    {
-        var reader = new MessagePackReader(value, MessagePackReaderOptions.UntrustedData);
-        return formatter.Deserialize(ref reader);
-    }
+    protected static TValue Decode<TValue>(byte[] value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) =>
+        WireSerializer.Decode(value, formatter, options);
 }
 
 /// <summary>A listener-form subscription's <see cref="Action{T}"/>.</summary>
-internal sealed class ActionListener<TValue>(Action<TValue> action, IMessagePackFormatter<TValue> formatter) : SubscriptionListener
+internal sealed class ActionListener<TValue>(Action<TValue> action, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) : SubscriptionListener
 {
     public override object Identity => action;
 
     public override bool Deliver(byte[] value)
     {
-        action(Decode(value, formatter));
+        action(Decode(value, formatter, options));
         return true;
     }
 }
 
 /// <summary>A handler of an <c>event EventHandler&lt;T&gt;</c> member, raised with the proxy as sender.</summary>
-internal sealed class EventListener<TValue>(object sender, EventHandler<TValue> handler, IMessagePackFormatter<TValue> formatter) : SubscriptionListener
+internal sealed class EventListener<TValue>(object sender, EventHandler<TValue> handler, IMessagePackFormatter<TValue> formatter,
+    MessagePackSerializerOptions options) : SubscriptionListener
 {
     public override object Identity => handler;
 
     public override bool Deliver(byte[] value)
     {
-        handler(sender, Decode(value, formatter));
+        handler(sender, Decode(value, formatter, options));
         return true;
     }
 }
 
 /// <summary>One consumer of an <see cref="IAsyncEnumerable{T}"/> subscription, buffered up to <see cref="Capacity"/> values.</summary>
-internal sealed class StreamListener<TValue>(IMessagePackFormatter<TValue> formatter) : SubscriptionListener
+internal sealed class StreamListener<TValue>(IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) : SubscriptionListener
 {
     /// <summary>Values buffered per consumer; a consumer further behind gets its stream ended with an error.</summary>
     public const int Capacity = 1024;
@@ -70,7 +70,7 @@ internal sealed class StreamListener<TValue>(IMessagePackFormatter<TValue> forma
 
     public override bool Deliver(byte[] value)
     {
-        if (_values.Writer.TryWrite(Decode(value, formatter))) return true;
+        if (_values.Writer.TryWrite(Decode(value, formatter, options))) return true;
         // Never dropped silently and never unbounded: a consumer this far behind loses its stream, with the reason.
         _values.Writer.TryComplete(new ClusterClientException(
             $"The async stream's consumer fell {Capacity} values behind; the stream was ended to bound memory. Consume faster or subscribe again."));

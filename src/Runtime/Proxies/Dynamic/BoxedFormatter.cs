@@ -1,4 +1,4 @@
-using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
@@ -8,22 +8,22 @@ internal interface IBoxedFormatter
     /// <summary>The type the underlying formatter handles.</summary>
     Type Type { get; }
 
-    /// <summary>The underlying <c>IMessagePackFormatter&lt;Type&gt;</c>.</summary>
-    object Formatter { get; }
+    void Serialize(ref MessagePackWriter writer, object? value, MessagePackSerializerOptions options);
 
-    void Serialize(ref MessagePackWriter writer, object? value);
-
-    object? Deserialize(ref MessagePackReader reader);
+    object? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options);
 }
 
-/// <summary>Adapts an <see cref="IMessagePackFormatter{T}"/> to <see cref="IBoxedFormatter"/>.</summary>
-internal sealed class BoxedFormatter<T>(IMessagePackFormatter<T> inner) : IBoxedFormatter
+/// <summary>
+/// <see cref="ResolvedFormatter{T}"/> behind <see cref="IBoxedFormatter"/>: the formatter of <typeparamref name="T"/> comes from the
+/// options' resolver chain at the time of the call, exactly as in generated code.
+/// </summary>
+internal sealed class BoxedFormatter<T> : IBoxedFormatter
 {
     public Type Type => typeof(T);
 
-    public object Formatter => inner;
+    public void Serialize(ref MessagePackWriter writer, object? value, MessagePackSerializerOptions options) =>
+        ResolvedFormatter<T>.Instance.Serialize(ref writer, (T)value!, options);
 
-    public void Serialize(ref MessagePackWriter writer, object? value) => inner.Serialize(ref writer, (T)value!);
-
-    public object? Deserialize(ref MessagePackReader reader) => inner.Deserialize(ref reader);
+    public object? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) =>
+        ResolvedFormatter<T>.Instance.Deserialize(ref reader, options);
 }

@@ -1,4 +1,5 @@
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
@@ -20,24 +21,24 @@ internal sealed class DynamicArgumentsFormatter : IMessagePackFormatter<object?[
     /// <summary>How many values the array holds.</summary>
     public int Count => _parameters.Length;
 
-    public void Serialize(ref MessagePackWriter writer, object?[] value)
+    public void Serialize(ref MessagePackWriter writer, object?[] value, MessagePackSerializerOptions options)
     {
         if (value.Length != _parameters.Length)
             throw new ArgumentException($"'{_member}' takes {_parameters.Length} serialized arguments, not {value.Length}.", nameof(value));
         writer.WriteArrayHeader(_parameters.Length);
-        for (int i = 0; i < _parameters.Length; i++) _parameters[i].Serialize(ref writer, value[i]);
+        for (int i = 0; i < _parameters.Length; i++) _parameters[i].Serialize(ref writer, value[i], options);
     }
 
-    public object?[] Deserialize(ref MessagePackReader reader)
+    public object?[] Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
         int count = reader.ReadArrayHeader();
         if (count != _parameters.Length)
             throw new MessagePackSerializationException($"'{_member}' takes {_parameters.Length} arguments, but the request carries {count}.");
         if (count == 0) return [];
-        reader.EnterNested();
+        options.Security.DepthStep(ref reader);
         var values = new object?[count];
-        for (int i = 0; i < count; i++) values[i] = _parameters[i].Deserialize(ref reader);
-        reader.ExitNested();
+        for (int i = 0; i < count; i++) values[i] = _parameters[i].Deserialize(ref reader, options);
+        reader.Depth--;
         return values;
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using Castle.DynamicProxy;
-using ClusterSharing.Serialization;
+using MessagePack;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
@@ -48,6 +48,7 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
                 "Make the interface public, or keep it internal and add [assembly: InternalsVisibleTo(\"DynamicProxyGenAssembly2\")] to its assembly.");
         var built = DynamicContractBuilder<T>.Build();
         Name = built.Name;
+        Resolver = built.Resolver;
         _members = built.Members;
         _byMethod = built.ByMethod;
         _methods = _members.Select(m => m.Method).ToArray();
@@ -61,6 +62,9 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
     public override IReadOnlyList<ClusterMethod> Methods => _methods;
 
     /// <inheritdoc/>
+    public override IFormatterResolver? Resolver { get; }
+
+    /// <inheritdoc/>
     public override T CreateProxy(IClusterInvoker<T> invoker)
     {
         ArgumentNullException.ThrowIfNull(invoker);
@@ -69,28 +73,30 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
     }
 
     /// <inheritdoc/>
-    public override ValueTask DispatchAsync(T target, ClusterMethod method, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
+    public override ValueTask DispatchAsync(T target, ClusterMethod method, ref MessagePackReader arguments, MessagePackSerializerOptions options, IReplyWriter reply,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(reply);
         var member = Find(method);
         if (member.Method.Kind is not (ClusterMethodKind.Invoke or ClusterMethodKind.Oneway or ClusterMethodKind.Publish or ClusterMethodKind.Close))
             throw Mismatch(method, "call");
-        return member.DispatchAsync(target, ref arguments, reply, cancellationToken);
+        return member.DispatchAsync(target, ref arguments, options, reply, cancellationToken);
     }
 
     /// <inheritdoc/>
-    public override object Subscribe(T target, ClusterMethod method, ref MessagePackReader registration, ISubscriptionSink sink)
+    public override object Subscribe(T target, ClusterMethod method, ref MessagePackReader registration, MessagePackSerializerOptions options, ISubscriptionSink sink)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(sink);
         var member = Find(method);
         if (member.Method.Kind is not (ClusterMethodKind.Subscribe or ClusterMethodKind.Event)) throw Mismatch(method, "subscription");
-        return member.Subscribe(target, ref registration, sink);
+        return member.Subscribe(target, ref registration, options, sink);
     }
 
     /// <inheritdoc/>
-    public override bool Unsubscribe(T target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration, object token)
+    public override bool Unsubscribe(T target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration,
+        MessagePackSerializerOptions options, object token)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(subscribeMethod);
@@ -101,7 +107,7 @@ public sealed class DynamicClusterContract<T> : ClusterContract<T> where T : cla
         if (unsubscribeMethod is not null
             && (!_byId.TryGetValue(unsubscribeMethod.Id, out unsubscribe) || unsubscribe.Method.PairedId != subscribe.Method.Id))
             return false;
-        return subscribe.Unsubscribe(target, unsubscribe, ref registration, token);
+        return subscribe.Unsubscribe(target, unsubscribe, ref registration, options, token);
     }
 
     private DynamicMember<T> Find(ClusterMethod method)

@@ -1,6 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
-using ClusterSharing.Serialization;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
@@ -16,6 +15,9 @@ internal sealed class DynamicContractBuilder<T> where T : class
     private readonly Type _contract = typeof(T);
 
     public string Name { get; private set; } = "";
+
+    /// <summary>The contract's own formatters, first in every channel's resolver chain.</summary>
+    public MessagePack.IFormatterResolver Resolver => _resolver;
 
     public List<DynamicMember<T>> Members { get; } = new();
 

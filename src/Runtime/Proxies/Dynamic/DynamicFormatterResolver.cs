@@ -1,68 +1,147 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
 /// <summary>
-/// Maps a <see cref="Type"/> to its formatter for the dynamic path: a <see cref="CompositeResolver"/> of the generator's
-/// extra rule on dictionary keys, <see cref="StandardResolver"/> (every built-in, with elements resolved through the
-/// composite) and <see cref="ObjectFormatter{T}"/> for the contract's own records, classes and structs. One resolver serves
-/// one contract build; everything is resolved while the contract is built, so a type without a formatter fails there, with
-/// the path to it, not on the first call.
+/// The dynamic path's counterpart of the generated resolver: every type a contract reaches is checked against the same
+/// rules as the generator's while the contract is built (so a type that cannot be shared fails there, with the path to
+/// it, not on the first call), and the same formatters are registered for the same types: a map formatter
+/// (<see cref="ObjectFormatter{T}"/>) for each of the contract's records, classes and structs, and MessagePack-CSharp's
+/// own formatters for the nullables, arrays, lists, dictionaries and enums of them. Built-in types,
+/// <c>[MessagePackObject]</c> types, types with a <c>[MessagePackFormatter]</c> and types without a usable constructor
+/// are left to the rest of the chain (the user's resolver, then the standard one). Written only while the contract is
+/// built, read-only afterwards.
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class DynamicFormatterResolver
+internal sealed class DynamicFormatterResolver : IFormatterResolver
 {
-    private static readonly MethodInfo GetFormatterMethod = typeof(IFormatterResolver).GetMethod(nameof(IFormatterResolver.GetFormatter))!;
+    private static readonly HashSet<Type> BuiltIns =
+    [
+        typeof(bool), typeof(byte), typeof(sbyte), typeof(short), typeof(ushort), typeof(int), typeof(uint), typeof(long), typeof(ulong),
+        typeof(float), typeof(double), typeof(char), typeof(string), typeof(DateTime), typeof(DateTimeOffset), typeof(TimeSpan), typeof(Guid),
+        typeof(byte[]),
+    ];
 
-    private readonly CompositeResolver _resolver;
+    private readonly Dictionary<Type, object> _formatters = new();
+    private readonly HashSet<Type> _checked = new();
     private readonly Dictionary<Type, IBoxedFormatter> _boxed = new();
 
-    public DynamicFormatterResolver() =>
-        _resolver = new CompositeResolver(new DictionaryKeyRule(), StandardResolver.Instance, new ObjectFormatters(this));
+    /// <inheritdoc/>
+    public IMessagePackFormatter<T>? GetFormatter<T>() =>
+        _formatters.TryGetValue(typeof(T), out var formatter) ? (IMessagePackFormatter<T>)formatter : null;
 
-    /// <summary>The <c>IMessagePackFormatter&lt;<paramref name="type"/>&gt;</c>.</summary>
-    /// <exception cref="UnsupportedTypeException">No formatter can be built; the message says why and where.</exception>
+    /// <summary>Checks <paramref name="type"/> and returns the <c>IMessagePackFormatter&lt;<paramref name="type"/>&gt;</c> the runtime passes around.</summary>
+    /// <exception cref="UnsupportedTypeException">The type cannot be shared; the message says why and where.</exception>
     public object GetFormatter(Type type)
     {
         RejectNonGenericArgument(type);
-        try
-        {
-            return GetFormatterMethod.MakeGenericMethod(type).Invoke(_resolver, BindingFlags.DoNotWrapExceptions, binder: null, parameters: null, culture: null)
-                // Unreachable while ObjectFormatters comes last (it builds or throws); kept so a null never escapes.
-                ?? throw new UnsupportedTypeException(type, "no formatter resolves it");
-        }
-        catch (UnsupportedTypeException ex)
-        {
-            throw ex.From(type);
-        }
-        catch (TargetInvocationException ex) when (Unwrap(ex) is UnsupportedTypeException inner)
-        {
-            // Built-in collections resolve their elements by reflection, which wraps what an element's resolver throws.
-            throw inner.From(type);
-        }
+        Check(type);
+        return typeof(ResolvedFormatter<>).MakeGenericType(type).GetProperty(nameof(ResolvedFormatter<int>.Instance))!.GetValue(null)!;
     }
 
     /// <summary>The formatter of <paramref name="type"/> behind <see cref="IBoxedFormatter"/>.</summary>
     public IBoxedFormatter GetBoxedFormatter(Type type)
     {
         if (_boxed.TryGetValue(type, out var boxed)) return boxed;
-        var formatter = GetFormatter(type);
-        // Resolving a recursive type may already have boxed it.
+        GetFormatter(type);
+        // Checking a recursive type may already have boxed it.
         if (_boxed.TryGetValue(type, out boxed)) return boxed;
-        boxed = (IBoxedFormatter)Activator.CreateInstance(typeof(BoxedFormatter<>).MakeGenericType(type), formatter)!;
+        boxed = (IBoxedFormatter)Activator.CreateInstance(typeof(BoxedFormatter<>).MakeGenericType(type))!;
         _boxed.Add(type, boxed);
         return boxed;
     }
 
-    private static Exception Unwrap(TargetInvocationException ex)
+    private void Check(Type type)
     {
-        Exception inner = ex;
-        while (inner is TargetInvocationException { InnerException: { } next }) inner = next;
-        return inner;
+        if (BuiltIns.Contains(type) || !_checked.Add(type)) return;
+        try
+        {
+            Register(type);
+        }
+        catch
+        {
+            _checked.Remove(type);
+            _formatters.Remove(type);
+            throw;
+        }
     }
+
+    private void Register(Type type)
+    {
+        if (Nullable.GetUnderlyingType(type) is { } underlying)
+        {
+            CheckPart(type, underlying);
+            Add(type, typeof(NullableFormatter<>), underlying);
+            return;
+        }
+        if (type.IsEnum)
+        {
+            Add(type, typeof(GenericEnumFormatter<>), type);
+            return;
+        }
+        if (type.IsArray)
+        {
+            if (type.GetArrayRank() != 1)
+                throw new UnsupportedTypeException(type, "multi-dimensional arrays are not supported; use a jagged array (T[][]) or a List<T>");
+            var element = type.GetElementType()!;
+            RejectNonGenericArgument(element);
+            CheckPart(type, element);
+            Add(type, typeof(ArrayFormatter<>), element);
+            return;
+        }
+        if (type.IsGenericType && CollectionFormatter(type.GetGenericTypeDefinition()) is { } collection)
+        {
+            var arguments = type.GetGenericArguments();
+            if (arguments.Length == 2 && Nullable.GetUnderlyingType(arguments[0]) is not null)
+                throw new UnsupportedTypeException(type, "a dictionary key cannot be a nullable value type; use the non-nullable type");
+            foreach (var argument in arguments)
+            {
+                RejectNonGenericArgument(argument);
+                CheckPart(type, argument);
+            }
+            Add(type, collection, arguments);
+            return;
+        }
+        if (HasMessagePackShape(type)) return;
+        Reject(type);
+        if (!ObjectFormatter<int>.HasUsableConstructor(type)) return;
+        var formatter = (IObjectFormatter)Activator.CreateInstance(typeof(ObjectFormatter<>).MakeGenericType(type))!;
+        // Registered before its members are checked, so recursive types (a Node with a Node? Next) find themselves.
+        _formatters.Add(type, formatter);
+        formatter.Initialize(this);
+    }
+
+    private void CheckPart(Type container, Type part)
+    {
+        try { Check(part); }
+        catch (UnsupportedTypeException ex) { throw ex.From(container); }
+    }
+
+    private void Add(Type type, Type formatterDefinition, params Type[] arguments) =>
+        _formatters.Add(type, Activator.CreateInstance(formatterDefinition.MakeGenericType(arguments))!);
+
+    /// <summary>The MessagePack-CSharp formatter the generator uses for a generic collection of System.Collections.Generic.</summary>
+    private static Type? CollectionFormatter(Type definition) =>
+        definition == typeof(List<>) ? typeof(ListFormatter<>)
+        : definition == typeof(IReadOnlyList<>) ? typeof(InterfaceReadOnlyListFormatter<>)
+        : definition == typeof(IList<>) ? typeof(InterfaceListFormatter2<>)
+        : definition == typeof(IReadOnlyCollection<>) ? typeof(InterfaceReadOnlyCollectionFormatter<>)
+        : definition == typeof(ICollection<>) ? typeof(InterfaceCollectionFormatter2<>)
+        : definition == typeof(IEnumerable<>) ? typeof(InterfaceEnumerableFormatter<>)
+        : definition == typeof(Dictionary<,>) ? typeof(DictionaryFormatter<,>)
+        : definition == typeof(IReadOnlyDictionary<,>) ? typeof(InterfaceReadOnlyDictionaryFormatter<,>)
+        : definition == typeof(IDictionary<,>) ? typeof(InterfaceDictionaryFormatter<,>)
+        : null;
+
+    /// <summary>Types that bring their own MessagePack shape: the chain after the contract's formatters serves them.</summary>
+    internal static bool HasMessagePackShape(Type type) =>
+        type.IsDefined(typeof(MessagePackObjectAttribute), inherit: false)
+        || type.IsDefined(typeof(MessagePackFormatterAttribute), inherit: false)
+        || type.IsDefined(typeof(UnionAttribute), inherit: false);
 
     /// <summary>Types that cannot even be a generic argument, so no resolver can be asked about them.</summary>
     private static void RejectNonGenericArgument(Type type)
@@ -78,60 +157,27 @@ internal sealed class DynamicFormatterResolver
         }
     }
 
-    /// <summary>The standard resolver accepts nullable dictionary keys; the generator refuses them, and so does this path.</summary>
-    private sealed class DictionaryKeyRule : IFormatterResolver
+    private static void Reject(Type type)
     {
-        public IMessagePackFormatter<T>? GetFormatter<T>()
-        {
-            var type = typeof(T);
-            if (type.IsGenericType && type.GetGenericTypeDefinition() is var definition
-                && (definition == typeof(Dictionary<,>) || definition == typeof(IReadOnlyDictionary<,>) || definition == typeof(IDictionary<,>))
-                && Nullable.GetUnderlyingType(type.GetGenericArguments()[0]) is not null)
-                throw new UnsupportedTypeException(type, "a dictionary key cannot be a nullable value type; use the non-nullable type");
-            return null;
-        }
+        if (type == typeof(object))
+            throw new UnsupportedTypeException(type, "'object' has no fixed shape to serialize; use a concrete type");
+        if (typeof(Delegate).IsAssignableFrom(type))
+            throw new UnsupportedTypeException(type, "delegates cannot be sent to another process");
+        if (type.IsInterface || type.IsAbstract)
+            throw new UnsupportedTypeException(type, "interfaces and abstract classes cannot be constructed when read; use a concrete record, class or struct");
+        if (type == typeof(decimal))
+            throw new UnsupportedTypeException(type, "decimal has no MessagePack representation; use double, long (scaled) or string");
+        if (type == typeof(IntPtr) || type == typeof(UIntPtr))
+            throw new UnsupportedTypeException(type, "native-sized integers differ between processes; use long or int");
+        if (type.Namespace is "System" || type.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true)
+            throw new UnsupportedTypeException(type, "this framework type has no ClusterClient formatter; supported are the primitives, string, byte[], DateTime, DateTimeOffset, TimeSpan, Guid, enums, Nullable<T>, arrays, List<T>/IReadOnlyList<T>/IList<T>/IEnumerable<T>, Dictionary<K,V>/IReadOnlyDictionary<K,V> and your own records, classes and structs");
     }
 
-    /// <summary>Asked last: everything the standard resolver does not know is an object of the contract, or refused.</summary>
-    [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
-    [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-    private sealed class ObjectFormatters(DynamicFormatterResolver owner) : IFormatterResolver
+    /// <summary>Checks a property's type on behalf of an <see cref="ObjectFormatter{T}"/>.</summary>
+    internal void CheckMember(Type type)
     {
-        private readonly Dictionary<Type, object> _formatters = new();
-
-        public IMessagePackFormatter<T>? GetFormatter<T>()
-        {
-            if (_formatters.TryGetValue(typeof(T), out var known)) return (IMessagePackFormatter<T>)known;
-            Reject(typeof(T));
-            var formatter = new ObjectFormatter<T>();
-            // Registered before its members resolve, so recursive types (a Node with a Node? Next) find themselves.
-            _formatters.Add(typeof(T), formatter);
-            try { formatter.Initialize(owner); }
-            catch
-            {
-                _formatters.Remove(typeof(T));
-                throw;
-            }
-            return formatter;
-        }
-
-        private static void Reject(Type type)
-        {
-            if (type.IsArray)
-                throw new UnsupportedTypeException(type, "multi-dimensional arrays are not supported; use a jagged array (T[][]) or a List<T>");
-            if (type == typeof(object))
-                throw new UnsupportedTypeException(type, "'object' has no fixed shape to serialize; use a concrete type");
-            if (typeof(Delegate).IsAssignableFrom(type))
-                throw new UnsupportedTypeException(type, "delegates cannot be sent to another process");
-            if (type.IsInterface || type.IsAbstract)
-                throw new UnsupportedTypeException(type, "interfaces and abstract classes cannot be constructed when read; use a concrete record, class or struct");
-            if (type == typeof(decimal))
-                throw new UnsupportedTypeException(type, "decimal has no MessagePack representation; use double, long (scaled) or string");
-            if (type == typeof(IntPtr) || type == typeof(UIntPtr))
-                throw new UnsupportedTypeException(type, "native-sized integers differ between processes; use long or int");
-            if (type.Namespace is "System" || type.Namespace?.StartsWith("System.", StringComparison.Ordinal) == true)
-                throw new UnsupportedTypeException(type, "this framework type has no ClusterClient formatter; supported are the primitives, string, byte[], DateTime, DateTimeOffset, TimeSpan, Guid, enums, Nullable<T>, arrays, List<T>/IReadOnlyList<T>/IList<T>/IEnumerable<T>, Dictionary<K,V>/IReadOnlyDictionary<K,V> and your own records, classes and structs");
-        }
+        RejectNonGenericArgument(type);
+        Check(type);
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
@@ -15,13 +16,13 @@ internal abstract class DynamicMember<T>(ClusterMethod method) where T : class
     /// <summary>Proxy side: the call <paramref name="called"/> with <paramref name="arguments"/> (every parameter, as Castle passes them).</summary>
     public abstract object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments);
 
-    public virtual ValueTask DispatchAsync(T target, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken) =>
+    public virtual ValueTask DispatchAsync(T target, ref MessagePackReader arguments, MessagePackSerializerOptions options, IReplyWriter reply, CancellationToken cancellationToken) =>
         throw new ArgumentException($"{Method} is a {Method.Kind} member; only Invoke, Oneway, Publish and Close members are dispatched.", nameof(Method));
 
-    public virtual object Subscribe(T target, ref MessagePackReader registration, ISubscriptionSink sink) =>
+    public virtual object Subscribe(T target, ref MessagePackReader registration, MessagePackSerializerOptions options, ISubscriptionSink sink) =>
         throw new ArgumentException($"{Method} is a {Method.Kind} member; only Subscribe and Event members can be subscribed.", nameof(Method));
 
-    public virtual bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader registration, object token) =>
+    public virtual bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader registration, MessagePackSerializerOptions options, object token) =>
         throw new ArgumentException($"{Method} is a {Method.Kind} member; only Subscribe and Event members can be unsubscribed.", nameof(Method));
 
     /// <summary>Calls the real member; exceptions are the member's own (never a <see cref="TargetInvocationException"/>).</summary>
@@ -58,9 +59,9 @@ internal abstract class CallMember<T>(ClusterMethod method, MethodInfo member, D
         CancellationIndex >= 0 && arguments[CancellationIndex] is CancellationToken token ? token : CancellationToken.None;
 
     /// <summary>Reads the argument array and puts <paramref name="cancellationToken"/> where the method takes it.</summary>
-    protected object?[] ReadCallArguments(ref MessagePackReader reader, CancellationToken cancellationToken)
+    protected object?[] ReadCallArguments(ref MessagePackReader reader, MessagePackSerializerOptions options, CancellationToken cancellationToken)
     {
-        var wire = Arguments.Deserialize(ref reader);
+        var wire = Arguments.Deserialize(ref reader, options);
         if (CancellationIndex < 0) return wire;
         var call = new object?[wire.Length + 1];
         for (int i = 0, j = 0; i < call.Length; i++)
@@ -71,22 +72,23 @@ internal abstract class CallMember<T>(ClusterMethod method, MethodInfo member, D
     }
 
     /// <summary>Reads the arguments synchronously, then calls the real member; its exceptions fault the returned task.</summary>
-    public override ValueTask DispatchAsync(T target, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
+    public override ValueTask DispatchAsync(T target, ref MessagePackReader arguments, MessagePackSerializerOptions options, IReplyWriter reply,
+        CancellationToken cancellationToken)
     {
-        var call = ReadCallArguments(ref arguments, cancellationToken);
-        return CallAndComplete(target, call, reply);
+        var call = ReadCallArguments(ref arguments, options, cancellationToken);
+        return CallAndComplete(target, call, options, reply);
     }
 
-    protected ValueTask CallAndComplete(T target, object?[] call, IReplyWriter reply)
+    protected ValueTask CallAndComplete(T target, object?[] call, MessagePackSerializerOptions options, IReplyWriter reply)
     {
         object? returned;
         try { returned = Call(Member, target, call); }
         catch (Exception ex) { return ValueTask.FromException(ex); }
-        return Complete(returned, reply);
+        return Complete(returned, options, reply);
     }
 
     /// <summary>Awaits what the real member returned and writes the reply, as the kind requires.</summary>
-    protected abstract ValueTask Complete(object? returned, IReplyWriter reply);
+    protected abstract ValueTask Complete(object? returned, MessagePackSerializerOptions options, IReplyWriter reply);
 
     protected InvalidOperationException NullTask() =>
         new($"'{Method.Name}' of the real client returned a null {Member.ReturnType.Name}; return a completed task instead.");
@@ -107,7 +109,7 @@ internal sealed class VoidInvokeMember<T>(ClusterMethod method, MethodInfo membe
         return _returnsTask ? pending.AsTask() : pending;
     }
 
-    protected override ValueTask Complete(object? returned, IReplyWriter reply) => returned switch
+    protected override ValueTask Complete(object? returned, MessagePackSerializerOptions options, IReplyWriter reply) => returned switch
     {
         Task task => AwaitAsync(new ValueTask(task), reply),
         ValueTask valueTask => AwaitAsync(valueTask, reply),
@@ -136,17 +138,17 @@ internal sealed class InvokeMember<T, TResult>(ClusterMethod method, MethodInfo 
         return _returnsTask ? pending.AsTask() : pending;
     }
 
-    protected override ValueTask Complete(object? returned, IReplyWriter reply) => returned switch
+    protected override ValueTask Complete(object? returned, MessagePackSerializerOptions options, IReplyWriter reply) => returned switch
     {
-        Task<TResult> task => AwaitAsync(new ValueTask<TResult>(task), reply),
-        ValueTask<TResult> valueTask => AwaitAsync(valueTask, reply),
+        Task<TResult> task => AwaitAsync(new ValueTask<TResult>(task), options, reply),
+        ValueTask<TResult> valueTask => AwaitAsync(valueTask, options, reply),
         _ => ValueTask.FromException(NullTask()),
     };
 
-    private async ValueTask AwaitAsync(ValueTask<TResult> pending, IReplyWriter reply)
+    private async ValueTask AwaitAsync(ValueTask<TResult> pending, MessagePackSerializerOptions options, IReplyWriter reply)
     {
         var value = await pending.ConfigureAwait(false);
-        reply.WriteResult(value, result);
+        reply.WriteResult(value, result, options);
     }
 }
 
@@ -168,7 +170,7 @@ internal sealed class VoidCallMember<T>(ClusterMethod method, MethodInfo member,
         return null;
     }
 
-    protected override ValueTask Complete(object? returned, IReplyWriter reply) => default;
+    protected override ValueTask Complete(object? returned, MessagePackSerializerOptions options, IReplyWriter reply) => default;
 }
 
 /// <summary>
@@ -195,13 +197,14 @@ internal sealed class CloseMember<T>(ClusterMethod method, MethodInfo member, Dy
     /// <see cref="IClusterInvoker{T}.CloseAsync"/> has no arguments, so the runtime may send an empty array or nothing at all;
     /// both are accepted.
     /// </summary>
-    public override ValueTask DispatchAsync(T target, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
+    public override ValueTask DispatchAsync(T target, ref MessagePackReader arguments, MessagePackSerializerOptions options, IReplyWriter reply,
+        CancellationToken cancellationToken)
     {
-        if (!arguments.End) return base.DispatchAsync(target, ref arguments, reply, cancellationToken);
-        return CallAndComplete(target, CancellationIndex >= 0 ? [cancellationToken] : [], reply);
+        if (!arguments.End) return base.DispatchAsync(target, ref arguments, options, reply, cancellationToken);
+        return CallAndComplete(target, CancellationIndex >= 0 ? [cancellationToken] : [], options, reply);
     }
 
-    protected override ValueTask Complete(object? returned, IReplyWriter reply) => returned switch
+    protected override ValueTask Complete(object? returned, MessagePackSerializerOptions options, IReplyWriter reply) => returned switch
     {
         Task task => new ValueTask(task),
         ValueTask valueTask => valueTask,
@@ -220,18 +223,18 @@ internal sealed class ListenerSubscribeMember<T, TReg, TValue>(ClusterMethod met
         return null;
     }
 
-    public override object Subscribe(T target, ref MessagePackReader reader, ISubscriptionSink sink)
+    public override object Subscribe(T target, ref MessagePackReader reader, MessagePackSerializerOptions options, ISubscriptionSink sink)
     {
-        var reg = registration.Deserialize(ref reader);
-        Action<TValue> listener = v => sink.OnValue(v, value);
+        var reg = registration.Deserialize(ref reader, options);
+        Action<TValue> listener = v => sink.OnValue(v, value, options);
         Call(member, target, [reg, listener]);
         return listener;
     }
 
-    public override bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader reader, object token)
+    public override bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader reader, MessagePackSerializerOptions options, object token)
     {
         if (token is not Action<TValue> listener || unsubscribe is not UnsubscribeMember<T, TReg, TValue> paired) return false;
-        paired.CallReal(target, ref reader, listener);
+        paired.CallReal(target, ref reader, options, listener);
         return true;
     }
 }
@@ -243,25 +246,25 @@ internal sealed class StreamSubscribeMember<T, TReg, TValue>(ClusterMethod metho
     public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments) =>
         invoker.SubscribeStream(Method, (TReg)arguments[0]!, registration, value, arguments is [_, CancellationToken token] ? token : default);
 
-    public override object Subscribe(T target, ref MessagePackReader reader, ISubscriptionSink sink)
+    public override object Subscribe(T target, ref MessagePackReader reader, MessagePackSerializerOptions options, ISubscriptionSink sink)
     {
-        var reg = registration.Deserialize(ref reader);
+        var reg = registration.Deserialize(ref reader, options);
         var handle = new StreamHandle();
         // The stream form may or may not take a CancellationToken; WithCancellation below stops it either way.
         object?[] call = member.GetParameters().Length == 2 ? [reg, handle.Token] : [reg];
         var stream = Call(member, target, call) as IAsyncEnumerable<TValue>
             ?? throw new InvalidOperationException($"'{Method.Name}' of the real client returned a null stream; return an empty IAsyncEnumerable instead.");
-        _ = PumpAsync(stream, sink, handle);
+        _ = PumpAsync(stream, sink, options, handle);
         return handle;
     }
 
-    private async Task PumpAsync(IAsyncEnumerable<TValue> stream, ISubscriptionSink sink, StreamHandle handle)
+    private async Task PumpAsync(IAsyncEnumerable<TValue> stream, ISubscriptionSink sink, MessagePackSerializerOptions options, StreamHandle handle)
     {
         // Off the subscriber's thread: a real stream that produces values synchronously must not hold up Subscribe.
         await Task.Yield();
         try
         {
-            await foreach (var item in stream.WithCancellation(handle.Token).ConfigureAwait(false)) sink.OnValue(item, value);
+            await foreach (var item in stream.WithCancellation(handle.Token).ConfigureAwait(false)) sink.OnValue(item, value, options);
         }
         catch (OperationCanceledException) when (handle.Token.IsCancellationRequested)
         {
@@ -275,7 +278,7 @@ internal sealed class StreamSubscribeMember<T, TReg, TValue>(ClusterMethod metho
         if (!handle.Token.IsCancellationRequested) sink.OnCompleted(null);
     }
 
-    public override bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader reader, object token) =>
+    public override bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader reader, MessagePackSerializerOptions options, object token) =>
         token is StreamHandle handle && handle.Stop();
 
     private sealed class StreamHandle
@@ -305,9 +308,9 @@ internal sealed class UnsubscribeMember<T, TReg, TValue>(ClusterMethod method, M
     }
 
     /// <summary>Calls the real unsubscribe with the registration read from <paramref name="reader"/> and the leader's own listener.</summary>
-    public void CallReal(T target, ref MessagePackReader reader, Action<TValue> listener)
+    public void CallReal(T target, ref MessagePackReader reader, MessagePackSerializerOptions options, Action<TValue> listener)
     {
-        var reg = registration.Deserialize(ref reader);
+        var reg = registration.Deserialize(ref reader, options);
         Call(member, target, [reg, listener]);
     }
 }
@@ -328,16 +331,16 @@ internal sealed class EventMember<T, TValue>(ClusterMethod method, EventInfo mem
         return null;
     }
 
-    public override object Subscribe(T target, ref MessagePackReader registration, ISubscriptionSink sink)
+    public override object Subscribe(T target, ref MessagePackReader registration, MessagePackSerializerOptions options, ISubscriptionSink sink)
     {
         // An event has no registration; the runtime passes an empty array, which is consumed so nothing is left unread.
         if (!registration.End) registration.Skip();
-        EventHandler<TValue> handler = (_, v) => sink.OnValue(v, value);
+        EventHandler<TValue> handler = (_, v) => sink.OnValue(v, value, options);
         Call(_add, target, [handler]);
         return handler;
     }
 
-    public override bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader registration, object token)
+    public override bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader registration, MessagePackSerializerOptions options, object token)
     {
         if (!registration.End) registration.Skip();
         if (token is not EventHandler<TValue> handler) return false;

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
-using ClusterSharing.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace ClusterSharing.Proxies.Dynamic;
 
@@ -13,7 +14,7 @@ namespace ClusterSharing.Proxies.Dynamic;
 /// </summary>
 [RequiresDynamicCode(DynamicClusterContract.RequiresDynamicCodeMessage)]
 [RequiresUnreferencedCode(DynamicClusterContract.RequiresUnreferencedCodeMessage)]
-internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
+internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>, IObjectFormatter
 {
     private Member[] _members = [];
     private Dictionary<string, int> _index = new(StringComparer.Ordinal);
@@ -30,7 +31,11 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
         {
             var property = properties[i];
             IBoxedFormatter formatter;
-            try { formatter = resolver.GetBoxedFormatter(property.PropertyType); }
+            try
+            {
+                resolver.CheckMember(property.PropertyType);
+                formatter = resolver.GetBoxedFormatter(property.PropertyType);
+            }
             catch (UnsupportedTypeException ex) { throw ex.Within(typeof(T), property.Name); }
             members[i] = new Member(property, formatter);
         }
@@ -41,7 +46,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
         ChooseConstructor();
     }
 
-    public void Serialize(ref MessagePackWriter writer, T value)
+    public void Serialize(ref MessagePackWriter writer, T value, MessagePackSerializerOptions options)
     {
         if (value is null)
         {
@@ -54,11 +59,11 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
         foreach (var member in _members)
         {
             writer.Write(member.Name);
-            member.Formatter.Serialize(ref writer, member.Property.GetValue(boxed, BindingFlags.DoNotWrapExceptions, binder: null, index: null, culture: null));
+            member.Formatter.Serialize(ref writer, member.Property.GetValue(boxed, BindingFlags.DoNotWrapExceptions, binder: null, index: null, culture: null), options);
         }
     }
 
-    public T Deserialize(ref MessagePackReader reader)
+    public T Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
         if (reader.TryReadNil())
         {
@@ -69,7 +74,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
         int count = reader.ReadMapHeader();
         var values = new object?[_members.Length];
         var present = new bool[_members.Length];
-        reader.EnterNested();
+        options.Security.DepthStep(ref reader);
         for (int i = 0; i < count; i++)
         {
             if (reader.NextMessagePackType != MessagePackType.String)
@@ -81,7 +86,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
             string? key = reader.ReadString();
             if (key is not null && _index.TryGetValue(key, out int member))
             {
-                values[member] = _members[member].Formatter.Deserialize(ref reader);
+                values[member] = _members[member].Formatter.Deserialize(ref reader, options);
                 present[member] = true;
             }
             else
@@ -89,7 +94,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
                 reader.Skip();
             }
         }
-        reader.ExitNested();
+        reader.Depth--;
         return Construct(values, present);
     }
 
@@ -130,17 +135,35 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
 
     private void ChooseConstructor()
     {
+        var (best, bestMembers) = FindConstructor(typeof(T), _members.Select(m => m.Property).ToList());
+        if (best is null && !typeof(T).IsValueType)
+            throw new UnsupportedTypeException(typeof(T),
+                "it has no public constructor to build it with when read; add a public parameterless constructor or one whose parameters match its properties by name");
+        _constructor = best;
+        _constructorMembers = bestMembers;
+        _defaults = _members.Select(m => DefaultOf(m.Property.PropertyType)).ToArray();
+    }
+
+    /// <summary>
+    /// True when <paramref name="type"/> can be built from its properties (a struct, or a class with a public constructor
+    /// whose parameters all match properties); a class that cannot is left to a user's formatter.
+    /// </summary>
+    public static bool HasUsableConstructor(Type type) => type.IsValueType || FindConstructor(type, ReadableProperties(type)).Constructor is not null;
+
+    /// <summary>The public constructor with the most parameters that all match distinct properties (case-insensitively, same type).</summary>
+    private static (ConstructorInfo? Constructor, int[] Members) FindConstructor(Type type, List<PropertyInfo> properties)
+    {
         ConstructorInfo? best = null;
         int[] bestMembers = [];
-        foreach (var constructor in typeof(T).GetConstructors(BindingFlags.Public | BindingFlags.Instance).OrderBy(c => c.MetadataToken))
+        foreach (var constructor in type.GetConstructors(BindingFlags.Public | BindingFlags.Instance).OrderBy(c => c.MetadataToken))
         {
             var parameters = constructor.GetParameters();
             var matched = new int[parameters.Length];
             bool matches = true;
             for (int i = 0; i < parameters.Length && matches; i++)
             {
-                int found = Array.FindIndex(_members, m => string.Equals(m.Name, parameters[i].Name, StringComparison.OrdinalIgnoreCase)
-                    && m.Property.PropertyType == parameters[i].ParameterType);
+                int found = properties.FindIndex(p => string.Equals(p.Name, parameters[i].Name, StringComparison.OrdinalIgnoreCase)
+                    && p.PropertyType == parameters[i].ParameterType);
                 matched[i] = found;
                 // Each property feeds at most one parameter.
                 matches = found >= 0 && Array.IndexOf(matched, found, 0, i) < 0;
@@ -151,12 +174,7 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
                 bestMembers = matched;
             }
         }
-        if (best is null && !typeof(T).IsValueType)
-            throw new UnsupportedTypeException(typeof(T),
-                "it has no public constructor to build it with when read; add a public parameterless constructor or one whose parameters match its properties by name");
-        _constructor = best;
-        _constructorMembers = bestMembers;
-        _defaults = _members.Select(m => DefaultOf(m.Property.PropertyType)).ToArray();
+        return (best, bestMembers);
     }
 
     private static object? DefaultOf(Type type) => type.IsValueType ? Activator.CreateInstance(type) : null;
@@ -196,10 +214,17 @@ internal sealed class ObjectFormatter<T> : IMessagePackFormatter<T>
     }
 }
 
+/// <summary>An <see cref="ObjectFormatter{T}"/> seen without its type argument, so the resolver can initialize it.</summary>
+internal interface IObjectFormatter
+{
+    /// <summary>Checks the members' types; called after the resolver registered this formatter, so recursive types find it.</summary>
+    void Initialize(DynamicFormatterResolver resolver);
+}
+
 /// <summary>Stops a cyclic object graph before it overflows the stack while being written.</summary>
 internal static class SerializationDepth
 {
-    /// <summary>The limit generated code uses; far deeper than any reader accepts (<see cref="MessagePackReaderOptions.MaxDepth"/> defaults to 32).</summary>
+    /// <summary>The limit generated code uses; far deeper than any reader accepts (<see cref="ClusterSharing.Serialization.DecodingLimits.MaxDepth"/> defaults to 32).</summary>
     private const int Limit = 256;
 
     [ThreadStatic] private static int t_depth;

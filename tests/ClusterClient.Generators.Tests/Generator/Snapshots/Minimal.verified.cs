@@ -32,7 +32,7 @@ namespace Snapshots.Minimal
         public override global::Snapshots.Minimal.ICalculator CreateProxy(global::ClusterSharing.Proxies.IClusterInvoker<global::Snapshots.Minimal.ICalculator> invoker) => new Proxy(invoker ?? throw new global::System.ArgumentNullException(nameof(invoker)));
 
         /// <inheritdoc/>
-        public override global::System.Threading.Tasks.ValueTask DispatchAsync(global::Snapshots.Minimal.ICalculator target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::ClusterSharing.Serialization.MessagePackReader arguments, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+        public override global::System.Threading.Tasks.ValueTask DispatchAsync(global::Snapshots.Minimal.ICalculator target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::MessagePack.MessagePackReader arguments, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
         {
             if (target is null) throw new global::System.ArgumentNullException(nameof(target));
             if (method is null) throw new global::System.ArgumentNullException(nameof(method));
@@ -40,12 +40,12 @@ namespace Snapshots.Minimal
             {
                 case 0xCC5889E4u: // AddAsync
                 {
-                    var args = Args0_AddAsyncFormatter.Instance.Deserialize(ref arguments);
-                    return Invoke0Async(target, args, reply, cancellationToken);
+                    var args = Args0_AddAsyncFormatter.Instance.Deserialize(ref arguments, options);
+                    return Invoke0Async(target, args, options, reply, cancellationToken);
                 }
                 case 0xA66B797Bu: // Reset
                 {
-                    var args = Args1_ResetFormatter.Instance.Deserialize(ref arguments);
+                    var args = Args1_ResetFormatter.Instance.Deserialize(ref arguments, options);
                     try
                     {
                         target.Reset();
@@ -58,14 +58,14 @@ namespace Snapshots.Minimal
             }
         }
 
-        private static async global::System.Threading.Tasks.ValueTask Invoke0Async(global::Snapshots.Minimal.ICalculator target, Args0_AddAsync args, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+        private static async global::System.Threading.Tasks.ValueTask Invoke0Async(global::Snapshots.Minimal.ICalculator target, Args0_AddAsync args, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
         {
             var result = await target.AddAsync(args.a!, args.b!, cancellationToken).ConfigureAwait(false);
-            reply.WriteResult<int>(result!, Formatters.Int32);
+            reply.WriteResult<int>(result!, Formatters.Int32, options);
         }
 
         /// <inheritdoc/>
-        public override object Subscribe(global::Snapshots.Minimal.ICalculator target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::ClusterSharing.Serialization.MessagePackReader registration, global::ClusterSharing.Proxies.ISubscriptionSink sink)
+        public override object Subscribe(global::Snapshots.Minimal.ICalculator target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::MessagePack.MessagePackReader registration, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.ISubscriptionSink sink)
         {
             if (target is null) throw new global::System.ArgumentNullException(nameof(target));
             if (method is null) throw new global::System.ArgumentNullException(nameof(method));
@@ -78,7 +78,7 @@ namespace Snapshots.Minimal
         }
 
         /// <inheritdoc/>
-        public override bool Unsubscribe(global::Snapshots.Minimal.ICalculator target, global::ClusterSharing.Proxies.ClusterMethod subscribeMethod, global::ClusterSharing.Proxies.ClusterMethod? unsubscribeMethod, ref global::ClusterSharing.Serialization.MessagePackReader registration, object token)
+        public override bool Unsubscribe(global::Snapshots.Minimal.ICalculator target, global::ClusterSharing.Proxies.ClusterMethod subscribeMethod, global::ClusterSharing.Proxies.ClusterMethod? unsubscribeMethod, ref global::MessagePack.MessagePackReader registration, global::MessagePack.MessagePackSerializerOptions options, object token)
         {
             if (target is null) throw new global::System.ArgumentNullException(nameof(target));
             if (subscribeMethod is null) throw new global::System.ArgumentNullException(nameof(subscribeMethod));
@@ -128,25 +128,25 @@ namespace Snapshots.Minimal
             }
         }
 
-        private sealed class Args0_AddAsyncFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args0_AddAsync>
+        private sealed class Args0_AddAsyncFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args0_AddAsync>
         {
             public static readonly Args0_AddAsyncFormatter Instance = new();
 
-            public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args0_AddAsync value)
+            public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args0_AddAsync value, global::MessagePack.MessagePackSerializerOptions options)
             {
                 writer.WriteArrayHeader(2);
-                Formatters.Int32.Serialize(ref writer, value.a);
-                Formatters.Int32.Serialize(ref writer, value.b);
+                Formatters.Int32.Serialize(ref writer, value.a, options);
+                Formatters.Int32.Serialize(ref writer, value.b, options);
             }
 
-            public Args0_AddAsync Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+            public Args0_AddAsync Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
                 int count = reader.ReadArrayHeader();
-                if (count != 2) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("AddAsync takes 2 argument(s), but the message has " + count + ".");
-                reader.EnterNested();
-                var __arg0 = Formatters.Int32.Deserialize(ref reader);
-                var __arg1 = Formatters.Int32.Deserialize(ref reader);
-                reader.ExitNested();
+                if (count != 2) throw new global::MessagePack.MessagePackSerializationException("AddAsync takes 2 argument(s), but the message has " + count + ".");
+                options.Security.DepthStep(ref reader);
+                var __arg0 = Formatters.Int32.Deserialize(ref reader, options);
+                var __arg1 = Formatters.Int32.Deserialize(ref reader, options);
+                reader.Depth--;
                 return new Args0_AddAsync(__arg0, __arg1);
             }
         }
@@ -156,27 +156,27 @@ namespace Snapshots.Minimal
         {
         }
 
-        private sealed class Args1_ResetFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args1_Reset>
+        private sealed class Args1_ResetFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args1_Reset>
         {
             public static readonly Args1_ResetFormatter Instance = new();
 
-            public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args1_Reset value)
+            public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args1_Reset value, global::MessagePack.MessagePackSerializerOptions options)
             {
                 writer.WriteArrayHeader(0);
             }
 
-            public Args1_Reset Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+            public Args1_Reset Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
                 int count = reader.ReadArrayHeader();
-                if (count != 0) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("Reset takes 0 argument(s), but the message has " + count + ".");
+                if (count != 0) throw new global::MessagePack.MessagePackSerializationException("Reset takes 0 argument(s), but the message has " + count + ".");
                 return default;
             }
         }
 
-        /// <summary>One formatter per type the contract reaches, built once in dependency order.</summary>
+        /// <summary>The formatter of each type the contract reaches, as the options' resolver chain supplies it at the time of the call.</summary>
         private static class Formatters
         {
-            public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<int> Int32 = global::ClusterSharing.Serialization.Formatters.Int32Formatter.Instance;
+            public static readonly global::MessagePack.Formatters.IMessagePackFormatter<int> Int32 = global::ClusterSharing.Proxies.ResolvedFormatter<int>.Instance;
         }
     }
 }

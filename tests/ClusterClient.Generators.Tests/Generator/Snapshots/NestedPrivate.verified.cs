@@ -35,10 +35,13 @@ namespace Snapshots.Nested
             public override global::System.Collections.Generic.IReadOnlyList<global::ClusterSharing.Proxies.ClusterMethod> Methods => AllMethods;
 
             /// <inheritdoc/>
+            public override global::MessagePack.IFormatterResolver? Resolver => GeneratedResolver.Instance;
+
+            /// <inheritdoc/>
             public override global::Snapshots.Nested.Host.IKeywords CreateProxy(global::ClusterSharing.Proxies.IClusterInvoker<global::Snapshots.Nested.Host.IKeywords> invoker) => new Proxy(invoker ?? throw new global::System.ArgumentNullException(nameof(invoker)));
 
             /// <inheritdoc/>
-            public override global::System.Threading.Tasks.ValueTask DispatchAsync(global::Snapshots.Nested.Host.IKeywords target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::ClusterSharing.Serialization.MessagePackReader arguments, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+            public override global::System.Threading.Tasks.ValueTask DispatchAsync(global::Snapshots.Nested.Host.IKeywords target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::MessagePack.MessagePackReader arguments, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
             {
                 if (target is null) throw new global::System.ArgumentNullException(nameof(target));
                 if (method is null) throw new global::System.ArgumentNullException(nameof(method));
@@ -46,17 +49,17 @@ namespace Snapshots.Nested
                 {
                     case 0xC46B67CFu: // event
                     {
-                        var args = Args0_eventFormatter.Instance.Deserialize(ref arguments);
-                        return Invoke0Async(target, args, reply, cancellationToken);
+                        var args = Args0_eventFormatter.Instance.Deserialize(ref arguments, options);
+                        return Invoke0Async(target, args, options, reply, cancellationToken);
                     }
                     case 0x733D46DEu: // IndexAsync
                     {
-                        var args = Args1_IndexAsyncFormatter.Instance.Deserialize(ref arguments);
-                        return Invoke1Async(target, args, reply, cancellationToken);
+                        var args = Args1_IndexAsyncFormatter.Instance.Deserialize(ref arguments, options);
+                        return Invoke1Async(target, args, options, reply, cancellationToken);
                     }
                     case 0x31035420u: // Close
                     {
-                        var args = Args2_CloseFormatter.Instance.Deserialize(ref arguments);
+                        var args = Args2_CloseFormatter.Instance.Deserialize(ref arguments, options);
                         try
                         {
                             target.Close();
@@ -66,34 +69,34 @@ namespace Snapshots.Nested
                     }
                     case 0xA36D4C94u: // NameAsync
                     {
-                        var args = Args3_NameAsyncFormatter.Instance.Deserialize(ref arguments);
-                        return Invoke3Async(target, args, reply, cancellationToken);
+                        var args = Args3_NameAsyncFormatter.Instance.Deserialize(ref arguments, options);
+                        return Invoke3Async(target, args, options, reply, cancellationToken);
                     }
                     default:
                         throw new global::ClusterSharing.ClusterClientException("Snapshots.Nested.Host.IKeywords has no call with id 0x" + method.Id.ToString("x8", global::System.Globalization.CultureInfo.InvariantCulture) + " ('" + method.Name + "', " + method.Kind + "): leader and follower were built from different versions of the contract; deploy the same version to every process.");
                 }
             }
 
-            private static async global::System.Threading.Tasks.ValueTask Invoke0Async(global::Snapshots.Nested.Host.IKeywords target, Args0_event args, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+            private static async global::System.Threading.Tasks.ValueTask Invoke0Async(global::Snapshots.Nested.Host.IKeywords target, Args0_event args, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
             {
                 var result = await target.@event(args.@class!, args.@object!).ConfigureAwait(false);
-                reply.WriteResult<global::Snapshots.Nested.Host.Item?>(result!, Formatters.Item);
+                reply.WriteResult<global::Snapshots.Nested.Host.Item?>(result!, Formatters.Item, options);
             }
 
-            private static async global::System.Threading.Tasks.ValueTask Invoke1Async(global::Snapshots.Nested.Host.IKeywords target, Args1_IndexAsync args, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+            private static async global::System.Threading.Tasks.ValueTask Invoke1Async(global::Snapshots.Nested.Host.IKeywords target, Args1_IndexAsync args, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
             {
                 var result = await target.IndexAsync(args.keys!).ConfigureAwait(false);
-                reply.WriteResult<global::System.Collections.Generic.IReadOnlyDictionary<string, global::Snapshots.Nested.Host.Item?[]?>?>(result!, Formatters.IReadOnlyDictionaryOfStringAndItemArray);
+                reply.WriteResult<global::System.Collections.Generic.IReadOnlyDictionary<string, global::Snapshots.Nested.Host.Item?[]?>?>(result!, Formatters.IReadOnlyDictionaryOfStringAndItemArray, options);
             }
 
-            private static async global::System.Threading.Tasks.ValueTask Invoke3Async(global::Snapshots.Nested.Host.IKeywords target, Args3_NameAsync args, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+            private static async global::System.Threading.Tasks.ValueTask Invoke3Async(global::Snapshots.Nested.Host.IKeywords target, Args3_NameAsync args, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
             {
                 var result = await ((global::Snapshots.Nested.IBase)target).NameAsync().ConfigureAwait(false);
-                reply.WriteResult<string?>(result!, Formatters.String);
+                reply.WriteResult<string?>(result!, Formatters.String, options);
             }
 
             /// <inheritdoc/>
-            public override object Subscribe(global::Snapshots.Nested.Host.IKeywords target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::ClusterSharing.Serialization.MessagePackReader registration, global::ClusterSharing.Proxies.ISubscriptionSink sink)
+            public override object Subscribe(global::Snapshots.Nested.Host.IKeywords target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::MessagePack.MessagePackReader registration, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.ISubscriptionSink sink)
             {
                 if (target is null) throw new global::System.ArgumentNullException(nameof(target));
                 if (method is null) throw new global::System.ArgumentNullException(nameof(method));
@@ -106,7 +109,7 @@ namespace Snapshots.Nested
             }
 
             /// <inheritdoc/>
-            public override bool Unsubscribe(global::Snapshots.Nested.Host.IKeywords target, global::ClusterSharing.Proxies.ClusterMethod subscribeMethod, global::ClusterSharing.Proxies.ClusterMethod? unsubscribeMethod, ref global::ClusterSharing.Serialization.MessagePackReader registration, object token)
+            public override bool Unsubscribe(global::Snapshots.Nested.Host.IKeywords target, global::ClusterSharing.Proxies.ClusterMethod subscribeMethod, global::ClusterSharing.Proxies.ClusterMethod? unsubscribeMethod, ref global::MessagePack.MessagePackReader registration, global::MessagePack.MessagePackSerializerOptions options, object token)
             {
                 if (target is null) throw new global::System.ArgumentNullException(nameof(target));
                 if (subscribeMethod is null) throw new global::System.ArgumentNullException(nameof(subscribeMethod));
@@ -165,25 +168,25 @@ namespace Snapshots.Nested
                 }
             }
 
-            private sealed class Args0_eventFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args0_event>
+            private sealed class Args0_eventFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args0_event>
             {
                 public static readonly Args0_eventFormatter Instance = new();
 
-                public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args0_event value)
+                public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args0_event value, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     writer.WriteArrayHeader(2);
-                    Formatters.Int32.Serialize(ref writer, value.@class);
-                    Formatters.Item.Serialize(ref writer, value.@object);
+                    Formatters.Int32.Serialize(ref writer, value.@class, options);
+                    Formatters.Item.Serialize(ref writer, value.@object, options);
                 }
 
-                public Args0_event Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+                public Args0_event Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     int count = reader.ReadArrayHeader();
-                    if (count != 2) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("event takes 2 argument(s), but the message has " + count + ".");
-                    reader.EnterNested();
-                    var __arg0 = Formatters.Int32.Deserialize(ref reader);
-                    var __arg1 = Formatters.Item.Deserialize(ref reader);
-                    reader.ExitNested();
+                    if (count != 2) throw new global::MessagePack.MessagePackSerializationException("event takes 2 argument(s), but the message has " + count + ".");
+                    options.Security.DepthStep(ref reader);
+                    var __arg0 = Formatters.Int32.Deserialize(ref reader, options);
+                    var __arg1 = Formatters.Item.Deserialize(ref reader, options);
+                    reader.Depth--;
                     return new Args0_event(__arg0, __arg1);
                 }
             }
@@ -199,23 +202,23 @@ namespace Snapshots.Nested
                 }
             }
 
-            private sealed class Args1_IndexAsyncFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args1_IndexAsync>
+            private sealed class Args1_IndexAsyncFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args1_IndexAsync>
             {
                 public static readonly Args1_IndexAsyncFormatter Instance = new();
 
-                public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args1_IndexAsync value)
+                public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args1_IndexAsync value, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     writer.WriteArrayHeader(1);
-                    Formatters.IEnumerableOfString.Serialize(ref writer, value.keys);
+                    Formatters.IEnumerableOfString.Serialize(ref writer, value.keys, options);
                 }
 
-                public Args1_IndexAsync Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+                public Args1_IndexAsync Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     int count = reader.ReadArrayHeader();
-                    if (count != 1) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("IndexAsync takes 1 argument(s), but the message has " + count + ".");
-                    reader.EnterNested();
-                    var __arg0 = Formatters.IEnumerableOfString.Deserialize(ref reader);
-                    reader.ExitNested();
+                    if (count != 1) throw new global::MessagePack.MessagePackSerializationException("IndexAsync takes 1 argument(s), but the message has " + count + ".");
+                    options.Security.DepthStep(ref reader);
+                    var __arg0 = Formatters.IEnumerableOfString.Deserialize(ref reader, options);
+                    reader.Depth--;
                     return new Args1_IndexAsync(__arg0);
                 }
             }
@@ -225,19 +228,19 @@ namespace Snapshots.Nested
             {
             }
 
-            private sealed class Args2_CloseFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args2_Close>
+            private sealed class Args2_CloseFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args2_Close>
             {
                 public static readonly Args2_CloseFormatter Instance = new();
 
-                public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args2_Close value)
+                public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args2_Close value, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     writer.WriteArrayHeader(0);
                 }
 
-                public Args2_Close Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+                public Args2_Close Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     int count = reader.ReadArrayHeader();
-                    if (count != 0) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("Close takes 0 argument(s), but the message has " + count + ".");
+                    if (count != 0) throw new global::MessagePack.MessagePackSerializationException("Close takes 0 argument(s), but the message has " + count + ".");
                     return default;
                 }
             }
@@ -247,33 +250,59 @@ namespace Snapshots.Nested
             {
             }
 
-            private sealed class Args3_NameAsyncFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args3_NameAsync>
+            private sealed class Args3_NameAsyncFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args3_NameAsync>
             {
                 public static readonly Args3_NameAsyncFormatter Instance = new();
 
-                public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args3_NameAsync value)
+                public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args3_NameAsync value, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     writer.WriteArrayHeader(0);
                 }
 
-                public Args3_NameAsync Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+                public Args3_NameAsync Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     int count = reader.ReadArrayHeader();
-                    if (count != 0) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("NameAsync takes 0 argument(s), but the message has " + count + ".");
+                    if (count != 0) throw new global::MessagePack.MessagePackSerializationException("NameAsync takes 0 argument(s), but the message has " + count + ".");
                     return default;
                 }
             }
 
-            /// <summary>One formatter per type the contract reaches, built once in dependency order.</summary>
+            /// <summary>The formatter of each type the contract reaches, as the options' resolver chain supplies it at the time of the call.</summary>
             private static class Formatters
             {
-                public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Nested.Host.Item?> Item = new ItemFormatter();
-                public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<int> Int32 = global::ClusterSharing.Serialization.Formatters.Int32Formatter.Instance;
-                public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<string?> String = global::ClusterSharing.Serialization.Formatters.StringFormatter.Instance;
-                public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::System.Collections.Generic.List<global::Snapshots.Nested.Host.Item?>?> ListOfItem = new global::ClusterSharing.Serialization.Formatters.ListFormatter<global::Snapshots.Nested.Host.Item?>(Item);
-                public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::System.Collections.Generic.IEnumerable<string?>?> IEnumerableOfString = new global::ClusterSharing.Serialization.Formatters.ListFormatter<string?>(String);
-                public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Nested.Host.Item?[]?> ItemArray = new global::ClusterSharing.Serialization.Formatters.ArrayFormatter<global::Snapshots.Nested.Host.Item?>(Item);
-                public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::System.Collections.Generic.IReadOnlyDictionary<string, global::Snapshots.Nested.Host.Item?[]?>?> IReadOnlyDictionaryOfStringAndItemArray = new global::ClusterSharing.Serialization.Formatters.DictionaryFormatter<string, global::Snapshots.Nested.Host.Item?[]?>(String!, ItemArray);
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Nested.Host.Item?> Item = global::ClusterSharing.Proxies.ResolvedFormatter<global::Snapshots.Nested.Host.Item?>.Instance;
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<int> Int32 = global::ClusterSharing.Proxies.ResolvedFormatter<int>.Instance;
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<string?> String = global::ClusterSharing.Proxies.ResolvedFormatter<string?>.Instance;
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::System.Collections.Generic.List<global::Snapshots.Nested.Host.Item?>?> ListOfItem = global::ClusterSharing.Proxies.ResolvedFormatter<global::System.Collections.Generic.List<global::Snapshots.Nested.Host.Item?>?>.Instance;
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::System.Collections.Generic.IEnumerable<string?>?> IEnumerableOfString = global::ClusterSharing.Proxies.ResolvedFormatter<global::System.Collections.Generic.IEnumerable<string?>?>.Instance;
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Nested.Host.Item?[]?> ItemArray = global::ClusterSharing.Proxies.ResolvedFormatter<global::Snapshots.Nested.Host.Item?[]?>.Instance;
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::System.Collections.Generic.IReadOnlyDictionary<string, global::Snapshots.Nested.Host.Item?[]?>?> IReadOnlyDictionaryOfStringAndItemArray = global::ClusterSharing.Proxies.ResolvedFormatter<global::System.Collections.Generic.IReadOnlyDictionary<string, global::Snapshots.Nested.Host.Item?[]?>?>.Instance;
+            }
+
+            /// <summary>
+            /// The contract's own formatters, first in the resolver chain: a map formatter per record, class or struct and
+            /// MessagePack's formatters for the enums, nullables, arrays, lists and dictionaries the contract uses. Nothing is emitted at run time.
+            /// </summary>
+            private sealed class GeneratedResolver : global::MessagePack.IFormatterResolver
+            {
+                public static readonly GeneratedResolver Instance = new();
+
+                public global::MessagePack.Formatters.IMessagePackFormatter<T>? GetFormatter<T>() => Cache<T>.Formatter;
+
+                private static class Cache<T>
+                {
+                    public static readonly global::MessagePack.Formatters.IMessagePackFormatter<T>? Formatter = (global::MessagePack.Formatters.IMessagePackFormatter<T>?)Create(typeof(T));
+                }
+
+                private static object? Create(global::System.Type type)
+                {
+                    if (type == typeof(global::Snapshots.Nested.Host.Item)) return new ItemFormatter();
+                    if (type == typeof(global::System.Collections.Generic.List<global::Snapshots.Nested.Host.Item>)) return new global::MessagePack.Formatters.ListFormatter<global::Snapshots.Nested.Host.Item?>();
+                    if (type == typeof(global::System.Collections.Generic.IEnumerable<string>)) return new global::MessagePack.Formatters.InterfaceEnumerableFormatter<string?>();
+                    if (type == typeof(global::Snapshots.Nested.Host.Item[])) return new global::MessagePack.Formatters.ArrayFormatter<global::Snapshots.Nested.Host.Item?>();
+                    if (type == typeof(global::System.Collections.Generic.IReadOnlyDictionary<string, global::Snapshots.Nested.Host.Item[]>)) return new global::MessagePack.Formatters.InterfaceReadOnlyDictionaryFormatter<string, global::Snapshots.Nested.Host.Item?[]?>();
+                    return null;
+                }
             }
 
             private const int MaxSerializeDepth = 256;
@@ -282,36 +311,36 @@ namespace Snapshots.Nested
             private static int __serializeDepth;
 
             /// <summary>Snapshots.Nested.Host.Item as a map keyed by property name.</summary>
-            private sealed class ItemFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Nested.Host.Item?>
+            private sealed class ItemFormatter : global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Nested.Host.Item?>
             {
-                public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, global::Snapshots.Nested.Host.Item? value)
+                public void Serialize(ref global::MessagePack.MessagePackWriter writer, global::Snapshots.Nested.Host.Item? value, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     if (value is null) { writer.WriteNil(); return; }
-                    if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new global::ClusterSharing.Serialization.MessagePackSerializationException("Snapshots.Nested.Host.Item is nested more than " + MaxSerializeDepth + " levels deep; an object graph with a cycle cannot be serialized."); }
+                    if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new global::MessagePack.MessagePackSerializationException("Snapshots.Nested.Host.Item is nested more than " + MaxSerializeDepth + " levels deep; an object graph with a cycle cannot be serialized."); }
                     try
                     {
                         writer.WriteMapHeader(3);
-                        writer.WriteStringUtf8("Class"u8);
-                        Formatters.String.Serialize(ref writer, value.Class!);
-                        writer.WriteStringUtf8("Count"u8);
-                        Formatters.Int32.Serialize(ref writer, value.Count!);
-                        writer.WriteStringUtf8("Children"u8);
-                        Formatters.ListOfItem.Serialize(ref writer, value.Children!);
+                        writer.WriteString("Class"u8);
+                        Formatters.String.Serialize(ref writer, value.Class!, options);
+                        writer.WriteString("Count"u8);
+                        Formatters.Int32.Serialize(ref writer, value.Count!, options);
+                        writer.WriteString("Children"u8);
+                        Formatters.ListOfItem.Serialize(ref writer, value.Children!, options);
                     }
                     finally { __serializeDepth--; }
                 }
 
-                public global::Snapshots.Nested.Host.Item? Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+                public global::Snapshots.Nested.Host.Item? Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
                 {
                     if (reader.TryReadNil()) return null;
                     int count = reader.ReadMapHeader();
-                    reader.EnterNested();
+                    options.Security.DepthStep(ref reader);
                     string? __0 = default;
                     int __1 = default;
                     global::System.Collections.Generic.List<global::Snapshots.Nested.Host.Item?>? __2 = default;
                     for (int i = 0; i < count; i++)
                     {
-                        if (reader.NextMessagePackType != global::ClusterSharing.Serialization.MessagePackType.String)
+                        if (reader.NextMessagePackType != global::MessagePack.MessagePackType.String)
                         {
                             reader.Skip();
                             reader.Skip();
@@ -319,12 +348,12 @@ namespace Snapshots.Nested
                         }
                         var keySequence = reader.ReadStringSequence().GetValueOrDefault();
                         global::System.ReadOnlySpan<byte> key = keySequence.IsSingleSegment ? keySequence.FirstSpan : global::System.Buffers.BuffersExtensions.ToArray(keySequence);
-                        if (global::System.MemoryExtensions.SequenceEqual(key, "Class"u8)) __0 = Formatters.String.Deserialize(ref reader);
-                        else if (global::System.MemoryExtensions.SequenceEqual(key, "Count"u8)) __1 = Formatters.Int32.Deserialize(ref reader);
-                        else if (global::System.MemoryExtensions.SequenceEqual(key, "Children"u8)) __2 = Formatters.ListOfItem.Deserialize(ref reader);
+                        if (global::System.MemoryExtensions.SequenceEqual(key, "Class"u8)) __0 = Formatters.String.Deserialize(ref reader, options);
+                        else if (global::System.MemoryExtensions.SequenceEqual(key, "Count"u8)) __1 = Formatters.Int32.Deserialize(ref reader, options);
+                        else if (global::System.MemoryExtensions.SequenceEqual(key, "Children"u8)) __2 = Formatters.ListOfItem.Deserialize(ref reader, options);
                         else reader.Skip();
                     }
-                    reader.ExitNested();
+                    reader.Depth--;
                     var result = new global::Snapshots.Nested.Host.Item(__0!, __1!) { Children = __2! };
                     return result;
                 }

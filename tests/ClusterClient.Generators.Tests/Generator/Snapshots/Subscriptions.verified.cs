@@ -39,10 +39,13 @@ namespace Snapshots.Subscriptions
         public override global::System.Collections.Generic.IReadOnlyList<global::ClusterSharing.Proxies.ClusterMethod> Methods => AllMethods;
 
         /// <inheritdoc/>
+        public override global::MessagePack.IFormatterResolver? Resolver => GeneratedResolver.Instance;
+
+        /// <inheritdoc/>
         public override global::Snapshots.Subscriptions.IRegistryClient CreateProxy(global::ClusterSharing.Proxies.IClusterInvoker<global::Snapshots.Subscriptions.IRegistryClient> invoker) => new Proxy(invoker ?? throw new global::System.ArgumentNullException(nameof(invoker)));
 
         /// <inheritdoc/>
-        public override global::System.Threading.Tasks.ValueTask DispatchAsync(global::Snapshots.Subscriptions.IRegistryClient target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::ClusterSharing.Serialization.MessagePackReader arguments, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+        public override global::System.Threading.Tasks.ValueTask DispatchAsync(global::Snapshots.Subscriptions.IRegistryClient target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::MessagePack.MessagePackReader arguments, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
         {
             if (target is null) throw new global::System.ArgumentNullException(nameof(target));
             if (method is null) throw new global::System.ArgumentNullException(nameof(method));
@@ -50,12 +53,12 @@ namespace Snapshots.Subscriptions
             {
                 case 0xB1F90408u: // ResolveAsync
                 {
-                    var args = Args0_ResolveAsyncFormatter.Instance.Deserialize(ref arguments);
-                    return Invoke0Async(target, args, reply, cancellationToken);
+                    var args = Args0_ResolveAsyncFormatter.Instance.Deserialize(ref arguments, options);
+                    return Invoke0Async(target, args, options, reply, cancellationToken);
                 }
                 case 0xB04DC727u: // Publish
                 {
-                    var args = Args4_PublishFormatter.Instance.Deserialize(ref arguments);
+                    var args = Args4_PublishFormatter.Instance.Deserialize(ref arguments, options);
                     try
                     {
                         target.Publish(args.self!);
@@ -65,7 +68,7 @@ namespace Snapshots.Subscriptions
                 }
                 case 0x88348388u: // CloseAsync
                 {
-                    var args = Args6_CloseAsyncFormatter.Instance.Deserialize(ref arguments);
+                    var args = Args6_CloseAsyncFormatter.Instance.Deserialize(ref arguments, options);
                     try
                     {
                         return new global::System.Threading.Tasks.ValueTask(target.CloseAsync());
@@ -77,14 +80,14 @@ namespace Snapshots.Subscriptions
             }
         }
 
-        private static async global::System.Threading.Tasks.ValueTask Invoke0Async(global::Snapshots.Subscriptions.IRegistryClient target, Args0_ResolveAsync args, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
+        private static async global::System.Threading.Tasks.ValueTask Invoke0Async(global::Snapshots.Subscriptions.IRegistryClient target, Args0_ResolveAsync args, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.IReplyWriter reply, global::System.Threading.CancellationToken cancellationToken)
         {
             var result = await target.ResolveAsync(args.service!, cancellationToken).ConfigureAwait(false);
-            reply.WriteResult<global::Snapshots.Subscriptions.Endpoint?[]?>(result!, Formatters.EndpointArray);
+            reply.WriteResult<global::Snapshots.Subscriptions.Endpoint?[]?>(result!, Formatters.EndpointArray, options);
         }
 
         /// <inheritdoc/>
-        public override object Subscribe(global::Snapshots.Subscriptions.IRegistryClient target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::ClusterSharing.Serialization.MessagePackReader registration, global::ClusterSharing.Proxies.ISubscriptionSink sink)
+        public override object Subscribe(global::Snapshots.Subscriptions.IRegistryClient target, global::ClusterSharing.Proxies.ClusterMethod method, ref global::MessagePack.MessagePackReader registration, global::MessagePack.MessagePackSerializerOptions options, global::ClusterSharing.Proxies.ISubscriptionSink sink)
         {
             if (target is null) throw new global::System.ArgumentNullException(nameof(target));
             if (method is null) throw new global::System.ArgumentNullException(nameof(method));
@@ -93,21 +96,21 @@ namespace Snapshots.Subscriptions
             {
                 case 0x8924267Bu: // Subscribe
                 {
-                    var reg = Formatters.ServiceQuery.Deserialize(ref registration);
-                    global::System.Action<global::Snapshots.Subscriptions.Endpoint?[]?> listener = value => sink.OnValue<global::Snapshots.Subscriptions.Endpoint?[]?>(value, Formatters.EndpointArray);
+                    var reg = Formatters.ServiceQuery.Deserialize(ref registration, options);
+                    global::System.Action<global::Snapshots.Subscriptions.Endpoint?[]?> listener = value => sink.OnValue<global::Snapshots.Subscriptions.Endpoint?[]?>(value, Formatters.EndpointArray, options);
                     target.Subscribe(reg!, listener!);
                     return listener;
                 }
                 case 0x6A3E0612u: // WatchHealth
                 {
-                    var reg = Formatters.String.Deserialize(ref registration);
+                    var reg = Formatters.String.Deserialize(ref registration, options);
                     var subscription = new StreamSubscription();
-                    subscription.Start<global::Snapshots.Subscriptions.Health>(target.WatchHealth(reg!, subscription.Token)!, sink, Formatters.Health);
+                    subscription.Start<global::Snapshots.Subscriptions.Health>(target.WatchHealth(reg!, subscription.Token)!, sink, Formatters.Health, options);
                     return subscription;
                 }
                 case 0x32385CBCu: // event Changed
                 {
-                    global::System.EventHandler<global::Snapshots.Subscriptions.Endpoint?> handler = (sender, value) => sink.OnValue<global::Snapshots.Subscriptions.Endpoint?>(value, Formatters.Endpoint);
+                    global::System.EventHandler<global::Snapshots.Subscriptions.Endpoint?> handler = (sender, value) => sink.OnValue<global::Snapshots.Subscriptions.Endpoint?>(value, Formatters.Endpoint, options);
                     target.Changed += handler!;
                     return handler;
                 }
@@ -117,7 +120,7 @@ namespace Snapshots.Subscriptions
         }
 
         /// <inheritdoc/>
-        public override bool Unsubscribe(global::Snapshots.Subscriptions.IRegistryClient target, global::ClusterSharing.Proxies.ClusterMethod subscribeMethod, global::ClusterSharing.Proxies.ClusterMethod? unsubscribeMethod, ref global::ClusterSharing.Serialization.MessagePackReader registration, object token)
+        public override bool Unsubscribe(global::Snapshots.Subscriptions.IRegistryClient target, global::ClusterSharing.Proxies.ClusterMethod subscribeMethod, global::ClusterSharing.Proxies.ClusterMethod? unsubscribeMethod, ref global::MessagePack.MessagePackReader registration, global::MessagePack.MessagePackSerializerOptions options, object token)
         {
             if (target is null) throw new global::System.ArgumentNullException(nameof(target));
             if (subscribeMethod is null) throw new global::System.ArgumentNullException(nameof(subscribeMethod));
@@ -130,7 +133,7 @@ namespace Snapshots.Subscriptions
                     {
                         case 0xE7E5335Eu: // Unsubscribe
                         {
-                            var reg = Formatters.ServiceQuery.Deserialize(ref registration);
+                            var reg = Formatters.ServiceQuery.Deserialize(ref registration, options);
                             target.Unsubscribe(reg!, listener!);
                             return true;
                         }
@@ -212,23 +215,23 @@ namespace Snapshots.Subscriptions
             }
         }
 
-        private sealed class Args0_ResolveAsyncFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args0_ResolveAsync>
+        private sealed class Args0_ResolveAsyncFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args0_ResolveAsync>
         {
             public static readonly Args0_ResolveAsyncFormatter Instance = new();
 
-            public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args0_ResolveAsync value)
+            public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args0_ResolveAsync value, global::MessagePack.MessagePackSerializerOptions options)
             {
                 writer.WriteArrayHeader(1);
-                Formatters.String.Serialize(ref writer, value.service);
+                Formatters.String.Serialize(ref writer, value.service, options);
             }
 
-            public Args0_ResolveAsync Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+            public Args0_ResolveAsync Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
                 int count = reader.ReadArrayHeader();
-                if (count != 1) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("ResolveAsync takes 1 argument(s), but the message has " + count + ".");
-                reader.EnterNested();
-                var __arg0 = Formatters.String.Deserialize(ref reader);
-                reader.ExitNested();
+                if (count != 1) throw new global::MessagePack.MessagePackSerializationException("ResolveAsync takes 1 argument(s), but the message has " + count + ".");
+                options.Security.DepthStep(ref reader);
+                var __arg0 = Formatters.String.Deserialize(ref reader, options);
+                reader.Depth--;
                 return new Args0_ResolveAsync(__arg0);
             }
         }
@@ -244,23 +247,23 @@ namespace Snapshots.Subscriptions
             }
         }
 
-        private sealed class Args4_PublishFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args4_Publish>
+        private sealed class Args4_PublishFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args4_Publish>
         {
             public static readonly Args4_PublishFormatter Instance = new();
 
-            public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args4_Publish value)
+            public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args4_Publish value, global::MessagePack.MessagePackSerializerOptions options)
             {
                 writer.WriteArrayHeader(1);
-                Formatters.Endpoint.Serialize(ref writer, value.self);
+                Formatters.Endpoint.Serialize(ref writer, value.self, options);
             }
 
-            public Args4_Publish Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+            public Args4_Publish Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
                 int count = reader.ReadArrayHeader();
-                if (count != 1) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("Publish takes 1 argument(s), but the message has " + count + ".");
-                reader.EnterNested();
-                var __arg0 = Formatters.Endpoint.Deserialize(ref reader);
-                reader.ExitNested();
+                if (count != 1) throw new global::MessagePack.MessagePackSerializationException("Publish takes 1 argument(s), but the message has " + count + ".");
+                options.Security.DepthStep(ref reader);
+                var __arg0 = Formatters.Endpoint.Deserialize(ref reader, options);
+                reader.Depth--;
                 return new Args4_Publish(__arg0);
             }
         }
@@ -270,32 +273,57 @@ namespace Snapshots.Subscriptions
         {
         }
 
-        private sealed class Args6_CloseAsyncFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<Args6_CloseAsync>
+        private sealed class Args6_CloseAsyncFormatter : global::MessagePack.Formatters.IMessagePackFormatter<Args6_CloseAsync>
         {
             public static readonly Args6_CloseAsyncFormatter Instance = new();
 
-            public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, Args6_CloseAsync value)
+            public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args6_CloseAsync value, global::MessagePack.MessagePackSerializerOptions options)
             {
                 writer.WriteArrayHeader(0);
             }
 
-            public Args6_CloseAsync Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+            public Args6_CloseAsync Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
                 int count = reader.ReadArrayHeader();
-                if (count != 0) throw new global::ClusterSharing.Serialization.MessagePackSerializationException("CloseAsync takes 0 argument(s), but the message has " + count + ".");
+                if (count != 0) throw new global::MessagePack.MessagePackSerializationException("CloseAsync takes 0 argument(s), but the message has " + count + ".");
                 return default;
             }
         }
 
-        /// <summary>One formatter per type the contract reaches, built once in dependency order.</summary>
+        /// <summary>The formatter of each type the contract reaches, as the options' resolver chain supplies it at the time of the call.</summary>
         private static class Formatters
         {
-            public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Subscriptions.Endpoint?> Endpoint = new EndpointFormatter();
-            public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Subscriptions.ServiceQuery?> ServiceQuery = new ServiceQueryFormatter();
-            public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<string?> String = global::ClusterSharing.Serialization.Formatters.StringFormatter.Instance;
-            public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<int> Int32 = global::ClusterSharing.Serialization.Formatters.Int32Formatter.Instance;
-            public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Subscriptions.Health> Health = global::ClusterSharing.Serialization.Formatters.EnumFormatter<global::Snapshots.Subscriptions.Health>.Instance;
-            public static readonly global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Subscriptions.Endpoint?[]?> EndpointArray = new global::ClusterSharing.Serialization.Formatters.ArrayFormatter<global::Snapshots.Subscriptions.Endpoint?>(Endpoint);
+            public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Subscriptions.Endpoint?> Endpoint = global::ClusterSharing.Proxies.ResolvedFormatter<global::Snapshots.Subscriptions.Endpoint?>.Instance;
+            public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Subscriptions.ServiceQuery?> ServiceQuery = global::ClusterSharing.Proxies.ResolvedFormatter<global::Snapshots.Subscriptions.ServiceQuery?>.Instance;
+            public static readonly global::MessagePack.Formatters.IMessagePackFormatter<string?> String = global::ClusterSharing.Proxies.ResolvedFormatter<string?>.Instance;
+            public static readonly global::MessagePack.Formatters.IMessagePackFormatter<int> Int32 = global::ClusterSharing.Proxies.ResolvedFormatter<int>.Instance;
+            public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Subscriptions.Health> Health = global::ClusterSharing.Proxies.ResolvedFormatter<global::Snapshots.Subscriptions.Health>.Instance;
+            public static readonly global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Subscriptions.Endpoint?[]?> EndpointArray = global::ClusterSharing.Proxies.ResolvedFormatter<global::Snapshots.Subscriptions.Endpoint?[]?>.Instance;
+        }
+
+        /// <summary>
+        /// The contract's own formatters, first in the resolver chain: a map formatter per record, class or struct and
+        /// MessagePack's formatters for the enums, nullables, arrays, lists and dictionaries the contract uses. Nothing is emitted at run time.
+        /// </summary>
+        private sealed class GeneratedResolver : global::MessagePack.IFormatterResolver
+        {
+            public static readonly GeneratedResolver Instance = new();
+
+            public global::MessagePack.Formatters.IMessagePackFormatter<T>? GetFormatter<T>() => Cache<T>.Formatter;
+
+            private static class Cache<T>
+            {
+                public static readonly global::MessagePack.Formatters.IMessagePackFormatter<T>? Formatter = (global::MessagePack.Formatters.IMessagePackFormatter<T>?)Create(typeof(T));
+            }
+
+            private static object? Create(global::System.Type type)
+            {
+                if (type == typeof(global::Snapshots.Subscriptions.Endpoint)) return new EndpointFormatter();
+                if (type == typeof(global::Snapshots.Subscriptions.ServiceQuery)) return new ServiceQueryFormatter();
+                if (type == typeof(global::Snapshots.Subscriptions.Health)) return new global::MessagePack.Formatters.GenericEnumFormatter<global::Snapshots.Subscriptions.Health>();
+                if (type == typeof(global::Snapshots.Subscriptions.Endpoint[])) return new global::MessagePack.Formatters.ArrayFormatter<global::Snapshots.Subscriptions.Endpoint?>();
+                return null;
+            }
         }
 
         private const int MaxSerializeDepth = 256;
@@ -304,36 +332,36 @@ namespace Snapshots.Subscriptions
         private static int __serializeDepth;
 
         /// <summary>Snapshots.Subscriptions.Endpoint as a map keyed by property name.</summary>
-        private sealed class EndpointFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Subscriptions.Endpoint?>
+        private sealed class EndpointFormatter : global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Subscriptions.Endpoint?>
         {
-            public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, global::Snapshots.Subscriptions.Endpoint? value)
+            public void Serialize(ref global::MessagePack.MessagePackWriter writer, global::Snapshots.Subscriptions.Endpoint? value, global::MessagePack.MessagePackSerializerOptions options)
             {
                 if (value is null) { writer.WriteNil(); return; }
-                if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new global::ClusterSharing.Serialization.MessagePackSerializationException("Snapshots.Subscriptions.Endpoint is nested more than " + MaxSerializeDepth + " levels deep; an object graph with a cycle cannot be serialized."); }
+                if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new global::MessagePack.MessagePackSerializationException("Snapshots.Subscriptions.Endpoint is nested more than " + MaxSerializeDepth + " levels deep; an object graph with a cycle cannot be serialized."); }
                 try
                 {
                     writer.WriteMapHeader(3);
-                    writer.WriteStringUtf8("Host"u8);
-                    Formatters.String.Serialize(ref writer, value.Host!);
-                    writer.WriteStringUtf8("Port"u8);
-                    Formatters.Int32.Serialize(ref writer, value.Port!);
-                    writer.WriteStringUtf8("Health"u8);
-                    Formatters.Health.Serialize(ref writer, value.Health!);
+                    writer.WriteString("Host"u8);
+                    Formatters.String.Serialize(ref writer, value.Host!, options);
+                    writer.WriteString("Port"u8);
+                    Formatters.Int32.Serialize(ref writer, value.Port!, options);
+                    writer.WriteString("Health"u8);
+                    Formatters.Health.Serialize(ref writer, value.Health!, options);
                 }
                 finally { __serializeDepth--; }
             }
 
-            public global::Snapshots.Subscriptions.Endpoint? Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+            public global::Snapshots.Subscriptions.Endpoint? Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
                 if (reader.TryReadNil()) return null;
                 int count = reader.ReadMapHeader();
-                reader.EnterNested();
+                options.Security.DepthStep(ref reader);
                 string? __0 = default;
                 int __1 = default;
                 global::Snapshots.Subscriptions.Health __2 = default;
                 for (int i = 0; i < count; i++)
                 {
-                    if (reader.NextMessagePackType != global::ClusterSharing.Serialization.MessagePackType.String)
+                    if (reader.NextMessagePackType != global::MessagePack.MessagePackType.String)
                     {
                         reader.Skip();
                         reader.Skip();
@@ -341,45 +369,45 @@ namespace Snapshots.Subscriptions
                     }
                     var keySequence = reader.ReadStringSequence().GetValueOrDefault();
                     global::System.ReadOnlySpan<byte> key = keySequence.IsSingleSegment ? keySequence.FirstSpan : global::System.Buffers.BuffersExtensions.ToArray(keySequence);
-                    if (global::System.MemoryExtensions.SequenceEqual(key, "Host"u8)) __0 = Formatters.String.Deserialize(ref reader);
-                    else if (global::System.MemoryExtensions.SequenceEqual(key, "Port"u8)) __1 = Formatters.Int32.Deserialize(ref reader);
-                    else if (global::System.MemoryExtensions.SequenceEqual(key, "Health"u8)) __2 = Formatters.Health.Deserialize(ref reader);
+                    if (global::System.MemoryExtensions.SequenceEqual(key, "Host"u8)) __0 = Formatters.String.Deserialize(ref reader, options);
+                    else if (global::System.MemoryExtensions.SequenceEqual(key, "Port"u8)) __1 = Formatters.Int32.Deserialize(ref reader, options);
+                    else if (global::System.MemoryExtensions.SequenceEqual(key, "Health"u8)) __2 = Formatters.Health.Deserialize(ref reader, options);
                     else reader.Skip();
                 }
-                reader.ExitNested();
+                reader.Depth--;
                 var result = new global::Snapshots.Subscriptions.Endpoint(__0!, __1!, __2!);
                 return result;
             }
         }
 
         /// <summary>Snapshots.Subscriptions.ServiceQuery as a map keyed by property name.</summary>
-        private sealed class ServiceQueryFormatter : global::ClusterSharing.Serialization.IMessagePackFormatter<global::Snapshots.Subscriptions.ServiceQuery?>
+        private sealed class ServiceQueryFormatter : global::MessagePack.Formatters.IMessagePackFormatter<global::Snapshots.Subscriptions.ServiceQuery?>
         {
-            public void Serialize(ref global::ClusterSharing.Serialization.MessagePackWriter writer, global::Snapshots.Subscriptions.ServiceQuery? value)
+            public void Serialize(ref global::MessagePack.MessagePackWriter writer, global::Snapshots.Subscriptions.ServiceQuery? value, global::MessagePack.MessagePackSerializerOptions options)
             {
                 if (value is null) { writer.WriteNil(); return; }
-                if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new global::ClusterSharing.Serialization.MessagePackSerializationException("Snapshots.Subscriptions.ServiceQuery is nested more than " + MaxSerializeDepth + " levels deep; an object graph with a cycle cannot be serialized."); }
+                if (++__serializeDepth > MaxSerializeDepth) { __serializeDepth--; throw new global::MessagePack.MessagePackSerializationException("Snapshots.Subscriptions.ServiceQuery is nested more than " + MaxSerializeDepth + " levels deep; an object graph with a cycle cannot be serialized."); }
                 try
                 {
                     writer.WriteMapHeader(2);
-                    writer.WriteStringUtf8("Service"u8);
-                    Formatters.String.Serialize(ref writer, value.Service!);
-                    writer.WriteStringUtf8("Zone"u8);
-                    Formatters.String.Serialize(ref writer, value.Zone!);
+                    writer.WriteString("Service"u8);
+                    Formatters.String.Serialize(ref writer, value.Service!, options);
+                    writer.WriteString("Zone"u8);
+                    Formatters.String.Serialize(ref writer, value.Zone!, options);
                 }
                 finally { __serializeDepth--; }
             }
 
-            public global::Snapshots.Subscriptions.ServiceQuery? Deserialize(ref global::ClusterSharing.Serialization.MessagePackReader reader)
+            public global::Snapshots.Subscriptions.ServiceQuery? Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
                 if (reader.TryReadNil()) return null;
                 int count = reader.ReadMapHeader();
-                reader.EnterNested();
+                options.Security.DepthStep(ref reader);
                 string? __0 = default;
                 string? __1 = default;
                 for (int i = 0; i < count; i++)
                 {
-                    if (reader.NextMessagePackType != global::ClusterSharing.Serialization.MessagePackType.String)
+                    if (reader.NextMessagePackType != global::MessagePack.MessagePackType.String)
                     {
                         reader.Skip();
                         reader.Skip();
@@ -387,11 +415,11 @@ namespace Snapshots.Subscriptions
                     }
                     var keySequence = reader.ReadStringSequence().GetValueOrDefault();
                     global::System.ReadOnlySpan<byte> key = keySequence.IsSingleSegment ? keySequence.FirstSpan : global::System.Buffers.BuffersExtensions.ToArray(keySequence);
-                    if (global::System.MemoryExtensions.SequenceEqual(key, "Service"u8)) __0 = Formatters.String.Deserialize(ref reader);
-                    else if (global::System.MemoryExtensions.SequenceEqual(key, "Zone"u8)) __1 = Formatters.String.Deserialize(ref reader);
+                    if (global::System.MemoryExtensions.SequenceEqual(key, "Service"u8)) __0 = Formatters.String.Deserialize(ref reader, options);
+                    else if (global::System.MemoryExtensions.SequenceEqual(key, "Zone"u8)) __1 = Formatters.String.Deserialize(ref reader, options);
                     else reader.Skip();
                 }
-                reader.ExitNested();
+                reader.Depth--;
                 var result = new global::Snapshots.Subscriptions.ServiceQuery(__0!, __1!);
                 return result;
             }
@@ -404,8 +432,8 @@ namespace Snapshots.Subscriptions
 
             public global::System.Threading.CancellationToken Token => _cancellation.Token;
 
-            public void Start<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, global::ClusterSharing.Proxies.ISubscriptionSink sink, global::ClusterSharing.Serialization.IMessagePackFormatter<TValue> formatter) =>
-                _ = PumpAsync(source, sink, formatter);
+            public void Start<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, global::ClusterSharing.Proxies.ISubscriptionSink sink, global::MessagePack.Formatters.IMessagePackFormatter<TValue> formatter, global::MessagePack.MessagePackSerializerOptions options) =>
+                _ = PumpAsync(source, sink, formatter, options);
 
             public void Stop()
             {
@@ -413,14 +441,14 @@ namespace Snapshots.Subscriptions
                 catch (global::System.ObjectDisposedException) { }
             }
 
-            private async global::System.Threading.Tasks.Task PumpAsync<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, global::ClusterSharing.Proxies.ISubscriptionSink sink, global::ClusterSharing.Serialization.IMessagePackFormatter<TValue> formatter)
+            private async global::System.Threading.Tasks.Task PumpAsync<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, global::ClusterSharing.Proxies.ISubscriptionSink sink, global::MessagePack.Formatters.IMessagePackFormatter<TValue> formatter, global::MessagePack.MessagePackSerializerOptions options)
             {
                 global::System.Exception? error = null;
                 try
                 {
                     await foreach (var value in global::System.Threading.Tasks.TaskAsyncEnumerableExtensions.WithCancellation(source, _cancellation.Token).ConfigureAwait(false))
                     {
-                        sink.OnValue(value, formatter);
+                        sink.OnValue(value, formatter, options);
                     }
                 }
                 catch (global::System.Exception e) { error = e; }

@@ -1,0 +1,43 @@
+using System.ComponentModel;
+using MessagePack;
+using MessagePack.Formatters;
+
+namespace ClusterSharing.Proxies;
+
+/// <summary>
+/// The formatter of <typeparamref name="T"/> that the options' resolver chain supplies at the time of the call. Generated
+/// and dynamic contracts hand it to the runtime for every argument, result, registration and value, so both paths
+/// resolve the same formatter (contract formatters, then the user's resolver, then the standard resolver).
+/// </summary>
+/// <typeparam name="T">The value type.</typeparam>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class ResolvedFormatter<T> : IMessagePackFormatter<T>
+{
+    private ResolvedFormatter()
+    {
+    }
+
+    /// <summary>The shared instance.</summary>
+    public static ResolvedFormatter<T> Instance { get; } = new();
+
+    /// <inheritdoc/>
+    public void Serialize(ref MessagePackWriter writer, T value, MessagePackSerializerOptions options) =>
+        options.Resolver.GetFormatterWithVerify<T>().Serialize(ref writer, value, options);
+
+    /// <summary>
+    /// Reads a <typeparamref name="T"/>. Whatever a formatter throws besides <see cref="MessagePackSerializationException"/>
+    /// (an integer that does not fit, a user formatter's own exception) is wrapped in one, so bad input from another
+    /// process always surfaces as a serialization error.
+    /// </summary>
+    public T Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
+    {
+        try
+        {
+            return options.Resolver.GetFormatterWithVerify<T>().Deserialize(ref reader, options);
+        }
+        catch (Exception e) when (e is not MessagePackSerializationException and not OperationCanceledException)
+        {
+            throw new MessagePackSerializationException($"Reading a {typeof(T)} failed: {e.Message}", e);
+        }
+    }
+}
