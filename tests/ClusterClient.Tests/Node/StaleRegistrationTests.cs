@@ -2,8 +2,11 @@ using ClusterSharing.Node;
 
 namespace ClusterSharing.Tests.Node;
 
-/// <summary>Races the chaos run (bench/ClusterClient.Chaos) found, replayed deterministically.</summary>
-public sealed class ChaosRegressionTests
+/// <summary>
+/// A registration answer that arrives late (from a lost leader, after this node took over) does not change the route.
+/// Found by the chaos run (bench/ClusterClient.Chaos) and replayed here deterministically.
+/// </summary>
+public sealed class StaleRegistrationTests
 {
     [Fact]
     public async Task A_registration_answer_from_the_lost_leader_arriving_after_taking_over_does_not_unroute_the_new_leader()
