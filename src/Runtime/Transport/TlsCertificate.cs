@@ -23,6 +23,15 @@ internal static class TlsCertificate
         return X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), password: null);
     }
 
+    /// <summary>The certificate the options name (<see cref="ClusterClientOptions.Certificate"/>, PEM files), else a new self-signed one.</summary>
+    /// <exception cref="ClusterClientException">The given certificate cannot serve TLS.</exception>
+    public static X509Certificate2 FromOptions(ClusterClientOptions options)
+    {
+        if (options.Certificate is { } certificate) return Validate(certificate, "ClusterClientOptions.Certificate");
+        if (options.CertificatePemFile is { } path) return LoadPem(path, options.CertificateKeyPemFile);
+        return CreateSelfSigned();
+    }
+
     /// <summary>Loads a certificate and its private key from PEM files (the key may be inside the certificate file).</summary>
     /// <exception cref="ClusterClientException">A file is missing or does not hold a certificate with its private key.</exception>
     public static X509Certificate2 LoadPem(string certificatePath, string? keyPath)

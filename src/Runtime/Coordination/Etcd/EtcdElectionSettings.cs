@@ -39,6 +39,28 @@ internal sealed record EtcdElectionSettings
     /// <summary>For https endpoints that require client certificates.</summary>
     public X509Certificate2? ClientCertificate { get; init; }
 
+    /// <summary>Settings for a node whose options were validated with <see cref="ClusterClientOptions.UseEtcd"/>.</summary>
+    /// <param name="options">Validated options with <see cref="ClusterClientOptions.Etcd"/> set.</param>
+    /// <param name="certificateFingerprint">The fingerprint of the certificate this node serves TLS with when it leads.</param>
+    public static EtcdElectionSettings FromOptions(ClusterClientOptions options, string? certificateFingerprint)
+    {
+        var etcd = options.Etcd ?? throw new ArgumentException("The options have no etcd scope; call UseEtcd first.", nameof(options));
+        return new EtcdElectionSettings
+        {
+            Endpoints = etcd.Endpoints.Select(e => new Uri(e, UriKind.Absolute)).ToArray(),
+            KeyPrefix = etcd.KeyPrefix,
+            ClusterName = etcd.ClusterName,
+            LeaseTtl = etcd.LeaseTtl,
+            Listen = new IPEndPoint(options.BindAddress, options.Port),
+            AdvertiseHost = options.AdvertiseAddress,
+            CertificateFingerprint = certificateFingerprint,
+            Username = etcd.Username,
+            Password = etcd.Password,
+            TrustedCertificateAuthority = etcd.TrustedCertificateAuthority,
+            ClientCertificate = etcd.ClientCertificate,
+        };
+    }
+
     /// <summary>The leader key.</summary>
     public string LeaderKey => $"{KeyPrefix.TrimEnd('/')}/{ClusterName}/leader";
 

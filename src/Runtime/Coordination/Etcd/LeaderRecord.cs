@@ -6,11 +6,11 @@ namespace ClusterSharing.Coordination.Etcd;
 
 /// <summary>
 /// The leader key's value: where the leader serves and which TLS certificate it presents, as a small JSON object
-/// (<c>{"endpoint":"10.0.0.5:41000","fingerprint":"AB:CD:…","host":"web-3","pid":4711}</c>) so operators can read it
+/// (<c>{"endpoint":"10.0.0.5:7777","fingerprint":"3F9A…","host":"web-3","pid":4711}</c>) so operators can read it
 /// with <c>etcdctl get</c>.
 /// </summary>
 /// <param name="Endpoint">host:port followers connect to (an IP address or a DNS name).</param>
-/// <param name="CertificateFingerprint">SHA-256 of the leader's certificate, hex pairs separated by colons; null without TLS.</param>
+/// <param name="CertificateFingerprint">SHA-256 of the leader's certificate (64 hex digits); null without TLS.</param>
 /// <param name="Host">The leader's machine name, for logs.</param>
 /// <param name="ProcessId">The leader's process id, for logs.</param>
 internal sealed record LeaderRecord(string Endpoint, string? CertificateFingerprint, string Host, int ProcessId)
