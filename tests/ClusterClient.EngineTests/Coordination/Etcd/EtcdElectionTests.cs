@@ -148,6 +148,27 @@ public sealed class EtcdElectionTests
         Assert.True(second.Epoch > deadEpoch);
     }
 
+    [Fact]
+    public async Task With_authentication_enabled_a_candidate_with_credentials_leads_and_one_without_is_told_why_it_waits()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        using (var admin = Grpc.Net.Client.GrpcChannel.ForAddress(etcd.ClientUrl))
+        {
+            var auth = new Auth.AuthClient(admin);
+            await auth.UserAddAsync(new AuthUserAddRequest { Name = "root", Password = "root-password" });
+            await auth.RoleAddAsync(new AuthRoleAddRequest { Name = "root" });
+            await auth.UserGrantRoleAsync(new AuthUserGrantRoleRequest { User = "root", Role = "root" });
+            await auth.AuthEnableAsync(new AuthEnableRequest());
+        }
+        await using var anonymous = Candidate(etcd, "127.0.0.2");
+        await using var member = new EtcdElection(Settings(etcd, "127.0.0.1") with { Username = "root", Password = "root-password" }, NullLogger.Instance);
+
+        var term = await LeadAsync(member);
+        Assert.True(term.IsCurrent);
+        var refused = Assert.IsType<WaitStep>(await anonymous.NextAsync(mayLead: true, CancellationToken.None));
+        Assert.Contains(etcd.ClientUrl, refused.Status);
+    }
+
     private static EtcdElectionSettings Settings(EtcdServer etcd, string address, string? fingerprint = null) => new()
     {
         Endpoints = [new Uri(etcd.ClientUrl)],
