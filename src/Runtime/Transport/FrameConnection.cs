@@ -90,11 +90,17 @@ public sealed class FrameConnection : IAsyncDisposable
         _sendLoop = Task.Run(SendLoopAsync);
     }
 
-    /// <summary>Connects to <paramref name="endPoint"/> (an <see cref="IPEndPoint"/> or a <see cref="UnixDomainSocketEndPoint"/>).</summary>
+    /// <summary>
+    /// Connects to <paramref name="endPoint"/> (an <see cref="IPEndPoint"/> or a <see cref="UnixDomainSocketEndPoint"/>;
+    /// a TLS endpoint runs the TLS handshake, see <see cref="TlsTransport"/>).
+    /// </summary>
     /// <exception cref="SocketException">Nothing listens there, or the connection failed.</exception>
+    /// <exception cref="ClusterClientException">TLS only: the peer is not a TLS leader or its certificate is not the pinned one.</exception>
     public static async Task<FrameConnection> ConnectAsync(EndPoint endPoint, FrameConnectionOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
+        if (endPoint is TlsEndPoint tls)
+            return await TlsTransport.ConnectAsync(tls.Inner, tls.CertificateFingerprint, options, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
         var socket = endPoint is UnixDomainSocketEndPoint
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
             : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);

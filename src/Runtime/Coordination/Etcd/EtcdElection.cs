@@ -40,6 +40,10 @@ internal sealed class EtcdElection : ILeaderElection
         Description = $"etcd {settings.EndpointList} key {settings.LeaderKey}";
     }
 
+    /// <summary>The engine for validated options with <see cref="ClusterClientOptions.Etcd"/> set, serving TLS with the options' certificate (or a new self-signed one).</summary>
+    public static EtcdElection FromOptions(ClusterClientOptions options, ILogger logger) =>
+        new(EtcdElectionSettings.FromOptions(options, Transport.TlsCertificate.FromOptions(options)), logger);
+
     /// <inheritdoc/>
     public string Description { get; }
 

@@ -24,6 +24,9 @@ internal sealed record EtcdElectionSettings
     /// <summary>The host followers connect to (an IP address or a DNS name); the listener's address when null.</summary>
     public string? AdvertiseHost { get; init; }
 
+    /// <summary>The certificate a leader serves TLS with; null: plain connections (engine tests only).</summary>
+    public X509Certificate2? Certificate { get; init; }
+
     /// <summary>SHA-256 fingerprint of the leader's TLS certificate, published with its endpoint for followers to pin.</summary>
     public string? CertificateFingerprint { get; init; }
 
@@ -41,8 +44,8 @@ internal sealed record EtcdElectionSettings
 
     /// <summary>Settings for a node whose options were validated with <see cref="ClusterClientOptions.UseEtcd"/>.</summary>
     /// <param name="options">Validated options with <see cref="ClusterClientOptions.Etcd"/> set.</param>
-    /// <param name="certificateFingerprint">The fingerprint of the certificate this node serves TLS with when it leads.</param>
-    public static EtcdElectionSettings FromOptions(ClusterClientOptions options, string? certificateFingerprint)
+    /// <param name="certificate">The certificate this node serves TLS with when it leads.</param>
+    public static EtcdElectionSettings FromOptions(ClusterClientOptions options, X509Certificate2 certificate)
     {
         var etcd = options.Etcd ?? throw new ArgumentException("The options have no etcd scope; call UseEtcd first.", nameof(options));
         return new EtcdElectionSettings
@@ -53,7 +56,8 @@ internal sealed record EtcdElectionSettings
             LeaseTtl = etcd.LeaseTtl,
             Listen = new IPEndPoint(options.BindAddress, options.Port),
             AdvertiseHost = options.AdvertiseAddress,
-            CertificateFingerprint = certificateFingerprint,
+            Certificate = certificate,
+            CertificateFingerprint = Transport.TlsCertificate.Fingerprint(certificate),
             Username = etcd.Username,
             Password = etcd.Password,
             TrustedCertificateAuthority = etcd.TrustedCertificateAuthority,

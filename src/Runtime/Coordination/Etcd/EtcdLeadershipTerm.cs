@@ -69,6 +69,9 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
     public EndPoint Endpoint { get; }
 
     /// <inheritdoc/>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _settings.Certificate;
+
+    /// <inheritdoc/>
     public CancellationToken Lost => _lost.Token;
 
     /// <inheritdoc/>

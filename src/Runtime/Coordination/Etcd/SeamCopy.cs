@@ -54,6 +54,9 @@ internal interface ILeadershipTerm : IAsyncDisposable
     /// <summary>Cheap synchronous fencing check: true only while the term is known to be valid now.</summary>
     bool IsCurrent { get; }
 
+    /// <summary>The TLS certificate followers must be served with (cluster scopes); null: plain connections.</summary>
+    System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => null;
+
     /// <summary>Gives the term up so a successor need not wait for it to expire.</summary>
     ValueTask ResignAsync(CancellationToken cancellationToken = default);
 }

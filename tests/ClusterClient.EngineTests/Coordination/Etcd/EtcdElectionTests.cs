@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using ClusterSharing.Coordination;
 using ClusterSharing.Coordination.Etcd;
+using ClusterSharing.Transport;
 using Etcdserverpb;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,6 +30,31 @@ public sealed class EtcdElectionTests
         Assert.Equal("AA:01", follow.Leader.CertificateFingerprint);
         Assert.True(term.IsCurrent);
         Assert.True(term.Listener.IsBound);
+    }
+
+    [Fact]
+    public async Task A_follower_reaches_the_elected_leader_over_TLS_pinned_to_the_fingerprint_published_in_etcd()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        using var certificate = TlsCertificate.CreateSelfSigned();
+        var leaderSettings = Settings(etcd, "127.0.0.1") with { Certificate = certificate, CertificateFingerprint = TlsCertificate.Fingerprint(certificate) };
+        await using var a = new EtcdElection(leaderSettings, NullLogger.Instance);
+        await using var b = Candidate(etcd, "127.0.0.2");
+        var term = await LeadAsync(a);
+        var follow = Assert.IsType<FollowStep>(await b.NextAsync(mayLead: true, CancellationToken.None));
+
+        var accepted = AcceptTlsAsync(term);
+        await using var client = await FrameConnection.ConnectAsync(new TlsEndPoint(follow.Leader.Endpoint, follow.Leader.CertificateFingerprint!));
+        await using var server = await accepted;
+
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, client.TlsProtocol);
+        Assert.Same(certificate, term.Certificate);
+    }
+
+    private static async Task<FrameConnection> AcceptTlsAsync(ILeadershipTerm term)
+    {
+        var socket = await term.Listener.AcceptAsync();
+        return await TlsTransport.AcceptAsync(socket, term.Certificate!, null, TimeSpan.FromSeconds(10));
     }
 
     [Fact]
@@ -114,7 +140,8 @@ public sealed class EtcdElectionTests
         await etcd.RestartAsync();
         var second = await LeadAsync(a); // revokes the lease of its lost term first, so its old key does not linger
         Assert.True(second.Epoch > first.Epoch);
-        var follow = Assert.IsType<FollowStep>(await b.NextAsync(mayLead: true, CancellationToken.None));
+        var follow = await FollowAsync(b); // its channel may need a moment to reconnect: it waits meanwhile
+
         Assert.Equal(second.Epoch, follow.Leader.Epoch);
     }
 
@@ -196,6 +223,20 @@ public sealed class EtcdElectionTests
             else await Task.Delay(50);
         }
         throw new TimeoutException($"No leadership within {Patience}; steps: {string.Join("; ", steps.TakeLast(5))}");
+    }
+
+    /// <summary>Asks for steps until this candidate is told to follow (bounded), skipping waits.</summary>
+    private static async Task<FollowStep> FollowAsync(EtcdElection election)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var step = await election.NextAsync(mayLead: true, CancellationToken.None);
+            if (step is FollowStep follow) return follow;
+            var wait = Assert.IsType<WaitStep>(step);
+            if (deadline.Elapsed > Patience) Assert.Fail($"Not told to follow within {Patience}; last: {wait.Status}");
+            await Task.Delay(wait.Delay);
+        }
     }
 
     private static async Task WaitForAsync(CancellationToken token)

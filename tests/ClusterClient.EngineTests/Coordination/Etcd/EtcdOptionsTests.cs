@@ -22,13 +22,14 @@ public sealed class EtcdOptionsTests
         options.AdvertiseAddress = "worker-2.internal";
         options.Validate();
 
-        var settings = EtcdElectionSettings.FromOptions(options, "ABCD");
+        using var certificate = Transport.TlsCertificate.CreateSelfSigned();
+        var settings = EtcdElectionSettings.FromOptions(options, certificate);
 
         Assert.Equal(["http://127.0.0.1:2379/", "http://127.0.0.1:2380/"], settings.Endpoints.Select(e => e.ToString()));
         Assert.Equal("/apps/billing/leader", settings.LeaderKey);
         Assert.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 17_000), settings.Listen);
         Assert.Equal("worker-2.internal", settings.AdvertiseHost);
-        Assert.Equal("ABCD", settings.CertificateFingerprint);
+        Assert.Equal(Transport.TlsCertificate.Fingerprint(certificate), settings.CertificateFingerprint);
         Assert.True(settings.SafetyMargin < settings.LeaseTtl && settings.RenewEvery < settings.LeaseTtl - settings.SafetyMargin);
     }
 
