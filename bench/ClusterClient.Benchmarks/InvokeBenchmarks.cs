@@ -195,7 +195,7 @@ internal sealed class ScriptedPeer : IDisposable, IValueTaskSource
         peer._connection.Send(PacketType.Heartbeat, 1, new HeartbeatHeader(0, Stopwatch.GetTimestamp()));
         peer.Wait();
         peer._expected = 1;
-        peer._connection.Send(PacketType.RegisterChannel, 2, new RegisterChannelHeader(Epoch, contract.Name, Fingerprint(contract), Environment.ProcessId));
+        peer._connection.Send(PacketType.RegisterChannel, 2, new RegisterChannelHeader(Epoch, contract.Name, contract.Fingerprint, Environment.ProcessId));
         peer.Wait();
         return peer;
     }
@@ -234,21 +234,6 @@ internal sealed class ScriptedPeer : IDisposable, IValueTaskSource
         for (int i = 0; i < count; i++)
             _connection!.Send(PacketType.Invoke, ++_nextRequestId, new CallHeader(Epoch, 1, _methodId), Arguments, 30_000);
         return pending;
-    }
-
-    private static uint Fingerprint<T>(ClusterContract<T> contract) where T : class
-    {
-        var ids = contract.Methods.Select(m => m.Id).Order().ToArray();
-        uint hash = 2166136261;
-        foreach (uint id in ids)
-        {
-            for (int shift = 0; shift < 32; shift += 8)
-            {
-                hash ^= (id >> shift) & 0xFF;
-                hash *= 16777619;
-            }
-        }
-        return hash;
     }
 
     public void GetResult(short token)

@@ -38,25 +38,6 @@ internal sealed class HostileRun
 
     public HostileRun(ChaosOptions options) => _options = options;
 
-    private uint Fingerprint
-    {
-        get
-        {
-            // The leader compares this hash of the sorted method ids (see LeaderChannel.ComputeFingerprint).
-            var ids = _contract.Methods.Select(m => m.Id).Order().ToArray();
-            uint hash = 2166136261;
-            foreach (uint id in ids)
-            {
-                for (int shift = 0; shift < 32; shift += 8)
-                {
-                    hash ^= (id >> shift) & 0xFF;
-                    hash *= 16777619;
-                }
-            }
-            return hash;
-        }
-    }
-
     private ClusterMethod Method(string name) => _contract.Methods.First(m => m.Name == name);
 
     public async Task<int> RunAsync()
@@ -208,7 +189,7 @@ internal sealed class HostileRun
         await using var rogue = await ConnectAsync();
         if (rogue is null) return;
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
-        FrameWriter.WriteFrame(buffer, PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, _contract.Name, Fingerprint, 0), ReadOnlySpan<byte>.Empty, ProtocolLimits.Default);
+        FrameWriter.WriteFrame(buffer, PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, _contract.Name, _contract.Fingerprint, 0), ReadOnlySpan<byte>.Empty, ProtocolLimits.Default);
         long requestId = 2;
         int sentOnConnection = 0;
         bool fatal = false;
@@ -404,7 +385,7 @@ internal sealed class HostileRun
                 if (register)
                 {
                     var buffer = new ArrayBufferWriter<byte>();
-                    FrameWriter.WriteFrame(buffer, PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, _contract.Name, Fingerprint, 0), ReadOnlySpan<byte>.Empty, ProtocolLimits.Default);
+                    FrameWriter.WriteFrame(buffer, PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, _contract.Name, _contract.Fingerprint, 0), ReadOnlySpan<byte>.Empty, ProtocolLimits.Default);
                     await rogue.SendAsync(buffer.WrittenMemory);
                 }
                 var header = new byte[FrameHeader.Size];

@@ -17,7 +17,7 @@ internal static class Crowd
     public static async Task<int> RunAsync(int port, int count)
     {
         var contract = ContractResolver.Resolve<IEchoClient>(ProxyGenerationMode.PreferGenerated);
-        uint fingerprint = Fingerprint(contract);
+        uint fingerprint = contract.Fingerprint;
         var connections = new List<FrameConnection>(count);
         for (int i = 0; i < count; i++)
         {
@@ -69,21 +69,5 @@ internal static class Crowd
         }
         foreach (var c in connections) c.Abort("harness done");
         return 0;
-    }
-
-    /// <summary>What the leader checks at registration: FNV-1a over the sorted method ids (as the runtime computes it).</summary>
-    private static uint Fingerprint<T>(ClusterContract<T> contract) where T : class
-    {
-        var ids = contract.Methods.Select(m => m.Id).Order().ToArray();
-        uint hash = 2166136261;
-        foreach (uint id in ids)
-        {
-            for (int shift = 0; shift < 32; shift += 8)
-            {
-                hash ^= (id >> shift) & 0xFF;
-                hash *= 16777619;
-            }
-        }
-        return hash;
     }
 }

@@ -46,7 +46,7 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
         _factory = factory;
         _logger = logger;
         _methods = MethodTable(contract);
-        Fingerprint = ComputeFingerprint(contract);
+        Fingerprint = contract.Fingerprint;
         Hub = new SubscriptionHub(name, id => _methods.GetValueOrDefault(id), SubscribeReal, UnsubscribeReal, CanUndo, logger);
     }
 
@@ -103,23 +103,6 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
                 throw new ClusterClientException($"Contract {typeof(T).FullName} has two members with the method id 0x{method.Id:x8} ('{table[method.Id].Name}' and '{method.Name}'); rename one of them.");
         }
         return table;
-    }
-
-    public static uint ComputeFingerprint(ClusterContract<T> contract)
-    {
-        var ids = new uint[contract.Methods.Count];
-        for (int i = 0; i < ids.Length; i++) ids[i] = contract.Methods[i].Id;
-        Array.Sort(ids);
-        uint hash = 2166136261;
-        foreach (uint id in ids)
-        {
-            for (int shift = 0; shift < 32; shift += 8)
-            {
-                hash ^= (id >> shift) & 0xFF;
-                hash *= 16777619;
-            }
-        }
-        return hash;
     }
 
     /// <summary>Starts building the real client in the background.</summary>

@@ -1,19 +1,19 @@
-using System.Diagnostics;
 using System.Net.Sockets;
-using ClusterSharing.Liveness;
-using ClusterSharing.Coordination.Local;
+using ClusterSharing.Coordination;
 using ClusterSharing.Follower;
 using ClusterSharing.Leader;
+using ClusterSharing.Liveness;
 using ClusterSharing.Proxies;
+using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ClusterSharing.Node;
 
 /// <summary>
-/// One participant per (process, port): competes for the port, then either hosts the real clients of all its
-/// channels (leader) or connects to the leader and registers them (follower). After losing the leader it competes
-/// again at once. Several channels (contracts) share one listener or one connection.
+/// One participant per (process, port): asks its election engine (<see cref="ILeaderElection"/>) what to do, then
+/// either hosts the real clients of all its channels (leader) or connects to the leader and registers them
+/// (follower). After losing the leader it asks again at once. Several channels (contracts) share one listener or one connection.
 /// Tests create independent nodes in one process; <see cref="ClusterNodeRegistry"/> keeps one per port for real use.
 /// </summary>
 internal sealed class ClusterNode : IAsyncDisposable
@@ -28,14 +28,16 @@ internal sealed class ClusterNode : IAsyncDisposable
     private bool _disposed;
     private LeaderServer? _server;
     private LeaderConnection? _connection;
-    private readonly LocalElection? _election;
-    private LeaseKeeper? _keeper;
-    private TaskCompletionSource? _term;
+    private readonly ILeaderElection? _election;
+    private ILeadershipTerm? _term;
+    private TaskCompletionSource? _termEnded;
     private long _epoch;
     private volatile bool _isLeader;
     private volatile string _status = "the election has not started";
 
-    public ClusterNode(ClusterClientOptions options)
+    /// <param name="options">The node's options (validated here).</param>
+    /// <param name="electionFactory">The election engine; null: the one the options choose (<see cref="LeaderElections.For"/>).</param>
+    public ClusterNode(ClusterClientOptions options, LeaderElectionFactory? electionFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -43,7 +45,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         Port = options.Port;
         Logger = options.Logger ?? NullLogger.Instance;
         _monitor = new LivenessMonitor($"ClusterClient monitor :{Port}");
-        if (!options.SingleMode) _election = new LocalElection(options, Logger);
+        if (!options.SingleMode) _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, Logger);
     }
 
     public ClusterClientOptions Options { get; }
@@ -133,7 +135,7 @@ internal sealed class ClusterNode : IAsyncDisposable
             {
                 if (SingleMode)
                 {
-                    BecomeLeader(null, 0);
+                    BecomeLeader(null);
                     return;
                 }
                 var election = _election!;
@@ -146,14 +148,18 @@ internal sealed class ClusterNode : IAsyncDisposable
                 }
                 if (step is LeadStep lead)
                 {
-                    var term = BecomeLeader(lead.Listener, lead.LeaseWord);
-                    if (term is null) return;
-                    // Leads until deposed (a hung process that resumes) or disposed; then follows the new leader.
-                    await term.Task.WaitAsync(stop).ConfigureAwait(false);
+                    var ended = BecomeLeader(lead.Term);
+                    if (ended is null)
+                    {
+                        await lead.Term.DisposeAsync().ConfigureAwait(false);
+                        return;
+                    }
+                    // Leads until the term is lost (a hung process that resumes) or the node is disposed; then follows.
+                    await ended.Task.WaitAsync(stop).ConfigureAwait(false);
                     retryDelay = TimeSpan.FromMilliseconds(10);
                     continue;
                 }
-                var follow = (FollowStep)step;
+                var leader = ((FollowStep)step).Leader;
                 if (Options.Role == ClusterRole.Leader)
                 {
                     SetStatus($"port {Port} is held by another process and Role is Leader, so this process will not follow; stop the other process or use Role Auto");
@@ -161,15 +167,15 @@ internal sealed class ClusterNode : IAsyncDisposable
                     continue;
                 }
 
-                string where = ElectionEndpoint.Describe(follow.Endpoint);
+                string where = EndPointText.Describe(leader.Endpoint);
                 LeaderConnection connection;
                 try
                 {
-                    connection = await LeaderConnection.ConnectAsync(follow.Endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
+                    connection = await LeaderConnection.ConnectAsync(leader.Endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (!stop.IsCancellationRequested)
                 {
-                    election.Lost(follow.Lease);
+                    election.LeaderUnreachable(leader);
                     SetStatus(ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable
                         ? $"nothing is listening on {where} (connection refused)" + (Options.Role == ClusterRole.Follower ? "; Role is Follower, so this process waits for a leader to start" : "")
                         : $"connecting to {where} failed: {ex.SocketErrorCode} ({ex.Message})");
@@ -179,7 +185,7 @@ internal sealed class ClusterNode : IAsyncDisposable
                 catch (ClusterClientException ex) when (!stop.IsCancellationRequested)
                 {
                     // A handshake that timed out may be a stopped leader; one that failed authentication is not.
-                    if (ex is not AuthenticationFailedException) election.Lost(follow.Lease);
+                    if (ex is not AuthenticationFailedException) election.LeaderUnreachable(leader);
                     SetStatus(ex.Message);
                     await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
                     continue;
@@ -187,7 +193,7 @@ internal sealed class ClusterNode : IAsyncDisposable
 
                 retryDelay = TimeSpan.FromMilliseconds(10);
                 await FollowAsync(connection, stop).ConfigureAwait(false);
-                election.Lost(follow.Lease);
+                election.LeaderUnreachable(leader);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -222,67 +228,60 @@ internal sealed class ClusterNode : IAsyncDisposable
         _status = status;
     }
 
-    /// <returns>The leadership term, completed when this process is deposed; null when the node is disposed.</returns>
-    private TaskCompletionSource? BecomeLeader(Socket? listener, long leaseWord)
+    /// <param name="term">The term won; null in single mode (no listener, no engine).</param>
+    /// <returns>Completed when the term was lost and this process stepped down; null when the node is disposed.</returns>
+    private TaskCompletionSource? BecomeLeader(ILeadershipTerm? term)
     {
         long epoch;
-        TaskCompletionSource term;
+        TaskCompletionSource ended;
         lock (_gate)
         {
-            if (_disposed)
-            {
-                listener?.Dispose();
-                if (leaseWord != 0) _election?.Lease?.Release(leaseWord);
-                return null;
-            }
-            epoch = leaseWord != 0 ? LeaderLease.EpochOf(leaseWord) : _epoch + 1;
+            if (_disposed) return null;
+            // An engine without epochs (port competition alone): the node numbers its terms above what it has seen.
+            epoch = term is { Epoch: > 0 } ? term.Epoch : _epoch + 1;
             Interlocked.Exchange(ref _epoch, epoch);
             _isLeader = true;
-            term = _term = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _term = term;
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
-            if (listener is not null)
+            if (term is not null)
             {
-                _server = new LeaderServer(listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
+                _server = new LeaderServer(term.Listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
                 _server.Start();
             }
-            if (leaseWord != 0)
-            {
-                _keeper = new LeaseKeeper(this, _election!, leaseWord);
-                _monitor.Add(_keeper);
-            }
         }
+        // Outside the lock: a term already lost runs the callback at once.
+        term?.Lost.Register(static state => { var (node, lost) = ((ClusterNode, ILeadershipTerm))state!; node.OnTermLost(lost); }, (this, term));
         SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
         NodeLog.BecameLeader(Logger, Port, epoch);
         RaiseRoleChanged(true, epoch);
-        return term;
+        return ended;
     }
 
     /// <summary>
-    /// The lease moved on while this process led: it was stopped or starved for longer than the lease lasts and another
-    /// process took over. Stop serving (listener, sessions, real clients) and follow the new leader.
+    /// The term ended while this process led (say it was stopped or starved for longer than its lease lasts and another
+    /// process took over). Stop serving (listener, sessions, real clients) and follow the new leader.
     /// </summary>
-    private void OnDeposed(LeaseKeeper keeper, LeaseState current)
+    private void OnTermLost(ILeadershipTerm term)
     {
         LeaderServer? server;
         NodeChannel[] channels;
-        TaskCompletionSource? term;
+        TaskCompletionSource? ended;
         long ourEpoch;
         lock (_gate)
         {
-            if (_disposed || _keeper != keeper || !_isLeader) return;
-            _monitor.Remove(keeper);
-            _keeper = null;
+            if (_disposed || _term != term || !_isLeader) return;
+            _term = null;
             _isLeader = false;
             server = _server;
             _server = null;
-            term = _term;
-            _term = null;
+            ended = _termEnded;
+            _termEnded = null;
             channels = [.. _channels.Values];
             ourEpoch = _epoch;
-            Interlocked.Exchange(ref _epoch, Math.Max(_epoch, current.Epoch));
+            Interlocked.Exchange(ref _epoch, Math.Max(_epoch, term.SuccessorEpoch));
         }
-        ElectionLog.Deposed(Logger, Port, current.ToString(), ourEpoch);
-        SetStatus($"this process was deposed (epoch {ourEpoch}; the lease is now at epoch {current.Epoch}); following the new leader");
+        SetStatus($"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
         _ = Task.Run(async () =>
         {
             try
@@ -290,6 +289,7 @@ internal sealed class ClusterNode : IAsyncDisposable
                 // Channels first: their calls wait for the new leader instead of reaching a closing server.
                 foreach (var channel in channels) await channel.StopLeadingAsync().ConfigureAwait(false);
                 if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+                await term.DisposeAsync().ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -298,41 +298,9 @@ internal sealed class ClusterNode : IAsyncDisposable
             finally
             {
                 RaiseRoleChanged(false, Epoch);
-                term?.TrySetResult();
+                ended?.TrySetResult();
             }
         });
-    }
-
-    /// <summary>Renews the lease from the monitor thread (not the thread pool) while this process leads.</summary>
-    private sealed class LeaseKeeper(ClusterNode node, LocalElection election, long word) : IMonitored
-    {
-        private readonly long _renewTicks = Math.Max(1, (long)(election.RenewEvery.TotalSeconds * Stopwatch.Frequency));
-        private long _word = word;
-        private long _lastRenewal; // 0: renew on the first tick, the lease was taken a while (bind, publish) ago
-        private int _lost;
-
-        public long Word => Interlocked.Read(ref _word);
-
-        public void OnTick(long timestamp)
-        {
-            if (Volatile.Read(ref _lost) != 0 || timestamp - _lastRenewal < _renewTicks) return;
-            _lastRenewal = timestamp;
-            long current = Interlocked.Read(ref _word);
-            if (election.Lease!.TryRenew(ref current))
-            {
-                Interlocked.Exchange(ref _word, current);
-                return;
-            }
-            if (Interlocked.Exchange(ref _lost, 1) != 0) return;
-            var state = election.Lease.Read();
-            ThreadPool.UnsafeQueueUserWorkItem(static s => s.node.OnDeposed(s.keeper, s.state), (node, keeper: this, state), preferLocal: false);
-        }
-
-        /// <summary>Gives the lease up so a successor need not wait for it to go stale.</summary>
-        public void Release()
-        {
-            if (Interlocked.Exchange(ref _lost, 1) == 0) election.Lease!.Release(Word);
-        }
     }
 
     private long ObserveFollowerEpoch(long followerEpoch)
@@ -340,8 +308,8 @@ internal sealed class ClusterNode : IAsyncDisposable
         long raised;
         lock (_gate)
         {
-            // With a lease the epoch is the lease's: a follower that knows a higher one will find the real holder there.
-            if (followerEpoch < _epoch || !_isLeader || _keeper is not null) return _epoch;
+            // With an engine's epoch the epoch is the term's: a follower that knows a higher one will find the real holder there.
+            if (followerEpoch < _epoch || !_isLeader || _term is { Epoch: > 0 }) return _epoch;
             raised = followerEpoch + 1;
             Interlocked.Exchange(ref _epoch, raised);
         }
@@ -482,7 +450,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         NodeChannel[] channels;
         LeaderServer? server;
         LeaderConnection? connection;
-        LeaseKeeper? keeper;
+        ILeadershipTerm? term;
         lock (_gate)
         {
             if (_disposed) return;
@@ -493,12 +461,11 @@ internal sealed class ClusterNode : IAsyncDisposable
             connection = _connection;
             _server = null;
             _connection = null;
-            keeper = _keeper;
-            _keeper = null;
-            // The term is left pending: the loop's wait ends through the stop token, so it cannot start another election.
+            term = _term;
             _term = null;
+            // The term's end is left pending: the loop's wait ends through the stop token, so it cannot start another election.
+            _termEnded = null;
         }
-        if (keeper is not null) _monitor.Remove(keeper);
         _stop.Cancel();
         bool wasLeader = _isLeader;
         _isLeader = false;
@@ -512,11 +479,11 @@ internal sealed class ClusterNode : IAsyncDisposable
         }
         if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
         // After the listener closed: a successor then binds the primary endpoint instead of an alternate one.
-        keeper?.Release();
+        if (term is not null) await term.DisposeAsync().ConfigureAwait(false);
         if (connection is not null) await connection.CloseAsync("the follower closed its client").ConfigureAwait(false);
         foreach (var channel in channels) await channel.StopAsync().ConfigureAwait(false);
         _monitor.Dispose();
-        _election?.Dispose();
+        if (_election is not null) await _election.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
         if (wasLeader) RaiseRoleChanged(false, Epoch);
         NodeLog.Closed(Logger, Port);

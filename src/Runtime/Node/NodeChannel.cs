@@ -73,7 +73,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     private LeaderChannel<T>? _leader;
 
     public NodeChannel(ClusterNode node, string name, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options, ILogger logger)
-        : base(name, typeof(T), LeaderChannel<T>.ComputeFingerprint(contract))
+        : base(name, typeof(T), contract.Fingerprint)
     {
         _node = node;
         Contract = contract;

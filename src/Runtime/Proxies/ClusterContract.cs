@@ -10,6 +10,8 @@ namespace ClusterSharing.Proxies;
 /// <typeparam name="T">The contract interface.</typeparam>
 public abstract class ClusterContract<T> where T : class
 {
+    private uint? _fingerprint;
+
     /// <summary>The default channel name (the interface's full name, or <see cref="ClusterDelegateAttribute.Name"/>).</summary>
     public abstract string Name { get; }
 
@@ -18,6 +20,30 @@ public abstract class ClusterContract<T> where T : class
     /// (ordinal), each in declaration order. Generated and dynamic contracts list them alike.
     /// </summary>
     public abstract IReadOnlyList<ClusterMethod> Methods { get; }
+
+    /// <summary>
+    /// Identifies this version of the contract: FNV-1a over the sorted method ids. A follower sends it when it registers
+    /// the channel and the leader refuses a different one, so processes built from different versions of the interface
+    /// are told so instead of calling the wrong members. Tools that speak the protocol directly send the same value.
+    /// </summary>
+    public uint Fingerprint => _fingerprint ??= ComputeFingerprint(Methods);
+
+    private static uint ComputeFingerprint(IReadOnlyList<ClusterMethod> methods)
+    {
+        var ids = new uint[methods.Count];
+        for (int i = 0; i < ids.Length; i++) ids[i] = methods[i].Id;
+        Array.Sort(ids);
+        uint hash = 2166136261;
+        foreach (uint id in ids)
+        {
+            for (int shift = 0; shift < 32; shift += 8)
+            {
+                hash ^= (id >> shift) & 0xFF;
+                hash *= 16777619;
+            }
+        }
+        return hash;
+    }
 
     /// <summary>Creates the proxy handed to user code; every member goes through <paramref name="invoker"/>.</summary>
     public abstract T CreateProxy(IClusterInvoker<T> invoker);

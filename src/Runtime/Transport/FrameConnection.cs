@@ -53,7 +53,6 @@ public sealed class FrameConnection : IAsyncDisposable
 
     private long _socketSends;
     private long _framesReceived;
-    private long _bytesReceived;
     private int _closeState;   // 0 open, 1 closing
     private int _readState;    // 0 not started, 1 running, 2 closed without a read loop
     private ConnectionCloseInfo? _closeInfo;
@@ -148,9 +147,6 @@ public sealed class FrameConnection : IAsyncDisposable
 
     /// <summary>Frames handed to the read loop's handler so far.</summary>
     public long FramesReceived => Interlocked.Read(ref _framesReceived);
-
-    /// <summary>Bytes of the frames handed to the handler so far.</summary>
-    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
 
     /// <summary>Queues a frame whose body is already-encoded MessagePack (possibly empty).</summary>
     /// <returns>False when the connection is closed or the frame was refused for <see cref="FrameConnectionOptions.MaxPendingSendBytes"/>; nothing was queued then.</returns>
@@ -269,7 +265,6 @@ public sealed class FrameConnection : IAsyncDisposable
                     while (!IsClosed && FrameReader.TryReadFrame(ref buffer, _limits, out var frame))
                     {
                         Interlocked.Increment(ref _framesReceived);
-                        Interlocked.Add(ref _bytesReceived, frame.Header.FrameLength);
                         var pending = onFrame(frame);
                         if (!pending.IsCompletedSuccessfully) await pending.ConfigureAwait(false);
                     }

@@ -71,7 +71,7 @@ public sealed class AuthTests
             if (frame.Type == PacketType.Goodbye) goodbye.Writer.TryWrite(frame.ReadHeader<GoodbyeHeader>().Reason ?? "");
             return default;
         });
-        uint fingerprint = LeaderChannel<ICalculator>.ComputeFingerprint(CalculatorContract.Instance);
+        uint fingerprint = CalculatorContract.Instance.Fingerprint;
         rogue.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, fingerprint, 1));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         string reason = await goodbye.Reader.ReadAsync(timeout.Token);

@@ -236,7 +236,7 @@ public sealed class EdgeTests
         Assert.Equal(real.Id, await second.Client.WhoAmIAsync());
         Assert.Equal(1, created);
         // No socket: the port stays free.
-        using (var probe = Coordination.Local.PortElection.TryListen(port)) Assert.NotNull(probe);
+        using (var probe = ClusterSharing.Coordination.Local.PortElection.TryListen(port)) Assert.NotNull(probe);
 
         await first.DisposeAsync();
         Assert.False(real.Disposed);

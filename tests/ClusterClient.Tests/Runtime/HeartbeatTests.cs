@@ -74,7 +74,7 @@ public sealed class HeartbeatTests
             if (frame.Type == PacketType.RegisterChannelResult) registered.TrySetResult(frame.ReadHeader<RegisterChannelResultHeader>().Ok);
             return default;
         });
-        silent.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, LeaderChannel<ICalculator>.ComputeFingerprint(CalculatorContract.Instance), 1));
+        silent.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, CalculatorContract.Instance.Fingerprint, 1));
         Assert.True(await registered.Task.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.Equal(1, leaderNode.FollowerCount);
 

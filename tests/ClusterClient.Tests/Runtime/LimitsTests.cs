@@ -237,7 +237,7 @@ public sealed class LimitsTests
         {
             var raw = new RawFollower(await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)));
             _ = raw.Connection.RunAsync(raw.OnFrame).ContinueWith(_ => raw._frames.Writer.TryComplete(), TaskScheduler.Default);
-            uint fingerprint = LeaderChannel<ICalculator>.ComputeFingerprint(CalculatorContract.Instance);
+            uint fingerprint = CalculatorContract.Instance.Fingerprint;
             raw.Connection.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, channel, fingerprint, Environment.ProcessId));
             Assert.Equal("channel 1", await raw.ReplyToAsync(1));
             return raw;

@@ -56,7 +56,7 @@ public sealed class MalformedInputTests
         var (connection, frames) = await ConnectRawAsync(cluster.Port);
         await using var _ = connection;
 
-        uint fingerprint = LeaderChannel<ICalculator>.ComputeFingerprint(CalculatorContract.Instance);
+        uint fingerprint = CalculatorContract.Instance.Fingerprint;
         connection.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, fingerprint, 1));
         Assert.Equal("channel 1", await ReplyToAsync(frames, 1));
 

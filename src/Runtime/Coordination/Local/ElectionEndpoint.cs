@@ -37,11 +37,7 @@ internal sealed class ElectionEndpoint
     /// <summary>The socket path with <see cref="ClusterTransport.UnixSocket"/>, else null.</summary>
     public string? SocketPath { get; }
 
-    public bool IsUnix => SocketPath is not null;
-
     public EndPoint Primary { get; }
-
-    public static string Describe(EndPoint endPoint) => Transport.EndPointText.Describe(endPoint);
 
     private static IPAddress ConnectAddress(IPAddress bind) =>
         bind.Equals(IPAddress.Any) ? IPAddress.Loopback : bind.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : bind;

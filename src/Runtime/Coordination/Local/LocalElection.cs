@@ -1,21 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using ClusterSharing.Liveness;
+using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Coordination.Local;
-
-/// <summary>What a node should do next.</summary>
-internal abstract record ElectionStep;
-
-/// <summary>Lead: <paramref name="Listener"/> is bound; <paramref name="LeaseWord"/> is the lease held (0 without a lease file).</summary>
-internal sealed record LeadStep(Socket Listener, long LeaseWord, EndPoint Endpoint) : ElectionStep;
-
-/// <summary>Connect to <paramref name="Endpoint"/>; <paramref name="Lease"/> names the holder when the lease pointed there.</summary>
-internal sealed record FollowStep(EndPoint Endpoint, LeaseState? Lease) : ElectionStep;
-
-/// <summary>Nothing to do yet; look again after <paramref name="Delay"/>.</summary>
-internal sealed record WaitStep(string Status, TimeSpan Delay) : ElectionStep;
 
 /// <summary>
 /// One port's election on this machine. The lease (a memory-mapped file, see <see cref="LeaderLease"/>) decides who
@@ -27,18 +17,23 @@ internal sealed record WaitStep(string Status, TimeSpan Delay) : ElectionStep;
 /// once when a follower lost it and its endpoint refuses connections (killed). A stopped holder still owns its socket, so
 /// the new holder then listens on an alternate endpoint recorded in the lease; newcomers read the lease, never guess.
 /// </remarks>
-internal sealed class LocalElection : IDisposable
+internal sealed class LocalElection : ILeaderElection
 {
     private static readonly TimeSpan PollDelay = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan ProbeEvery = TimeSpan.FromMilliseconds(100);
     private readonly ClusterClientOptions _options;
     private readonly ILogger _logger;
+    private readonly LivenessMonitor _monitor;
     private Suspect? _suspect;
 
-    public LocalElection(ClusterClientOptions options, ILogger logger)
+    /// <param name="options">Port, transport, heartbeat interval and state directory of the node.</param>
+    /// <param name="monitor">The node's monitor thread, which renews the lease of a term won here.</param>
+    /// <param name="logger">The node's logger.</param>
+    public LocalElection(ClusterClientOptions options, LivenessMonitor monitor, ILogger logger)
     {
         _options = options;
         _logger = logger;
+        _monitor = monitor;
         Endpoint = ElectionEndpoint.Create(options, logger);
         StaleAfter = 3 * options.HeartbeatInterval;
         string? directory = null;
@@ -55,6 +50,12 @@ internal sealed class LocalElection : IDisposable
 
     public ElectionEndpoint Endpoint { get; }
 
+    public int Port => _options.Port;
+
+    public string Description => Lease is not null
+        ? $"lease file {Lease.Path} and {EndPointText.Describe(Endpoint.Primary)}"
+        : $"{EndPointText.Describe(Endpoint.Primary)} (no lease file: a hung leader is not replaced)";
+
     /// <summary>Null when the lease file cannot be used.</summary>
     public LeaderLease? Lease { get; }
 
@@ -68,12 +69,12 @@ internal sealed class LocalElection : IDisposable
     public TimeSpan RenewEvery => _options.HeartbeatInterval / 4;
 
     /// <summary>
-    /// The follower lost the holder named by <paramref name="followed"/> (connection closed, silent, or refused). Until
+    /// The follower lost the holder named by <paramref name="followed"/>'s lease snapshot (connection closed, silent, or refused). Until
     /// that holder renews again, the next steps check whether it is gone (take over at once) or hung (wait for staleness).
     /// </summary>
-    public void Lost(LeaseState? followed)
+    public void LeaderUnreachable(LeaderAddress followed)
     {
-        if (Lease is null || followed is not { } state) return;
+        if (Lease is null || followed.EngineState is not LeaseState state) return;
         var now = Lease.Read();
         if (now.Epoch != state.Epoch) return; // already replaced
         // Keep the first observation of a holder we keep failing to reach: its renewals are judged against it.
@@ -103,8 +104,8 @@ internal sealed class LocalElection : IDisposable
         if (Lease is null)
         {
             if (mayLead && await Endpoint.TryListenPrimaryAsync(cancellationToken).ConfigureAwait(false) is { } listener)
-                return new LeadStep(listener, 0, Endpoint.Primary);
-            return new FollowStep(Endpoint.Primary, null);
+                return Lead(listener, 0, Endpoint.Primary);
+            return Follow(Endpoint.Primary, null);
         }
 
         var lease = Lease.Read();
@@ -119,7 +120,7 @@ internal sealed class LocalElection : IDisposable
             {
                 // The holder renewed since we lost it (we were the slow one), or it is not the one we lost: follow it.
                 _suspect = null;
-                return new FollowStep(Endpoint.Resolve(lease), lease);
+                return Follow(Endpoint.Resolve(lease), lease);
             }
             if (!IsProcessAlive(lease.Pid))
             {
@@ -144,11 +145,11 @@ internal sealed class LocalElection : IDisposable
             // Stale, but its holder still exists and this node has no evidence it is unreachable (a newcomer, or a
             // holder starved for a moment, say while starting up): try it first. Only a failed connection makes it a
             // suspect that may be replaced.
-            return new FollowStep(Endpoint.Resolve(lease), lease);
+            return Follow(Endpoint.Resolve(lease), lease);
         }
         if (!mayLead)
         {
-            return live ? new FollowStep(Endpoint.Resolve(lease), lease) : new FollowStep(Endpoint.Primary, null);
+            return live ? Follow(Endpoint.Resolve(lease), lease) : Follow(Endpoint.Primary, null);
         }
         if (!forced && lease.RenewedMs != 0 && _suspect is { } watching && watching.Lease.Epoch == lease.Epoch
             && watched < _options.HeartbeatInterval.TotalMilliseconds / 2)
@@ -176,7 +177,7 @@ internal sealed class LocalElection : IDisposable
         if (primary is not null)
         {
             Lease.Publish(word, Token, LeaseEndpointKind.Primary, 0);
-            return new LeadStep(primary, word, Endpoint.Primary);
+            return Lead(primary, word, Endpoint.Primary);
         }
         if (lease.Epoch > 0 && lease.Kind == LeaseEndpointKind.Primary && IsProcessAlive(lease.Pid))
         {
@@ -196,14 +197,20 @@ internal sealed class LocalElection : IDisposable
             Lease.Publish(word, Token, kind, value);
             var state = Lease.Read();
             var endpoint = Endpoint.Resolve(state);
-            ElectionLog.AlternateEndpoint(_logger, _options.Port, ElectionEndpoint.Describe(Endpoint.Primary), lease.Pid, ElectionEndpoint.Describe(endpoint));
-            return new LeadStep(listener, word, endpoint);
+            ElectionLog.AlternateEndpoint(_logger, _options.Port, EndPointText.Describe(Endpoint.Primary), lease.Pid, EndPointText.Describe(endpoint));
+            return Lead(listener, word, endpoint);
         }
         // Something that is not a lease holder of ours has the endpoint (another program, or a cluster of another
         // user): hand the lease back and let the follower path report what it finds there.
         Lease.Restore(word, lease.Word);
-        return new FollowStep(Endpoint.Primary, null);
+        return Follow(Endpoint.Primary, null);
     }
+
+    private LeadStep Lead(Socket listener, long word, EndPoint endpoint) =>
+        new(new LocalLeadershipTerm(listener, endpoint, word == 0 ? null : Lease, word, this, _monitor, _logger));
+
+    private static FollowStep Follow(EndPoint endpoint, LeaseState? lease) =>
+        new(new LeaderAddress(endpoint, lease?.Epoch ?? 0) { EngineState = lease });
 
     private static bool IsProcessAlive(int pid)
     {
@@ -221,7 +228,11 @@ internal sealed class LocalElection : IDisposable
         }
     }
 
-    public void Dispose() => Lease?.Dispose();
+    public ValueTask DisposeAsync()
+    {
+        Lease?.Dispose();
+        return ValueTask.CompletedTask;
+    }
 
     private readonly record struct Suspect(LeaseState Lease, long ProbedAt, long WatchStartMs, long LastPollMs);
 }

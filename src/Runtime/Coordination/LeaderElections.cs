@@ -1,0 +1,22 @@
+using ClusterSharing.Coordination.Local;
+using ClusterSharing.Liveness;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Coordination;
+
+/// <summary>Creates the election engine of one node.</summary>
+/// <param name="options">The node's options (scope, port, heartbeat interval, state directory, ...).</param>
+/// <param name="monitor">The node's monitor thread, for engines that renew on it rather than on the thread pool.</param>
+/// <param name="logger">The node's logger.</param>
+internal delegate ILeaderElection LeaderElectionFactory(ClusterClientOptions options, LivenessMonitor monitor, ILogger logger);
+
+/// <summary>Chooses the election engine from the options: the one place that knows the engines by name.</summary>
+internal static class LeaderElections
+{
+    /// <summary>The factory for <paramref name="options"/>: today always the local engine (lease file + port).</summary>
+    public static LeaderElectionFactory For(ClusterClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return static (o, monitor, logger) => new LocalElection(o, monitor, logger);
+    }
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using ClusterSharing.Liveness;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Coordination.Local;
+
+/// <summary>
+/// A term won in the local election. With a lease it renews the lease from the monitor thread (not the thread pool,
+/// so CPU-bound work cannot starve it); a renewal that fails means another process took the lease over while this one
+/// was stopped or starved, and <see cref="Lost"/> fires. Without a lease file the term lasts until it is disposed.
+/// </summary>
+internal sealed class LocalLeadershipTerm : ILeadershipTerm, IMonitored
+{
+    private readonly LeaderLease? _lease;
+    private readonly LivenessMonitor _monitor;
+    private readonly int _port;
+    private readonly ILogger _logger;
+    private readonly long _renewTicks;
+    private readonly long _staleAfterMs;
+    private readonly CancellationTokenSource _lost = new();
+    private long _word;
+    private long _lastRenewal; // 0: renew on the first tick, the lease was taken a while (bind, publish) ago
+    private int _ended; // 1 once lost or resigned: no renewal, no release after that
+    private string? _lostReason;
+    private long _successorEpoch;
+
+    /// <param name="listener">The bound listener.</param>
+    /// <param name="endpoint">Where followers connect.</param>
+    /// <param name="lease">The lease held as <paramref name="word"/>; null without a usable lease file.</param>
+    /// <param name="word">The lease word won (0 without a lease).</param>
+    /// <param name="election">Renewal period and staleness of the lease.</param>
+    /// <param name="monitor">The thread that renews the lease.</param>
+    /// <param name="logger">Where a deposition is logged.</param>
+    public LocalLeadershipTerm(Socket listener, EndPoint endpoint, LeaderLease? lease, long word, LocalElection election, LivenessMonitor monitor, ILogger logger)
+    {
+        Listener = listener;
+        Endpoint = endpoint;
+        _lease = lease;
+        _word = word;
+        _monitor = monitor;
+        _port = election.Port;
+        _logger = logger;
+        _renewTicks = Math.Max(1, (long)(election.RenewEvery.TotalSeconds * Stopwatch.Frequency));
+        _staleAfterMs = (long)election.StaleAfter.TotalMilliseconds;
+        Epoch = lease is null ? 0 : LeaderLease.EpochOf(word);
+        if (lease is not null) monitor.Add(this);
+    }
+
+    public long Epoch { get; }
+
+    public Socket Listener { get; }
+
+    public EndPoint Endpoint { get; }
+
+    public CancellationToken Lost => _lost.Token;
+
+    public string? LostReason => Volatile.Read(ref _lostReason);
+
+    public long SuccessorEpoch => Interlocked.Read(ref _successorEpoch);
+
+    /// <summary>True while the lease is ours and was renewed within the staleness bound (always, without a lease, until the term ends).</summary>
+    public bool IsCurrent
+    {
+        get
+        {
+            if (Volatile.Read(ref _ended) != 0) return false;
+            if (_lease is null) return true;
+            long word = Interlocked.Read(ref _word);
+            return _lease.Read().Word == word && LeaderLease.NowMs() - LeaderLease.MillisecondsOf(word) <= _staleAfterMs;
+        }
+    }
+
+    void IMonitored.OnTick(long timestamp)
+    {
+        if (Volatile.Read(ref _ended) != 0 || timestamp - _lastRenewal < _renewTicks) return;
+        _lastRenewal = timestamp;
+        long current = Interlocked.Read(ref _word);
+        if (_lease!.TryRenew(ref current))
+        {
+            Interlocked.Exchange(ref _word, current);
+            return;
+        }
+        if (Interlocked.Exchange(ref _ended, 1) != 0) return;
+        var state = _lease.Read();
+        // Lost's callbacks (the node stepping down) run on the thread pool, never on the monitor thread.
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.term.OnLost(s.state), (term: this, state), preferLocal: false);
+    }
+
+    private void OnLost(LeaseState current)
+    {
+        _monitor.Remove(this);
+        Interlocked.Exchange(ref _successorEpoch, current.Epoch);
+        Volatile.Write(ref _lostReason, $"the lease is now at epoch {current.Epoch}");
+        ElectionLog.Deposed(_logger, _port, current.ToString(), Epoch);
+        _lost.Cancel();
+    }
+
+    /// <summary>Stops renewing and releases the lease (keeping its epoch), unless it was lost already.</summary>
+    public ValueTask ResignAsync(CancellationToken cancellationToken = default)
+    {
+        if (_lease is null)
+        {
+            Interlocked.Exchange(ref _ended, 1);
+            return ValueTask.CompletedTask;
+        }
+        _monitor.Remove(this);
+        if (Interlocked.Exchange(ref _ended, 1) == 0) _lease.Release(Interlocked.Read(ref _word));
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Resigns and closes the listener (a no-op when the leader server closed it already).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await ResignAsync().ConfigureAwait(false);
+        Listener.Dispose();
+    }
+}
