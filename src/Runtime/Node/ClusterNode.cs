@@ -171,7 +171,9 @@ internal sealed class ClusterNode : IAsyncDisposable
                 LeaderConnection connection;
                 try
                 {
-                    connection = await LeaderConnection.ConnectAsync(leader.Endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
+                    // A leader that published a certificate fingerprint is reached over TLS pinned to it.
+                    var endpoint = leader.CertificateFingerprint is { } pinned ? new TlsEndPoint(leader.Endpoint, pinned) : leader.Endpoint;
+                    connection = await LeaderConnection.ConnectAsync(endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (!stop.IsCancellationRequested)
                 {
@@ -246,7 +248,10 @@ internal sealed class ClusterNode : IAsyncDisposable
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
             if (term is not null)
             {
-                _server = new LeaderServer(term.Listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
+                _server = new LeaderServer(term.Listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
+                {
+                    Certificate = term.Certificate,
+                };
                 _server.Start();
             }
         }
