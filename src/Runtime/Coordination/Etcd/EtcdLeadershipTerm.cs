@@ -212,7 +212,9 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
                     await call.RequestStream.WriteAsync(request, stop).ConfigureAwait(false);
                     using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop))
                     {
-                        timeout.CancelAfter(_settings.RequestTimeout);
+                        // A late answer still renews from the time its request left (safe), so a slow etcd is waited for
+                        // rather than reconnected to; the deadline loop alone decides when the term is over.
+                        timeout.CancelAfter(_settings.LeaseTtl);
                         if (!await call.ResponseStream.MoveNext(timeout.Token).ConfigureAwait(false))
                             throw new IOException("etcd closed the keep-alive stream.");
                     }
