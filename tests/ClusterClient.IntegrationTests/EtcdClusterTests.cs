@@ -75,7 +75,7 @@ public sealed class EtcdClusterTests(ITestOutputHelper output)
         var marks = survivors.Select(s => s.LineCount).ToArray();
 
         var clock = Stopwatch.StartNew();
-        await oldLeader.RequestAsync("close");
+        Replies.Value(await oldLeader.RequestAsync("close")); // disposing resigns; it must not fail
         var became = await Task.WhenAny(survivors.Select((s, i) =>
             s.WaitForEventAsync("leader-changed", l => l.GetProperty("leader").GetBoolean(), from: marks[i])));
         await became;

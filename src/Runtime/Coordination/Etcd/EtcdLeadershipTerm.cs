@@ -34,6 +34,7 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
     private long _validUntil; // Stopwatch timestamp
     private long _lastRenewal; // Stopwatch timestamp of the last acknowledged request
     private int _state;
+    private int _disposed;
     private string? _lostReason;
     private long _successorEpoch;
     private Task _loops = Task.CompletedTask;
@@ -128,9 +129,10 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
         await _loops.ConfigureAwait(false);
     }
 
-    /// <summary>Resigns (when still leading), stops the loops and closes the listener.</summary>
+    /// <summary>Resigns (when still leading), stops the loops and closes the listener. Idempotent: the node and the election may both dispose a term.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         using (var timeout = new CancellationTokenSource(_settings.RequestTimeout * 2))
         {
             await ResignAsync(timeout.Token).ConfigureAwait(false);

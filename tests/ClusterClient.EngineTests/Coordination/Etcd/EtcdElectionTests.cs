@@ -77,6 +77,8 @@ public sealed class EtcdElectionTests
         Assert.IsType<FollowStep>(await b.NextAsync(mayLead: true, CancellationToken.None));
 
         await first.ResignAsync();
+        await first.DisposeAsync();
+        await first.DisposeAsync(); // the node and the election may both dispose a term
 
         Assert.False(first.IsCurrent);
         Assert.False(first.Lost.IsCancellationRequested); // resigning is not losing
