@@ -103,7 +103,9 @@ internal sealed class WorkerProcess : IAsyncDisposable
     public void Kill()
     {
         Killed = true;
-        try { _process.Kill(entireProcessTree: true); }
+        // The process alone (a worker starts no children): a tree kill first walks the machine's processes looking
+        // for children, and on a busy machine the SIGKILL then lands late.
+        try { _process.Kill(); }
         catch (InvalidOperationException) { }
     }
 

@@ -185,7 +185,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
             Channel.InvokeOneway(method, arguments, argumentsFormatter);
 
         public void Publish<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter) =>
-            Channel.Subscriptions.Publish(method, arguments, argumentsFormatter);
+            Channel.Publications.Publish(method, arguments, argumentsFormatter);
 
         public void Subscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
             Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter) =>

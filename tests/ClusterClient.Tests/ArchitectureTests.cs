@@ -57,7 +57,7 @@ public sealed class ArchitectureTests
         Assert.Contains(typeof(ClusterNode), Types.InAssembly(RuntimeAssembly).That().HaveDependencyOn("ClusterSharing.Coordination").GetTypes());
         Assert.Contains(typeof(LeaderConnection), Types.InAssembly(RuntimeAssembly).That().HaveDependencyOn("ClusterSharing.Liveness").GetTypes());
         // A namespace also covers the ones inside it: these tests use the lease (Coordination.Local) and nothing else of Coordination.
-        Assert.Contains(typeof(Runtime.HungLeaderTests), Types.InAssembly(typeof(ArchitectureTests).Assembly).That().HaveDependencyOn("ClusterSharing.Coordination").GetTypes());
+        Assert.Contains(typeof(Coordination.Local.HungLeaderTests), Types.InAssembly(typeof(ArchitectureTests).Assembly).That().HaveDependencyOn("ClusterSharing.Coordination").GetTypes());
     }
 
     private static void AssertNoDependency(string room, params string[] forbidden)

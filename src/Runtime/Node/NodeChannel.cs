@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using ClusterSharing.Follower;
 using ClusterSharing.Leader;
+using ClusterSharing.Node.Subscriptions;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
@@ -51,16 +52,18 @@ internal abstract class NodeChannel
 
     /// <summary>The channel's last handle closed, or the node stops: dispose the real client, stop subscriptions.</summary>
     public abstract ValueTask StopAsync();
-
-    /// <summary>Re-sends live subscriptions and publications to a new leader connection.</summary>
-    public abstract void Resume(LeaderConnection connection, int channelId);
 }
 
 /// <summary>
-/// The runtime's implementation of what proxies call: routes each call to the real client when this process
-/// leads, or to the leader connection when it follows, waiting for readiness within the call's own timeout and
-/// retrying across a failover when that is safe.
+/// The runtime's implementation of what proxies call, and the one owner of the channel's route: invokes, oneways,
+/// publications (<see cref="Publications"/>) and subscriptions (<see cref="Subscriptions"/>) all go where
+/// <see cref="CurrentRoute"/> says, the real client when this process leads or the leader connection when it follows.
+/// Calls wait for readiness within their own timeout and are retried across a failover when that is safe.
 /// </summary>
+/// <remarks>
+/// Route changes happen under <see cref="RouteGate"/>, together with what a new route needs (re-subscribe, re-publish),
+/// so a subscription or publication made meanwhile reaches the new leader exactly once.
+/// </remarks>
 internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where T : class
 {
     private readonly ClusterNode _node;
@@ -68,6 +71,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     private readonly TimeSpan _responseTimeout;
     private readonly ILogger _logger;
     private readonly LocalSubscriptions<T> _subscriptions;
+    private readonly PublicationLog<T> _publications;
     private readonly object _routeGate = new();
     private volatile Route? _route;
     private LeaderChannel<T>? _leader;
@@ -82,6 +86,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         _logger = logger;
         Methods = LeaderChannel<T>.MethodTable(contract);
         _subscriptions = new LocalSubscriptions<T>(this, options.SubscriptionBufferSize, logger);
+        _publications = new PublicationLog<T>(this, logger);
     }
 
     public ClusterContract<T> Contract { get; }
@@ -95,27 +100,37 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     /// <summary>The real client when this process leads and it exists.</summary>
     public T? LocalTarget => _route?.Local?.Target;
 
+    /// <summary>Where calls, publications and subscriptions go right now; null while no leader is attached.</summary>
     internal Route? CurrentRoute => _route;
+
+    /// <summary>Guards route changes; the subscription registry and the publication log share it.</summary>
+    internal object RouteGate => _routeGate;
 
     public override void StartLeading(ILogger logger)
     {
         var leader = new LeaderChannel<T>(Name, Contract, _factory, logger, Readiness);
+        (ClusterMethod, byte[])[] publications;
         lock (_routeGate)
         {
             Volatile.Write(ref _leader, leader);
-            _route = new Route(leader, null, 0);
+            var route = _route = new Route(leader, null, 0);
             // Ready again only when this process's real client exists, whatever a previous route said.
             Readiness.SetNotReady();
+            _subscriptions.AttachAll(route);
+            publications = _publications.Snapshot();
         }
         WaitingFor = "the client factory to complete on this process (the leader)";
-        _subscriptions.ResumeLocally(leader);
+        _publications.ReplayLocally(leader, publications);
         leader.Start();
     }
 
     public override async ValueTask StopLeadingAsync()
     {
         var leader = Interlocked.Exchange(ref _leader, null);
-        if (_route?.Local is not null) _route = null;
+        lock (_routeGate)
+        {
+            if (_route?.Local is not null) _route = null;
+        }
         WaitingFor = "a new leader after this process was deposed";
         Readiness.SetNotReady();
         if (leader is not null) await leader.DisposeAsync().ConfigureAwait(false);
@@ -129,14 +144,13 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
             // election, is stale: routing calls to it would detach the live route and leave the channel not ready.
             if (connection.IsClosed || _route?.Local is not null) return;
             connection.AddReceiver(channelId, this);
-            _route = new Route(null, connection, channelId);
+            var route = _route = new Route(null, connection, channelId);
+            _subscriptions.AttachAll(route);
+            _publications.ReplayTo(connection, channelId);
             WaitingFor = null;
             Readiness.SetReady();
         }
-        _subscriptions.Resume(connection, channelId);
     }
-
-    public override void Resume(LeaderConnection connection, int channelId) => _subscriptions.Resume(connection, channelId);
 
     public override void DetachRemote(LeaderConnection connection)
     {
@@ -148,15 +162,19 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
             WaitingFor = "a new leader after the previous one was lost";
             Readiness.SetNotReady();
         }
-        // Outside the route lock: the subscription side takes its own locks and may call back into routing.
-        _subscriptions.Detached(connection);
     }
 
     public override async ValueTask StopAsync()
     {
-        _route = null;
-        Readiness.SetNotReady();
-        await _subscriptions.StopAsync().ConfigureAwait(false);
+        LocalSubscription[] stopped;
+        lock (_routeGate)
+        {
+            stopped = _subscriptions.StopLocked(_route);
+            _publications.Clear();
+            _route = null;
+            Readiness.SetNotReady();
+        }
+        LocalSubscriptions<T>.CompleteStopped(stopped);
         var leader = Interlocked.Exchange(ref _leader, null);
         if (leader is not null) await leader.DisposeAsync().ConfigureAwait(false);
     }
@@ -286,6 +304,8 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     }
 
     public LocalSubscriptions<T> Subscriptions => _subscriptions;
+
+    public PublicationLog<T> Publications => _publications;
 
     /// <summary>A listener of this channel threw, or this process fell behind its subscriptions; raised on a background thread.</summary>
     public event Action<ListenerErrorEventArgs>? ListenerError;

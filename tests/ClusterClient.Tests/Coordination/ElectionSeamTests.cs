@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using ClusterSharing.Coordination;
 using ClusterSharing.Coordination.Local;
 using ClusterSharing.Node;
-using ClusterSharing.Tests.Runtime;
 
 namespace ClusterSharing.Tests.Coordination;
 

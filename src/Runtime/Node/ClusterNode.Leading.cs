@@ -1,0 +1,106 @@
+using ClusterSharing.Coordination;
+using ClusterSharing.Leader;
+
+namespace ClusterSharing.Node;
+
+/// <summary>Leading: a term won becomes a listener and real clients; a term lost steps the node down.</summary>
+internal sealed partial class ClusterNode
+{
+    /// <param name="term">The term won; null in single mode (no listener, no engine).</param>
+    /// <returns>Completed when the term was lost and this process stepped down; null when the node is disposed.</returns>
+    private TaskCompletionSource? BecomeLeader(ILeadershipTerm? term)
+    {
+        long epoch;
+        TaskCompletionSource ended;
+        lock (_gate)
+        {
+            if (_disposed) return null;
+            // An engine without epochs (port competition alone): the node numbers its terms above what it has seen.
+            epoch = term is { Epoch: > 0 } ? term.Epoch : _epoch + 1;
+            Interlocked.Exchange(ref _epoch, epoch);
+            _isLeader = true;
+            ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _term = term;
+            foreach (var channel in _channels.Values) channel.StartLeading(Logger);
+            if (term is not null)
+            {
+                _server = new LeaderServer(term.Listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
+                {
+                    Certificate = term.Certificate,
+                };
+                _server.Start();
+            }
+        }
+        // Outside the lock: a term already lost runs the callback at once.
+        term?.Lost.Register(static state => { var (node, lost) = ((ClusterNode, ILeadershipTerm))state!; node.OnTermLost(lost); }, (this, term));
+        SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
+        NodeLog.BecameLeader(Logger, Port, epoch);
+        RaiseRoleChanged(true, epoch);
+        return ended;
+    }
+
+    /// <summary>
+    /// The term ended while this process led (say it was stopped or starved for longer than its lease lasts and another
+    /// process took over). Stop serving (listener, sessions, real clients) and follow the new leader.
+    /// </summary>
+    private void OnTermLost(ILeadershipTerm term)
+    {
+        LeaderServer? server;
+        NodeChannel[] channels;
+        TaskCompletionSource? ended;
+        long ourEpoch;
+        lock (_gate)
+        {
+            if (_disposed || _term != term || !_isLeader) return;
+            _term = null;
+            _isLeader = false;
+            server = _server;
+            _server = null;
+            ended = _termEnded;
+            _termEnded = null;
+            channels = [.. _channels.Values];
+            ourEpoch = _epoch;
+            Interlocked.Exchange(ref _epoch, Math.Max(_epoch, term.SuccessorEpoch));
+        }
+        SetStatus($"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                // Channels first: their calls wait for the new leader instead of reaching a closing server.
+                foreach (var channel in channels) await channel.StopLeadingAsync().ConfigureAwait(false);
+                if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+                await term.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                NodeLog.ElectionFailed(Logger, Port, ex);
+            }
+            finally
+            {
+                RaiseRoleChanged(false, Epoch);
+                ended?.TrySetResult();
+            }
+        });
+    }
+
+    private long ObserveFollowerEpoch(long followerEpoch)
+    {
+        long raised;
+        lock (_gate)
+        {
+            // With an engine's epoch the epoch is the term's: a follower that knows a higher one will find the real holder there.
+            if (followerEpoch < _epoch || !_isLeader || _term is { Epoch: > 0 }) return _epoch;
+            raised = followerEpoch + 1;
+            Interlocked.Exchange(ref _epoch, raised);
+        }
+        NodeLog.BecameLeader(Logger, Port, raised);
+        RaiseRoleChanged(true, raised);
+        return raised;
+    }
+
+    private ILeaderChannel? FindLeaderChannel(string name)
+    {
+        lock (_gate) return _channels.TryGetValue(name, out var channel) ? channel.LeaderSide : null;
+    }
+}

@@ -1,0 +1,86 @@
+using System.Net;
+using System.Net.Sockets;
+using ClusterSharing.Coordination.Local;
+using ClusterSharing.Leader;
+using ClusterSharing.Protocol;
+using ClusterSharing.Transport;
+
+namespace ClusterSharing.Tests.Liveness;
+
+/// <summary>Peers that stay connected but fall silent are declared dead after three heartbeat intervals.</summary>
+public sealed class HeartbeatTests
+{
+    [Fact]
+    public async Task A_leader_that_falls_silent_is_lost_and_in_flight_calls_fail_typed()
+    {
+        int port = TestCluster.FreePort();
+        using var listener = PortElection.TryListen(port)!;
+        // A leader that answers the handshake, the registration and heartbeats until the first invoke arrives, then
+        // never sends anything again: it falls silent mid-call (before that, a busy machine must not see it as silent).
+        var fake = Task.Run(async () =>
+        {
+            var socket = await listener.AcceptAsync();
+            var connection = new FrameConnection(socket);
+            var silent = new TaskCompletionSource();
+            _ = connection.RunAsync(frame =>
+            {
+                if (silent.Task.IsCompleted)
+                    return default;
+                if (frame.Type == PacketType.Heartbeat && frame.RequestId != 0)
+                    connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(5, 0));
+                else if (frame.Type == PacketType.Heartbeat)
+                    connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(5, 0));
+                else if (frame.Type == PacketType.RegisterChannel)
+                    connection.Send(PacketType.RegisterChannelResult, frame.RequestId, new RegisterChannelResultHeader(5, 1, true, null));
+                else if (frame.Type == PacketType.Invoke)
+                    silent.TrySetResult();
+                return default;
+            });
+            await silent.Task;
+            return connection;
+        });
+
+        var options = new ClusterClientOptions
+        {
+            Port = port,
+            SingleMode = false,
+            Role = ClusterRole.Follower,
+            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+            ResponseTimeout = TimeSpan.FromSeconds(30),
+        };
+        await using var node = new ClusterSharing.Node.ClusterNode(options);
+        var client = ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false);
+        await client.ReadyAsync();
+        Assert.Equal(5, client.Epoch);
+
+        var lost = await Assert.ThrowsAsync<LeaderLostException>(() => client.Client.SlowWhoAmIAsync(1));
+        Assert.True(lost.RequestSent);
+        Assert.Contains("3 heartbeat intervals", lost.InnerException!.Message);
+        await using var connection = await fake.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task The_leader_evicts_a_follower_that_falls_silent()
+    {
+        await using var cluster = new TestCluster();
+        var (leaderNode, leader) = cluster.Start(configure: o => o.HeartbeatInterval = TimeSpan.FromMilliseconds(200));
+        await leader.ReadyAsync();
+
+        // A follower that registers and then never sends again (not even heartbeats).
+        await using var silent = await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, cluster.Port));
+        var registered = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var run = silent.RunAsync(frame =>
+        {
+            if (frame.Type == PacketType.RegisterChannelResult) registered.TrySetResult(frame.ReadHeader<RegisterChannelResultHeader>().Ok);
+            return default;
+        });
+        silent.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, CalculatorContract.Instance.Fingerprint, 1));
+        Assert.True(await registered.Task.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(1, leaderNode.FollowerCount);
+
+        var closed = await run.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.NotEqual(ConnectionCloseReason.LocalClose, closed.Reason);
+        await TestCluster.WaitUntilAsync(() => leaderNode.FollowerCount == 0, "the leader to drop the silent follower");
+        Assert.True(leader.IsLeader);
+    }
+}

@@ -1,0 +1,181 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using ClusterSharing.Leader;
+using ClusterSharing.Protocol;
+using ClusterSharing.Transport;
+
+namespace ClusterSharing.Tests.Node;
+
+/// <summary>The shared-secret handshake: HMAC-SHA256 challenge/response in both directions; the secret never travels.</summary>
+public sealed class AuthTests
+{
+    private const string Secret = "a shared secret of some length";
+
+    private static Action<ClusterClientOptions> With(string? secret, ClusterRole role = ClusterRole.Auto, int maxWaitMs = 20_000) => o =>
+    {
+        o.Secret = secret is null ? null : Encoding.UTF8.GetBytes(secret);
+        o.Role = role;
+        o.MaxWaitTime = TimeSpan.FromMilliseconds(maxWaitMs);
+    };
+
+    [Fact]
+    public async Task Processes_with_the_same_secret_work_together()
+    {
+        await using var cluster = new TestCluster();
+        var (_, leader) = cluster.Start(configure: With(Secret));
+        await leader.ReadyAsync();
+        var (_, follower) = cluster.Start(configure: With(Secret, ClusterRole.Follower));
+        await follower.ReadyAsync();
+        Assert.Equal(await leader.Client.WhoAmIAsync(), await follower.Client.WhoAmIAsync());
+    }
+
+    [Theory]
+    [InlineData(null, "requires a shared secret")]
+    [InlineData("another secret, just as long", "different secrets")]
+    public async Task A_follower_without_the_secret_is_rejected_with_a_clear_error(string? secret, string expected)
+    {
+        await using var cluster = new TestCluster();
+        var (_, leader) = cluster.Start(configure: With(Secret));
+        await leader.ReadyAsync();
+        var (_, intruder) = cluster.Start(configure: With(secret, ClusterRole.Follower, maxWaitMs: 1500));
+        var error = await Assert.ThrowsAsync<ClusterClientException>(() => intruder.ReadyAsync());
+        Assert.True(error.Message.Contains("authentication failed") && error.Message.Contains(expected), error.Message);
+        Assert.DoesNotContain(Secret, error.Message);
+        Assert.Equal(await leader.Client.WhoAmIAsync(), await leader.Client.WhoAmIAsync()); // still serving
+    }
+
+    [Fact]
+    public async Task A_follower_with_a_secret_refuses_a_leader_without_one()
+    {
+        await using var cluster = new TestCluster();
+        var (_, leader) = cluster.Start(configure: With(null));
+        await leader.ReadyAsync();
+        var (_, follower) = cluster.Start(configure: With(Secret, ClusterRole.Follower, maxWaitMs: 1500));
+        var error = await Assert.ThrowsAsync<ClusterClientException>(() => follower.ReadyAsync());
+        Assert.True(error.Message.Contains("authentication failed") && error.Message.Contains("does not use a shared secret"), error.Message);
+    }
+
+    [Fact]
+    public async Task An_unauthenticated_connection_that_sends_anything_else_is_closed_with_a_reason()
+    {
+        await using var cluster = new TestCluster();
+        var (_, leader) = cluster.Start(configure: With(Secret));
+        await leader.ReadyAsync();
+        await using var rogue = await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, cluster.Port));
+        var goodbye = Channel.CreateUnbounded<string>();
+        var run = rogue.RunAsync(frame =>
+        {
+            if (frame.Type == PacketType.Goodbye) goodbye.Writer.TryWrite(frame.ReadHeader<GoodbyeHeader>().Reason ?? "");
+            return default;
+        });
+        uint fingerprint = CalculatorContract.Instance.Fingerprint;
+        rogue.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, leader.Name, fingerprint, 1));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        string reason = await goodbye.Reader.ReadAsync(timeout.Token);
+        Assert.Contains("authentication failed", reason);
+        Assert.Contains("RegisterChannel before authenticating", reason);
+        await run.WaitAsync(TimeSpan.FromSeconds(20)); // and the connection is closed
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_follower_proves_itself_without_sending_the_secret_and_checks_the_leader_proof(bool leaderKnowsSecret)
+    {
+        // A hand-driven leader: it challenges, checks the follower's proof, then proves itself (or fails to).
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        byte[] secret = Encoding.UTF8.GetBytes(Secret);
+        var seen = new List<byte[]>();
+        var proofChecked = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fake = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptSocketAsync();
+            await using var connection = new FrameConnection(socket);
+            byte[] nonce = AuthProof.NewNonce();
+            await connection.RunAsync(frame =>
+            {
+                lock (seen) seen.Add(frame.Body.ToArray());
+                if (frame.Type == PacketType.Heartbeat && frame.RequestId != 0)
+                {
+                    connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(0, nonce));
+                }
+                else if (frame.Type == PacketType.AuthResponse)
+                {
+                    var data = frame.ReadHeader<AuthHeader>().Data;
+                    lock (seen) seen.Add(data);
+                    var expected = AuthProof.FollowerProof(secret, port, nonce, data.AsSpan(0, 32));
+                    proofChecked.TrySetResult(data.Length == 64 && AuthProof.Matches(expected, data.AsSpan(32)));
+                    byte[] leaderProof = leaderKnowsSecret
+                        ? AuthProof.LeaderProof(secret, port, nonce, data.AsSpan(0, 32))
+                        : AuthProof.LeaderProof(Encoding.UTF8.GetBytes("not the secret at all, no"), port, nonce, data.AsSpan(0, 32));
+                    connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(0, leaderProof));
+                    connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(1, 0));
+                }
+                return default;
+            });
+        });
+
+        await using var cluster = new TestClusterAt(port);
+        var (_, follower) = cluster.Start(o => { With(Secret, ClusterRole.Follower, maxWaitMs: 2000)(o); });
+        Assert.True(await proofChecked.Task.WaitAsync(TimeSpan.FromSeconds(20)), "The follower's proof did not verify.");
+        if (leaderKnowsSecret)
+        {
+            // Past authentication the fake leader never answers the registration; that the follower waits proves it accepted the leader.
+            var error = await Assert.ThrowsAsync<ClusterClientException>(() => follower.ReadyAsync());
+            Assert.DoesNotContain("authentication failed", error.Message);
+        }
+        else
+        {
+            var error = await Assert.ThrowsAsync<ClusterClientException>(() => follower.ReadyAsync());
+            Assert.Contains("authentication failed", error.Message);
+            Assert.Contains("could not prove", error.Message);
+        }
+        listener.Stop();
+        await cluster.DisposeAsync();
+        await fake.WaitAsync(TimeSpan.FromSeconds(20));
+        lock (seen)
+        {
+            foreach (var bytes in seen) Assert.Equal(-1, bytes.AsSpan().IndexOf(secret));
+        }
+    }
+
+    [Fact]
+    public void Options_refuse_a_short_secret_and_a_non_loopback_bind_without_one()
+    {
+        var shortSecret = new ClusterClientOptions { Secret = [1, 2, 3] };
+        Assert.Contains("at least 16 bytes", Assert.Throws<ArgumentException>(shortSecret.Validate).Message);
+        var exposed = new ClusterClientOptions { Secret = null, BindAddress = IPAddress.Any };
+        Assert.Contains("not a loopback address", Assert.Throws<ArgumentException>(exposed.Validate).Message);
+        new ClusterClientOptions { BindAddress = IPAddress.Any }.UseSecret(Secret).Validate();
+    }
+
+    /// <summary>Nodes on a given port with their own state directory.</summary>
+    private sealed class TestClusterAt(int port) : IAsyncDisposable
+    {
+        private readonly List<ClusterSharing.Node.ClusterNode> _nodes = new();
+        private readonly string _directory = Directory.CreateTempSubdirectory("cc-test-").FullName;
+        private bool _disposed;
+
+        public (ClusterSharing.Node.ClusterNode, ClusterClient<ICalculator>) Start(Action<ClusterClientOptions> configure)
+        {
+            var options = new ClusterClientOptions { Port = port, SingleMode = false, StateDirectory = _directory, ConnectTimeout = TimeSpan.FromSeconds(5) };
+            configure(options);
+            var node = new ClusterSharing.Node.ClusterNode(options);
+            _nodes.Add(node);
+            return (node, ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var node in _nodes) await node.DisposeAsync();
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+}
