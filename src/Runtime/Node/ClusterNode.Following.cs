@@ -1,5 +1,6 @@
 using ClusterSharing.Follower;
 using ClusterSharing.Leader;
+using ClusterSharing.Protocol;
 
 namespace ClusterSharing.Node;
 
