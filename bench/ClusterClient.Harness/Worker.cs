@@ -20,6 +20,7 @@ internal sealed class Worker
 
     public static async Task<int> RunAsync(int port)
     {
+        using var telemetry = TelemetryListeners.AttachIfRequested();
         var handle = ClusterClient.Create<IEchoClient>(() => new EchoClient(), o =>
         {
             o.Port = port;

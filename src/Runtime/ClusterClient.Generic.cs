@@ -22,6 +22,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     private readonly Action<ListenerErrorEventArgs> _onListenerError;
     private int _disposed;
     private bool _wasLeader;
+    private int _wasReady;
 
     private ClusterClient(ClusterNode node, NodeChannel<T> channel, bool ownsNodeReference)
     {
@@ -34,6 +35,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
         _onListenerError = args => ListenerError?.Invoke(this, args);
         channel.ListenerError += _onListenerError;
         _wasLeader = node.IsLeader;
+        WatchFirstReadiness();
     }
 
     /// <summary>Opens a handle on <paramref name="node"/> (tests pass their own node; <c>Create</c> passes the registry's).</summary>
@@ -61,6 +63,31 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
 
     /// <summary>True while this process holds the real client.</summary>
     public bool IsLeader => Volatile.Read(ref _disposed) == 0 && _node.IsLeader;
+
+    /// <summary>True while calls are served (<see cref="State"/> is <see cref="ClusterClientState.Ready"/>). Never blocks.</summary>
+    public bool IsReady => Volatile.Read(ref _disposed) == 0 && _channel.Readiness.IsReady;
+
+    /// <summary>Where this handle stands right now; never blocks (for health checks and dashboards).</summary>
+    public ClusterClientState State
+    {
+        get
+        {
+            if (Volatile.Read(ref _disposed) != 0) return ClusterClientState.Disposed;
+            var readiness = _channel.Readiness;
+            if (readiness.IsReady) return ClusterClientState.Ready;
+            if (readiness.LastError is not null) return ClusterClientState.Faulted;
+            return Volatile.Read(ref _wasReady) != 0 ? ClusterClientState.FailingOver : ClusterClientState.Starting;
+        }
+    }
+
+    /// <summary>Remembers the first time the channel became ready, so <see cref="State"/> tells a failover from a start.</summary>
+    private void WatchFirstReadiness() =>
+        _channel.Readiness.NextOutcome.ContinueWith(static (outcome, state) =>
+        {
+            var self = (ClusterClient<T>)state!;
+            if (outcome.IsCompletedSuccessfully) Volatile.Write(ref self._wasReady, 1);
+            else if (Volatile.Read(ref self._disposed) == 0) self.WatchFirstReadiness();
+        }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>The leadership epoch known to this process (1 for the first leader, +1 for each failover it saw).</summary>
     public long Epoch => _node.Epoch;

@@ -31,6 +31,22 @@ public static class ClusterClient
         ArgumentNullException.ThrowIfNull(factory);
         var options = new ClusterClientOptions();
         configure?.Invoke(options);
+        return CreateFromOptions(factory, options);
+    }
+
+    /// <summary>
+    /// Like <see cref="Create{T}"/>, with options built elsewhere (for example bound
+    /// from configuration by the hosting package). The options are validated here and must not be changed afterwards.
+    /// </summary>
+    /// <typeparam name="T">The contract interface (marked <see cref="ClusterDelegateAttribute"/>).</typeparam>
+    /// <param name="factory">Creates the real client; called only in the process that leads.</param>
+    /// <param name="options">The options of this client.</param>
+    /// <exception cref="ArgumentException">An option is invalid (the message names it).</exception>
+    /// <exception cref="ClusterClientException">No proxy can be obtained for <typeparamref name="T"/>.</exception>
+    public static ClusterClient<T> CreateFromOptions<T>(Func<T> factory, ClusterClientOptions options) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var contract = ResolveContract<T>(options);
         var node = ClusterNodeRegistry.Acquire(options);

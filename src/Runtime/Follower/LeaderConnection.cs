@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using ClusterSharing.Diagnostics;
 using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
@@ -209,6 +210,7 @@ internal sealed class LeaderConnection : PeerConnection
         int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
         var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, timeout,
             Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency));
+        call.Telemetry = CallTelemetry.StartClient(method.Name);
         long id = Interlocked.Increment(ref _nextRequestId);
         call.RequestId = id;
         var task = call.Task;
@@ -218,7 +220,7 @@ internal sealed class LeaderConnection : PeerConnection
         bool sent;
         try
         {
-            sent = !IsClosed && Connection.Send(PacketType.Invoke, id, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter,
+            sent = !IsClosed && Connection.Send(PacketType.Invoke, id, new CallHeader(LeaderEpoch, channelId, method.Id, call.Telemetry.TraceParent, call.Telemetry.TraceState), arguments, argumentsFormatter,
                 timeoutMs, method.Idempotent ? PacketFlags.Idempotent : PacketFlags.None);
         }
         catch (ProtocolException ex)

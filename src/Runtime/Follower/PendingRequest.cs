@@ -1,4 +1,5 @@
 using System.Threading.Tasks.Sources;
+using ClusterSharing.Diagnostics;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
 using ClusterSharing.Transport;
@@ -17,6 +18,9 @@ internal abstract class PendingRequest : ITrackedRequest
 
     /// <summary>Stopwatch timestamp after which the request times out; <see cref="long.MaxValue"/> for none.</summary>
     public long Deadline { get; set; } = long.MaxValue;
+
+    /// <summary>Span and metrics of an invoke (ended where it completes).</summary>
+    public CallTelemetry Telemetry;
 
     /// <summary>True once the frame was handed to the connection (the leader may have run it).</summary>
     public bool Sent { get; set; }
@@ -125,22 +129,28 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             if (header.Status == ResultStatus.Ok)
             {
                 var value = _resultFormatter is null ? default! : _resultFormatter.Deserialize(ref reader);
+                Telemetry.End(null);
                 _core.SetResult(value);
             }
             else
             {
-                _core.SetException(RemoteError.Read(ref reader));
+                var error = RemoteError.Read(ref reader);
+                Telemetry.End(error);
+                _core.SetException(error);
             }
         }
         catch (Exception ex) when (ex is MessagePackSerializationException or ProtocolException)
         {
-            _core.SetException(new ClusterClientException($"The leader's reply to '{_method}' could not be decoded: {ex.Message}. Do the leader and this process run the same contract version?", ex));
+            var error = new ClusterClientException($"The leader's reply to '{_method}' could not be decoded: {ex.Message}. Do the leader and this process run the same contract version?", ex);
+            Telemetry.End(error);
+            _core.SetException(error);
         }
     }
 
     public override void Fail(Exception error)
     {
         _cancellation.Dispose();
+        Telemetry.End(error);
         _core.SetException(error);
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using ClusterSharing.Diagnostics;
 using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
@@ -200,6 +201,7 @@ internal sealed class FollowerSession : PeerConnection
         }
         int timeout = frame.Header.TimeoutMilliseconds;
         if (timeout > 0) call.CancelAfter(timeout);
+        var telemetry = call.Telemetry = CallTelemetry.StartServer(method.Name, header.TraceParent, header.TraceState);
         ValueTask pending;
         try
         {
@@ -210,6 +212,10 @@ internal sealed class FollowerSession : PeerConnection
         {
             call.Complete(ex);
             return;
+        }
+        finally
+        {
+            telemetry.RestorePrevious();
         }
         if (pending.IsCompleted) call.Complete(pending);
         else _ = call.AwaitAsync(pending);

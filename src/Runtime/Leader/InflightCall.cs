@@ -1,3 +1,4 @@
+using ClusterSharing.Diagnostics;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 using ClusterSharing.Transport;
@@ -16,6 +17,7 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
     private FollowerSession _session = null!;
     private ClusterMethod _method = null!;
     private CancellationTokenSource _cancellation = null!;
+    public CallTelemetry Telemetry;
     // 0 running, 1 finished here (reply sent or dropped), 2 abandoned by the caller (cancel packet, connection gone).
     private int _done;
     // This call removed itself from the in-flight table: no other thread can reach it any more.
@@ -127,6 +129,7 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
 
     private void Finish(Exception? error)
     {
+        Telemetry.End(error);
         _removed |= _session.TryRemoveInflight(RequestId, this);
         if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
         {

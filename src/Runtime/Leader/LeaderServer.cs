@@ -4,6 +4,7 @@ using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Transport;
 using Microsoft.Extensions.Logging;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Leader;
 
@@ -185,12 +186,18 @@ internal sealed class LeaderServer : IAsyncDisposable
         {
             int current = Volatile.Read(ref _admitted);
             if (current >= Options.MaxFollowers) return false;
-            if (Interlocked.CompareExchange(ref _admitted, current + 1, current) == current) return true;
+            if (Interlocked.CompareExchange(ref _admitted, current + 1, current) != current) continue;
+            ClusterClientMetrics.FollowerAdmitted();
+            return true;
         }
     }
 
     /// <summary>Gives back one admission.</summary>
-    internal void ReleaseAdmission() => Interlocked.Decrement(ref _admitted);
+    internal void ReleaseAdmission()
+    {
+        Interlocked.Decrement(ref _admitted);
+        ClusterClientMetrics.FollowerReleased();
+    }
 
     internal void OnSessionClosed(FollowerSession session)
     {

@@ -3,6 +3,7 @@ using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 using Microsoft.Extensions.Logging;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Leader;
 
@@ -64,6 +65,7 @@ internal sealed class SubscriptionHub
         _unsubscribe = unsubscribe;
         _canUndo = canUndo;
         _logger = logger;
+        ClusterClientMetrics.TrackSubscriptions(this, () => Count);
     }
 
     /// <summary>Number of distinct keys, idle ones included (tests).</summary>
@@ -299,6 +301,7 @@ internal sealed class SubscriptionHub
     {
         try
         {
+            ClusterClientMetrics.Delivered();
             subscriber.Deliver(value);
         }
         catch (Exception ex)

@@ -1,6 +1,7 @@
+using ClusterSharing.Protocol;
 using ClusterSharing.Follower;
 using ClusterSharing.Leader;
-using ClusterSharing.Protocol;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Node;
 
@@ -37,6 +38,7 @@ internal sealed partial class ClusterNode
         {
             SetStatus($"the leader was lost ({reason}); electing a new one");
             NodeLog.LeaderLost(Logger, Port, reason);
+            ClusterClientMetrics.Failover(Port);
         }
     }
 

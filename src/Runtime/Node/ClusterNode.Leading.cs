@@ -1,5 +1,6 @@
 using ClusterSharing.Coordination;
 using ClusterSharing.Leader;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Node;
 
@@ -62,6 +63,7 @@ internal sealed partial class ClusterNode
             ourEpoch = _epoch;
             Interlocked.Exchange(ref _epoch, Math.Max(_epoch, term.SuccessorEpoch));
         }
+        ClusterClientMetrics.Failover(Port);
         SetStatus($"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
         _ = Task.Run(async () =>
         {

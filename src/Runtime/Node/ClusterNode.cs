@@ -6,6 +6,7 @@ using ClusterSharing.Liveness;
 using ClusterSharing.Proxies;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Node;
 
@@ -133,6 +134,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
 
     private void RaiseRoleChanged(bool isLeader, long epoch)
     {
+        ClusterClientMetrics.Epoch(Port, epoch);
         var handlers = RoleChanged;
         if (handlers is null) return;
         foreach (Action<bool, long> handler in handlers.GetInvocationList())

@@ -7,6 +7,7 @@ using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
 using Microsoft.Extensions.Logging;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Node;
 
@@ -250,14 +251,24 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(remaining);
+        var telemetry = CallTelemetry.StartLocal(method.Name);
         try
         {
-            return await leader.InvokeLocalAsync(method, arguments, argumentsFormatter, resultFormatter, deadline.Token)
+            var result = await leader.InvokeLocalAsync(method, arguments, argumentsFormatter, resultFormatter, deadline.Token)
                 .AsTask().WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+            telemetry.End(null);
+            return result;
         }
         catch (Exception ex) when (ex is TimeoutException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested))
         {
-            throw new ClusterTimeoutException(method.Name, timeout);
+            var timedOut = new ClusterTimeoutException(method.Name, timeout);
+            telemetry.End(timedOut);
+            throw timedOut;
+        }
+        catch (Exception ex)
+        {
+            telemetry.End(ex);
+            throw;
         }
     }
 

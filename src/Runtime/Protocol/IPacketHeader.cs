@@ -43,6 +43,14 @@ internal static class HeaderFields
         for (int i = read; i < count; i++) reader.Skip();
     }
 
+    /// <summary>A string field, or null when the field is nil or of another type (then skipped).</summary>
+    public static string? ReadOptionalString(ref MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType == MessagePackType.String) return reader.ReadString();
+        reader.Skip();
+        return null;
+    }
+
     public static string ReadRequiredString(ref MessagePackReader reader, string header, string field) =>
         reader.ReadString() ?? throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject,
             $"The {field} field of a {header} header object is nil; a string is required.");

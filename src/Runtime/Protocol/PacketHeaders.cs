@@ -85,12 +85,15 @@ public readonly record struct RegisterChannelResultHeader(long Epoch, int Channe
 
 /// <summary>
 /// Header object of <see cref="PacketType.Invoke"/>, <see cref="PacketType.Oneway"/> and <see cref="PacketType.Publish"/>:
-/// <c>[epoch, channelId, methodId]</c>. The body is the argument array.
+/// <c>[epoch, channelId, methodId]</c>, or <c>[epoch, channelId, methodId, traceparent, tracestate]</c> when the caller's
+/// span is sampled (absent or nil: no trace context). The body is the argument array.
 /// </summary>
 /// <param name="Epoch">The leader epoch the follower believes in.</param>
 /// <param name="ChannelId">From <see cref="RegisterChannelResultHeader.ChannelId"/>.</param>
 /// <param name="MethodId">The stable method id (<c>ClusterMethod.Id</c>).</param>
-public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodId) : IPacketHeader<CallHeader>
+/// <param name="TraceParent">The W3C traceparent of the follower's client span, or null.</param>
+/// <param name="TraceState">The W3C tracestate of that span, or null.</param>
+public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodId, string? TraceParent = null, string? TraceState = null) : IPacketHeader<CallHeader>
 {
     /// <inheritdoc/>
     public static bool IsHeaderOf(PacketType type) => type is PacketType.Invoke or PacketType.Oneway or PacketType.Publish;
@@ -98,10 +101,13 @@ public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodI
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)
     {
-        writer.WriteArrayHeader(3);
+        writer.WriteArrayHeader(TraceParent is null ? 3 : 5);
         writer.Write(Epoch);
         writer.Write(ChannelId);
         writer.Write(MethodId);
+        if (TraceParent is null) return;
+        writer.Write(TraceParent);
+        writer.Write(TraceState);
     }
 
     /// <inheritdoc/>
@@ -109,8 +115,17 @@ public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodI
     {
         int count = HeaderFields.ReadArray(ref reader, 3, "call");
         var header = new CallHeader(reader.ReadInt64(), reader.ReadInt32(), reader.ReadUInt32());
-        HeaderFields.SkipExtra(ref reader, count, 3);
-        return header;
+        if (count < 5)
+        {
+            HeaderFields.SkipExtra(ref reader, count, 3);
+            return header;
+        }
+        // Trace context is advisory: anything but a well-formed traceparent (55 characters) and a tracestate of at most
+        // 512 characters (the W3C limits) counts as absent, never as a malformed packet.
+        string? traceParent = HeaderFields.ReadOptionalString(ref reader);
+        string? traceState = HeaderFields.ReadOptionalString(ref reader);
+        HeaderFields.SkipExtra(ref reader, count, 5);
+        return traceParent is { Length: 55 } ? header with { TraceParent = traceParent, TraceState = traceState is { Length: <= 512 } ? traceState : null } : header;
     }
 }
 

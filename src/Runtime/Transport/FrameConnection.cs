@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Transport;
 
@@ -265,6 +266,7 @@ public sealed class FrameConnection : IAsyncDisposable
                     while (!IsClosed && FrameReader.TryReadFrame(ref buffer, _limits, out var frame))
                     {
                         Interlocked.Increment(ref _framesReceived);
+                        ClusterClientMetrics.BytesReceived(frame.Header.FrameLength);
                         var pending = onFrame(frame);
                         if (!pending.IsCompletedSuccessfully) await pending.ConfigureAwait(false);
                     }
@@ -432,6 +434,7 @@ public sealed class FrameConnection : IAsyncDisposable
                     lock (_sendLock) _sendLoopBusy = true;
                     await SendToSocketAsync(buffer).ConfigureAwait(false);
                     long sent = buffer.Length;
+                    ClusterClientMetrics.BytesSent(sent);
                     reader.AdvanceTo(buffer.End);
                     lock (_sendLock)
                     {

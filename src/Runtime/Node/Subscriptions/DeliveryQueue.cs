@@ -1,5 +1,6 @@
 using ClusterSharing.Proxies;
 using Microsoft.Extensions.Logging;
+using ClusterSharing.Diagnostics;
 
 namespace ClusterSharing.Node.Subscriptions;
 
@@ -96,6 +97,7 @@ internal sealed class DeliveryQueue(IDeliveryOwner owner, string channelName, in
     /// </summary>
     private void OverflowLocked()
     {
+        ClusterClientMetrics.Overflowed(channelName);
         int kept = _queue.Count;
         for (int i = 0; i < kept; i++)
         {
