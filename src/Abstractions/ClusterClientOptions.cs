@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace ClusterSharing;
 
 /// <summary>Options for <c>ClusterClient.Create</c>. Validated when the client is created.</summary>
-public sealed class ClusterClientOptions
+public sealed partial class ClusterClientOptions
 {
     /// <summary>Environment variable that overrides the default <see cref="Port"/>.</summary>
     public const string PortEnvironmentVariable = "CLUSTER_CLIENT_PORT";
@@ -185,6 +185,7 @@ public sealed class ClusterClientOptions
         if (MaxSubscriptionsPerFollower is < 1 or > 1_000_000)
             throw new ArgumentException($"MaxSubscriptionsPerFollower must be between 1 and 1,000,000 (was {MaxSubscriptionsPerFollower}).", nameof(MaxSubscriptionsPerFollower));
         Positive(RegistrationTimeout, nameof(RegistrationTimeout));
+        ValidateCluster();
     }
 
     private static void Positive(TimeSpan value, string name)

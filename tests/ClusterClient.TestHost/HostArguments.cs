@@ -25,12 +25,16 @@ internal sealed class HostArguments
     public string? SocketPath { get; private set; }
     public string? StateDirectory { get; private set; }
     public int? SubscriptionBuffer { get; private set; }
+    public string? Etcd { get; private set; }
+    public int? EtcdTtlSeconds { get; private set; }
+    public string? ClusterName { get; private set; }
+    public System.Net.IPAddress? Bind { get; private set; }
 
     public const string Usage =
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
         "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
-        "[--secret S] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR]";
+        "[--secret S] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--cluster NAME] [--bind ADDRESS]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -77,6 +81,10 @@ internal sealed class HostArguments
                 case "--socket-path": result.SocketPath = Value(); break;
                 case "--state-dir": result.StateDirectory = Value(); break;
                 case "--subscription-buffer": result.SubscriptionBuffer = Number(); break;
+                case "--etcd": result.Etcd = Value(); break;
+                case "--etcd-ttl": result.EtcdTtlSeconds = Number(); break;
+                case "--cluster": result.ClusterName = Value(); break;
+                case "--bind": result.Bind = System.Net.IPAddress.Parse(Value()); break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
             }
         }
@@ -106,6 +114,15 @@ internal sealed class HostArguments
         if (SocketPath is not null) options.SocketPath = SocketPath;
         if (StateDirectory is not null) options.StateDirectory = StateDirectory;
         if (SubscriptionBuffer is { } buffer) options.SubscriptionBufferSize = buffer;
+        if (Bind is not null) options.BindAddress = Bind;
+        if (Etcd is not null)
+        {
+            options.UseEtcd(Etcd, e =>
+            {
+                if (ClusterName is not null) e.ClusterName = ClusterName;
+                if (EtcdTtlSeconds is { } ttl) e.LeaseTtl = TimeSpan.FromSeconds(ttl);
+            });
+        }
         if (Log) options.Logger = new StderrLogger();
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 
 namespace ClusterSharing.Coordination;
 
@@ -36,6 +37,9 @@ internal interface ILeadershipTerm : IAsyncDisposable
 
     /// <summary>Cheap synchronous fencing check: true only while the term is known to be valid now.</summary>
     bool IsCurrent { get; }
+
+    /// <summary>The TLS certificate the leader serves followers with (a cluster scope; its fingerprint is published with the endpoint); null: plain connections.</summary>
+    X509Certificate2? Certificate => null;
 
     /// <summary>Gives the term up so a successor need not wait for it to expire. <see cref="IAsyncDisposable.DisposeAsync"/> resigns too.</summary>
     ValueTask ResignAsync(CancellationToken cancellationToken = default);

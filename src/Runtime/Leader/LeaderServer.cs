@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Transport;
@@ -39,6 +40,9 @@ internal sealed class LeaderServer : IAsyncDisposable
     }
 
     public ClusterClientOptions Options { get; }
+
+    /// <summary>Serve TLS 1.3 with this certificate (cluster scope: followers pin its fingerprint); null: plain TCP or Unix socket.</summary>
+    public X509Certificate2? Certificate { get; init; }
 
     public long Epoch => _epoch();
 
@@ -105,16 +109,16 @@ internal sealed class LeaderServer : IAsyncDisposable
                 socket.Dispose();
                 continue;
             }
-            FollowerSession session;
+            if (Certificate is { } certificate)
+            {
+                // The TLS handshake runs beside the accept loop (bounded by ConnectTimeout): a silent peer holds up no one.
+                _ = HandshakeThenAdmitAsync(socket, certificate, token);
+                continue;
+            }
+            FrameConnection connection;
             try
             {
-                var connection = new FrameConnection(socket, new FrameConnectionOptions
-                {
-                    Limits = Limits,
-                    Logger = Logger,
-                    Name = $"follower {socket.RemoteEndPoint}",
-                });
-                session = new FollowerSession(this, connection);
+                connection = new FrameConnection(socket, ConnectionOptions(socket.RemoteEndPoint?.ToString()));
             }
             catch (Exception ex)
             {
@@ -122,17 +126,56 @@ internal sealed class LeaderServer : IAsyncDisposable
                 socket.Dispose();
                 continue;
             }
-            lock (_gate)
+            if (!Admit(connection)) return;
+        }
+    }
+
+    private FrameConnectionOptions ConnectionOptions(string? remote) =>
+        new() { Limits = Limits, Logger = Logger, Name = $"follower {remote}" };
+
+    /// <summary>Starts a session on <paramref name="connection"/>; false when the server is closing.</summary>
+    private bool Admit(FrameConnection connection)
+    {
+        FollowerSession session;
+        try
+        {
+            session = new FollowerSession(this, connection);
+        }
+        catch (Exception ex)
+        {
+            LeaderLog.AcceptFailed(Logger, ex);
+            connection.Abort("the session could not start");
+            return true;
+        }
+        lock (_gate)
+        {
+            if (_disposed)
             {
-                if (_disposed)
-                {
-                    _ = session.CloseAsync("the leader is closing");
-                    return;
-                }
-                _sessions.Add(session);
+                _ = session.CloseAsync("the leader is closing");
+                return false;
             }
-            _monitor.Add(session);
-            session.Start();
+            _sessions.Add(session);
+        }
+        _monitor.Add(session);
+        session.Start();
+        return true;
+    }
+
+    private async Task HandshakeThenAdmitAsync(Socket socket, X509Certificate2 certificate, CancellationToken token)
+    {
+        string who = socket.RemoteEndPoint?.ToString() ?? "(unknown)";
+        try
+        {
+            var connection = await TlsTransport.AcceptAsync(socket, certificate, ConnectionOptions(who), Options.ConnectTimeout, token).ConfigureAwait(false);
+            Admit(connection);
+        }
+        catch (ClusterClientException ex)
+        {
+            LeaderLog.ConnectionRejected(Logger, who, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            // The server is closing; TlsTransport closed the socket.
         }
     }
 

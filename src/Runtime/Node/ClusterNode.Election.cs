@@ -53,7 +53,9 @@ internal sealed partial class ClusterNode
                 LeaderConnection connection;
                 try
                 {
-                    connection = await LeaderConnection.ConnectAsync(leader.Endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
+                    // A leader that published a certificate fingerprint is reached over TLS pinned to it.
+                    var endpoint = leader.CertificateFingerprint is { } pinned ? new TlsEndPoint(leader.Endpoint, pinned) : leader.Endpoint;
+                    connection = await LeaderConnection.ConnectAsync(endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (!stop.IsCancellationRequested)
                 {

@@ -25,7 +25,10 @@ internal sealed partial class ClusterNode
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
             if (term is not null)
             {
-                _server = new LeaderServer(term.Listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
+                _server = new LeaderServer(term.Listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
+                {
+                    Certificate = term.Certificate,
+                };
                 _server.Start();
             }
         }

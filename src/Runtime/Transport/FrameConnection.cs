@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ClusterSharing.Protocol;
@@ -30,7 +31,8 @@ public sealed class FrameConnection : IAsyncDisposable
     private const int MaxSegmentsPerSend = 64;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
+    private readonly SslStream? _tls; // null on the plain path, which sends straight to the socket
     private readonly PipeReader _input;
     private readonly Pipe _output;
     private readonly FrameConnectionOptions _options;
@@ -61,6 +63,12 @@ public sealed class FrameConnection : IAsyncDisposable
     /// <summary>Wraps an accepted (or otherwise connected) stream socket; the connection owns it from now on.</summary>
     /// <exception cref="ArgumentException">The socket is not a connected stream socket.</exception>
     public FrameConnection(Socket socket, FrameConnectionOptions? options = null)
+        : this(socket, tls: null, options)
+    {
+    }
+
+    /// <summary>Wraps a socket whose TLS session is established (see <see cref="TlsTransport"/>); owns both from now on.</summary>
+    internal FrameConnection(Socket socket, SslStream? tls, FrameConnectionOptions? options)
     {
         ArgumentNullException.ThrowIfNull(socket);
         if (socket.SocketType != SocketType.Stream || !socket.Connected)
@@ -73,7 +81,8 @@ public sealed class FrameConnection : IAsyncDisposable
         RemoteEndPoint = socket.RemoteEndPoint;
         LocalEndPoint = socket.LocalEndPoint;
         _name = _options.Name ?? RemoteEndPoint?.ToString() ?? "(unnamed)";
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _tls = tls;
+        _stream = tls ?? (Stream)new NetworkStream(socket, ownsSocket: false);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(
             bufferSize: _options.ReceiveBufferSize, minimumReadSize: Math.Min(4096, _options.ReceiveBufferSize), leaveOpen: true));
         // The pipe never pauses the writer: Send must not block, and the bound is MaxPendingSendBytes instead.
@@ -83,11 +92,17 @@ public sealed class FrameConnection : IAsyncDisposable
         _sendLoop = Task.Run(SendLoopAsync);
     }
 
-    /// <summary>Connects to <paramref name="endPoint"/> (an <see cref="IPEndPoint"/> or a <see cref="UnixDomainSocketEndPoint"/>).</summary>
+    /// <summary>
+    /// Connects to <paramref name="endPoint"/> (an <see cref="IPEndPoint"/> or a <see cref="UnixDomainSocketEndPoint"/>;
+    /// a TLS endpoint runs the TLS handshake, see <see cref="TlsTransport"/>).
+    /// </summary>
     /// <exception cref="SocketException">Nothing listens there, or the connection failed.</exception>
+    /// <exception cref="ClusterClientException">TLS only: the peer is not a TLS leader or its certificate is not the pinned one.</exception>
     public static async Task<FrameConnection> ConnectAsync(EndPoint endPoint, FrameConnectionOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
+        if (endPoint is TlsEndPoint tls)
+            return await TlsTransport.ConnectAsync(tls.Inner, tls.CertificateFingerprint, options, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
         var socket = endPoint is UnixDomainSocketEndPoint
             ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
             : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -108,6 +123,9 @@ public sealed class FrameConnection : IAsyncDisposable
 
     /// <summary>This side's address.</summary>
     public EndPoint? LocalEndPoint { get; }
+
+    /// <summary>The negotiated TLS protocol, or null on a plain connection.</summary>
+    internal System.Security.Authentication.SslProtocols? TlsProtocol => _tls?.SslProtocol;
 
     /// <summary>The limits frames are checked against.</summary>
     public ProtocolLimits Limits => _limits;
@@ -275,7 +293,9 @@ public sealed class FrameConnection : IAsyncDisposable
                 {
                     if (buffer.IsEmpty)
                     {
-                        Close(new ConnectionCloseInfo(ConnectionCloseReason.RemoteClosed, "The peer closed the connection."));
+                        Close(new ConnectionCloseInfo(ConnectionCloseReason.RemoteClosed, _tls is not null && FramesReceived == 0
+                            ? "The peer closed the TLS connection before sending a frame; a follower does this when it rejects the leader's certificate (the fingerprint it pinned differs)."
+                            : "The peer closed the connection."));
                     }
                     else
                     {
@@ -450,6 +470,11 @@ public sealed class FrameConnection : IAsyncDisposable
 
     private async ValueTask SendToSocketAsync(ReadOnlySequence<byte> buffer)
     {
+        if (_tls is not null)
+        {
+            await SendToTlsAsync(buffer).ConfigureAwait(false);
+            return;
+        }
         if (buffer.IsSingleSegment)
         {
             var memory = buffer.First;
@@ -491,6 +516,32 @@ public sealed class FrameConnection : IAsyncDisposable
             }
             if (_segments.Count == 0) return;
             await SendGatheredAsync(batchBytes).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>TLS: one write (one record when it fits) per batch, gathering small segments into a pooled buffer first.</summary>
+    private async ValueTask SendToTlsAsync(ReadOnlySequence<byte> buffer)
+    {
+        const int GatherLimit = 64 * 1024;
+        if (!buffer.IsSingleSegment && buffer.Length <= GatherLimit)
+        {
+            byte[] gathered = ArrayPool<byte>.Shared.Rent((int)buffer.Length);
+            try
+            {
+                buffer.CopyTo(gathered);
+                await _tls!.WriteAsync(gathered.AsMemory(0, (int)buffer.Length)).ConfigureAwait(false);
+                Interlocked.Increment(ref _socketSends);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(gathered);
+            }
+            return;
+        }
+        foreach (var segment in buffer)
+        {
+            await _tls!.WriteAsync(segment).ConfigureAwait(false);
+            Interlocked.Increment(ref _socketSends);
         }
     }
 

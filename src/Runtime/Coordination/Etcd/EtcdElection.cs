@@ -1,0 +1,275 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Coordination.Etcd;
+
+/// <summary>
+/// One cluster's election on etcd. Campaign: grant a lease, then create the leader key bound to it only if it does not
+/// exist (a transaction comparing its create revision with 0); the winner's epoch is the key's create revision, which
+/// etcd never hands out twice, so epochs grow across terms. Followers read the key's value (endpoint and certificate
+/// fingerprint) and, when its holder stops answering, watch the key until its lease expires.
+/// </summary>
+internal sealed class EtcdElection : ILeaderElection
+{
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan FollowerWait = TimeSpan.FromSeconds(1);
+
+    private readonly EtcdElectionSettings _settings;
+    private readonly ILogger _logger;
+    private readonly EtcdConnection _connection;
+    private readonly ByteString _key;
+    private readonly ConcurrentQueue<long> _abandonedLeases = new();
+    private readonly object _gate = new();
+    private Socket? _listener;
+    private EtcdLeadershipTerm? _term;
+    private long _unreachableEpoch;
+    private bool _disposed;
+
+    public EtcdElection(EtcdElectionSettings settings, ILogger logger)
+    {
+        _settings = settings;
+        _logger = logger;
+        _connection = new EtcdConnection(settings);
+        _key = ByteString.CopyFromUtf8(settings.LeaderKey);
+        Description = $"etcd {settings.EndpointList} key {settings.LeaderKey}";
+    }
+
+    /// <summary>The engine for validated options with <see cref="ClusterClientOptions.Etcd"/> set, serving TLS with the options' certificate (or a new self-signed one).</summary>
+    public static EtcdElection FromOptions(ClusterClientOptions options, ILogger logger) =>
+        new(EtcdElectionSettings.FromOptions(options, Transport.TlsCertificate.FromOptions(options)), logger);
+
+    /// <inheritdoc/>
+    public string Description { get; }
+
+    /// <inheritdoc/>
+    public void LeaderUnreachable(LeaderAddress followed) => Interlocked.Exchange(ref _unreachableEpoch, followed.Epoch);
+
+    /// <inheritdoc/>
+    public async Task<ElectionStep> NextAsync(bool mayLead, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        EtcdConnection.Channel? channel = null;
+        try
+        {
+            (channel, var options) = await _connection.UnaryAsync(cancellationToken).ConfigureAwait(false);
+            await RevokeAbandonedLeasesAsync(channel, options).ConfigureAwait(false);
+            var range = await channel.KV.RangeAsync(new RangeRequest { Key = _key }, options).ResponseAsync.ConfigureAwait(false);
+            long revision = range.Header.Revision;
+            if (range.Kvs.Count == 0)
+            {
+                if (mayLead) return await CampaignAsync(cancellationToken).ConfigureAwait(false);
+                await WaitForChangeAsync(revision, FollowerWait, cancellationToken).ConfigureAwait(false);
+                return new WaitStep($"no leader is elected on {Description} yet (this node may not lead)", TimeSpan.Zero);
+            }
+
+            var holder = range.Kvs[0];
+            if (holder.CreateRevision == Interlocked.Read(ref _unreachableEpoch))
+            {
+                // A killed or hung leader keeps its key until the lease expires: wait for that instead of reconnecting to it.
+                var record = LeaderRecord.Parse(holder.Value, _settings.LeaderKey);
+                bool changed = await WaitForChangeAsync(revision, _settings.LeaseTtl + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                // Unchanged after a whole TTL: the holder renews, so it is alive; try it again rather than wait forever.
+                if (!changed) Interlocked.CompareExchange(ref _unreachableEpoch, 0, holder.CreateRevision);
+                return new WaitStep($"the leader of epoch {holder.CreateRevision} at {record.Endpoint} does not answer; " +
+                                    $"waiting for its etcd lease (TTL {_settings.LeaseTtl.TotalSeconds:0} s) to expire", TimeSpan.Zero);
+            }
+            return Follow(holder);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (FormatException e)
+        {
+            return new WaitStep(e.Message, RetryDelay);
+        }
+        catch (SocketException e)
+        {
+            return new WaitStep($"cannot listen on {_settings.Listen} to lead ({e.Message}); choose a free port or address", RetryDelay);
+        }
+        catch (Exception e) when (e is RpcException or IOException or HttpRequestException or OperationCanceledException)
+        {
+            if (channel is not null) _connection.Failed(channel, e);
+            EtcdLog.RequestFailed(_logger, channel?.Endpoint.ToString() ?? _settings.EndpointList, Describe(e), e);
+            return new WaitStep($"etcd is unreachable at {_settings.EndpointList} ({Describe(e)})", RetryDelay);
+        }
+    }
+
+    /// <summary>Resigns a term still held, revokes leases left behind, closes the channel.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        EtcdLeadershipTerm? term;
+        Socket? listener;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            term = _term;
+            listener = _listener;
+            _listener = null;
+        }
+        if (term is not null) await term.DisposeAsync().ConfigureAwait(false);
+        listener?.Dispose();
+        if (!_abandonedLeases.IsEmpty)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(_settings.RequestTimeout);
+                var (channel, options) = await _connection.UnaryAsync(timeout.Token).ConfigureAwait(false);
+                await RevokeAbandonedLeasesAsync(channel, options).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RpcException or IOException or HttpRequestException or OperationCanceledException)
+            {
+                // They expire with their TTL.
+            }
+        }
+        _connection.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Description;
+
+    private async Task<ElectionStep> CampaignAsync(CancellationToken cancellationToken)
+    {
+        var listener = EnsureListener();
+        var bound = (IPEndPoint)listener.LocalEndPoint!;
+        string host = _settings.AdvertiseHost ?? bound.Address.ToString();
+        var record = new LeaderRecord(LeaderRecord.FormatEndpoint(host, bound.Port), _settings.CertificateFingerprint,
+            Environment.MachineName, Environment.ProcessId);
+
+        var (channel, options) = await _connection.UnaryAsync(cancellationToken).ConfigureAwait(false);
+        long sentAt = Stopwatch.GetTimestamp();
+        var lease = await channel.Lease.LeaseGrantAsync(
+            new LeaseGrantRequest { TTL = (long)Math.Ceiling(_settings.LeaseTtl.TotalSeconds) }, options).ResponseAsync.ConfigureAwait(false);
+        if (!string.IsNullOrEmpty(lease.Error)) throw new IOException($"etcd refused a lease: {lease.Error}");
+
+        var txn = new TxnRequest();
+        txn.Compare.Add(new Compare
+        {
+            Key = _key, Target = Compare.Types.CompareTarget.Create,
+            Result = Compare.Types.CompareResult.Equal, CreateRevision = 0,
+        });
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = _key, Value = record.ToByteString(), Lease = lease.ID } });
+        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = _key } });
+        TxnResponse result;
+        try
+        {
+            result = await channel.KV.TxnAsync(txn, options).ResponseAsync.ConfigureAwait(false);
+        }
+        catch
+        {
+            _abandonedLeases.Enqueue(lease.ID); // the put may have happened; the next step revokes it (and the key with it)
+            throw;
+        }
+
+        if (!result.Succeeded)
+        {
+            _abandonedLeases.Enqueue(lease.ID);
+            var holders = result.Responses[0].ResponseRange.Kvs;
+            return holders.Count == 0
+                ? new WaitStep("the leader key changed while campaigning", TimeSpan.Zero)
+                : Follow(holders[0]);
+        }
+
+        long epoch = result.Header.Revision; // the put's revision: the key's create revision
+        var term = new EtcdLeadershipTerm(_connection, _settings, Description, lease.ID, epoch, listener,
+            record.ToEndPoint(_settings.LeaderKey), sentAt, lease.TTL, _abandonedLeases.Enqueue, _logger);
+        lock (_gate)
+        {
+            _listener = null; // the term owns it now
+            _term = term;
+        }
+        term.Start();
+        EtcdLog.Elected(_logger, Description, epoch, record.Endpoint, lease.ID);
+        return new LeadStep(term);
+    }
+
+    private ElectionStep Follow(Mvccpb.KeyValue holder)
+    {
+        var record = LeaderRecord.Parse(holder.Value, _settings.LeaderKey);
+        var address = new LeaderAddress(record.ToEndPoint(_settings.LeaderKey), holder.CreateRevision, record.CertificateFingerprint)
+        {
+            EngineState = record,
+        };
+        return new FollowStep(address);
+    }
+
+    private Socket EnsureListener()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_listener is { } existing) return existing;
+            var socket = new Socket(_settings.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                socket.Bind(_settings.Listen);
+                socket.Listen(512);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+            return _listener = socket;
+        }
+    }
+
+    /// <summary>Revokes the leases of lost terms and lost campaigns, so a key they still hold disappears now, not after the TTL.</summary>
+    private async Task RevokeAbandonedLeasesAsync(EtcdConnection.Channel channel, CallOptions options)
+    {
+        while (_abandonedLeases.TryPeek(out long lease))
+        {
+            try
+            {
+                await channel.Lease.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, options).ResponseAsync.ConfigureAwait(false);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+            {
+                // expired already
+            }
+            _abandonedLeases.TryDequeue(out _);
+        }
+    }
+
+    /// <summary>Watches the leader key from after <paramref name="revision"/>; true when it changed within <paramref name="limit"/>.</summary>
+    private async Task<bool> WaitForChangeAsync(long revision, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(limit);
+        EtcdConnection.Channel? channel = null;
+        try
+        {
+            (channel, var options) = await _connection.StreamAsync(timeout.Token).ConfigureAwait(false);
+            using var call = channel.Watch.Watch(options);
+            await call.RequestStream.WriteAsync(new WatchRequest
+            {
+                CreateRequest = new WatchCreateRequest { Key = _key, StartRevision = revision + 1 },
+            }, timeout.Token).ConfigureAwait(false);
+            while (await call.ResponseStream.MoveNext(timeout.Token).ConfigureAwait(false))
+            {
+                var response = call.ResponseStream.Current;
+                if (response.Events.Count > 0 || response.CompactRevision > 0) return true;
+                if (response.Canceled) throw new IOException($"etcd cancelled the watch ({response.CancelReason}).");
+            }
+            throw new IOException("etcd closed the watch stream.");
+        }
+        catch (Exception) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        RpcException r => $"{r.StatusCode}: {r.Status.Detail}",
+        OperationCanceledException => "no answer in time",
+        _ => e.Message,
+    };
+}

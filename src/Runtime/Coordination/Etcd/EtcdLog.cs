@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace ClusterSharing.Coordination.Etcd;
+
+/// <summary>etcd election log events (ids 4100-4199).</summary>
+internal static partial class EtcdLog
+{
+    [LoggerMessage(4100, LogLevel.Information, "Elected leader on {Election}: epoch {Epoch}, serving on {Endpoint}, lease {Lease:x}")]
+    public static partial void Elected(ILogger logger, string election, long epoch, string endpoint, long lease);
+
+    [LoggerMessage(4101, LogLevel.Warning, "Leadership of epoch {Epoch} on {Election} lost: {Reason}")]
+    public static partial void TermLost(ILogger logger, long epoch, string election, string reason);
+
+    [LoggerMessage(4102, LogLevel.Information, "Resigned leadership of epoch {Epoch} on {Election}")]
+    public static partial void Resigned(ILogger logger, long epoch, string election);
+
+    [LoggerMessage(4103, LogLevel.Warning, "Could not resign epoch {Epoch} on {Election} ({Reason}); the key expires with its lease instead")]
+    public static partial void ResignFailed(ILogger logger, long epoch, string election, string reason, Exception? exception);
+
+    [LoggerMessage(4104, LogLevel.Warning, "etcd request to {Endpoint} failed: {Reason}")]
+    public static partial void RequestFailed(ILogger logger, string endpoint, string reason, Exception? exception);
+
+    [LoggerMessage(4105, LogLevel.Debug, "Lease keep-alive of epoch {Epoch} through {Endpoint} failed: {Reason}")]
+    public static partial void KeepAliveFailed(ILogger logger, long epoch, string endpoint, string reason, Exception? exception);
+}
