@@ -61,7 +61,7 @@ internal sealed class LeaderConnection : IMonitored
     private long _lastHeartbeat;
     private int _closed;
 
-    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, ProtocolLimits limits, LivenessMonitor monitor,
+    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, byte[]? secret, ProtocolLimits limits, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger)
     {
         _connection = connection;
@@ -70,7 +70,7 @@ internal sealed class LeaderConnection : IMonitored
         _monitor = monitor;
         _onClosing = onClosing;
         _logger = logger;
-        _secret = options.Secret;
+        _secret = secret;
         _port = options.Port;
         _heartbeatTicks = (long)(options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
@@ -136,7 +136,7 @@ internal sealed class LeaderConnection : IMonitored
     /// </summary>
     /// <exception cref="System.Net.Sockets.SocketException">Nothing listens there (connection refused) or the socket failed.</exception>
     /// <exception cref="ClusterClientException">Something listens there but does not speak the ClusterClient protocol.</exception>
-    public static async Task<LeaderConnection> ConnectAsync(EndPoint endPoint, ClusterClientOptions options, long knownEpoch, LivenessMonitor monitor,
+    public static async Task<LeaderConnection> ConnectAsync(EndPoint endPoint, ClusterClientOptions options, byte[]? secret, long knownEpoch, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger, CancellationToken cancellationToken)
     {
         int port = options.Port;
@@ -155,7 +155,7 @@ internal sealed class LeaderConnection : IMonitored
             throw new ClusterClientException($"Connecting to {where} did not complete within {options.ConnectTimeout.TotalMilliseconds:0} ms (ConnectTimeout).");
         }
 
-        var connection = new LeaderConnection(frames, options, limits, monitor, onClosing, logger);
+        var connection = new LeaderConnection(frames, options, secret, limits, monitor, onClosing, logger);
         connection.Start();
         var handshake = new PendingControl<long>(static frame => frame.ReadHeader<HeartbeatHeader>().Epoch, "the handshake")
         {
@@ -165,13 +165,15 @@ internal sealed class LeaderConnection : IMonitored
         {
             connection.SendControl(handshake, PacketType.Heartbeat, new HeartbeatHeader(knownEpoch, Stopwatch.GetTimestamp()));
             var epoch = await handshake.Task.WaitAsync(options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-            if (options.Secret is not null && Volatile.Read(ref connection._authState) != 2)
+            if (secret is not null && Volatile.Read(ref connection._authState) != 2)
             {
-                connection._authFailure = $"authentication failed: the leader at {where} (port {port}) does not use a shared secret but this process has one, " +
-                    "so it cannot prove it is genuine; set the same ClusterClientOptions.Secret (or " + ClusterClientOptions.SecretEnvironmentVariable + ") in every process";
+                connection._authFailure = $"authentication failed: the process listening at {where} (port {port}; {frames.DescribePeer()}) does not use a shared secret " +
+                    "but this process has one, so it cannot prove it is a genuine leader and is not followed. If it is yours, give every process the same " +
+                    $"ClusterClientOptions.Secret (or {ClusterClientOptions.SecretEnvironmentVariable}) or run them as the same user with the same StateDirectory; " +
+                    "otherwise another program or user holds the port: choose another Port";
                 throw new ClusterClientException(connection._authFailure);
             }
-            connection.LeaderEpoch = epoch;
+            connection.LeaderEpoch = Epochs.Check(epoch, "the leader's handshake");
             monitor.Add(connection);
             return connection;
         }
@@ -245,7 +247,7 @@ internal sealed class LeaderConnection : IMonitored
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
                 if (Volatile.Read(ref _authState) == 1)
-                    _authFailure = $"authentication failed: the leader (port {_port}) rejected this process's proof ({goodbye.Reason ?? "no reason given"}); the processes use different secrets";
+                    _authFailure = $"authentication failed: the leader (port {_port}; {_connection.DescribePeer()}) rejected this process's proof ({goodbye.Reason ?? "no reason given"}); the processes use different secrets (another user's cluster, another StateDirectory, or another Secret)";
                 _goodbyeReason = goodbye.Reason ?? "no reason given";
                 Close($"the leader closed: {goodbye.Reason ?? "no reason given"}");
                 break;
@@ -267,7 +269,7 @@ internal sealed class LeaderConnection : IMonitored
         var header = frame.ReadHeader<AuthHeader>();
         if (_secret is null)
         {
-            _authFailure = $"authentication failed: the leader (port {_port}) requires a shared secret and this process has none; " +
+            _authFailure = $"authentication failed: the leader (port {_port}; {_connection.DescribePeer()}) requires a shared secret and this process has none (Security is Open); " +
                 $"set ClusterClientOptions.Secret (or {ClusterClientOptions.SecretEnvironmentVariable}) to the cluster's secret";
             Close(_authFailure);
             return;
@@ -288,8 +290,8 @@ internal sealed class LeaderConnection : IMonitored
                 byte[] expected = AuthProof.LeaderProof(_secret, _port, nonces.AsSpan(0, AuthProof.NonceLength), nonces.AsSpan(AuthProof.NonceLength));
                 if (!AuthProof.Matches(expected, header.Data))
                 {
-                    _authFailure = $"authentication failed: the leader (port {_port}) could not prove it knows this process's secret; " +
-                        "the processes use different secrets (or something else holds the port)";
+                    _authFailure = $"authentication failed: the process at port {_port} ({_connection.DescribePeer()}) could not prove it knows this process's secret, so it is not followed; " +
+                        "the processes use different secrets (another user's cluster, another StateDirectory, or another Secret) or something else holds the port";
                     Close(_authFailure);
                     return;
                 }

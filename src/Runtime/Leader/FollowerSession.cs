@@ -46,7 +46,7 @@ internal sealed class FollowerSession : IMonitored
         PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _heartbeatTicks = (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
         _lastReceived = _lastHeartbeat = _acceptedAt = Stopwatch.GetTimestamp();
-        _authState = server.Options.Secret is null ? 0 : 1;
+        _authState = server.Secret is null ? 0 : 1;
         _authDeadline = _lastReceived + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
         _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
     }
@@ -70,12 +70,13 @@ internal sealed class FollowerSession : IMonitored
             Volatile.Write(ref _admission, 2);
             string reason = $"the leader (pid {Environment.ProcessId}) already serves MaxFollowers ({_server.Options.MaxFollowers}) followers; " +
                             "raise ClusterClientOptions.MaxFollowers on every process or run fewer processes";
-            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.ConnectionRejected(_server.Logger, Who, reason);
             _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason));
             _ = _connection.CloseAsync($"refused: {reason}");
             return false;
         }
         if (Interlocked.CompareExchange(ref _admission, 1, 0) != 0) _server.ReleaseAdmission();
+        else LeaderLog.FollowerConnected(_server.Logger, Who);
         return true;
     }
 
@@ -83,12 +84,15 @@ internal sealed class FollowerSession : IMonitored
 
     public string Name => _name;
 
+    /// <summary>The connection and the user behind it (uid where the OS tells), for warnings.</summary>
+    private string Who => $"{_name} ({_connection.DescribePeer()})";
+
     /// <summary>The follower's TCP port of this connection; its UDP pulses name it.</summary>
     public int PeerPort { get; }
 
     public void Start()
     {
-        LeaderLog.FollowerConnected(_server.Logger, _name);
+        // Logged once admitted (authenticated): a flood of junk connections must not cost a log line each.
         _ = RunAsync();
     }
 
@@ -191,7 +195,7 @@ internal sealed class FollowerSession : IMonitored
     private void OnAuthResponse(in Frame frame)
     {
         var header = frame.ReadHeader<AuthHeader>();
-        var secret = _server.Options.Secret!;
+        var secret = _server.Secret!;
         int port = _server.Options.Port;
         if (header.Data.Length != AuthProof.NonceLength + AuthProof.ProofLength)
         {
@@ -216,7 +220,7 @@ internal sealed class FollowerSession : IMonitored
     private void RejectUnauthenticated(string reason)
     {
         if (Interlocked.Exchange(ref _authState, 3) == 3) return;
-        LeaderLog.AuthenticationFailed(_server.Logger, _name, reason);
+        if (_server.Rejections.Allow(_server.Logger)) LeaderLog.AuthenticationFailed(_server.Logger, Who, reason);
         _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, "authentication failed: " + reason));
         _ = _connection.CloseAsync("authentication failed: " + reason);
     }
@@ -227,6 +231,8 @@ internal sealed class FollowerSession : IMonitored
         long requestId = frame.RequestId;
         if (!Admit()) return;
         _registered = true;
+        // Authenticated (or open) and registering: from now on frames up to MaxFrameSize are accepted.
+        _connection.ReceiveLimits = _server.Limits;
         var channel = _server.FindChannel(header.ChannelName);
         if (channel is null)
         {
@@ -351,7 +357,7 @@ internal sealed class FollowerSession : IMonitored
         if (call is null)
         {
             string limit = $"this follower already has MaxInflightCallsPerFollower ({_server.Options.MaxInflightCallsPerFollower}) calls running on the leader";
-            LeaderLog.LimitReached(_server.Logger, _name, limit);
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.LimitReached(_server.Logger, Who, limit);
             SendError(requestId, "ClusterSharing.ClusterClientException",
                 $"The leader refused '{method.Name}': {limit}. Wait for calls to complete, or raise ClusterClientOptions.MaxInflightCallsPerFollower on the leader.", null);
             return;
@@ -428,7 +434,7 @@ internal sealed class FollowerSession : IMonitored
             if (!admitted)
             {
                 string limit = $"this follower already holds MaxSubscriptionsPerFollower ({_server.Options.MaxSubscriptionsPerFollower}) subscriptions on the leader";
-                LeaderLog.LimitReached(_server.Logger, _name, limit);
+                if (_server.Rejections.Allow(_server.Logger)) LeaderLog.LimitReached(_server.Logger, Who, limit);
                 subscriber.Complete(new ClusterClientException(
                     $"The leader refused the subscription: {limit}. Unsubscribe others first, or raise ClusterClientOptions.MaxSubscriptionsPerFollower on the leader."));
                 return;
@@ -441,6 +447,9 @@ internal sealed class FollowerSession : IMonitored
             channel.Hub.Remove(header.MethodId, registration, this, header.SubscriptionId);
         }
     }
+
+    /// <summary>How much of a real client's exception this leader sends.</summary>
+    internal RemoteErrorDetail ErrorDetail => _server.Options.RemoteErrorDetail;
 
     /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
     internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body) =>
@@ -474,14 +483,14 @@ internal sealed class FollowerSession : IMonitored
         if (Volatile.Read(ref _closed) != 0) return;
         if (Volatile.Read(ref _authState) != 0 && timestamp > _authDeadline)
         {
-            LeaderLog.AuthenticationFailed(_server.Logger, _name, "it did not authenticate within ConnectTimeout");
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.AuthenticationFailed(_server.Logger, Who, "it did not authenticate within ConnectTimeout");
             _connection.Abort("authentication failed: no proof within ConnectTimeout");
             return;
         }
         if (!_registered && timestamp - _acceptedAt > _registrationTicks)
         {
             string reason = $"no channel was registered within RegistrationTimeout ({_server.Options.RegistrationTimeout.TotalMilliseconds:0} ms)";
-            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.ConnectionRejected(_server.Logger, Who, reason);
             _connection.Abort(reason);
             return;
         }
@@ -503,7 +512,9 @@ internal sealed class FollowerSession : IMonitored
     private void OnClosed(string reason)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
-        LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        if (Admitted) LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        else if (Volatile.Read(ref _authState) != 3 && Volatile.Read(ref _admission) == 0 && _server.Rejections.Allow(_server.Logger))
+            LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         InflightCall[] abandoned;
         lock (_inflightGate)
         {
@@ -656,10 +667,11 @@ internal sealed class FollowerSession : IMonitored
             {
                 LeaderLog.CallFailed(_session._server.Logger, _requestId, _method.Name, _session._name, error);
                 string type = error is MessagePackSerializationException ? typeof(ClusterClientException).FullName! : error.GetType().FullName ?? error.GetType().Name;
+                var detail = _session._server.Options.RemoteErrorDetail;
                 string message = error is MessagePackSerializationException
                     ? $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?"
-                    : error.Message;
-                _session.SendError(_requestId, type, message, error.StackTrace, error.Data["Code"]?.ToString());
+                    : RemoteError.MessageOf(error, detail);
+                _session.SendError(_requestId, type, message, RemoteError.StackTraceOf(error, detail), error.Data["Code"]?.ToString());
             }
             else if (error is null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {

@@ -407,7 +407,7 @@ internal sealed class RemoteSubscriber(FollowerSession session, int channelId, u
         }
         var buffer = new ArrayBufferWriter<byte>(128);
         var writer = new MessagePackWriter(buffer);
-        RemoteError.Instance.Serialize(ref writer, error);
+        RemoteError.For(session.ErrorDetail).Serialize(ref writer, error);
         writer.Flush();
         session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Faulted, buffer.WrittenSpan);
     }

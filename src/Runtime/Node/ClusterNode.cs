@@ -32,6 +32,7 @@ internal sealed class ClusterNode : IAsyncDisposable
     private LeaseKeeper? _keeper;
     private TaskCompletionSource? _term;
     private long _epoch;
+    private readonly byte[]? _secret;
     private volatile bool _isLeader;
     private volatile string _status = "the election has not started";
 
@@ -43,7 +44,12 @@ internal sealed class ClusterNode : IAsyncDisposable
         Port = options.Port;
         Logger = options.Logger ?? NullLogger.Instance;
         _monitor = new LivenessMonitor($"ClusterClient monitor :{Port}");
-        if (!options.SingleMode) _election = new LocalElection(options, Logger);
+        if (!options.SingleMode)
+        {
+            _election = new LocalElection(options, Logger);
+            // Resolved now, so a bad state directory or secret file fails Create with its name instead of every connection.
+            _secret = StateDirectory.PeerSecret(options);
+        }
     }
 
     public ClusterClientOptions Options { get; }
@@ -165,7 +171,7 @@ internal sealed class ClusterNode : IAsyncDisposable
                 LeaderConnection connection;
                 try
                 {
-                    connection = await LeaderConnection.ConnectAsync(follow.Endpoint, Options, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
+                    connection = await LeaderConnection.ConnectAsync(follow.Endpoint, Options, _secret, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (!stop.IsCancellationRequested)
                 {
@@ -242,7 +248,7 @@ internal sealed class ClusterNode : IAsyncDisposable
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
             if (listener is not null)
             {
-                _server = new LeaderServer(listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
+                _server = new LeaderServer(listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger);
                 _server.Start();
             }
             if (leaseWord != 0)
@@ -342,7 +348,7 @@ internal sealed class ClusterNode : IAsyncDisposable
         {
             // With a lease the epoch is the lease's: a follower that knows a higher one will find the real holder there.
             if (followerEpoch < _epoch || !_isLeader || _keeper is not null) return _epoch;
-            raised = followerEpoch + 1;
+            raised = Protocol.Epochs.Next(followerEpoch);
             Interlocked.Exchange(ref _epoch, raised);
         }
         NodeLog.BecameLeader(Logger, Port, raised);
