@@ -26,7 +26,7 @@ internal sealed class FollowerSession : IMonitored
     private readonly string _name;
     private readonly long _acceptedAt;
     private readonly long _registrationTicks;
-    private readonly HashSet<(uint MethodId, long SubscriptionId)> _subscriptions = new();
+    private readonly SubscriptionQuota _subscriptions;
     private long _lastReceived;
     private long _lastHeartbeat;
     private int _closed;
@@ -49,6 +49,7 @@ internal sealed class FollowerSession : IMonitored
         _authState = server.Secret is null ? 0 : 1;
         _authDeadline = _lastReceived + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
         _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
+        _subscriptions = new SubscriptionQuota(server.Options.MaxSubscriptionsPerFollower, server.Options.MaxRegistrationBytesPerFollower);
     }
 
     /// <summary>Ends the admission (on close); true when it had been counted and must be given back.</summary>
@@ -421,31 +422,37 @@ internal sealed class FollowerSession : IMonitored
         var channel = ChannelById(header.ChannelId) as ISubscriptionHost;
         if (channel is null)
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Channel id {header.ChannelId} is not registered on this connection.");
-        var registration = frame.Body.ToArray();
         var subscriber = new RemoteSubscriber(this, header.ChannelId, header.MethodId, header.SubscriptionId);
-        if (frame.Type == PacketType.Subscribe)
+        if (frame.Type == PacketType.Unsubscribe)
         {
-            bool admitted;
-            lock (_subscriptions)
+            // The registration admitted with the id is the one removed, whatever bytes the unsubscribe carries.
+            if (_subscriptions.Remove(header.ChannelId, header.MethodId, header.SubscriptionId) is { } admitted
+                && channel.Hub.Remove(header.MethodId, admitted, this, header.SubscriptionId))
             {
-                admitted = _subscriptions.Contains((header.MethodId, header.SubscriptionId))
-                    || (_subscriptions.Count < _server.Options.MaxSubscriptionsPerFollower && _subscriptions.Add((header.MethodId, header.SubscriptionId)));
+                _subscriptions.ChargeIdle(admitted);
             }
-            if (!admitted)
-            {
-                string limit = $"this follower already holds MaxSubscriptionsPerFollower ({_server.Options.MaxSubscriptionsPerFollower}) subscriptions on the leader";
-                if (_server.Rejections.Allow(_server.Logger)) LeaderLog.LimitReached(_server.Logger, Who, limit);
-                subscriber.Complete(new ClusterClientException(
-                    $"The leader refused the subscription: {limit}. Unsubscribe others first, or raise ClusterClientOptions.MaxSubscriptionsPerFollower on the leader."));
-                return;
-            }
-            channel.Hub.Add(header.MethodId, registration, subscriber);
+            return;
         }
-        else
+        byte[] registration;
+        try
         {
-            lock (_subscriptions) _subscriptions.Remove((header.MethodId, header.SubscriptionId));
-            channel.Hub.Remove(header.MethodId, registration, this, header.SubscriptionId);
+            // Keyed on canonical bytes: re-encoding one topic differently does not make another real subscription.
+            registration = CanonicalRegistration.Of(frame.Body.ToArray());
         }
+        catch (MessagePackSerializationException ex)
+        {
+            subscriber.Complete(new ClusterClientException($"The leader cannot decode the subscription's registration: {ex.Message}"));
+            return;
+        }
+        if (_subscriptions.TryAdd(header.ChannelId, header.MethodId, header.SubscriptionId, registration) is { } limit)
+        {
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.LimitReached(_server.Logger, Who, limit);
+            subscriber.Complete(new ClusterClientException(
+                $"The leader refused the subscription: {limit}. Unsubscribe others first, or raise the limit on the leader (ClusterClientOptions)."));
+            return;
+        }
+        if (!channel.Hub.Add(header.MethodId, registration, subscriber, _server.Options.MaxIdleSubscriptionsPerChannel))
+            _subscriptions.Remove(header.ChannelId, header.MethodId, header.SubscriptionId);
     }
 
     /// <summary>How much of a real client's exception this leader sends.</summary>
