@@ -88,9 +88,17 @@ public sealed class HostProcess : IAsyncDisposable
         return info;
     }
 
-    public static HostProcess Start(string label, params string[] arguments)
+    public static HostProcess Start(string label, params string[] arguments) => Start(label, environment: null, arguments);
+
+    /// <summary>Starts a worker with extra environment variables (a null value removes the variable).</summary>
+    public static HostProcess Start(string label, IReadOnlyDictionary<string, string?>? environment, params string[] arguments)
     {
         var info = DotnetStartInfo(TestHostPath, arguments, redirectInput: true);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null) info.Environment.Remove(name);
+            else info.Environment[name] = value;
+        }
         var process = Process.Start(info) ?? throw new InvalidOperationException("Process.Start returned null for the TestHost.");
         return new HostProcess(process, label);
     }
