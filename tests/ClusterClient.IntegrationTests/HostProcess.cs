@@ -202,6 +202,12 @@ public sealed class HostProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Everything the worker wrote to stderr (its log with <c>--log</c>), the last 128-256 KiB of it.</summary>
+    public string StandardErrorText
+    {
+        get { lock (_stderr) return _stderr.ToString(); }
+    }
+
     /// <summary>The last lines of stdout and stderr, for failure messages.</summary>
     public string Describe()
     {
