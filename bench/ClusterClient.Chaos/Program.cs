@@ -33,6 +33,7 @@ static WorkerOptions ParseWorker(string[] args)
             case "--loops": o.Loops = Number(); break;
             case "--pace-ms": o.PaceMs = Number(); break;
             case "--log": o.Log = true; break;
+            case "--open": o.Open = true; break;
             default: throw new ArgumentException($"Unknown worker argument '{flag}'.");
         }
     }

@@ -314,6 +314,9 @@ internal sealed class WorkerOptions
     public int PaceMs { get; set; } = 1;
     public bool Log { get; set; }
 
+    /// <summary>No authentication (ClusterSecurity.Open), so hostile frames reach the decoders behind the handshake.</summary>
+    public bool Open { get; set; }
+
     public void Apply(ClusterClientOptions options)
     {
         options.Port = Port;
@@ -323,6 +326,7 @@ internal sealed class WorkerOptions
         options.MaxWaitTime = TimeSpan.FromMilliseconds(MaxWaitMs);
         options.RegistrationTimeout = TimeSpan.FromMilliseconds(RegistrationTimeoutMs);
         if (Log) options.Logger = new StderrLogger();
+        if (Open) options.Security = ClusterSecurity.Open;
     }
 
     public IEnumerable<string> ToArguments()
@@ -338,5 +342,6 @@ internal sealed class WorkerOptions
             yield return value.ToString(CultureInfo.InvariantCulture);
         }
         if (Log) yield return "--log";
+        if (Open) yield return "--open";
     }
 }
