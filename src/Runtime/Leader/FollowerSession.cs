@@ -22,6 +22,8 @@ internal sealed class FollowerSession : IMonitored
     // its entries (no node per call), and removing a call is what entitles a thread to finish or abandon it.
     private readonly Dictionary<long, InflightCall> _inflight = new();
     private readonly Lock _inflightGate = new();
+    // Real calls still executing for this follower, cancelled-but-running ones included: what MaxInflightCallsPerFollower bounds.
+    private int _running;
     private readonly long _heartbeatTicks;
     private readonly string _name;
     private readonly long _acceptedAt;
@@ -349,10 +351,13 @@ internal sealed class FollowerSession : IMonitored
         InflightCall? call = null;
         lock (_inflightGate)
         {
-            if (_inflight.Count < _server.Options.MaxInflightCallsPerFollower)
+            // A cancel frees the request id at once but not the slot: the real call may ignore its token and keep
+            // running, so the slot is held until it actually finishes.
+            if (Volatile.Read(ref _running) < _server.Options.MaxInflightCallsPerFollower)
             {
                 call = InflightCall.Rent(this, requestId, method);
                 added = _inflight.TryAdd(requestId, call);
+                if (added) Interlocked.Increment(ref _running);
             }
         }
         if (call is null)
@@ -544,6 +549,9 @@ internal sealed class FollowerSession : IMonitored
         get { lock (_inflightGate) return _inflight.Count; }
     }
 
+    /// <summary>Real calls still executing for this follower, abandoned ones included (tests).</summary>
+    internal int RunningCount => Volatile.Read(ref _running);
+
     public async ValueTask CloseAsync(string reason)
     {
         _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason));
@@ -669,6 +677,8 @@ internal sealed class FollowerSession : IMonitored
 
         private void Finish(Exception? error)
         {
+            // The real call is over (completed, failed or finally honoured its cancellation): its slot is free.
+            Interlocked.Decrement(ref _session._running);
             _removed |= _session.TryRemoveInflight(_requestId, this);
             if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {

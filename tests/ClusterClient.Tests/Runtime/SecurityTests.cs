@@ -183,6 +183,31 @@ public sealed class SecurityTests
     }
 
     [Fact]
+    public async Task A_cancelled_call_that_keeps_running_keeps_its_in_flight_slot_until_it_finishes()
+    {
+        await using var cluster = new TestCluster();
+        var (_, leader) = cluster.Start(configure: o => o.MaxInflightCallsPerFollower = 1);
+        await leader.ReadyAsync();
+        await using var raw = await LimitsTests.RawFollower.ConnectAndRegisterAsync(cluster, leader.Name);
+
+        // SlowWhoAmIAsync(2000) ignores cancellation: after the cancel packet the real call still runs for 2 s.
+        raw.Connection.Send(PacketType.Invoke, 10, new CallHeader(1, 1, CalculatorContract.SlowWhoAmI.Id), [0x91, 0xcd, 0x07, 0xd0]);
+        await Task.Delay(200);
+        raw.Connection.Send(PacketType.Cancel, 10, new EpochHeader(1));
+        raw.Connection.Send(PacketType.Invoke, 11, new CallHeader(1, 1, CalculatorContract.Add.Id), [0x92, 0x01, 0x02]);
+        Assert.Contains("MaxInflightCallsPerFollower (1)", await raw.ReplyToAsync(11));
+
+        string answer = "";
+        for (int attempt = 0; attempt < 300 && answer != "ok"; attempt++)
+        {
+            await Task.Delay(50);
+            raw.Connection.Send(PacketType.Invoke, 100 + attempt, new CallHeader(1, 1, CalculatorContract.Add.Id), [0x92, 0x01, 0x02]);
+            answer = await raw.ReplyToAsync(100 + attempt);
+        }
+        Assert.Equal("ok", answer); // once the real call finished, its slot was given back
+    }
+
+    [Fact]
     public async Task Registration_bytes_per_follower_are_capped()
     {
         await using var cluster = new TestCluster();
