@@ -39,6 +39,14 @@ internal sealed class FollowerSession : IMonitored
     private readonly long _authDeadline;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
     private volatile bool _registered;
+    private const int MaxWaitingRegistrations = 16;
+    private int _waitingRegistrations;
+
+    /// <summary>Gives back one waiting-registration slot when disposed.</summary>
+    private readonly struct WaitingRegistration(FollowerSession session) : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref session._waitingRegistrations);
+    }
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
     {
@@ -264,11 +272,19 @@ internal sealed class FollowerSession : IMonitored
             Accept(requestId, header.ChannelName, channelId);
             return;
         }
+        // Each registration waiting for a channel's client is a task; a follower cannot make the leader hold more than a few.
+        if (Interlocked.Increment(ref _waitingRegistrations) > MaxWaitingRegistrations)
+        {
+            Interlocked.Decrement(ref _waitingRegistrations);
+            Refuse(requestId, header.ChannelName, -4, $"this connection already has {MaxWaitingRegistrations} registrations waiting for a client on the leader");
+            return;
+        }
         _ = AnswerWhenReadyAsync(requestId, header.ChannelName, channel, channelId);
     }
 
     private async Task AnswerWhenReadyAsync(long requestId, string name, ILeaderChannel channel, int channelId)
     {
+        using var release = new WaitingRegistration(this);
         try
         {
             await channel.Readiness.WaitAsync(_server.Options.MaxWaitTime, CancellationToken.None).ConfigureAwait(false);
