@@ -2,13 +2,16 @@ using Microsoft.CodeAnalysis;
 
 namespace ClusterSharing.Generators;
 
-/// <summary>Every diagnostic of the generator. Each has a page in docs/diagnostics/{Id}.md.</summary>
+/// <summary>Every diagnostic of the generator. Each has a page in docs/diagnostics/{Id}.md, which its help link opens.</summary>
 internal static class Diagnostics
 {
     private const string Category = "ClusterClient";
 
+    /// <summary>Where the pages live: the repository's RepositoryUrl (Directory.Build.props) + /blob/main/docs/diagnostics/.</summary>
+    internal const string HelpLinkBase = "https://github.com/clustersharing/ClusterClient/blob/main/docs/diagnostics/";
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
-        new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+        new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpLinkBase + id + ".md");
 
     public static readonly DiagnosticDescriptor GenericMethod = Error("CC0001",
         "Generic methods are not supported",

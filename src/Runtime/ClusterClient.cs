@@ -32,16 +32,16 @@ public static class ClusterClient
         var options = new ClusterClientOptions();
         configure?.Invoke(options);
         options.Validate();
-        var contract = ResolveContract<T>(options.ProxyGeneration);
+        var contract = ResolveContract<T>(options);
         var node = ClusterNodeRegistry.Acquire(options);
         return ClusterClient<T>.Open(node, contract, factory, options, ownsNodeReference: true);
     }
 
     [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AOT", "IL3050", Justification = "ContractResolver only builds the dynamic contract when dynamic code is supported.")]
-    private static ClusterContract<T> ResolveContract<T>(ProxyGenerationMode mode) where T : class
+    private static ClusterContract<T> ResolveContract<T>(ClusterClientOptions options) where T : class
     {
         if (!typeof(T).IsInterface)
             throw new ClusterClientException($"ClusterClient.Create<{typeof(T).FullName}>: the type argument must be an interface marked [ClusterDelegate], not a class or struct.");
-        return ContractResolver.Resolve<T>(mode);
+        return ContractResolver.Resolve<T>(options.ProxyGeneration, options.Logger);
     }
 }

@@ -1,5 +1,6 @@
 using ClusterSharing.Proxies;
 using ClusterSharing.Proxies.Dynamic;
+using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Generators.Tests.Conformance;
 
@@ -9,8 +10,39 @@ public interface IPlainService
     Task<int> GetAsync(string key);
 }
 
+/// <summary>Used only by the fallback-logging test, whose "once per interface" state is per interface type.</summary>
+public interface IFallbackReported
+{
+    Task<int> GetAsync(string key);
+}
+
 public sealed class ContractResolverTests
 {
+    [Fact]
+    public void PreferGenerated_fallback_is_logged_once_per_interface_with_the_reason()
+    {
+        var logger = new RecordingLogger();
+        ContractResolver.Resolve<IFallbackReported>(ProxyGenerationMode.PreferGenerated, logger: null); // nothing to tell yet
+        ContractResolver.Resolve<IFallbackReported>(ProxyGenerationMode.PreferGenerated, logger);
+        ContractResolver.Resolve<IFallbackReported>(ProxyGenerationMode.PreferGenerated, logger);
+
+        var entry = Assert.Single(logger.Entries);
+        Assert.Equal(5000, entry.Id.Id);
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Contains("'ClusterSharing.Generators.Tests.Conformance.IFallbackReported' uses the Castle.Core dynamic proxy", entry.Message);
+        Assert.Contains("is not marked [ClusterDelegate]", entry.Message);
+        Assert.Contains("AlwaysGenerated", entry.Message);
+    }
+
+    [Fact]
+    public void A_generated_contract_is_not_reported_as_a_fallback()
+    {
+        var logger = new RecordingLogger();
+        var contract = ContractResolver.Resolve<IConformance>(ProxyGenerationMode.PreferGenerated, logger);
+        Assert.IsNotType<DynamicClusterContract<IConformance>>(contract);
+        Assert.Empty(logger.Entries);
+    }
+
     [Fact]
     public void AlwaysDynamic_gives_the_castle_proxy()
     {
@@ -53,7 +85,7 @@ public sealed class ContractResolverTests
         var (context, assembly) = Generator.GeneratorHarness.Load(compilation);
         try
         {
-            var resolve = typeof(ContractResolver).GetMethod(nameof(ContractResolver.Resolve))!.MakeGenericMethod(assembly.GetType("Skipped.ISkipped", throwOnError: true)!);
+            var resolve = typeof(ContractResolver).GetMethod(nameof(ContractResolver.Resolve), [typeof(ProxyGenerationMode)])!.MakeGenericMethod(assembly.GetType("Skipped.ISkipped", throwOnError: true)!);
             var error = Assert.Throws<ClusterClientException>(() =>
                 resolve.Invoke(null, System.Reflection.BindingFlags.DoNotWrapExceptions, null, [ProxyGenerationMode.AlwaysGenerated], null));
             Assert.Contains("'Skipped.ISkipped' has [ClusterDelegate] but the ClusterClient source generator did not run for it", error.Message);
@@ -87,6 +119,18 @@ public sealed class ContractResolverTests
         var first = Assert.Throws<ClusterClientException>(() => ContractResolver.Resolve<IUnsupported.IHasProperty>(ProxyGenerationMode.AlwaysDynamic));
         var second = Assert.Throws<ClusterClientException>(() => ContractResolver.Resolve<IUnsupported.IHasProperty>(ProxyGenerationMode.PreferGenerated));
         Assert.Equal(first.Message, second.Message);
+    }
+
+    private sealed class RecordingLogger : ILogger
+    {
+        public List<(LogLevel Level, EventId Id, string Message)> Entries { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Entries.Add((logLevel, eventId, formatter(state, exception)));
     }
 
     private sealed class PlainService : IPlainService
