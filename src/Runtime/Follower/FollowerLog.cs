@@ -7,7 +7,4 @@ internal static partial class FollowerLog
 {
     [LoggerMessage(3000, LogLevel.Warning, "Detaching channels from a closed leader connection failed")]
     public static partial void CloseCallbackFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(3001, LogLevel.Warning, "A subscription value from the leader could not be delivered")]
-    public static partial void DeliveryFailed(ILogger logger, Exception exception);
 }

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using ClusterSharing.Liveness;
-using ClusterSharing.Node;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
@@ -11,114 +10,45 @@ using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Follower;
 
-/// <summary>What the leader answered to a channel registration.</summary>
-internal enum RegistrationOutcome
-{
-    Accepted = 0,
-    /// <summary>The leader has no channel of that name (yet).</summary>
-    NotHosted = -1,
-    /// <summary>The leader's contract has other methods.</summary>
-    ContractMismatch = -2,
-    /// <summary>The leader's client factory threw.</summary>
-    FactoryFailed = -3,
-    /// <summary>The leader's factory has not completed in time.</summary>
-    NotReady = -4,
-}
-
-/// <summary>A registration answer; when refused, <see cref="RegisterChannelResultHeader.ChannelId"/> carries the (negative) outcome.</summary>
-internal readonly record struct RegistrationResult(RegistrationOutcome Outcome, int ChannelId, string? Error);
-
-/// <summary>Receives subscription values pushed by the leader.</summary>
-internal interface ISubscriptionReceiver
-{
-    /// <summary>Called on the read loop; the frame is valid only during the call.</summary>
-    void OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header);
-}
-
 /// <summary>
-/// A follower's connection to the leader: the request table (request id → pending call), call deadlines,
-/// cancellation, heartbeats and the handshake that tells a ClusterClient leader from a foreign listener.
+/// A follower's connection to the leader: its half of the handshake (which tells a ClusterClient leader from a foreign
+/// listener), the request table (request id → pending call) with call deadlines and cancellation, and the UDP pulse.
+/// Read loop, heartbeats, silence and goodbye: <see cref="PeerConnection"/>.
 /// </summary>
-internal sealed class LeaderConnection : IMonitored
+internal sealed class LeaderConnection : PeerConnection
 {
-    private readonly FrameConnection _connection;
-    private readonly ClusterClientOptions _options;
-    private readonly ProtocolLimits _limits;
     private readonly LivenessMonitor _monitor;
     private readonly Action<LeaderConnection> _onClosing;
     private readonly ILogger _logger;
-    private readonly RequestTable _pending = new();
+    private readonly RequestTable<PendingRequest> _pending = new();
     private readonly List<PendingRequest> _expired = new(); // monitor thread only
     private readonly TaskCompletionSource<string> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly long _heartbeatTicks;
-    private readonly byte[]? _secret;
-    private readonly int _port;
-    private byte[]? _authNonces; // leader nonce || follower nonce, once the challenge was answered
-    private volatile string? _authFailure;
-    private int _authState; // 0 nothing seen, 1 proof sent, 2 leader proved itself
+    private readonly FollowerHandshake _handshake;
+    private readonly PulseSender? _pulse;
+    private readonly ConcurrentDictionary<int, ISubscriptionReceiver> _receivers = new();
     private long _nextRequestId;
-    private long _lastReceived;
-    private long _lastHeartbeat;
-    private int _closed;
+    private volatile string? _goodbyeReason;
 
-    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, byte[]? secret, ProtocolLimits limits, LivenessMonitor monitor,
+    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, byte[]? secret, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger)
+        : base(connection, options.HeartbeatInterval, "the leader")
     {
-        _connection = connection;
-        _options = options;
-        _limits = limits;
         _monitor = monitor;
         _onClosing = onClosing;
         _logger = logger;
-        _secret = secret;
-        _port = options.Port;
-        _heartbeatTicks = (long)(options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
-        _lastReceived = _lastHeartbeat = Stopwatch.GetTimestamp();
-        if (connection.RemoteEndPoint is IPEndPoint leader && connection.LocalEndPoint is IPEndPoint local)
-        {
-            _pulse = LivenessPulse.TryConnectSender(leader.Port);
-            _pulseConnectionPort = local.Port;
-        }
+        _handshake = new FollowerHandshake(secret, options.Port, connection.DescribePeer);
+        _pulse = PulseSender.TryCreate(connection.RemoteEndPoint, connection.LocalEndPoint);
     }
-
-    private readonly System.Net.Sockets.Socket? _pulse;
-    private readonly int _pulseConnectionPort;
-    private readonly byte[] _pulseBuffer = new byte[64];
-
-    /// <summary>Monitor thread: sends this connection's UDP pulse and counts the leader's answers as signs of life.</summary>
-    private void Pulse(long timestamp, bool send)
-    {
-        if (_pulse is null) return;
-        try
-        {
-            for (int i = 0; i < 64 && _pulse.Available > 0; i++)
-            {
-                int read = _pulse.Receive(_pulseBuffer);
-                if (LivenessPulse.TryRead(_pulseBuffer.AsSpan(0, read), out _, out _)) Volatile.Write(ref _lastReceived, timestamp);
-            }
-            if (send)
-            {
-                LivenessPulse.Write(_pulseBuffer, LeaderEpoch, _pulseConnectionPort);
-                _pulse.Send(_pulseBuffer.AsSpan(0, LivenessPulse.Size));
-            }
-        }
-        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
-        {
-            // No pulse responder on the leader (UDP port taken, or the leader is gone): TCP heartbeats still decide.
-        }
-    }
-
-    private volatile string? _goodbyeReason;
 
     /// <summary>The epoch the leader announced.</summary>
     public long LeaderEpoch { get; private set; }
 
-    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+    protected override long Epoch => LeaderEpoch;
+
+    protected override bool SettlesBeforeDrain => true;
 
     /// <summary>Completes with the reason when the connection closes.</summary>
     public Task<string> Completion => _completion.Task;
-
-    private readonly ConcurrentDictionary<int, ISubscriptionReceiver> _receivers = new();
 
     /// <summary>Routes subscription values of <paramref name="channelId"/> to <paramref name="receiver"/>.</summary>
     public void AddReceiver(int channelId, ISubscriptionReceiver receiver) => _receivers[channelId] = receiver;
@@ -141,8 +71,7 @@ internal sealed class LeaderConnection : IMonitored
     {
         int port = options.Port;
         string where = EndPointText.Describe(endPoint);
-        var limits = LimitsOf(options);
-        var connectionOptions = new FrameConnectionOptions { Limits = limits, Logger = logger, Name = $"leader {where}" };
+        var connectionOptions = new FrameConnectionOptions { Limits = LimitsOf(options), Logger = logger, Name = $"leader {where}" };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
         FrameConnection frames;
@@ -155,29 +84,22 @@ internal sealed class LeaderConnection : IMonitored
             throw new ClusterClientException($"Connecting to {where} did not complete within {options.ConnectTimeout.TotalMilliseconds:0} ms (ConnectTimeout).");
         }
 
-        var connection = new LeaderConnection(frames, options, secret, limits, monitor, onClosing, logger);
-        connection.Start();
-        var handshake = new PendingControl<long>(static frame => frame.ReadHeader<HeartbeatHeader>().Epoch, "the handshake")
+        var connection = new LeaderConnection(frames, options, secret, monitor, onClosing, logger);
+        connection.StartReading();
+        var hello = new PendingControl<long>(static frame => frame.ReadHeader<HeartbeatHeader>().Epoch, "the handshake")
         {
             Deadline = Stopwatch.GetTimestamp() + (long)(options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency),
         };
         try
         {
-            connection.SendControl(handshake, PacketType.Heartbeat, new HeartbeatHeader(knownEpoch, Stopwatch.GetTimestamp()));
-            var epoch = await handshake.Task.WaitAsync(options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-            if (secret is not null && Volatile.Read(ref connection._authState) != 2)
-            {
-                connection._authFailure = $"authentication failed: the process listening at {where} (port {port}; {frames.DescribePeer()}) does not use a shared secret " +
-                    "but this process has one, so it cannot prove it is a genuine leader and is not followed. If it is yours, give every process the same " +
-                    $"ClusterClientOptions.Secret (or {ClusterClientOptions.SecretEnvironmentVariable}) or run them as the same user with the same StateDirectory; " +
-                    "otherwise another program or user holds the port: choose another Port";
-                throw new ClusterClientException(connection._authFailure);
-            }
+            connection.SendControl(hello, PacketType.Heartbeat, new HeartbeatHeader(knownEpoch, Stopwatch.GetTimestamp()));
+            var epoch = await hello.Task.WaitAsync(options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            if (!connection._handshake.TryComplete(where)) throw new ClusterClientException(connection._handshake.Failure!);
             connection.LeaderEpoch = Epochs.Check(epoch, "the leader's handshake");
             monitor.Add(connection);
             return connection;
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && connection._authFailure is { } authFailure)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && connection._handshake.Failure is { } authFailure)
         {
             await connection.CloseAsync("authentication failed").ConfigureAwait(false);
             throw new AuthenticationFailedException(authFailure.StartsWith("authentication failed", StringComparison.Ordinal) ? authFailure : "authentication failed: " + authFailure, ex);
@@ -205,54 +127,33 @@ internal sealed class LeaderConnection : IMonitored
         }
     }
 
-    private void Start()
+    protected override ValueTask OnFrame(Frame frame)
     {
-        _ = RunAsync();
-    }
-
-    private async Task RunAsync()
-    {
-        string reason;
-        try
-        {
-            var info = await _connection.RunAsync(OnFrame, CancellationToken.None).ConfigureAwait(false);
-            reason = info.ToString();
-        }
-        catch (Exception ex)
-        {
-            reason = $"{ex.GetType().Name}: {ex.Message}";
-        }
-        Close(reason);
-    }
-
-    private ValueTask OnFrame(Frame frame)
-    {
-        Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
         switch (frame.Type)
         {
             case PacketType.InvokeResult:
             case PacketType.RegisterChannelResult:
             case PacketType.HeartbeatResponse:
-                if (_pending.TryRemove(frame.RequestId, out var request) && request!.TryClaim()) request.TryComplete(frame);
+                if (_pending.TryRemove(frame.RequestId, out var request) && request.TryClaim()) request.TryComplete(frame);
                 // Otherwise a late answer to a call that timed out or was cancelled: dropped.
                 break;
             case PacketType.Heartbeat:
-                var heartbeat = frame.ReadHeader<HeartbeatHeader>();
-                _connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(LeaderEpoch, heartbeat.SentAtTicks));
+                AnswerHeartbeat(frame.RequestId, LeaderEpoch, frame.ReadHeader<HeartbeatHeader>().SentAtTicks);
                 break;
             case PacketType.SubscribeResult:
                 var subscription = frame.ReadHeader<SubscribeResultHeader>();
                 if (_receivers.TryGetValue(subscription.ChannelId, out var receiver)) receiver.OnSubscriptionFrame(frame, subscription);
                 break;
             case PacketType.Goodbye:
-                var goodbye = frame.ReadHeader<GoodbyeHeader>();
-                if (Volatile.Read(ref _authState) == 1)
-                    _authFailure = $"authentication failed: the leader (port {_port}; {_connection.DescribePeer()}) rejected this process's proof ({goodbye.Reason ?? "no reason given"}); the processes use different secrets (another user's cluster, another StateDirectory, or another Secret)";
-                _goodbyeReason = goodbye.Reason ?? "no reason given";
-                Close($"the leader closed: {goodbye.Reason ?? "no reason given"}");
+                string reason = frame.ReadHeader<GoodbyeHeader>().Reason ?? "no reason given";
+                _handshake.OnGoodbye(reason);
+                _goodbyeReason = reason;
+                Close($"the leader closed: {reason}");
                 break;
             case PacketType.AuthChallenge:
-                OnAuthChallenge(frame);
+                var answer = _handshake.OnChallenge(frame.ReadHeader<AuthHeader>().Data);
+                if (answer is not null) Connection.Send(PacketType.AuthResponse, frame.RequestId, new AuthHeader(LeaderEpoch, answer));
+                else if (_handshake.Failure is { } failure) Close(failure);
                 break;
             default:
                 throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"A leader does not send {frame.Type} packets to a follower.");
@@ -260,58 +161,11 @@ internal sealed class LeaderConnection : IMonitored
         return default;
     }
 
-    /// <summary>
-    /// The leader's shared-secret challenge (first: its nonce), then its own proof. Failures close the connection; the
-    /// handshake then reports <see cref="_authFailure"/>.
-    /// </summary>
-    private void OnAuthChallenge(in Frame frame)
-    {
-        var header = frame.ReadHeader<AuthHeader>();
-        if (_secret is null)
-        {
-            _authFailure = $"authentication failed: the leader (port {_port}; {_connection.DescribePeer()}) requires a shared secret and this process has none (Security is Open); " +
-                $"set ClusterClientOptions.Secret (or {ClusterClientOptions.SecretEnvironmentVariable}) to the cluster's secret";
-            Close(_authFailure);
-            return;
-        }
-        switch (Volatile.Read(ref _authState))
-        {
-            case 0:
-                if (header.Data.Length != AuthProof.NonceLength)
-                    throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject, $"An auth challenge nonce must be {AuthProof.NonceLength} bytes (was {header.Data.Length}).");
-                byte[] followerNonce = AuthProof.NewNonce();
-                byte[] proof = AuthProof.FollowerProof(_secret, _port, header.Data, followerNonce);
-                _authNonces = [.. header.Data, .. followerNonce];
-                Volatile.Write(ref _authState, 1);
-                _connection.Send(PacketType.AuthResponse, frame.RequestId, new AuthHeader(LeaderEpoch, [.. followerNonce, .. proof]));
-                break;
-            case 1:
-                var nonces = _authNonces!;
-                byte[] expected = AuthProof.LeaderProof(_secret, _port, nonces.AsSpan(0, AuthProof.NonceLength), nonces.AsSpan(AuthProof.NonceLength));
-                if (!AuthProof.Matches(expected, header.Data))
-                {
-                    _authFailure = $"authentication failed: the process at port {_port} ({_connection.DescribePeer()}) could not prove it knows this process's secret, so it is not followed; " +
-                        "the processes use different secrets (another user's cluster, another StateDirectory, or another Secret) or something else holds the port";
-                    Close(_authFailure);
-                    return;
-                }
-                Volatile.Write(ref _authState, 2);
-                break;
-            default:
-                throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, "The leader sent an auth challenge after authentication completed.");
-        }
-    }
-
     /// <summary>Registers a channel; completes with the leader's answer.</summary>
     public Task<RegistrationResult> RegisterAsync(string channel, uint fingerprint, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var request = new PendingControl<RegistrationResult>(static frame =>
-        {
-            var header = frame.ReadHeader<RegisterChannelResultHeader>();
-            if (header.Ok) return new RegistrationResult(RegistrationOutcome.Accepted, header.ChannelId, null);
-            var outcome = header.ChannelId is >= (int)RegistrationOutcome.NotReady and < 0 ? (RegistrationOutcome)header.ChannelId : RegistrationOutcome.NotHosted;
-            return new RegistrationResult(outcome, 0, header.Error);
-        }, $"the registration of channel '{channel}'")
+        var request = new PendingControl<RegistrationResult>(static frame => RegistrationResult.From(frame.ReadHeader<RegisterChannelResultHeader>()),
+            $"the registration of channel '{channel}'")
         {
             Deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency),
         };
@@ -323,8 +177,8 @@ internal sealed class LeaderConnection : IMonitored
     {
         long id = Interlocked.Increment(ref _nextRequestId);
         request.RequestId = id;
-        _pending.Add(id, request);
-        if (IsClosed || !_connection.Send(type, id, header))
+        _pending.TryAdd(request); // ids only grow: never a duplicate
+        if (IsClosed || !Connection.Send(type, id, header))
         {
             if (_pending.TryRemove(id, request) && request.TryClaim()) request.Fail(request.Lost("the connection is closed"));
             return;
@@ -358,13 +212,13 @@ internal sealed class LeaderConnection : IMonitored
         long id = Interlocked.Increment(ref _nextRequestId);
         call.RequestId = id;
         var task = call.Task;
-        _pending.Add(id, call);
+        _pending.TryAdd(call);
         // Registered before the send, so a fast reply never races a late registration onto a recycled call.
         call.RegisterCancellation(cancellationToken, this);
         bool sent;
         try
         {
-            sent = !IsClosed && _connection.Send(PacketType.Invoke, id, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter,
+            sent = !IsClosed && Connection.Send(PacketType.Invoke, id, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter,
                 timeoutMs, method.Idempotent ? PacketFlags.Idempotent : PacketFlags.None);
         }
         catch (ProtocolException ex)
@@ -403,14 +257,14 @@ internal sealed class LeaderConnection : IMonitored
 
     /// <summary>Sends a publication; false when the connection is closed.</summary>
     public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments) =>
-        !IsClosed && _connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
+        !IsClosed && Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
 
     private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
     {
         if (IsClosed) return false;
         try
         {
-            return _connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter);
+            return Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter);
         }
         catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
         {
@@ -420,46 +274,32 @@ internal sealed class LeaderConnection : IMonitored
 
     /// <summary>Starts or stops a subscription on the leader; false when the connection is closed.</summary>
     public bool TrySendSubscription(PacketType type, int channelId, ClusterMethod method, long subscriptionId, ReadOnlySpan<byte> registration) =>
-        !IsClosed && _connection.Send(type, 0, new SubscriptionHeader(LeaderEpoch, channelId, method.Id, subscriptionId), registration,
+        !IsClosed && Connection.Send(type, 0, new SubscriptionHeader(LeaderEpoch, channelId, method.Id, subscriptionId), registration,
             0, method.Broadcast ? PacketFlags.Broadcast : PacketFlags.None);
 
     /// <summary>Cancels a pending invoke: the caller sees <see cref="OperationCanceledException"/>, the leader cancels the real call.</summary>
     internal void CancelRequest(PendingRequest request, CancellationToken token)
     {
         if (!_pending.TryRemove(request.RequestId, request) || !request.TryClaim()) return;
-        if (!IsClosed) _connection.Send(PacketType.Cancel, request.RequestId, new EpochHeader(LeaderEpoch));
+        if (!IsClosed) Connection.Send(PacketType.Cancel, request.RequestId, new EpochHeader(LeaderEpoch));
         request.Fail(new OperationCanceledException(token));
     }
 
-    /// <summary>Monitor thread: call deadlines, heartbeats, and the leader's silence.</summary>
-    public void OnTick(long timestamp)
+    /// <summary>Monitor thread: call deadlines and the UDP pulse (an answer counts as a sign of life).</summary>
+    protected override bool OnTick(long timestamp, bool heartbeatDue)
     {
-        if (IsClosed) return;
-        // A Dictionary's enumerator is a struct: the monitor thread stays allocation-free, idle or not.
         _pending.RemoveExpired(timestamp, _expired);
         foreach (var request in _expired)
         {
             if (request.TryClaim()) request.Fail(request.TimedOut());
         }
         _expired.Clear();
-        bool due = timestamp - _lastHeartbeat >= _heartbeatTicks;
-        Pulse(timestamp, due);
-        long silent = timestamp - Volatile.Read(ref _lastReceived);
-        if (silent > 3 * _heartbeatTicks)
-        {
-            Close($"the leader sent nothing for {silent * 1000 / Stopwatch.Frequency} ms (3 heartbeat intervals)");
-            return;
-        }
-        if (due)
-        {
-            _lastHeartbeat = timestamp;
-            _connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(LeaderEpoch, timestamp));
-        }
+        if (_pulse is not null && _pulse.Exchange(LeaderEpoch, heartbeatDue)) MarkAlive(timestamp);
+        return true;
     }
 
-    private void Close(string reason, bool abort = true)
+    protected override void OnClosed(string reason)
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         _monitor.Remove(this);
         // Detach the channels first, so calls that retry see "no leader" and wait for the next one.
         try
@@ -476,18 +316,5 @@ internal sealed class LeaderConnection : IMonitored
         }
         _completion.TrySetResult(reason);
         _pulse?.Dispose();
-        if (abort) _connection.Abort(reason);
-    }
-
-    /// <summary>Says goodbye and closes; pending calls fail with <see cref="LeaderLostException"/>.</summary>
-    public async ValueTask CloseAsync(string reason)
-    {
-        if (!IsClosed) _connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(LeaderEpoch, reason));
-        Close(reason, abort: false);
-        using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        await _connection.CloseAsync(reason, drain.Token).ConfigureAwait(false);
     }
 }
-
-/// <summary>The shared-secret handshake failed: the peer is alive but not one of ours, so it is not a lost leader.</summary>
-internal sealed class AuthenticationFailedException(string message, Exception? inner) : ClusterClientException(message, inner);

@@ -1,6 +1,7 @@
 using System.Threading.Tasks.Sources;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
+using ClusterSharing.Transport;
 
 namespace ClusterSharing.Follower;
 
@@ -8,7 +9,7 @@ namespace ClusterSharing.Follower;
 /// One request waiting for its response in a <see cref="LeaderConnection"/>'s request table. Exactly one of
 /// <see cref="TryComplete"/>, <see cref="Fail"/> or the deadline wins (<see cref="TryClaim"/>).
 /// </summary>
-internal abstract class PendingRequest
+internal abstract class PendingRequest : ITrackedRequest
 {
     private int _claimed;
 
@@ -53,9 +54,7 @@ internal abstract class PendingRequest
 /// </remarks>
 internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TResult>
 {
-    private const int PoolCapacity = 1024;
-    private static readonly System.Collections.Concurrent.ConcurrentQueue<PendingCall<TResult>> Pool = new();
-    private static int s_pooled;
+    private static readonly BoundedPool<PendingCall<TResult>> Pool = new(1024);
 
     private IMessagePackFormatter<TResult>? _resultFormatter;
     private string _method;
@@ -75,9 +74,8 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
     /// <summary>A pooled call (or a new one) set up for one request.</summary>
     public static PendingCall<TResult> Rent(string method, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, long deadline)
     {
-        if (Pool.TryDequeue(out var call))
+        if (Pool.TryRent(out var call))
         {
-            Interlocked.Decrement(ref s_pooled);
             call._method = method;
             call._resultFormatter = resultFormatter;
             call._timeout = timeout;
@@ -100,8 +98,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         _resultFormatter = null;
         Sent = false;
         ResetClaim();
-        if (Interlocked.Increment(ref s_pooled) <= PoolCapacity) Pool.Enqueue(this);
-        else Interlocked.Decrement(ref s_pooled);
+        Pool.TryReturn(this);
     }
 
     public ValueTask<TResult> Task => new(this, _core.Version);

@@ -181,9 +181,6 @@ internal sealed class LeaderServer : IAsyncDisposable
     /// <summary>Gives back one admission.</summary>
     internal void ReleaseAdmission() => Interlocked.Decrement(ref _admitted);
 
-    /// <summary>Admitted followers (tests and diagnostics).</summary>
-    internal int AdmittedCount => Volatile.Read(ref _admitted);
-
     internal void OnSessionClosed(FollowerSession session)
     {
         if (session.ReleaseAdmitted()) ReleaseAdmission();

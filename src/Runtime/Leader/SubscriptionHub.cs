@@ -460,28 +460,3 @@ internal sealed class SubscriptionHub
         public void OnCompleted(Exception? error) => hub.Ended(this, error);
     }
 }
-
-/// <summary>A follower's subscription: values go to its connection as SubscribeResult frames.</summary>
-internal sealed class RemoteSubscriber(FollowerSession session, int channelId, uint methodId, long subscriptionId) : ISubscriber
-{
-    public object? Owner => session;
-
-    public long SubscriptionId => subscriptionId;
-
-    public void Deliver(ReadOnlySpan<byte> value) => session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Value, value);
-
-    public void Complete(Exception? error)
-    {
-        if (error is null)
-        {
-            ReadOnlySpan<byte> nil = [MessagePackCode.Nil];
-            session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Completed, nil);
-            return;
-        }
-        var buffer = new ArrayBufferWriter<byte>(128);
-        var writer = new MessagePackWriter(buffer);
-        RemoteError.For(session.ErrorDetail).Serialize(ref writer, error);
-        writer.Flush();
-        session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Faulted, buffer.WrittenSpan);
-    }
-}

@@ -4,6 +4,7 @@ using ClusterSharing.Liveness;
 using ClusterSharing.Coordination.Local;
 using ClusterSharing.Follower;
 using ClusterSharing.Leader;
+using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

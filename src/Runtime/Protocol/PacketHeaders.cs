@@ -42,12 +42,24 @@ public readonly record struct RegisterChannelHeader(long Epoch, string ChannelNa
 /// Header object of <see cref="PacketType.RegisterChannelResult"/>: <c>[epoch, channelId, ok, error]</c>.
 /// </summary>
 /// <param name="Epoch">The leader's epoch.</param>
-/// <param name="ChannelId">The id the follower puts in every later packet of this channel (valid when <paramref name="Ok"/>).</param>
+/// <param name="ChannelId">The id the follower puts in every later packet of this channel when <paramref name="Ok"/>; otherwise the
+/// negative <see cref="RegistrationOutcome"/>.</param>
 /// <param name="Ok">Whether the channel was attached.</param>
 /// <param name="Error">Why registration failed (nil when <paramref name="Ok"/>).</param>
 public readonly record struct RegisterChannelResultHeader(long Epoch, int ChannelId, bool Ok, string? Error)
     : IPacketHeader<RegisterChannelResultHeader>
 {
+    /// <summary>An acceptance: <paramref name="channelId"/> (1 or more) addresses the channel on this connection.</summary>
+    public static RegisterChannelResultHeader Accepted(long epoch, int channelId) => new(epoch, channelId, true, null);
+
+    /// <summary>A refusal with its <paramref name="outcome"/> (carried in the channel id) and a sentence for the follower.</summary>
+    public static RegisterChannelResultHeader Refused(long epoch, RegistrationOutcome outcome, string error) => new(epoch, (int)outcome, false, error);
+
+    /// <summary>What the leader answered; an unknown refusal code (a newer leader) reads as <see cref="RegistrationOutcome.NotHosted"/>.</summary>
+    public RegistrationOutcome Outcome => Ok
+        ? RegistrationOutcome.Accepted
+        : ChannelId is >= (int)RegistrationOutcome.NotReady and < 0 ? (RegistrationOutcome)ChannelId : RegistrationOutcome.NotHosted;
+
     /// <inheritdoc/>
     public static bool IsHeaderOf(PacketType type) => type == PacketType.RegisterChannelResult;
 
