@@ -361,7 +361,7 @@ internal sealed class FollowerSession : PeerConnection
     {
         int admission = Volatile.Read(ref _admission);
         if (admission == 1) LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
-        else if (admission == 0 && _server.Rejections.Allow(_server.Logger)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
+        else if (admission == 0 && _server.QuietCloses.TryLog(out _)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
         foreach (var channel in _channels.Snapshot())
         {

@@ -58,6 +58,9 @@ internal sealed class LeaderServer : IAsyncDisposable
     /// <summary>Bounds the warnings about rejected connections and limit hits.</summary>
     public RejectionLimiter Rejections { get; } = new();
 
+    /// <summary>Bounds the debug lines about connections that closed before they were admitted (separately, so they never use up the warnings).</summary>
+    public RejectionLimiter QuietCloses { get; } = new();
+
     public long Epoch => _epoch();
 
     /// <summary>
