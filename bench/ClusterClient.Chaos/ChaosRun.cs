@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
+using ClusterSharing.Charts;
 
 namespace ClusterSharing.Chaos;
 
@@ -18,10 +18,12 @@ internal sealed class ChaosRun
     private readonly ChaosOptions _options;
     private readonly List<WorkerProcess> _all = new();
     private readonly List<double> _failoverMs = new();
+    private readonly List<IReadOnlyList<double>> _failoverPerKill = new();
     private readonly List<double> _newLeaderMs = new();
     private readonly List<string> _anomalies = new();
     private readonly List<(double From, double To)> _failoverWindows = new();
     private readonly Random _random;
+    private readonly Stopwatch _watch = Stopwatch.StartNew();
     private int _lostValues;
     private int _rounds;
     private long _seq;
@@ -32,29 +34,23 @@ internal sealed class ChaosRun
         _random = new Random(options.Seed);
     }
 
-    private WorkerOptions WorkerOptions => new()
-    {
-        Port = _options.Port, HeartbeatMs = _options.HeartbeatMs, ResponseTimeoutMs = _options.ResponseTimeoutMs,
-        Loops = _options.Loops, PaceMs = _options.PaceMs, Log = _options.Log,
-    };
-
     private List<WorkerProcess> Alive => _all.Where(w => !w.Killed && !w.HasExited).ToList();
 
     private WorkerProcess StartWorker()
     {
-        var worker = WorkerProcess.Start($"worker {_all.Count + 1}", WorkerOptions.ToArguments());
+        var worker = WorkerProcess.Start($"worker {_all.Count + 1}", _options.Workers.ToArguments());
         _all.Add(worker);
         return worker;
     }
 
     public async Task<int> RunAsync()
     {
-        var watch = Stopwatch.StartNew();
-        Console.Error.WriteLine($"chaos: port {_options.Port}, {_options.Followers} followers + 1 leader, {_options.Kills} kills, heartbeat {_options.HeartbeatMs} ms, response timeout {_options.ResponseTimeoutMs} ms");
+        var watch = _watch;
+        Console.Error.WriteLine($"chaos: port {_options.Workers.Port}, {_options.Followers} followers + 1 leader, {_options.Kills} kills, heartbeat {_options.Workers.HeartbeatMs} ms, response timeout {_options.Workers.ResponseTimeoutMs} ms");
         try
         {
             for (int i = 0; i <= _options.Followers; i++) StartWorker();
-            if (!await WorkerProcess.WaitUntilAsync(() => _all.All(w => w.Ready || w.ReadyFailed), ReadyLimit) || _all.Any(w => w.ReadyFailed))
+            if (!await Poll.UntilAsync(() => _all.All(w => w.Ready || w.ReadyFailed), ReadyLimit) || _all.Any(w => w.ReadyFailed))
             {
                 _anomalies.Add("the cluster did not start: " + string.Join("; ", _all.Select(w => $"{w.Label} ready={w.Ready} {w.Failure}")));
                 return await FinishAsync(watch);
@@ -63,8 +59,10 @@ internal sealed class ChaosRun
             {
                 if (!await RoundAsync(round)) break;
                 _rounds = round;
-                if (round % 10 == 0 || round == _options.Kills)
-                    Console.Error.WriteLine($"chaos: {round}/{_options.Kills} kills, failover p50 {Percentile(_failoverMs, 50):0.0} ms, max {(_failoverMs.Count > 0 ? _failoverMs.Max() : 0):0.0} ms, lost values {_lostValues}, anomalies {_anomalies.Count}, {watch.Elapsed.TotalSeconds:0} s");
+                if (round % 10 != 0 && round != _options.Kills) continue;
+                var sorted = Percentiles.Sorted(_failoverMs);
+                Console.Error.WriteLine($"chaos: {round}/{_options.Kills} kills, {watch.Elapsed.TotalSeconds:0} s; so far failover p50 {Percentiles.NearestRank(sorted, 50):0.0} ms, " +
+                                        $"max {Percentiles.NearestRank(sorted, 100):0.0} ms, lost values {_lostValues}, anomalies {_anomalies.Count}");
             }
         }
         catch (Exception e)
@@ -77,9 +75,9 @@ internal sealed class ChaosRun
     private async Task<bool> RoundAsync(int round)
     {
         // A settled cluster: everyone ready, one leader, everyone answered by it and making progress now.
-        double settleFrom = Lines.Now();
+        double settleFrom = MonotonicClock.Milliseconds();
         WorkerProcess? leader = null;
-        bool settled = await WorkerProcess.WaitUntilAsync(() =>
+        bool settled = await Poll.UntilAsync(() =>
         {
             var alive = Alive;
             var leaders = alive.Where(w => w.IsLeader).ToList();
@@ -100,7 +98,7 @@ internal sealed class ChaosRun
         followers[_random.Next(followers.Count)].Send($"publish {before}");
         await Task.Delay(_random.Next(0, 100));
 
-        double killedAt = Lines.Now();
+        double killedAt = MonotonicClock.Milliseconds();
         leader.Kill();
         var survivors = Alive;
         // ... and, every other round, a newer one published while there is no leader.
@@ -111,15 +109,22 @@ internal sealed class ChaosRun
             survivors[_random.Next(survivors.Count)].Send($"publish {current}");
         }
 
-        bool recovered = await WorkerProcess.WaitUntilAsync(() => survivors.All(w => w.FirstAnsweredAfter(killedAt, leader.Pid) is not null), RecoveryLimit);
+        bool recovered = await Poll.UntilAsync(() => survivors.All(w => w.FirstAnsweredAfter(killedAt, leader.Pid) is not null), RecoveryLimit);
+        var thisKill = new List<double>();
         foreach (var w in survivors)
         {
             if (w.FirstAnsweredAfter(killedAt, leader.Pid) is { } ts)
             {
-                _failoverMs.Add(ts - killedAt);
+                thisKill.Add(ts - killedAt);
                 if (w.IsLeader) _newLeaderMs.Add(ts - killedAt);
             }
         }
+        _failoverMs.AddRange(thisKill);
+        _failoverPerKill.Add(thisKill);
+        var newLeader = survivors.FirstOrDefault(w => w.IsLeader);
+        Console.Error.WriteLine($"chaos: kill {round}/{_options.Kills}: SIGKILL to leader pid {leader.Pid}; new leader pid {(newLeader is null ? "?" : newLeader.Pid)}; " +
+                                $"{thisKill.Count}/{survivors.Count} survivors answered again after {(thisKill.Count > 0 ? thisKill.Min() : double.NaN):0.0}-{(thisKill.Count > 0 ? thisKill.Max() : double.NaN):0.0} ms; " +
+                                $"{_watch.Elapsed.TotalSeconds:0} s");
         if (!recovered)
         {
             _anomalies.Add($"round {round}: not every survivor had a successful call within {RecoveryLimit.TotalSeconds} s of the kill");
@@ -128,24 +133,24 @@ internal sealed class ChaosRun
 
         var replacement = StartWorker();
         // Every survivor sees the current value; the fresh worker can only learn it through the re-published publication.
-        bool survivorsSaw = await WorkerProcess.WaitUntilAsync(() => survivors.All(w => w.MaxSeq >= current), ValueLimit);
+        bool survivorsSaw = await Poll.UntilAsync(() => survivors.All(w => w.MaxSeq >= current), ValueLimit);
         if (!survivorsSaw)
         {
             var missing = survivors.Where(w => w.MaxSeq < current).ToList();
             _lostValues += missing.Count;
             _anomalies.Add($"round {round}: {missing.Count} survivor(s) did not see value {current} (saw {string.Join(",", missing.Select(w => w.MaxSeq))})");
         }
-        if (!await WorkerProcess.WaitUntilAsync(() => replacement.Ready || replacement.ReadyFailed, ReadyLimit) || !replacement.Ready)
+        if (!await Poll.UntilAsync(() => replacement.Ready || replacement.ReadyFailed, ReadyLimit) || !replacement.Ready)
         {
             _anomalies.Add($"round {round}: the replacement worker did not get ready: {replacement.Failure}");
             return false;
         }
-        if (!await WorkerProcess.WaitUntilAsync(() => replacement.MaxSeq >= current, ValueLimit))
+        if (!await Poll.UntilAsync(() => replacement.MaxSeq >= current, ValueLimit))
         {
             _lostValues++;
             _anomalies.Add($"round {round}: the new worker did not see value {current} (saw {replacement.MaxSeq})");
         }
-        _failoverWindows.Add((killedAt, Lines.Now()));
+        _failoverWindows.Add((killedAt, MonotonicClock.Milliseconds()));
         foreach (var w in Alive.Where(w => w.MaxSeq > current))
             _anomalies.Add($"round {round}: {w.Label} saw value {w.MaxSeq}, newer than anything published ({current})");
         return true;
@@ -153,7 +158,7 @@ internal sealed class ChaosRun
 
     private async Task<int> FinishAsync(Stopwatch watch)
     {
-        await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.ResponseTimeoutMs / 1000.0 + 15))));
+        await Task.WhenAll(_all.Select(w => w.StopAsync(TimeSpan.FromSeconds(_options.Workers.ResponseTimeoutMs / 1000.0 + 15))));
         long ok = 0, okRemote = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
         // Re-publication after a failover replays every live publication in no particular order, so an older value may
         // pass by before the current one again; outside those windows a step back in time would be a bug.
@@ -198,7 +203,7 @@ internal sealed class ChaosRun
             ["untypedSamples"] = untypedSamples.Distinct().Take(5).ToArray(),
             ["hungCalls"] = hung,
             ["maxCallMs"] = Math.Round(maxCallMs, 1),
-            ["responseTimeoutMs"] = _options.ResponseTimeoutMs,
+            ["responseTimeoutMs"] = _options.Workers.ResponseTimeoutMs,
             ["lostValues"] = _lostValues,
             ["valueRegressionsDuringFailover"] = regressions - regressionsOutside,
             ["valueRegressionsOutsideFailover"] = regressionsOutside,
@@ -206,8 +211,9 @@ internal sealed class ChaosRun
             ["failoverSamples"] = _failoverMs.Count,
             ["failoverMs"] = Distribution(_failoverMs),
             ["newLeaderFirstCallMs"] = Distribution(_newLeaderMs),
-            ["anomalies"] = _anomalies.Take(20).ToArray(),
         };
+        report["charts"] = DrawCharts();
+        report["anomalies"] = _anomalies.Take(20).ToArray();
         bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && regressionsOutside == 0 && _anomalies.Count == 0;
         report["pass"] = pass;
         string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
@@ -215,89 +221,56 @@ internal sealed class ChaosRun
         Console.WriteLine(json);
         if (!pass)
         {
-            foreach (var w in _all.Where(w => w.StderrTail.Length > 0).TakeLast(3))
-                Console.Error.WriteLine($"--- {w.Label} (pid {w.Pid}) stderr tail ---\n{w.StderrTail}");
+            foreach (var w in _all.Where(w => w.StderrTail().Length > 0).TakeLast(3))
+                Console.Error.WriteLine($"--- {w.Label} (pid {w.Pid}) stderr tail ---\n{w.StderrTail()}");
         }
         return pass ? 0 : 1;
     }
 
     private static Dictionary<string, double> Distribution(List<double> values) => new()
     {
-        ["p50"] = Math.Round(Percentile(values, 50), 1),
-        ["p90"] = Math.Round(Percentile(values, 90), 1),
-        ["p99"] = Math.Round(Percentile(values, 99), 1),
-        ["max"] = Math.Round(values.Count == 0 ? 0 : values.Max(), 1),
-        ["min"] = Math.Round(values.Count == 0 ? 0 : values.Min(), 1),
+        ["p50"] = Rounded(values, 50),
+        ["p90"] = Rounded(values, 90),
+        ["p99"] = Rounded(values, 99),
+        ["max"] = Rounded(values, 100),
+        ["min"] = Rounded(values, 0),
     };
 
-    public static double Percentile(List<double> values, double p)
+    private static double Rounded(List<double> values, double p) => values.Count == 0 ? 0 : Math.Round(Percentiles.NearestRank(Percentiles.Sorted(values), p), 1);
+
+    /// <summary>Failover per kill and the failover CDF as PNG files; a chart that cannot be drawn is an anomaly, not a crash.</summary>
+    private List<string> DrawCharts()
     {
-        if (values.Count == 0) return 0;
-        var sorted = values.Order().ToArray();
-        // Nearest rank.
-        int rank = (int)Math.Ceiling(p / 100.0 * sorted.Length);
-        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+        var written = new List<string>();
+        if (_options.ChartsDirectory is not { } directory || _failoverPerKill.Count == 0) return written;
+        try
+        {
+            var folder = new ChartFolder(directory);
+            string setup = $"{_options.Followers} followers, {_rounds} kills";
+            written.Add(folder.FailoverPerKill("chaos-failover-per-kill.png", $"Chaos run: failover per leader kill ({setup})", _failoverPerKill));
+            written.Add(folder.Cdf("chaos-failover-cdf.png", $"Chaos run: failover time ({setup})", "SIGKILL → first successful call (ms)", "ms",
+                [new ChartSeries("every survivor", Percentiles.Sorted(_failoverMs)), new ChartSeries("new leader's own first call", Percentiles.Sorted(_newLeaderMs))]));
+            foreach (var path in written) Console.Error.WriteLine($"chaos: chart {path}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or TypeInitializationException or DllNotFoundException)
+        {
+            _anomalies.Add($"the charts could not be written to {directory}: {e.Message}");
+        }
+        return written;
     }
 }
 
-/// <summary>The controller's command line.</summary>
+/// <summary>The controller's settings (see <see cref="ChaosCommandLine"/>).</summary>
 internal sealed class ChaosOptions
 {
     public int Kills { get; set; } = 100;
     public int Followers { get; set; } = 4;
-    public int Port { get; set; }
-    public int HeartbeatMs { get; set; } = 1000;
-    public int ResponseTimeoutMs { get; set; } = 5000;
-    public int Loops { get; set; } = 2;
-    public int PaceMs { get; set; } = 1;
     public int Seed { get; set; } = 7;
-    public bool Log { get; set; }
+    /// <summary>What every worker is started with (its port is the cluster's).</summary>
+    public WorkerOptions Workers { get; set; } = new();
     public string? JsonPath { get; set; }
-    public bool Hostile { get; set; }
     public int Frames { get; set; } = 1_000_000;
     public int Flood { get; set; } = 500;
-
-    public const string Usage =
-        "ClusterClient.Chaos [--kills N] [--followers N] [--port N] [--heartbeat-ms N] [--response-timeout-ms N] [--loops N] [--pace-ms N] [--seed N] [--log] [--json PATH]\n" +
-        "ClusterClient.Chaos --hostile [--frames N] [--flood N] [--port N] [--json PATH]";
-
-    public static ChaosOptions Parse(string[] args)
-    {
-        var o = new ChaosOptions();
-        for (int i = 0; i < args.Length; i++)
-        {
-            string flag = args[i];
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value.\n{Usage}");
-            int Number() => int.Parse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture);
-            switch (flag)
-            {
-                case "--kills": o.Kills = Number(); break;
-                case "--followers": o.Followers = Number(); break;
-                case "--port": o.Port = Number(); break;
-                case "--heartbeat-ms": o.HeartbeatMs = Number(); break;
-                case "--response-timeout-ms": o.ResponseTimeoutMs = Number(); break;
-                case "--loops": o.Loops = Number(); break;
-                case "--pace-ms": o.PaceMs = Number(); break;
-                case "--seed": o.Seed = Number(); break;
-                case "--log": o.Log = true; break;
-                case "--json": o.JsonPath = Value(); break;
-                case "--hostile": o.Hostile = true; break;
-                case "--frames": o.Frames = Number(); break;
-                case "--flood": o.Flood = Number(); break;
-                default: throw new ArgumentException($"Unknown argument '{flag}'.\n{Usage}");
-            }
-        }
-        if (o.Kills < 0 || o.Followers < 1 || o.Frames < 0 || o.Flood < 0) throw new ArgumentException($"Counts must not be negative and followers at least 1.\n{Usage}");
-        if (o.Port == 0) o.Port = FreePort();
-        return o;
-    }
-
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    /// <summary>Where the charts go; null draws none.</summary>
+    public string? ChartsDirectory { get; set; }
 }

@@ -65,15 +65,15 @@ internal sealed class HostileRun
         var report = new Dictionary<string, object?>();
         try
         {
-            var leader = Start(new WorkerOptions { Port = _options.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 0, Log = true, Open = true });
-            if (!await WorkerProcess.WaitUntilAsync(() => leader.Ready || leader.ReadyFailed, TimeSpan.FromSeconds(60)) || !leader.IsLeader)
-                throw new InvalidOperationException($"The leader worker did not start as leader: {leader.Failure}\n{leader.StderrTail}");
+            var leader = Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 0, Log = true, Open = true });
+            if (!await Poll.UntilAsync(() => leader.Ready || leader.ReadyFailed, TimeSpan.FromSeconds(60)) || !leader.IsLeader)
+                throw new InvalidOperationException($"The leader worker did not start as leader: {leader.Failure}\n{leader.StderrTail()}");
             var followers = new[]
             {
-                Start(new WorkerOptions { Port = _options.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1, Open = true }),
-                Start(new WorkerOptions { Port = _options.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1, Open = true }),
+                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1, Open = true }),
+                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1, Open = true }),
             };
-            if (!await WorkerProcess.WaitUntilAsync(() => followers.All(f => f.Ready || f.ReadyFailed), TimeSpan.FromSeconds(60)) || !followers.All(f => f.Ready))
+            if (!await Poll.UntilAsync(() => followers.All(f => f.Ready || f.ReadyFailed), TimeSpan.FromSeconds(60)) || !followers.All(f => f.Ready))
                 throw new InvalidOperationException("The legitimate followers did not get ready.");
             await Task.Delay(1000);
             var warmup = followers.Select(Snapshot).ToArray();
@@ -83,7 +83,7 @@ internal sealed class HostileRun
             var callsBefore = followers.Select(Snapshot).ToArray();
             double rateBefore = callsBefore.Zip(warmup, (a, b) => a.Ok - b.Ok).Sum() / warmupWatch.Elapsed.TotalSeconds;
             var attackWatch = Stopwatch.StartNew();
-            Console.Error.WriteLine($"hostile: leader pid {leader.Pid} on port {_options.Port}; working set {Mb(memoryBefore.WorkingSet)} MiB, heap {Mb(memoryBefore.Heap)} MiB");
+            Console.Error.WriteLine($"hostile: leader pid {leader.Pid} on port {_options.Workers.Port}; working set {Mb(memoryBefore.WorkingSet)} MiB, heap {Mb(memoryBefore.Heap)} MiB");
 
             var phases = new Dictionary<string, object?>();
             var phase = Stopwatch.StartNew();
@@ -159,7 +159,7 @@ internal sealed class HostileRun
         string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
         if (_options.JsonPath is { } path) await File.WriteAllTextAsync(path, json);
         Console.WriteLine(json);
-        if (!pass && _workers.Count > 0) Console.Error.WriteLine($"--- leader stderr tail ---\n{_workers[0].StderrTail}");
+        if (!pass && _workers.Count > 0) Console.Error.WriteLine($"--- leader stderr tail ---\n{_workers[0].StderrTail()}");
         return pass ? 0 : 1;
     }
 
@@ -184,7 +184,7 @@ internal sealed class HostileRun
     {
         var previous = leader.LastGc;
         leader.Send("gc");
-        await WorkerProcess.WaitUntilAsync(() => !Equals(leader.LastGc, previous) && leader.LastGc is not null, TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(() => !Equals(leader.LastGc, previous) && leader.LastGc is not null, TimeSpan.FromSeconds(30));
         var gc = leader.LastGc ?? throw new InvalidOperationException("The leader did not answer the gc command.");
         return (gc.GetProperty("workingSet").GetInt64(), gc.GetProperty("heap").GetInt64());
     }
@@ -452,7 +452,7 @@ internal sealed class HostileRun
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _options.Port), timeout.Token);
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _options.Workers.Port), timeout.Token);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 
 namespace ClusterSharing.Chaos;
 
@@ -54,10 +55,10 @@ internal sealed class Worker
         }
         catch (Exception e)
         {
-            Lines.Event("create-failed", w => w.WriteString("message", e.Message));
+            StdoutLines.Event("create-failed", w => w.WriteString("message", e.Message));
             return 3;
         }
-        _handle.LeaderChanged += (_, e) => Lines.Event("role", w => { w.WriteBoolean("leader", e.IsLeader); w.WriteNumber("epoch", e.Epoch); });
+        _handle.LeaderChanged += (_, e) => StdoutLines.Event("role", w => { w.WriteBoolean("leader", e.IsLeader); w.WriteNumber("epoch", e.Epoch); });
         var commands = Task.Run(ReadCommandsAsync);
         try
         {
@@ -66,12 +67,12 @@ internal sealed class Worker
         }
         catch (Exception e)
         {
-            Lines.Event("ready-failed", w => { w.WriteString("error", e.GetType().Name); w.WriteString("message", e.Message); });
+            StdoutLines.Event("ready-failed", w => { w.WriteString("error", e.GetType().Name); w.WriteString("message", e.Message); });
             await _handle.DisposeAsync().ConfigureAwait(false);
             return 4;
         }
         _handle.Client.Subscribe(Topic, OnValue);
-        Lines.Event("ready", w => { w.WriteBoolean("leader", _handle.IsLeader); w.WriteNumber("epoch", _handle.Epoch); });
+        StdoutLines.Event("ready", w => { w.WriteBoolean("leader", _handle.IsLeader); w.WriteNumber("epoch", _handle.Epoch); });
 
         var loops = Enumerable.Range(0, _options.Loops).Select(i => Task.Run(() => CallLoopAsync(i)))
             .Append(Task.Run(SubscriptionChurnAsync)).ToArray();
@@ -83,7 +84,7 @@ internal sealed class Worker
         WriteStats("final");
         var dispose = _handle.DisposeAsync().AsTask();
         await Task.WhenAny(dispose, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
-        Lines.Event("exited");
+        StdoutLines.Event("exited");
         Environment.Exit(0);
         return 0;
     }
@@ -99,8 +100,8 @@ internal sealed class Worker
             _lastSeq = seq;
             if (seq > _maxSeq) _maxSeq = seq;
         }
-        if (seq < previous) Lines.Event("regression", w => { w.WriteNumber("seq", seq); w.WriteNumber("after", previous); });
-        Lines.Event("value", w => w.WriteNumber("seq", seq));
+        if (seq < previous) StdoutLines.Event("regression", w => { w.WriteNumber("seq", seq); w.WriteNumber("after", previous); });
+        StdoutLines.Event("value", w => w.WriteNumber("seq", seq));
     }
 
     private async Task ReadCommandsAsync()
@@ -116,11 +117,11 @@ internal sealed class Worker
                     try
                     {
                         _handle.Client.Publish(new StateValue(Topic, seq));
-                        Lines.Event("published", w => w.WriteNumber("seq", seq));
+                        StdoutLines.Event("published", w => w.WriteNumber("seq", seq));
                     }
                     catch (Exception e)
                     {
-                        Lines.Event("publish-failed", w => { w.WriteNumber("seq", seq); w.WriteString("error", e.GetType().Name); w.WriteString("message", e.Message); });
+                        StdoutLines.Event("publish-failed", w => { w.WriteNumber("seq", seq); w.WriteString("error", e.GetType().Name); w.WriteString("message", e.Message); });
                     }
                     break;
                 case "gc":
@@ -144,7 +145,7 @@ internal sealed class Worker
         bool idempotent = index % 2 == 1;
         while (!_stopping)
         {
-            double start = Lines.Now();
+            double start = MonotonicClock.Milliseconds();
             Volatile.Write(ref _callStarted[index], start);
             try
             {
@@ -224,7 +225,7 @@ internal sealed class Worker
 
     private void Completed(int index, double start)
     {
-        double ms = Lines.Now() - start;
+        double ms = MonotonicClock.Milliseconds() - start;
         Volatile.Write(ref _callStarted[index], 0);
         lock (_gate)
         {
@@ -242,13 +243,13 @@ internal sealed class Worker
             changed = pid != _lastAnsweredPid;
             _lastAnsweredPid = pid;
         }
-        if (changed) Lines.Event("answered", w => w.WriteNumber("pid", pid));
+        if (changed) StdoutLines.Event("answered", w => w.WriteNumber("by", pid));
     }
 
     /// <summary>Flags calls that are still running past their timeout plus a grace period: hung.</summary>
     private void Tick()
     {
-        double now = Lines.Now();
+        double now = MonotonicClock.Milliseconds();
         for (int i = 0; i < _callStarted.Length; i++)
         {
             double started = Volatile.Read(ref _callStarted[i]);
@@ -264,7 +265,7 @@ internal sealed class Worker
                     flag = true;
                 }
             }
-            if (flag) Lines.Event("hung", w => { w.WriteNumber("loop", i); w.WriteNumber("runningMs", running); });
+            if (flag) StdoutLines.Event("hung", w => { w.WriteNumber("loop", i); w.WriteNumber("runningMs", running); });
         }
         WriteStats("stats");
     }
@@ -278,7 +279,7 @@ internal sealed class Worker
             long ok = _ok, untyped = _untyped, hung = _hung, maxSeq = _maxSeq, subscriptionOps = _subscriptionOps, regressions = _regressions;
             double maxMs = _maxCallMs;
             string? sample = _untypedSample;
-            Lines.Event(name, w =>
+            StdoutLines.Event(name, w =>
             {
                 w.WriteNumber("ok", ok);
                 w.WriteNumber("subscriptionOps", subscriptionOps);
@@ -325,13 +326,13 @@ internal sealed class WorkerOptions
         options.ResponseTimeout = TimeSpan.FromMilliseconds(ResponseTimeoutMs);
         options.MaxWaitTime = TimeSpan.FromMilliseconds(MaxWaitMs);
         options.RegistrationTimeout = TimeSpan.FromMilliseconds(RegistrationTimeoutMs);
-        if (Log) options.Logger = new StderrLogger();
+        if (Log) options.Logger = new StderrLogger(LogLevel.Information, includeExceptions: false);
         if (Open) options.Security = ClusterSecurity.Open;
     }
 
     public IEnumerable<string> ToArguments()
     {
-        yield return "--worker";
+        yield return "worker";
         foreach (var (flag, value) in new (string, int)[]
                  {
                      ("--port", Port), ("--heartbeat-ms", HeartbeatMs), ("--response-timeout-ms", ResponseTimeoutMs), ("--max-wait-ms", MaxWaitMs),

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using ClusterSharing.Charts;
 
 namespace ClusterSharing.Harness;
 
@@ -20,8 +19,7 @@ internal static class Coordinator
             var results = new Results();
             Log($"harness: {settings.Followers} followers, {(settings.Quick ? "quick" : "full")} run; load before: {Load()}");
 
-            var workerEnv = new Dictionary<string, string> { ["HARNESS_LOG"] = settings.Verbose ? "1" : "0" };
-            var ours = new Implementation("ClusterClient", port => WorkerProcess.Start("cc-worker", Environment.ProcessPath!, ["worker", port.ToString(CultureInfo.InvariantCulture)], workerEnv));
+            var ours = new Implementation("ClusterClient", port => WorkerProcess.StartThisProgram("cc-worker", ["worker", port.ToString(CultureInfo.InvariantCulture)], settings.Verbose));
             if (settings.Runs("cc")) results.Ours = await RunClusterAsync(ours, settings, work.FullName).ConfigureAwait(false);
             if (settings.Runs("mem")) results.Ours.Memory = await MeasureLeaderMemoryAsync(settings).ConfigureAwait(false);
             if (settings.Runs("raw"))
@@ -40,6 +38,7 @@ internal static class Coordinator
             Console.WriteLine();
             Console.WriteLine(table);
             if (settings.Output is { } output) await File.WriteAllTextAsync(output, table).ConfigureAwait(false);
+            if (settings.ChartsDirectory is { } charts) DrawCharts(results, settings, charts);
             return 0;
         }
         finally
@@ -52,6 +51,35 @@ internal static class Coordinator
             {
             }
         }
+    }
+
+    /// <summary>The run's pictures: invoke latency (histogram and CDF), publish latency (CDF), failover per kill.</summary>
+    private static void DrawCharts(Results results, HarnessSettings s, string directory)
+    {
+        var folder = new ChartFolder(directory);
+        string run = s.Quick ? "--quick run" : "full run";
+        var invoke = new List<ChartSeries>();
+        if (s.Runs("cc")) invoke.Add(new ChartSeries("ClusterClient", results.Ours.SeqAlone.SortedUs));
+        if (results.RawTcp is { } tcp) invoke.Add(new ChartSeries("raw TCP echo", tcp.SeqAlone.SortedUs));
+        if (results.RawUds is { } uds) invoke.Add(new ChartSeries("raw UDS echo", uds.SeqAlone.SortedUs));
+        if (results.Node is { } node) invoke.Add(new ChartSeries("Node cluster-client", node.SeqAlone.SortedUs));
+        var written = new List<string>();
+        if (invoke.Count > 0)
+        {
+            string title = $"Sequential invoke, 1 follower alone ({run}, {s.SequentialCalls} calls)";
+            written.Add(folder.Histogram("harness-invoke-latency-histogram.png", title, "round trip (µs)", "µs", invoke));
+            written.Add(folder.Cdf("harness-invoke-latency-cdf.png", title, "round trip (µs)", "µs", invoke));
+        }
+        if (s.Runs("cc"))
+        {
+            var publish = new List<ChartSeries> { new("ClusterClient", results.Ours.PublishAllUs) };
+            if (results.Node is { } n) publish.Add(new ChartSeries("Node cluster-client", n.PublishAllUs));
+            written.Add(folder.Cdf("harness-publish-latency-cdf.png", $"Publish → all {s.Followers} followers ({run}, {s.Publications} publications)",
+                "publish → last follower's listener (µs)", "µs", publish));
+            if (results.Ours.FailoverPerKill.Count > 0)
+                written.Add(folder.FailoverPerKill("harness-failover-per-kill.png", $"ClusterClient failover per leader kill ({s.Followers} followers, {run})", results.Ours.FailoverPerKill));
+        }
+        foreach (var path in written) Log($"chart {path}");
     }
 
     internal static void Log(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
@@ -69,13 +97,6 @@ internal static class Coordinator
         }
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
     internal static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -90,7 +111,7 @@ internal static class Coordinator
         string script = Path.Combine(AppContext.BaseDirectory, "NodeWorker", "cluster-client-worker.js");
         try
         {
-            var (code, version) = await RunToEndAsync("node", ["--version"], null, TimeSpan.FromSeconds(20)).ConfigureAwait(false);
+            var (code, version) = await RunToEndAsync("node", ["--version"], TimeSpan.FromSeconds(20)).ConfigureAwait(false);
             if (code != 0) return (null, "`node --version` failed");
             Log($"node {version.Trim()}");
         }
@@ -105,7 +126,7 @@ internal static class Coordinator
             Log("installing cluster-client@3.7.0 into bench/node ...");
             try
             {
-                var (code, output) = await RunToEndAsync("npm", ["install", "--prefix", nodeDir, "--no-audit", "--no-fund", "--save-exact", "cluster-client@3.7.0"], null, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                var (code, output) = await RunToEndAsync("npm", ["install", "--prefix", nodeDir, "--no-audit", "--no-fund", "--save-exact", "cluster-client@3.7.0"], TimeSpan.FromMinutes(3)).ConfigureAwait(false);
                 if (code != 0 || !File.Exists(package)) return (null, "npm install cluster-client@3.7.0 failed: " + output.ReplaceLineEndings(" ").Trim());
             }
             catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or TimeoutException)
@@ -118,32 +139,21 @@ internal static class Coordinator
             port => WorkerProcess.Start("node-worker", "node", ["--expose-gc", script, port.ToString(CultureInfo.InvariantCulture)], env)), "");
     }
 
-    private static async Task<(int, string)> RunToEndAsync(string file, string[] args, IDictionary<string, string>? env, TimeSpan timeout)
+    private static async Task<(int, string)> RunToEndAsync(string file, string[] args, TimeSpan timeout)
     {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        if (env is not null) foreach (var (k, v) in env) info.Environment[k] = v;
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(true);
-            throw new TimeoutException($"{file} did not finish within {timeout.TotalSeconds:0} s");
-        }
-        return (p.ExitCode, await stdout.ConfigureAwait(false) + await stderr.ConfigureAwait(false));
+        var outcome = await ProcessCommand.RunToEndAsync(ProcessCommand.ForExecutable(file, args), timeout).ConfigureAwait(false);
+        return (outcome.ExitCode, outcome.Stdout + outcome.Stderr);
     }
+
+    /// <summary>Reads one latency in ns a line and returns microseconds.</summary>
+    private static IEnumerable<double> ReadMicroseconds(string path) =>
+        File.ReadLines(path).Where(l => l.Length > 0).Select(l => long.Parse(l, CultureInfo.InvariantCulture) / 1000.0);
 
     /// <summary>One leader plus N followers of one implementation through every scenario.</summary>
     private static async Task<ClusterResults> RunClusterAsync(Implementation impl, HarnessSettings s, string work)
     {
         var r = new ClusterResults();
-        int port = FreePort();
+        int port = LoopbackPort.Free();
         var workers = new List<WorkerProcess>();
         try
         {
@@ -171,7 +181,7 @@ internal static class Coordinator
             r.Throughput = await ThroughputAsync(followers, s).ConfigureAwait(false);
 
             Log($"{impl.Name}: publish -> all followers");
-            (r.PublishP50Us, r.PublishP99Us, r.PublishLost, r.PublishEachP50Us) = await PublishAsync(leader, followers, s, work).ConfigureAwait(false);
+            (r.PublishP50Us, r.PublishP99Us, r.PublishLost, r.PublishEachP50Us, r.PublishAllUs) = await PublishAsync(leader, followers, s, work).ConfigureAwait(false);
 
             Log($"{impl.Name}: failover, {s.Kills} kills");
             await FailoverAsync(impl, port, workers, s, r).ConfigureAwait(false);
@@ -187,8 +197,8 @@ internal static class Coordinator
     {
         var paths = callers.Select((w, i) => Path.Combine(work, $"seq-{tag}-{w.Pid}-{i}.txt")).ToList();
         await Task.WhenAll(callers.Select((w, i) => w.CommandAsync($"seq {s.SequentialCalls} {s.Warmup} {paths[i]}", TimeSpan.FromMinutes(5)))).ConfigureAwait(false);
-        var sorted = Stats.Sorted(paths.SelectMany(Stats.ReadMicroseconds));
-        return new Latency(Stats.Percentile(sorted, 50), Stats.Percentile(sorted, 99));
+        var sorted = Percentiles.Sorted(paths.SelectMany(ReadMicroseconds));
+        return new Latency(Percentiles.NearestRank(sorted, 50), Percentiles.NearestRank(sorted, 99), sorted);
     }
 
     private static async Task<double> ThroughputAsync(List<WorkerProcess> callers, HarnessSettings s)
@@ -204,7 +214,7 @@ internal static class Coordinator
         return perSecond;
     }
 
-    private static async Task<(double, double, int, double)> PublishAsync(WorkerProcess publisher, List<WorkerProcess> followers, HarnessSettings s, string work)
+    private static async Task<(double, double, int, double, List<double>)> PublishAsync(WorkerProcess publisher, List<WorkerProcess> followers, HarnessSettings s, string work)
     {
         await Task.WhenAll(followers.Select(f => f.CommandAsync("sub"))).ConfigureAwait(false);
         // Subscriptions reach the leader asynchronously: publish warm-up ticks until every follower has seen one.
@@ -227,8 +237,8 @@ internal static class Coordinator
         {
             string path = Path.Combine(work, $"pub-{f.Pid}.txt");
             await f.CommandAsync($"pubreport {path}").ConfigureAwait(false);
-            var mine = Stats.Sorted(File.ReadLines(path).Where(l => l.Length > 0).Select(l => long.Parse(l.Split(' ')[1]) / 1000.0));
-            if (s.Verbose) Log($"  publish to pid {f.Pid}: {mine.Count} received, p50 {Stats.Percentile(mine, 50):0} µs, p99 {Stats.Percentile(mine, 99):0} µs");
+            var mine = Percentiles.Sorted(File.ReadLines(path).Where(l => l.Length > 0).Select(l => long.Parse(l.Split(' ')[1]) / 1000.0));
+            if (s.Verbose) Log($"  publish to pid {f.Pid}: {mine.Count} received, p50 {Percentiles.NearestRank(mine, 50):0} µs, p99 {Percentiles.NearestRank(mine, 99):0} µs");
             foreach (var line in File.ReadLines(path).Where(l => l.Length > 0))
             {
                 var parts = line.Split(' ');
@@ -240,9 +250,9 @@ internal static class Coordinator
             }
         }
         var complete = bySequence.Values.Where(v => v.Count == followers.Count).Select(v => v.MaxUs);
-        var sorted = Stats.Sorted(complete);
+        var sorted = Percentiles.Sorted(complete);
         int lost = s.Publications - sorted.Count;
-        return (Stats.Percentile(sorted, 50), Stats.Percentile(sorted, 99), lost, Stats.Percentile(Stats.Sorted(each), 50));
+        return (Percentiles.NearestRank(sorted, 50), Percentiles.NearestRank(sorted, 99), lost, Percentiles.NearestRank(Percentiles.Sorted(each), 50), sorted);
     }
 
     private static async Task FailoverAsync(Implementation impl, int port, List<WorkerProcess> workers, HarnessSettings s, ClusterResults r)
@@ -263,7 +273,7 @@ internal static class Coordinator
                 else await Task.Delay(20).ConfigureAwait(false);
             }
             var survivors = alive.Where(w => w != leader).ToList();
-            long killedAt = LineHost.Ns(Stopwatch.GetTimestamp());
+            long killedAt = MonotonicClock.Nanoseconds(Stopwatch.GetTimestamp());
             leader.Kill();
             workers.Remove(leader);
             _ = leader.DisposeAsync().AsTask();
@@ -289,6 +299,7 @@ internal static class Coordinator
             {
                 r.FailoverSlowestMs.Add(recovered.Values.Max(v => v.Ms));
                 r.FailoverAllMs.AddRange(recovered.Values.Select(v => v.Ms));
+                r.FailoverPerKill.Add(recovered.Values.Select(v => v.Ms).ToArray());
                 r.FailedCallsPerKill.Add(recovered.Values.Sum(v => v.Failures));
             }
             if (s.Verbose)
@@ -310,12 +321,12 @@ internal static class Coordinator
     /// <summary>Leader memory with many followers: a leader worker, then a crowd of lightweight followers (see <see cref="Crowd"/>).</summary>
     private static async Task<MemoryResult> MeasureLeaderMemoryAsync(HarnessSettings s)
     {
-        int port = FreePort();
+        int port = LoopbackPort.Free();
         Log($"ClusterClient: leader memory with {s.CrowdSize} followers");
-        await using var leader = WorkerProcess.Start("cc-leader", Environment.ProcessPath!, ["worker", port.ToString(CultureInfo.InvariantCulture)]);
+        await using var leader = WorkerProcess.StartThisProgram("cc-leader", ["worker", port.ToString(CultureInfo.InvariantCulture)]);
         await leader.WaitReadyAsync(StartTimeout).ConfigureAwait(false);
         var before = ParseMemory(await leader.CommandAsync("mem").ConfigureAwait(false));
-        await using var crowd = WorkerProcess.Start("crowd", Environment.ProcessPath!, ["crowd", port.ToString(CultureInfo.InvariantCulture), s.CrowdSize.ToString(CultureInfo.InvariantCulture)]);
+        await using var crowd = WorkerProcess.StartThisProgram("crowd", ["crowd", port.ToString(CultureInfo.InvariantCulture), s.CrowdSize.ToString(CultureInfo.InvariantCulture)]);
         await crowd.WaitReadyAsync(TimeSpan.FromMinutes(3)).ConfigureAwait(false);
         await Task.Delay(1500).ConfigureAwait(false); // a few heartbeat rounds
         var after = ParseMemory(await leader.CommandAsync("mem").ConfigureAwait(false));
@@ -330,18 +341,18 @@ internal static class Coordinator
 
     private static async Task<RawResults> RunRawAsync(string transport, HarnessSettings s, string work)
     {
-        string address = transport == "uds" ? Path.Combine(work, "echo.sock") : FreePort().ToString(CultureInfo.InvariantCulture);
+        string address = transport == "uds" ? Path.Combine(work, "echo.sock") : LoopbackPort.Free().ToString(CultureInfo.InvariantCulture);
         Log($"raw {transport} echo: sequential and throughput");
         var all = new List<WorkerProcess>();
         try
         {
-            var server = WorkerProcess.Start("raw-server", Environment.ProcessPath!, ["rawserver", transport, address]);
+            var server = WorkerProcess.StartThisProgram("raw-server", ["rawserver", transport, address]);
             all.Add(server);
             await server.WaitReadyAsync(StartTimeout).ConfigureAwait(false);
             var clients = new List<WorkerProcess>();
             for (int i = 0; i < s.Followers; i++)
             {
-                var c = WorkerProcess.Start("raw-client", Environment.ProcessPath!, ["rawclient", transport, address]);
+                var c = WorkerProcess.StartThisProgram("raw-client", ["rawclient", transport, address]);
                 all.Add(c);
                 clients.Add(c);
                 await c.WaitReadyAsync(StartTimeout).ConfigureAwait(false);
@@ -362,7 +373,7 @@ internal static class Coordinator
 
 internal sealed record Implementation(string Name, Func<int, WorkerProcess> Start);
 
-internal readonly record struct Latency(double P50Us, double P99Us);
+internal readonly record struct Latency(double P50Us, double P99Us, IReadOnlyList<double> SortedUs);
 
 internal sealed record MemoryResult(int Followers, double RssPerFollower, double HeapPerFollower, long RssTotal);
 
@@ -384,6 +395,10 @@ internal sealed class ClusterResults
     public double PublishP99Us { get; set; }
     public int PublishLost { get; set; }
     public double PublishEachP50Us { get; set; }
+    /// <summary>Publish → all followers, one sample a publication every follower received (the slowest follower's), ascending.</summary>
+    public IReadOnlyList<double> PublishAllUs { get; set; } = [];
+    /// <summary>For each kill in order, every survivor's time to its first good call.</summary>
+    public List<IReadOnlyList<double>> FailoverPerKill { get; } = [];
     public List<double> FailoverSlowestMs { get; } = [];
     public List<double> FailoverAllMs { get; } = [];
     public List<double> FailedCallsPerKill { get; } = [];

@@ -57,7 +57,7 @@ internal static class Crowd
                 foreach (var c in connections) c.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(0, Stopwatch.GetTimestamp()));
             }
         });
-        LineHost.Reply(LineHost.Invariant($"ready {LineHost.Ns(Stopwatch.GetTimestamp())} 0 {Environment.ProcessId}"));
+        StdoutLines.WriteLine(LineHost.Invariant($"ready {MonotonicClock.Nanoseconds(Stopwatch.GetTimestamp())} 0 {Environment.ProcessId}"));
         await LineHost.RunAsync(c => c[0] == "mem" ? Task.FromResult(Worker.Memory()) : throw new ArgumentException($"unknown command '{c[0]}'")).ConfigureAwait(false);
         stop.Cancel();
         try

@@ -6,20 +6,10 @@ namespace ClusterSharing.Harness;
 
 /// <summary>
 /// The worker side of the harness's line protocol: one command a line on stdin, one reply a line on stdout
-/// ("ok ..." or "err ..."). Node workers speak the same protocol, so the coordinator drives every implementation alike.
+/// ("ok ..." or "err ...", written with <see cref="StdoutLines"/>). Node workers speak the same protocol, so the coordinator drives every implementation alike.
 /// </summary>
 internal static class LineHost
 {
-    private static readonly TextWriter Out = CreateOut();
-
-    private static TextWriter CreateOut()
-    {
-        var writer = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
-        return TextWriter.Synchronized(writer);
-    }
-
-    public static void Reply(string line) => Out.WriteLine(line);
-
     public static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Serves commands until "exit" or the end of stdin (the coordinator died): then the process exits.</summary>
@@ -33,19 +23,14 @@ internal static class LineHost
             if (parts[0] == "exit") break;
             try
             {
-                Reply("ok " + await handle(parts).ConfigureAwait(false));
+                StdoutLines.WriteLine("ok " + await handle(parts).ConfigureAwait(false));
             }
             catch (Exception ex)
             {
-                Reply("err " + ex.GetType().Name + ": " + ex.Message.ReplaceLineEndings(" "));
+                StdoutLines.WriteLine("err " + ex.GetType().Name + ": " + ex.Message.ReplaceLineEndings(" "));
             }
         }
     }
-
-    public static long Now() => Stopwatch.GetTimestamp();
-
-    /// <summary>Nanoseconds between two <see cref="Stopwatch"/> timestamps (Linux: CLOCK_MONOTONIC, as Node's hrtime).</summary>
-    public static long Ns(long ticks) => Stopwatch.Frequency == 1_000_000_000 ? ticks : (long)(ticks * (1e9 / Stopwatch.Frequency));
 
     /// <summary>Runs <paramref name="call"/> sequentially, writes each latency (ns) to <paramref name="path"/>, one a line.</summary>
     public static async Task<string> SequentialAsync(Func<long, ValueTask> call, int count, int warmup, string path)
@@ -65,7 +50,7 @@ internal static class LineHost
     public static async Task WriteSamplesAsync(string path, IEnumerable<long> samplesInTicks)
     {
         var text = new StringBuilder();
-        foreach (long s in samplesInTicks) text.Append(Ns(s)).Append('\n');
+        foreach (long s in samplesInTicks) text.Append(MonotonicClock.Nanoseconds(s)).Append('\n');
         await File.WriteAllTextAsync(path, text.ToString()).ConfigureAwait(false);
     }
 
@@ -93,6 +78,6 @@ internal static class LineHost
             }
             Interlocked.Add(ref total, n);
         })).ConfigureAwait(false);
-        return Invariant($"{total} {Ns(Stopwatch.GetTimestamp() - start)}");
+        return Invariant($"{total} {MonotonicClock.Nanoseconds(Stopwatch.GetTimestamp() - start)}");
     }
 }

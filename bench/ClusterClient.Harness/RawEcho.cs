@@ -49,7 +49,7 @@ internal static class RawEcho
                 _ = EchoConnectionAsync(client);
             }
         });
-        LineHost.Reply("ready 0 1 " + Environment.ProcessId);
+        StdoutLines.WriteLine("ready 0 1 " + Environment.ProcessId);
         await LineHost.RunAsync(c => c[0] == "mem" ? Task.FromResult(Worker.Memory()) : throw new ArgumentException($"unknown command '{c[0]}'")).ConfigureAwait(false);
         return 0;
     }
@@ -107,7 +107,7 @@ internal static class RawEcho
         using var socket = NewSocket(endPoint);
         await socket.ConnectAsync(endPoint).ConfigureAwait(false);
         var client = new PipelinedClient(socket);
-        LineHost.Reply("ready 0 0 " + Environment.ProcessId);
+        StdoutLines.WriteLine("ready 0 0 " + Environment.ProcessId);
         await LineHost.RunAsync(async c => c[0] switch
         {
             "seq" => await LineHost.SequentialAsync(client.DirectCallAsync, int.Parse(c[1]), int.Parse(c[2]), c[3]).ConfigureAwait(false),

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using ClusterSharing.Charts;
 
 namespace ClusterSharing.Harness;
 
@@ -60,20 +61,20 @@ internal sealed class Results
         Row($"Publish → all {n} followers p99 (µs)", o.PublishP99Us, null, null, j?.PublishP99Us);
         Row("Publish → one follower p50 (µs, every follower's samples)", o.PublishEachP50Us, null, null, j?.PublishEachP50Us);
         Row("Publications not received by every follower", o.PublishLost, null, null, j?.PublishLost, "0", o.PublishLost == 0, "0");
-        var slow = Stats.Sorted(o.FailoverSlowestMs);
-        var nslow = j is null ? null : Stats.Sorted(j.FailoverSlowestMs);
-        Row($"Failover: slowest follower's first good call p50 (ms, {o.FailoverSlowestMs.Count} kills)", Stats.Percentile(slow, 50), null, null, nslow is null ? null : Stats.Percentile(nslow, 50));
-        Row("Failover: slowest follower p99 (ms)", Stats.Percentile(slow, 99), null, null, nslow is null ? null : Stats.Percentile(nslow, 99),
-            "≤ 20 ms", slow.Count > 0 && Stats.Percentile(slow, 99) <= 20 && o.FailoverUnrecovered == 0);
-        var all = Stats.Sorted(o.FailoverAllMs);
-        var nall = j is null ? null : Stats.Sorted(j.FailoverAllMs);
-        Row("Failover: every follower p50 (ms)", Stats.Percentile(all, 50), null, null, nall is null ? null : Stats.Percentile(nall, 50));
+        var slow = Percentiles.Sorted(o.FailoverSlowestMs);
+        var nslow = j is null ? null : Percentiles.Sorted(j.FailoverSlowestMs);
+        Row($"Failover: slowest follower's first good call p50 (ms, {o.FailoverSlowestMs.Count} kills)", Percentiles.NearestRank(slow, 50), null, null, nslow is null ? null : Percentiles.NearestRank(nslow, 50));
+        Row("Failover: slowest follower p99 (ms)", Percentiles.NearestRank(slow, 99), null, null, nslow is null ? null : Percentiles.NearestRank(nslow, 99),
+            "≤ 20 ms", slow.Count > 0 && Percentiles.NearestRank(slow, 99) <= 20 && o.FailoverUnrecovered == 0);
+        var all = Percentiles.Sorted(o.FailoverAllMs);
+        var nall = j is null ? null : Percentiles.Sorted(j.FailoverAllMs);
+        Row("Failover: every follower p50 (ms)", Percentiles.NearestRank(all, 50), null, null, nall is null ? null : Percentiles.NearestRank(nall, 50));
         Row("Failover: failed calls per kill (mean, all followers)", o.FailedCallsPerKill.DefaultIfEmpty(double.NaN).Average(), null, null,
             j?.FailedCallsPerKill.DefaultIfEmpty(double.NaN).Average(), format: "0.00");
         Row("Failover: followers never recovered (30 s)", o.FailoverUnrecovered, null, null, j?.FailoverUnrecovered, "0", o.FailoverUnrecovered == 0, "0");
-        var cold = Stats.Sorted(o.FollowerColdStartMs);
-        var ncold = j is null ? null : Stats.Sorted(j.FollowerColdStartMs);
-        Row("Cold start, follower: process start → ready p50 (ms)", Stats.Percentile(cold, 50), null, null, ncold is null ? null : Stats.Percentile(ncold, 50), format: "0");
+        var cold = Percentiles.Sorted(o.FollowerColdStartMs);
+        var ncold = j is null ? null : Percentiles.Sorted(j.FollowerColdStartMs);
+        Row("Cold start, follower: process start → ready p50 (ms)", Percentiles.NearestRank(cold, 50), null, null, ncold is null ? null : Percentiles.NearestRank(ncold, 50), format: "0");
         Row("Cold start, leader: process start → ready (ms)", o.LeaderColdStartMs, null, null, j?.LeaderColdStartMs, format: "0");
         if (o.Memory is { } m)
         {

@@ -6,6 +6,9 @@ namespace ClusterSharing.Harness;
 /// <summary>A ClusterClient worker process: one handle on <see cref="IEchoClient"/>, driven by the coordinator.</summary>
 internal sealed class Worker
 {
+    /// <summary>"1" in the worker's environment writes the runtime's log to stderr (the coordinator's --verbose).</summary>
+    public const string LogEnvironmentVariable = "HARNESS_LOG";
+
     private const string Topic = "ticks";
     private readonly ClusterClient<IEchoClient> _handle;
     private readonly ConcurrentQueue<(long Sequence, long LatencyTicks)> _received = new();
@@ -22,10 +25,10 @@ internal sealed class Worker
             o.Port = port;
             o.MaxWaitTime = TimeSpan.FromSeconds(60);
             o.ResponseTimeout = TimeSpan.FromSeconds(10);
-            if (Environment.GetEnvironmentVariable("HARNESS_LOG") == "1") o.Logger = new StderrLogger();
+            if (Environment.GetEnvironmentVariable(LogEnvironmentVariable) == "1") o.Logger = new StderrLogger(Microsoft.Extensions.Logging.LogLevel.Debug);
         });
         await handle.ReadyAsync().ConfigureAwait(false);
-        LineHost.Reply(LineHost.Invariant($"ready {LineHost.Ns(Stopwatch.GetTimestamp())} {(handle.IsLeader ? 1 : 0)} {Environment.ProcessId}"));
+        StdoutLines.WriteLine(LineHost.Invariant($"ready {MonotonicClock.Nanoseconds(Stopwatch.GetTimestamp())} {(handle.IsLeader ? 1 : 0)} {Environment.ProcessId}"));
         var worker = new Worker(handle);
         await LineHost.RunAsync(worker.HandleAsync).ConfigureAwait(false);
         worker._loop.Stop();
@@ -98,7 +101,7 @@ internal sealed class Worker
         int n = 0;
         while (_received.TryDequeue(out var r))
         {
-            lines.Append(r.Sequence).Append(' ').Append(LineHost.Ns(r.LatencyTicks)).Append('\n');
+            lines.Append(r.Sequence).Append(' ').Append(MonotonicClock.Nanoseconds(r.LatencyTicks)).Append('\n');
             n++;
         }
         await File.WriteAllTextAsync(path, lines.ToString()).ConfigureAwait(false);
@@ -172,13 +175,13 @@ internal sealed class CallLoop
             while (lo < hi)
             {
                 int mid = (lo + hi) >>> 1;
-                if (LineHost.Ns(_calls[mid].End) >= sinceNs) hi = mid; else lo = mid + 1;
+                if (MonotonicClock.Nanoseconds(_calls[mid].End) >= sinceNs) hi = mid; else lo = mid + 1;
             }
             for (int i = lo; i < _calls.Count; i++)
             {
                 var c = _calls[i];
                 if (!c.Ok) { failures++; continue; }
-                if (LineHost.Ns(c.Start) >= sinceNs) return LineHost.Invariant($"{LineHost.Ns(c.End)} {failures}");
+                if (MonotonicClock.Nanoseconds(c.Start) >= sinceNs) return LineHost.Invariant($"{MonotonicClock.Nanoseconds(c.End)} {failures}");
             }
         }
         return LineHost.Invariant($"-1 {failures}");

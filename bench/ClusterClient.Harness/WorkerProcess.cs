@@ -1,90 +1,69 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Threading.Channels;
 
 namespace ClusterSharing.Harness;
 
-/// <summary>A child process speaking the line protocol: started, awaited until "ready", sent commands, killed or told to exit.</summary>
-internal sealed class WorkerProcess : IAsyncDisposable
+/// <summary>
+/// A child process speaking the harness's text line protocol (a .NET worker or a Node worker): started, awaited until
+/// "ready", sent commands one at a time (each answered "ok …" or "err …"), killed or stopped.
+/// </summary>
+internal sealed class WorkerProcess : ChildProcess
 {
-    private readonly Process _process;
     private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
-    private readonly Queue<string> _stderrTail = new();
     private readonly SemaphoreSlim _commandLock = new(1, 1);
 
-    private WorkerProcess(Process process, string label)
+    private WorkerProcess(string label)
+        : base(label)
     {
-        _process = process;
-        Label = label;
     }
 
-    public string Label { get; }
-
     /// <summary>Coordinator's clock (ns) just before the process was started.</summary>
-    public long StartedNs { get; private set; }
+    public long StartedNs => MonotonicClock.Nanoseconds(StartedTimestamp);
 
     /// <summary>The worker's clock (ns) when its ReadyAsync completed.</summary>
     public long ReadyNs { get; private set; }
 
     public bool StartedAsLeader { get; private set; }
 
-    public int Pid { get; private set; }
-
-    public bool HasExited => _process.HasExited;
-
     public double ColdStartMs => (ReadyNs - StartedNs) / 1e6;
 
-    public static WorkerProcess Start(string label, string fileName, IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
+    /// <summary>This program again as <c>worker …</c>, <c>crowd …</c>, <c>rawserver …</c> or <c>rawclient …</c>.</summary>
+    public static WorkerProcess StartThisProgram(string label, IEnumerable<string> arguments, bool verbose = false)
     {
-        var info = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in arguments) info.ArgumentList.Add(a);
-        if (environment is not null) foreach (var (k, v) in environment) info.Environment[k] = v;
-        var worker = new WorkerProcess(new Process { StartInfo = info }, label);
-        worker.StartedNs = LineHost.Ns(Stopwatch.GetTimestamp());
-        worker._process.Start();
-        worker.Pid = worker._process.Id;
-        _ = worker.PumpStdoutAsync();
-        _ = worker.PumpStderrAsync();
+        var info = ProcessCommand.ForThisProgram(arguments);
+        info.Environment[Worker.LogEnvironmentVariable] = verbose ? "1" : "0";
+        return Launch(label, info);
+    }
+
+    /// <summary>Any other worker executable (node).</summary>
+    public static WorkerProcess Start(string label, string fileName, IEnumerable<string> arguments, IDictionary<string, string> environment)
+    {
+        var info = ProcessCommand.ForExecutable(fileName, arguments);
+        foreach (var (k, v) in environment) info.Environment[k] = v;
+        return Launch(label, info);
+    }
+
+    private static WorkerProcess Launch(string label, ProcessStartInfo info)
+    {
+        var worker = new WorkerProcess(label);
+        worker.Launch(info);
         return worker;
     }
 
-    private async Task PumpStdoutAsync()
+    protected override void OnStdoutLine(string line)
     {
-        try
-        {
-            while (await _process.StandardOutput.ReadLineAsync().ConfigureAwait(false) is { } line)
-            {
-                // Anything else (a library printing to stdout) is not part of the protocol.
-                if (line.StartsWith("ok", StringComparison.Ordinal) || line.StartsWith("err", StringComparison.Ordinal) || line.StartsWith("ready ", StringComparison.Ordinal))
-                    _lines.Writer.TryWrite(line);
-            }
-        }
-        finally
-        {
-            _lines.Writer.TryComplete();
-        }
+        // Anything else (a library printing to stdout) is not part of the protocol.
+        if (line.StartsWith("ok", StringComparison.Ordinal) || line.StartsWith("err", StringComparison.Ordinal) || line.StartsWith("ready ", StringComparison.Ordinal))
+            _lines.Writer.TryWrite(line);
     }
 
-    private async Task PumpStderrAsync()
-    {
-        while (await _process.StandardError.ReadLineAsync().ConfigureAwait(false) is { } line)
-        {
-            lock (_stderrTail)
-            {
-                _stderrTail.Enqueue(line);
-                if (_stderrTail.Count > 40) _stderrTail.Dequeue();
-            }
-        }
-    }
+    protected override void OnStdoutClosed() => _lines.Writer.TryComplete();
 
-    public string StderrTail()
+    private string Stderr()
     {
-        lock (_stderrTail) return _stderrTail.Count == 0 ? "(no stderr)" : string.Join(" | ", _stderrTail);
+        string tail = StderrTail();
+        return tail.Length == 0 ? "(no stderr)" : tail.ReplaceLineEndings(" | ");
     }
 
     private async Task<string> NextLineAsync(TimeSpan timeout, string waitingFor)
@@ -96,11 +75,11 @@ internal sealed class WorkerProcess : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            throw new TimeoutException($"{Label} (pid {Pid}) did not answer {waitingFor} within {timeout.TotalSeconds:0} s; stderr: {StderrTail()}");
+            throw new TimeoutException($"{Label} (pid {Pid}) did not answer {waitingFor} within {timeout.TotalSeconds:0} s; stderr: {Stderr()}");
         }
         catch (ChannelClosedException)
         {
-            throw new InvalidOperationException($"{Label} (pid {Pid}) exited while {waitingFor}; stderr: {StderrTail()}");
+            throw new InvalidOperationException($"{Label} (pid {Pid}) exited while {waitingFor}; stderr: {Stderr()}");
         }
     }
 
@@ -109,7 +88,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         var line = await NextLineAsync(timeout, "ready").ConfigureAwait(false);
         var parts = line.Split(' ');
         if (parts[0] != "ready") throw new InvalidOperationException($"{Label}: expected 'ready', got '{line}'");
-        ReadyNs = long.Parse(parts[1]);
+        ReadyNs = long.Parse(parts[1], CultureInfo.InvariantCulture);
         StartedAsLeader = parts[2] == "1";
     }
 
@@ -119,8 +98,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         await _commandLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            await _process.StandardInput.WriteLineAsync(command).ConfigureAwait(false);
-            await _process.StandardInput.FlushAsync().ConfigureAwait(false);
+            await SendLineAsync(command).ConfigureAwait(false);
             var line = await NextLineAsync(timeout ?? TimeSpan.FromSeconds(60), $"'{command}'").ConfigureAwait(false);
             if (line.StartsWith("err", StringComparison.Ordinal)) throw new InvalidOperationException($"{Label}: '{command}' failed: {line}");
             return line.Length > 3 ? line[3..] : "";
@@ -129,43 +107,5 @@ internal sealed class WorkerProcess : IAsyncDisposable
         {
             _commandLock.Release();
         }
-    }
-
-    /// <summary>SIGKILL: no goodbye, no flush; the kernel closes its sockets.</summary>
-    public void Kill()
-    {
-        try
-        {
-            _process.Kill(entireProcessTree: false);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            try
-            {
-                await _process.StandardInput.WriteLineAsync("exit").ConfigureAwait(false);
-                await _process.StandardInput.FlushAsync().ConfigureAwait(false);
-            }
-            catch (IOException)
-            {
-            }
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            try
-            {
-                await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                Kill();
-            }
-        }
-        _process.Dispose();
     }
 }

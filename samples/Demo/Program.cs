@@ -1,43 +1,58 @@
+using System.CommandLine;
 using System.Globalization;
 using ClusterSharing.Demo;
 using Spectre.Console;
 
 // dotnet run --project samples/Demo [-- --workers N] [--port P] [--timeout-seconds S]
-// The same executable is also the worker: "Demo worker --port P --index I".
-if (args.Length > 0 && args[0] == "worker")
-    return await Worker.RunAsync(Option(args, "--port", 0), Option(args, "--index", 0));
+// The same executable is also the worker: "Demo worker --port P --index I" (a hidden command).
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
-int workers = Option(args, "--workers", 4);
-int port = Option(args, "--port", 0);
-int timeoutSeconds = Option(args, "--timeout-seconds", 120);
-if (workers is < 2 or > 32 || port is < 0 or > 65535 || timeoutSeconds < 10)
+var workers = Number("--workers", 4, 2, 32, "Worker processes to start; they compete for one port.");
+var port = Number("--port", 0, 0, 65535, "Loopback port (0: a free one).");
+var timeoutSeconds = Number("--timeout-seconds", 120, 10, 3600, "Bound on the whole run; the workers are stopped when it passes.");
+var root = new RootCommand(
+    "ClusterClient demo: starts worker processes that share one upstream client, shows the election, the shared client, " +
+    "the subscription fan-out and a failover after the leader is SIGKILLed. Exit code 0 when every check passed.")
 {
-    Console.Error.WriteLine("Usage: Demo [--workers 2..32] [--port 1..65535, default: a free one] [--timeout-seconds >= 10]");
-    return 2;
-}
-if (Console.IsOutputRedirected)
+    workers, port, timeoutSeconds,
+};
+root.SetAction(async (result, _) =>
 {
-    // Plain text for CI logs and files: no escape sequences, no terminal-width guessing.
-    AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+    if (Console.IsOutputRedirected)
     {
-        Ansi = AnsiSupport.No,
-        ColorSystem = ColorSystemSupport.NoColors,
-        Interactive = InteractionSupport.No,
-        Out = new AnsiConsoleOutput(Console.Out),
-    });
-    AnsiConsole.Profile.Width = 120;
-}
+        // Plain text for CI logs and files: no escape sequences, no terminal-width guessing.
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(Console.Out),
+        });
+        AnsiConsole.Profile.Width = 120;
+    }
+    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(result.GetValue(timeoutSeconds)));
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; timeout.Cancel(); };
+    int chosen = result.GetValue(port);
+    var run = new DemoRun(result.GetValue(workers), chosen == 0 ? DemoRun.FreePort() : chosen);
+    return await run.RunAsync(timeout.Token);
+});
 
-using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; timeout.Cancel(); };
-var run = new DemoRun(workers, port == 0 ? DemoRun.FreePort() : port);
-return await run.RunAsync(timeout.Token);
+var workerPort = new Option<int>("--port") { Description = "The cluster's port.", Required = true };
+var index = new Option<int>("--index") { Description = "This worker's number, for the tables.", Required = true };
+var worker = new Command("worker", "One worker process, driven by the demo over stdin/stdout.") { workerPort, index };
+worker.Hidden = true;
+worker.SetAction((result, _) => Worker.RunAsync(result.GetValue(workerPort), result.GetValue(index)));
+root.Add(worker);
 
-static int Option(string[] args, string name, int fallback)
+return await root.Parse(args).InvokeAsync();
+
+static Option<int> Number(string name, int defaultValue, int minimum, int maximum, string description)
 {
-    int i = Array.IndexOf(args, name);
-    if (i < 0) return fallback;
-    return i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
-        ? value
-        : throw new ArgumentException($"{name} needs a whole number.");
+    var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue, HelpName = "N" };
+    option.Validators.Add(r =>
+    {
+        if (r.GetValueOrDefault<int>() is var v && (v < minimum || v > maximum)) r.AddError($"{name} must be {minimum}..{maximum}.");
+    });
+    return option;
 }

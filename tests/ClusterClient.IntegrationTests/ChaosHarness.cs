@@ -1,49 +1,32 @@
-using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
+using ClusterSharing.ProcessHarness;
 
 namespace ClusterSharing.IntegrationTests;
 
-/// <summary>Runs bench/ClusterClient.Chaos (copied next to this assembly by CopyChaosOutput) and returns its JSON report.</summary>
+/// <summary>Runs bench/ClusterClient.Chaos (copied next to this assembly by CopyChildToolOutput) and returns its JSON report.</summary>
 internal static class ChaosHarness
 {
-    public static string ChaosPath
-    {
-        get
-        {
-            string path = Path.Combine(AppContext.BaseDirectory, "chaos", "ClusterClient.Chaos.dll");
-            if (!File.Exists(path))
-                throw new FileNotFoundException($"The chaos harness was not found at {path}. Build tests/ClusterClient.IntegrationTests (its CopyChaosOutput target copies it there).", path);
-            return path;
-        }
-    }
+    public static string ChaosPath => ChildTools.PathOf("chaos", "ClusterClient.Chaos.dll");
 
-    /// <summary>Runs the harness with <paramref name="arguments"/>, killing it after <paramref name="limit"/>.</summary>
+    /// <summary>Runs the harness with <paramref name="arguments"/>, killing it after <paramref name="limit"/>; no charts are drawn.</summary>
     public static async Task<(JsonElement Report, string Stderr)> RunAsync(TimeSpan limit, params string[] arguments)
     {
         string reportPath = Path.Combine(Path.GetTempPath(), $"chaos-{Guid.NewGuid():N}.json");
-        var info = HostProcess.DotnetStartInfo(ChaosPath, [.. arguments, "--json", reportPath], redirectInput: false);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("Process.Start returned null for the chaos harness.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(limit);
+        ProcessOutcome outcome;
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
+            outcome = await ProcessCommand.RunToEndAsync(ProcessCommand.ForDll(ChaosPath, [.. arguments, "--no-charts", "--json", reportPath]), limit);
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException e)
         {
-            // Its workers read stdin from it, so they end with it.
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"The chaos harness did not finish within {limit.TotalSeconds} s.\n{await stderr}");
+            Assert.Fail($"The chaos harness did not finish within {limit.TotalSeconds} s.\n{e.Message}");
+            throw;
         }
-        string errors = await stderr;
-        await stdout;
-        Assert.True(File.Exists(reportPath), $"The chaos harness wrote no report (exit code {process.ExitCode}).\n{errors}");
+        Assert.True(File.Exists(reportPath), $"The chaos harness wrote no report (exit code {outcome.ExitCode}).\n{outcome.Stderr}");
         try
         {
             using var document = JsonDocument.Parse(await File.ReadAllTextAsync(reportPath));
-            return (document.RootElement.Clone(), errors);
+            return (document.RootElement.Clone(), outcome.Stderr);
         }
         finally
         {

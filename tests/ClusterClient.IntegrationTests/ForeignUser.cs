@@ -28,7 +28,7 @@ public sealed class ForeignUser : IDisposable
     public int Gid { get; }
 
     /// <summary>Path of the attacker exe copied next to this assembly by the project's CopyAttackerOutput target.</summary>
-    public static string AttackerPath => Path.Combine(AppContext.BaseDirectory, "attacker", "ClusterClient.Attacker.dll");
+    public static string AttackerPath => ChildTools.PathOf("attacker", "ClusterClient.Attacker.dll");
 
     /// <summary>Runs a command as this user and returns its stdout; fails on a non-zero exit.</summary>
     public string RunAs(params string[] command) => Run("setpriv", [.. AsUser(), "--", .. command]);
@@ -45,7 +45,7 @@ public sealed class ForeignUser : IDisposable
         };
         foreach (var argument in AsUser()) info.ArgumentList.Add(argument);
         info.ArgumentList.Add("--");
-        info.ArgumentList.Add(HostProcess.DotnetStartInfo(AttackerPath, [], redirectInput: false).FileName);
+        info.ArgumentList.Add(ClusterSharing.ProcessHarness.ProcessCommand.ForDll(AttackerPath, []).FileName);
         info.ArgumentList.Add(AttackerPath);
         foreach (var argument in arguments) info.ArgumentList.Add(argument);
         info.Environment["HOME"] = "/tmp";

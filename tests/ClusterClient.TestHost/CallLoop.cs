@@ -37,14 +37,14 @@ internal sealed class CallLoop
             _ => throw new ArgumentException($"Unknown loop kind '{kind}'; use pid or idem."),
         };
         var loop = new CallLoop();
-        double start = LineOutput.MonotonicMilliseconds();
+        double start = MonotonicClock.Milliseconds();
         double end = start + duration.TotalMilliseconds;
-        for (int i = 0; i < MaxCalls && LineOutput.MonotonicMilliseconds() < end; i++)
+        for (int i = 0; i < MaxCalls && MonotonicClock.Milliseconds() < end; i++)
         {
             try
             {
                 int pid = await call().ConfigureAwait(false);
-                loop.Success(pid, LineOutput.MonotonicMilliseconds());
+                loop.Success(pid, MonotonicClock.Milliseconds());
                 // On the leader the call completes synchronously (a direct call); yield so the loop does not hold a
                 // thread-pool thread the node needs to accept the followers that re-register after a failover.
                 await Task.Yield();

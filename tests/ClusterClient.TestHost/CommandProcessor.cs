@@ -34,14 +34,14 @@ internal sealed class CommandProcessor
             string[] parts = line.Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length < 2 || !long.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long id))
             {
-                LineOutput.Event("bad-command", w => w.WriteString("line", line));
+                StdoutLines.Event("bad-command", w => w.WriteString("line", line));
                 continue;
             }
             string command = parts[1];
             string rest = parts.Length > 2 ? parts[2] : "";
             if (command == "exit")
             {
-                LineOutput.Ok(id, w => w.WriteBooleanValue(true));
+                StdoutLines.Reply(id, w => w.WriteBooleanValue(true));
                 break;
             }
             await _slots.WaitAsync().ConfigureAwait(false);
@@ -63,7 +63,7 @@ internal sealed class CommandProcessor
         if (Interlocked.Exchange(ref _handleDisposed, 1) != 0) return;
         var dispose = Task.WhenAll(_handle.DisposeAsync().AsTask(), _clock?.DisposeAsync().AsTask() ?? Task.CompletedTask);
         if (await Task.WhenAny(dispose, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false) != dispose)
-            LineOutput.Event("dispose-hung");
+            StdoutLines.Event("dispose-hung");
     }
 
     private async Task ExecuteAsync(long id, string command, string rest)
@@ -76,86 +76,86 @@ internal sealed class CommandProcessor
                 case "echo":
                 {
                     string text = await Client.EchoAsync(rest).ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteStringValue(text));
+                    StdoutLines.Reply(id, w => w.WriteStringValue(text));
                     break;
                 }
                 case "add":
                 {
                     int sum = await Client.AddAsync(Int(a, 0), Int(a, 1)).ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNumberValue(sum));
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(sum));
                     break;
                 }
                 case "slow":
                 {
                     using var cancel = a.Length > 1 ? new CancellationTokenSource(Int(a, 1)) : null;
                     int pid = await Client.SlowAsync(Int(a, 0), cancel?.Token ?? default).ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(pid));
                     break;
                 }
                 case "slow-idem":
                 {
                     int pid = await Client.SlowIdempotentAsync(Int(a, 0)).ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(pid));
                     break;
                 }
                 case "fail":
                     await Client.FailAsync(rest).ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "record":
                     Client.Record(Int(a, 0));
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "recorded":
                 {
                     long total = await Client.GetRecordedAsync().ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNumberValue(total));
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(total));
                     break;
                 }
                 case "pid":
                 {
                     int pid = await Client.GetLeaderPidAsync().ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(pid));
                     break;
                 }
                 case "clock-pid":
                 {
                     var clock = _clock ?? throw new InvalidOperationException("Start the host with --second-channel to use clock-pid.");
                     int pid = await clock.Client.GetLeaderPidAsync().ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNumberValue(pid));
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(pid));
                     break;
                 }
                 case "sub":
                     Subscribe(Str(a, 0));
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "sub-slow":
                     Subscribe(Str(a, 0), Int(a, 1));
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "sub-work":
                 {
                     string queue = Str(a, 0);
-                    Client.SubscribeWork(queue, value => LineOutput.Event("work", w => { w.WriteString("queue", queue); w.WriteString("value", value); }));
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    Client.SubscribeWork(queue, value => StdoutLines.Event("work", w => { w.WriteString("queue", queue); w.WriteString("value", value); }));
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 }
                 case "burst":
                     await Client.BurstAsync(Str(a, 0), Int(a, 1), Str(a, 2)).ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "unsub":
                     Unsubscribe(Str(a, 0));
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "publish":
                     Client.Publish(new Announcement(Str(a, 0), Str(a, 1)));
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "loop":
                 {
                     var report = await CallLoop.RunAsync(Client, TimeSpan.FromMilliseconds(Int(a, 0)), a.Length > 1 ? a[1] : "pid").ConfigureAwait(false);
-                    LineOutput.Ok(id, report.Write);
+                    StdoutLines.Reply(id, report.Write);
                     break;
                 }
                 case "burn":
@@ -165,20 +165,20 @@ internal sealed class CommandProcessor
                     int ms = Int(a, 0), workers = a.Length > 1 ? Int(a, 1) : Environment.ProcessorCount * 2;
                     var burners = Enumerable.Range(0, workers).Select(_ => Task.Run(() => Burn(ms))).ToArray();
                     long spins = (await Task.WhenAll(burners).ConfigureAwait(false)).Sum();
-                    LineOutput.Ok(id, w => w.WriteNumberValue(spins));
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(spins));
                     break;
                 }
                 case "on-notice":
-                    Client.Notice += (sender, text) => LineOutput.Event("notice", w =>
+                    Client.Notice += (sender, text) => StdoutLines.Event("notice", w =>
                     {
                         w.WriteString("text", text);
                         w.WriteBoolean("senderIsProxy", ReferenceEquals(sender, Client));
                     });
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "raise":
                     await Client.RaiseNoticeAsync(rest).ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 case "stream":
                 {
@@ -191,7 +191,7 @@ internal sealed class CommandProcessor
                         values.Add(value);
                         if (values.Count >= count) break;
                     }
-                    LineOutput.Ok(id, w =>
+                    StdoutLines.Reply(id, w =>
                     {
                         w.WriteStartArray();
                         foreach (int v in values) w.WriteNumberValue(v);
@@ -217,7 +217,7 @@ internal sealed class CommandProcessor
                     {
                         cancelled = true;
                     }
-                    LineOutput.Ok(id, w =>
+                    StdoutLines.Reply(id, w =>
                     {
                         w.WriteStartObject();
                         w.WriteBoolean("cancelled", cancelled);
@@ -229,21 +229,21 @@ internal sealed class CommandProcessor
                     break;
                 }
                 case "status":
-                    LineOutput.Ok(id, WriteStatus);
+                    StdoutLines.Reply(id, WriteStatus);
                     break;
                 case "ready":
                 {
                     using var timeout = new CancellationTokenSource(a.Length > 0 ? Int(a, 0) : 60_000);
                     await _handle.ReadyAsync(timeout.Token).ConfigureAwait(false);
-                    LineOutput.Ok(id, WriteStatus);
+                    StdoutLines.Reply(id, WriteStatus);
                     break;
                 }
                 case "close":
                     await _handle.DisposeAsync().ConfigureAwait(false);
-                    LineOutput.Ok(id, w => w.WriteNullValue());
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
                 default:
-                    LineOutput.Write(w =>
+                    StdoutLines.WriteJson(w =>
                     {
                         w.WriteNumber("id", id);
                         w.WriteBoolean("ok", false);
@@ -275,7 +275,7 @@ internal sealed class CommandProcessor
         Action<string> listener = value =>
         {
             if (delayMs > 0) Thread.Sleep(delayMs);
-            LineOutput.Event("value", w => { w.WriteString("topic", topic); w.WriteString("value", value); });
+            StdoutLines.Event("value", w => { w.WriteString("topic", topic); w.WriteString("value", value); });
         };
         lock (_listeners)
         {

@@ -24,7 +24,7 @@ catch (Exception e) when (e is ArgumentException or FormatException or OverflowE
     return 2;
 }
 
-LineOutput.Event("started", w => w.WriteNumber("port", arguments.Port ?? 0));
+StdoutLines.Event("started", w => w.WriteNumber("port", arguments.Port ?? 0));
 
 int factoryAttempts = 0;
 ITestService Factory()
@@ -32,7 +32,7 @@ ITestService Factory()
     int attempt = Interlocked.Increment(ref factoryAttempts);
     bool fail = attempt <= arguments.FactoryFails
         || (arguments.FactoryFailFile is { } file && File.Exists(file));
-    LineOutput.Event("factory", w => { w.WriteNumber("attempt", attempt); w.WriteBoolean("ok", !fail); });
+    StdoutLines.Event("factory", w => { w.WriteNumber("attempt", attempt); w.WriteBoolean("ok", !fail); });
     if (fail) throw new InvalidOperationException(arguments.FactoryError);
     return new TestService(attempt);
 }
@@ -44,11 +44,11 @@ try
 }
 catch (Exception e)
 {
-    LineOutput.Event("create-failed", w => LineOutput.WriteError(w, e));
+    StdoutLines.Event("create-failed", w => LineOutput.WriteError(w, e));
     return 3;
 }
 
-handle.ListenerError += (_, e) => LineOutput.Event("listener-error", w =>
+handle.ListenerError += (_, e) => StdoutLines.Event("listener-error", w =>
 {
     w.WriteString("member", e.Member);
     w.WriteString("message", e.Exception.Message);
@@ -56,7 +56,7 @@ handle.ListenerError += (_, e) => LineOutput.Event("listener-error", w =>
 
 handle.LeaderChanged += (_, e) =>
 {
-    LineOutput.Event("leader-changed", w => { w.WriteBoolean("leader", e.IsLeader); w.WriteNumber("epoch", e.Epoch); });
+    StdoutLines.Event("leader-changed", w => { w.WriteBoolean("leader", e.IsLeader); w.WriteNumber("epoch", e.Epoch); });
     if (e.IsLeader) WatchLeadership(handle);
 };
 
@@ -70,11 +70,11 @@ if (arguments.SecondChannel)
         {
             using var timeout = new CancellationTokenSource(arguments.ReadyTimeoutMs);
             await clock.ReadyAsync(timeout.Token);
-            LineOutput.Event("clock-ready", w => w.WriteBoolean("leader", clock.IsLeader));
+            StdoutLines.Event("clock-ready", w => w.WriteBoolean("leader", clock.IsLeader));
         }
         catch (Exception e)
         {
-            LineOutput.Event("clock-ready-failed", w => LineOutput.WriteError(w, e));
+            StdoutLines.Event("clock-ready-failed", w => LineOutput.WriteError(w, e));
         }
     });
 }
@@ -87,18 +87,18 @@ try
 {
     using var readyTimeout = new CancellationTokenSource(arguments.ReadyTimeoutMs);
     await handle.ReadyAsync(readyTimeout.Token);
-    LineOutput.Event("ready", w => { w.WriteBoolean("leader", handle.IsLeader); w.WriteNumber("epoch", handle.Epoch); });
+    StdoutLines.Event("ready", w => { w.WriteBoolean("leader", handle.IsLeader); w.WriteNumber("epoch", handle.Epoch); });
     if (handle.IsLeader) WatchLeadership(handle);
 }
 catch (Exception e)
 {
     // The process stays up: a test may retry with the "ready" command once the cause is gone.
-    LineOutput.Event("ready-failed", w => LineOutput.WriteError(w, e));
+    StdoutLines.Event("ready-failed", w => LineOutput.WriteError(w, e));
 }
 
 await stdinDone;
 await commands.DisposeHandleAsync();
-LineOutput.Event("exited");
+StdoutLines.Event("exited");
 // Ends the process even if something left a foreground thread behind; the tests must never leak workers.
 Environment.Exit(0);
 return 0;
@@ -111,7 +111,7 @@ static void WatchLeadership(ClusterClient<ITestService> handle)
     token.Register(static state =>
     {
         var h = (ClusterClient<ITestService>)state!;
-        LineOutput.Event("leadership-lost", w => w.WriteNumber("epoch", h.Epoch));
+        StdoutLines.Event("leadership-lost", w => w.WriteNumber("epoch", h.Epoch));
     }, handle);
 }
 

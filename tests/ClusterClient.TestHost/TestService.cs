@@ -32,7 +32,7 @@ internal sealed class TestService : ITestService, IDisposable
     public void Record(int amount)
     {
         long total = Interlocked.Add(ref _recorded, amount);
-        LineOutput.Event("recorded", w => { w.WriteNumber("amount", amount); w.WriteNumber("total", total); });
+        StdoutLines.Event("recorded", w => { w.WriteNumber("amount", amount); w.WriteNumber("total", total); });
     }
 
     public Task<long> GetRecordedAsync() => Task.FromResult(Interlocked.Read(ref _recorded));
@@ -48,7 +48,7 @@ internal sealed class TestService : ITestService, IDisposable
             list.Add(listener);
             current = _announcements.TryGetValue(topic, out var values) ? values.ToArray() : [];
         }
-        LineOutput.Event("real-subscribed", w => w.WriteString("topic", topic));
+        StdoutLines.Event("real-subscribed", w => w.WriteString("topic", topic));
         // Like a registry client: a new subscriber learns what is already known.
         foreach (var value in current) listener(value);
     }
@@ -61,7 +61,7 @@ internal sealed class TestService : ITestService, IDisposable
             if (listener is null) list.Clear();
             else list.Remove(listener);
         }
-        LineOutput.Event("real-unsubscribed", w => w.WriteString("topic", topic));
+        StdoutLines.Event("real-unsubscribed", w => w.WriteString("topic", topic));
     }
 
     public void Publish(Announcement announcement)
@@ -74,7 +74,7 @@ internal sealed class TestService : ITestService, IDisposable
             values.Add(announcement.Value);
             targets = _listeners.TryGetValue(announcement.Topic, out var list) ? list.ToArray() : [];
         }
-        LineOutput.Event("real-published", w => { w.WriteString("topic", announcement.Topic); w.WriteString("value", announcement.Value); });
+        StdoutLines.Event("real-published", w => { w.WriteString("topic", announcement.Topic); w.WriteString("value", announcement.Value); });
         foreach (var listener in targets) listener(announcement.Value);
     }
 
@@ -87,7 +87,7 @@ internal sealed class TestService : ITestService, IDisposable
     {
         Action<string>[] targets;
         lock (_gate) targets = _listeners.TryGetValue(topic, out var list) ? list.ToArray() : [];
-        LineOutput.Event("real-burst", w => { w.WriteString("topic", topic); w.WriteNumber("count", count); w.WriteNumber("listeners", targets.Length); });
+        StdoutLines.Event("real-burst", w => { w.WriteString("topic", topic); w.WriteNumber("count", count); w.WriteNumber("listeners", targets.Length); });
         for (int i = 0; i < count; i++)
         {
             string value = prefix + "-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -100,14 +100,14 @@ internal sealed class TestService : ITestService, IDisposable
 
     public Task RaiseNoticeAsync(string text)
     {
-        LineOutput.Event("real-raised", w => w.WriteString("text", text));
+        StdoutLines.Event("real-raised", w => w.WriteString("text", text));
         Notice?.Invoke(this, text);
         return Task.CompletedTask;
     }
 
     public async IAsyncEnumerable<int> SubscribeCounter(string name, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        LineOutput.Event("real-stream-started", w => w.WriteString("name", name));
+        StdoutLines.Event("real-stream-started", w => w.WriteString("name", name));
         try
         {
             for (int i = 1; i < int.MaxValue; i++)
@@ -118,26 +118,26 @@ internal sealed class TestService : ITestService, IDisposable
         }
         finally
         {
-            LineOutput.Event("real-stream-stopped", w => w.WriteString("name", name));
+            StdoutLines.Event("real-stream-stopped", w => w.WriteString("name", name));
         }
     }
 
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            LineOutput.Event("real-client-disposed", w => w.WriteNumber("instance", _instance));
+            StdoutLines.Event("real-client-disposed", w => w.WriteNumber("instance", _instance));
     }
 
     private async Task<int> DelayThenPidAsync(string method, int delayMs, CancellationToken cancellationToken)
     {
-        LineOutput.Event("executing", w => { w.WriteString("method", method); w.WriteNumber("delayMs", delayMs); });
+        StdoutLines.Event("executing", w => { w.WriteString("method", method); w.WriteNumber("delayMs", delayMs); });
         try
         {
             await Task.Delay(delayMs, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            LineOutput.Event("real-call-cancelled", w => w.WriteString("method", method));
+            StdoutLines.Event("real-call-cancelled", w => w.WriteString("method", method));
             throw;
         }
         return Environment.ProcessId;

@@ -51,7 +51,8 @@ public static partial class ContractResolver
     }
 
     [LoggerMessage(5000, LogLevel.Warning, "'{Contract}' uses the Castle.Core dynamic proxy because no generated contract is registered for it: {Reason} " +
-        "The dynamic proxy works but is slower to start and not trim or AOT safe; ProxyGeneration = AlwaysGenerated turns this into an error")]
+        "The dynamic proxy works but costs more (reflection at first use, more allocations per call) and is not trim or AOT safe; " +
+        "ProxyGeneration = AlwaysGenerated turns this into an error")]
     private static partial void FellBackToDynamic(ILogger logger, string contract, string reason);
 
     private static ClusterContract<T>? FindGenerated<T>() where T : class
