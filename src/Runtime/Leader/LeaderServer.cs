@@ -88,10 +88,18 @@ internal sealed class LeaderServer : IAsyncDisposable
     public void Start()
     {
         // TCP only: a Unix-socket leader has no port for the pulse, and its followers rely on the heartbeat frames.
-        if (_listener.LocalEndPoint is System.Net.IPEndPoint local && LivenessPulse.TryBindResponder(local.Port) is { } udp)
+        if (_listener.LocalEndPoint is System.Net.IPEndPoint local)
         {
-            Pulse = new PulseResponder(udp, _epoch);
-            _monitor.Add(Pulse);
+            if (LivenessPulse.TryBindResponder(local.Port) is { } udp)
+            {
+                Pulse = new PulseResponder(udp, _epoch);
+                _monitor.Add(Pulse);
+            }
+            else
+            {
+                // Someone else holds the UDP port (another program, or another user squatting it): say so.
+                LeaderLog.PulsePortTaken(Logger, local.Port);
+            }
         }
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }

@@ -372,6 +372,18 @@ public sealed class SecurityTests
         if (OperatingSystem.IsLinux()) Assert.Contains(log.Warnings, w => w.Contains("uid ", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_leader_that_cannot_bind_its_pulse_port_says_so()
+    {
+        var log = new CountingLogger();
+        await using var cluster = new TestCluster();
+        using var squatter = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        squatter.Bind(new IPEndPoint(IPAddress.Loopback, cluster.Port));
+        var (_, leader) = cluster.Start(configure: o => o.Logger = log);
+        await leader.ReadyAsync();
+        await TestCluster.WaitUntilAsync(() => { lock (log.Warnings) return log.Warnings.Any(w => w.Contains($"UDP pulse port {cluster.Port} is taken", StringComparison.Ordinal)); }, "the pulse warning");
+    }
+
     private sealed class CountingLogger : ILogger
     {
         public List<string> Warnings { get; } = new();
