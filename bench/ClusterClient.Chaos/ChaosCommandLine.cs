@@ -15,6 +15,7 @@ internal static class ChaosCommandLine
         var responseTimeout = NumberOption.Create("--response-timeout-ms", workers.ResponseTimeoutMs, "Per-call timeout of every worker.", minimum: 1);
         var loops = NumberOption.Create("--loops", workers.Loops, "Back-to-back invoke loops per worker.", minimum: 0);
         var pace = NumberOption.Create("--pace-ms", workers.PaceMs, "Pause between two calls of one loop.", minimum: 0);
+        var open = new Option<bool>("--open") { Description = "No authentication (ClusterSecurity.Open), so hostile frames reach the decoders behind the handshake." };
         var log = new Option<bool>("--log") { Description = "Write the workers' runtime log (Information and above) to stderr." };
 
         var kills = NumberOption.Create("--kills", defaults.Kills, "Leader kills (rounds) to run.", minimum: 0);
@@ -56,7 +57,7 @@ internal static class ChaosCommandLine
 
         var worker = new Command("worker", "One cluster member, started by the controller: reads commands on stdin, reports JSON lines on stdout.")
         {
-            port, heartbeat, responseTimeout, maxWait, registrationTimeout, loops, pace, log,
+            port, heartbeat, responseTimeout, maxWait, registrationTimeout, loops, pace, log, open,
         };
         worker.Hidden = true;
         worker.SetAction(async (result, _) => await Worker.RunAsync(ReadWorkerOptions(result)));
@@ -73,6 +74,7 @@ internal static class ChaosCommandLine
             Loops = result.GetValue(loops),
             PaceMs = result.GetValue(pace),
             Log = result.GetValue(log),
+            Open = result.GetValue(open),
         };
     }
 }

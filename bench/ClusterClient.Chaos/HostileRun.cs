@@ -46,13 +46,13 @@ internal sealed class HostileRun
         var report = new Dictionary<string, object?>();
         try
         {
-            var leader = Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 0, Log = true });
+            var leader = Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 0, Log = true, Open = true });
             if (!await Poll.UntilAsync(() => leader.Ready || leader.ReadyFailed, TimeSpan.FromSeconds(60)) || !leader.IsLeader)
                 throw new InvalidOperationException($"The leader worker did not start as leader: {leader.Failure}\n{leader.StderrTail()}");
             var followers = new[]
             {
-                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1 }),
-                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1 }),
+                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1, Open = true }),
+                Start(new WorkerOptions { Port = _options.Workers.Port, HeartbeatMs = HeartbeatMs, RegistrationTimeoutMs = RegistrationTimeoutMs, Loops = 1, PaceMs = 1, Open = true }),
             };
             if (!await Poll.UntilAsync(() => followers.All(f => f.Ready || f.ReadyFailed), TimeSpan.FromSeconds(60)) || !followers.All(f => f.Ready))
                 throw new InvalidOperationException("The legitimate followers did not get ready.");
@@ -88,9 +88,9 @@ internal sealed class HostileRun
             phases["flood"] = new { connections = flooded, closedByLeader = _closedByLeader - before, seconds = Math.Round(phase.Elapsed.TotalSeconds, 1) };
             Console.Error.WriteLine($"hostile: oversized, trickle and flood phases done ({watch.Elapsed.TotalSeconds:0} s)");
 
-            // Every rogue session logs "Follower ... disconnected: <reason>" (2004); the legitimate two stay connected.
+            // Rogue connections are counted by their close (closedByLeader). The leader logs at most one line per admitted
+            // connection and a bounded number of rejection warnings (at most 20 per 10 s): a flood does not flood the log.
             long rogue = Interlocked.Read(ref _connections);
-            await Poll.UntilAsync(() => leader.LogCount(2004) >= rogue, TimeSpan.FromSeconds(30));
             await Task.Delay(1000);
             var memoryAfter = await GcAsync(leader);
             var callsAfter = followers.Select(Snapshot).ToArray();
@@ -99,8 +99,10 @@ internal sealed class HostileRun
             long okDuring = callsAfter.Zip(callsBefore, (a, b) => a.Ok - b.Ok).Sum();
             long failedDuring = callsAfter.Zip(callsBefore, (a, b) => a.Failed - b.Failed).Sum();
             int connectedLines = leader.LogCount(2003), disconnectedLines = leader.LogCount(2004), rejectedLines = leader.LogCount(2011);
-            if (disconnectedLines != rogue) _anomalies.Add($"{rogue} rogue connections but {disconnectedLines} 'disconnected' log lines (2004)");
-            if (connectedLines != rogue + followers.Length) _anomalies.Add($"{rogue}+{followers.Length} connections but {connectedLines} 'connected' log lines (2003)");
+            if (disconnectedLines > rogue) _anomalies.Add($"{rogue} rogue connections but {disconnectedLines} 'disconnected' log lines (2004): more than one each");
+            if (connectedLines > rogue + followers.Length) _anomalies.Add($"{rogue}+{followers.Length} connections but {connectedLines} 'connected' log lines (2003): more than one each");
+            int warningLimit = 21 * (1 + (int)(attackWatch.Elapsed.TotalSeconds / 10));
+            if (rejectedLines > warningLimit) _anomalies.Add($"{rejectedLines} 'rejected' warnings (2011) for {rogue} rogue connections: above the rate limit ({warningLimit})");
             if (_notClosed > 0) _anomalies.Add($"{_notClosed} rogue connections were not closed by the leader within {CloseLimit.TotalSeconds} s");
             if (failedDuring > 0) _anomalies.Add($"{failedDuring} legitimate calls failed during the attack");
             if (okDuring == 0) _anomalies.Add("no legitimate call succeeded during the attack");

@@ -315,6 +315,9 @@ internal sealed class WorkerOptions
     public int PaceMs { get; set; } = 1;
     public bool Log { get; set; }
 
+    /// <summary>No authentication (ClusterSecurity.Open), so hostile frames reach the decoders behind the handshake.</summary>
+    public bool Open { get; set; }
+
     public void Apply(ClusterClientOptions options)
     {
         options.Port = Port;
@@ -324,6 +327,7 @@ internal sealed class WorkerOptions
         options.MaxWaitTime = TimeSpan.FromMilliseconds(MaxWaitMs);
         options.RegistrationTimeout = TimeSpan.FromMilliseconds(RegistrationTimeoutMs);
         if (Log) options.Logger = new StderrLogger(LogLevel.Information, includeExceptions: false);
+        if (Open) options.Security = ClusterSecurity.Open;
     }
 
     public IEnumerable<string> ToArguments()
@@ -339,5 +343,6 @@ internal sealed class WorkerOptions
             yield return value.ToString(CultureInfo.InvariantCulture);
         }
         if (Log) yield return "--log";
+        if (Open) yield return "--open";
     }
 }

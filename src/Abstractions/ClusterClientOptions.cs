@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text;
 using MessagePack;
 using Microsoft.Extensions.Logging;
@@ -20,8 +22,16 @@ public sealed partial class ClusterClientOptions
     /// <summary>Environment variable holding the default <see cref="Secret"/> (its UTF-8 bytes).</summary>
     public const string SecretEnvironmentVariable = "CLUSTER_CLIENT_SECRET";
 
-    /// <summary>Shortest accepted <see cref="Secret"/>, in bytes.</summary>
+    /// <summary>Shortest accepted <see cref="Secret"/>, in bytes (and shortest passphrase for <see cref="UseSecret(string)"/>).</summary>
     public const int MinSecretLength = 16;
+
+    /// <summary>
+    /// PBKDF2-HMAC-SHA256 iterations applied to a passphrase (<see cref="UseSecret(string)"/>, <see cref="SecretEnvironmentVariable"/>),
+    /// so a guess costs an attacker this many HMACs instead of one.
+    /// </summary>
+    public const int PassphraseIterations = 600_000;
+
+    private static readonly ConcurrentDictionary<string, byte[]> StretchedPassphrases = new(StringComparer.Ordinal);
 
     /// <summary>Channel name; processes share a real client per (port, name). Defaults to the interface's full name.</summary>
     public string? Name { get; set; }
@@ -102,12 +112,47 @@ public sealed partial class ClusterClientOptions
     public ILogger? Logger { get; set; }
 
     /// <summary>
-    /// Optional shared secret (at least <see cref="MinSecretLength"/> bytes). When set, a follower must prove it knows the
-    /// secret before the leader accepts anything from it, and the leader must prove it too (HMAC-SHA256 over fresh nonces;
-    /// the secret itself never travels). Every process sharing the port needs the same secret. Defaults to the UTF-8 bytes
-    /// of <see cref="SecretEnvironmentVariable"/>; <see cref="UseSecret(string)"/> sets it from a string.
+    /// Optional shared secret: at least <see cref="MinSecretLength"/> random bytes, used as the HMAC key as given. Every peer
+    /// must prove it knows the secret, the leader first (HMAC-SHA256 over fresh nonces; the secret itself never travels).
+    /// Every process sharing the port needs the same secret. When null (and <see cref="Security"/> is
+    /// <see cref="ClusterSecurity.Authenticated"/>), a random per-user secret in <see cref="StateDirectory"/> is used, so
+    /// processes of one user need no configuration. Defaults to <see cref="SecretEnvironmentVariable"/>, read as a passphrase
+    /// (see <see cref="UseSecret(string)"/>).
     /// </summary>
     public byte[]? Secret { get; set; } = ReadSecretFromEnvironment();
+
+    /// <summary>
+    /// Whether peers must authenticate (the default) or anyone reaching the port may join (<see cref="ClusterSecurity.Open"/>,
+    /// Node cluster-client's behaviour). See docs/security.md before opening it.
+    /// </summary>
+    public ClusterSecurity Security { get; set; } = ClusterSecurity.Authenticated;
+
+    /// <summary>How much of a real client's exception a follower receives. Default <see cref="RemoteErrorDetail.Message"/> (no stack trace).</summary>
+    public RemoteErrorDetail RemoteErrorDetail { get; set; } = RemoteErrorDetail.Message;
+
+    /// <summary>
+    /// Registration bytes (the encoded first argument of subscriptions) one follower may hold on the leader in total.
+    /// A subscription beyond it is faulted with an error naming this limit. Default 4 MiB.
+    /// </summary>
+    public int MaxRegistrationBytesPerFollower { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Idle subscription keys a channel keeps on the leader: keys whose last subscriber left but whose real subscription
+    /// cannot be undone (a listener subscribe with no paired unsubscribe member). Each also counts against its creator's
+    /// <see cref="MaxSubscriptionsPerFollower"/> while it is connected. Past this bound a follower's subscription that would
+    /// add such a key is faulted. Default 1024.
+    /// </summary>
+    public int MaxIdleSubscriptionsPerChannel { get; set; } = 1024;
+
+    /// <summary>
+    /// Bytes of incomplete frames the leader buffers across all its connections at once. A connection whose partial frame
+    /// would exceed it is closed with a logged reason. Before a connection has authenticated and registered a channel,
+    /// its frames are further limited to <see cref="PreAuthenticationFrameSize"/>. Default 256 MiB.
+    /// </summary>
+    public long MaxBufferedReceiveBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Largest frame the leader accepts from a connection that has not authenticated and registered yet (4 KiB).</summary>
+    public const int PreAuthenticationFrameSize = 4096;
 
     /// <summary>How followers reach the leader: loopback TCP (default) or a Unix domain socket.</summary>
     public ClusterTransport Transport { get; set; } = ClusterTransport.Tcp;
@@ -119,8 +164,10 @@ public sealed partial class ClusterClientOptions
     public string? SocketPath { get; set; }
 
     /// <summary>
-    /// Directory for the leader lease file (hung-leader replacement) and the default socket path. Defaults to a
-    /// per-user directory (mode 0700) under the system temp path. Every process sharing the port must use the same one.
+    /// Directory for the leader lease file (hung-leader replacement), the per-user secret and the default socket path.
+    /// Defaults to <c>$XDG_RUNTIME_DIR/clusterclient</c>, else <c>clusterclient-{uid}</c> under the system temp path. It
+    /// must be a real directory (not a symbolic link) owned by this user with no access for others (0700, set when it
+    /// is created); anything else fails <c>Create</c> with an error naming it. Every process sharing the port must use the same one.
     /// </summary>
     public string? StateDirectory { get; set; }
 
@@ -131,15 +178,28 @@ public sealed partial class ClusterClientOptions
     /// </summary>
     public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
 
-    /// <summary>Sets <see cref="Secret"/> to the UTF-8 bytes of <paramref name="secret"/>.</summary>
-    /// <param name="secret">The shared secret; at least <see cref="MinSecretLength"/> bytes of UTF-8.</param>
+    /// <summary>
+    /// Sets <see cref="Secret"/> from a passphrase, stretched with PBKDF2-HMAC-SHA256 (<see cref="PassphraseIterations"/>
+    /// iterations, a fixed ClusterClient salt) into a 32-byte key, so an attacker who observes a handshake pays that many
+    /// HMACs per guess. Every process must use the same passphrase. Stretching takes a fraction of a second once per
+    /// process and passphrase.
+    /// </summary>
+    /// <param name="secret">The passphrase; at least <see cref="MinSecretLength"/> bytes of UTF-8.</param>
     /// <returns>These options.</returns>
+    /// <exception cref="ArgumentException">The passphrase is shorter than <see cref="MinSecretLength"/> bytes.</exception>
     public ClusterClientOptions UseSecret(string secret)
     {
         ArgumentNullException.ThrowIfNull(secret);
-        Secret = Encoding.UTF8.GetBytes(secret);
+        if (Encoding.UTF8.GetByteCount(secret) < MinSecretLength)
+            throw new ArgumentException($"A secret passphrase must be at least {MinSecretLength} bytes of UTF-8 (was {Encoding.UTF8.GetByteCount(secret)}); use a long random value in every process.", nameof(secret));
+        Secret = Stretch(secret);
         return this;
     }
+
+    /// <summary>PBKDF2 of a passphrase, computed once per process and passphrase.</summary>
+    private static byte[] Stretch(string passphrase) =>
+        (byte[])StretchedPassphrases.GetOrAdd(passphrase, static p =>
+            Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(p), "ClusterClient/2 passphrase"u8, PassphraseIterations, HashAlgorithmName.SHA256, 32)).Clone();
 
     /// <summary>Checks every option and throws <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()
@@ -176,8 +236,20 @@ public sealed partial class ClusterClientOptions
             throw new ArgumentException("StateDirectory must not be empty; leave it null for the per-user default.", nameof(StateDirectory));
         if (BindAddress is null)
             throw new ArgumentException("BindAddress must not be null; use IPAddress.Loopback (the default).", nameof(BindAddress));
+        if (!Enum.IsDefined(Security))
+            throw new ArgumentException($"Security {(int)Security} is not a ClusterSecurity.", nameof(Security));
+        if (Security == ClusterSecurity.Open && Secret is not null)
+            throw new ArgumentException($"Security is Open but a Secret is set (perhaps from {SecretEnvironmentVariable}); an open cluster uses no secret. Remove one of them.", nameof(Security));
+        if (!Enum.IsDefined(RemoteErrorDetail))
+            throw new ArgumentException($"RemoteErrorDetail {(int)RemoteErrorDetail} is not a RemoteErrorDetail.", nameof(RemoteErrorDetail));
         if (!IPAddress.IsLoopback(BindAddress) && Secret is null)
-            throw new ArgumentException($"BindAddress {BindAddress} is not a loopback address, so other machines could connect to the leader; set a Secret (or {SecretEnvironmentVariable}) to allow it, or keep the loopback default.", nameof(BindAddress));
+            throw new ArgumentException($"BindAddress {BindAddress} is not a loopback address, so other machines could connect to the leader; set a Secret (or {SecretEnvironmentVariable}) shared by every machine, or keep the loopback default.", nameof(BindAddress));
+        if (MaxRegistrationBytesPerFollower < 1024)
+            throw new ArgumentException($"MaxRegistrationBytesPerFollower must be at least 1024 (was {MaxRegistrationBytesPerFollower}).", nameof(MaxRegistrationBytesPerFollower));
+        if (MaxIdleSubscriptionsPerChannel < 0)
+            throw new ArgumentException($"MaxIdleSubscriptionsPerChannel must not be negative (was {MaxIdleSubscriptionsPerChannel}).", nameof(MaxIdleSubscriptionsPerChannel));
+        if (MaxBufferedReceiveBytes < MaxFrameSize)
+            throw new ArgumentException($"MaxBufferedReceiveBytes must be at least MaxFrameSize ({MaxFrameSize}) (was {MaxBufferedReceiveBytes}).", nameof(MaxBufferedReceiveBytes));
         if (MaxFollowers is < 1 or > 65535)
             throw new ArgumentException($"MaxFollowers must be between 1 and 65535 (was {MaxFollowers}).", nameof(MaxFollowers));
         if (MaxInflightCallsPerFollower is < 1 or > 1_000_000)
@@ -204,7 +276,9 @@ public sealed partial class ClusterClientOptions
     private static byte[]? ReadSecretFromEnvironment()
     {
         var text = Environment.GetEnvironmentVariable(SecretEnvironmentVariable);
-        return string.IsNullOrEmpty(text) ? null : Encoding.UTF8.GetBytes(text);
+        if (string.IsNullOrEmpty(text)) return null;
+        // Too short to stretch: kept as is, so Validate names the problem.
+        return Encoding.UTF8.GetByteCount(text) < MinSecretLength ? Encoding.UTF8.GetBytes(text) : Stretch(text);
     }
 
     private static bool ReadSingleModeFromEnvironment()

@@ -13,7 +13,7 @@ public sealed class AuthTests
         Assert.Equal(leader.Pid, Replies.Value(await followers[0].RequestAsync("pid")).GetInt32());
 
         var wrong = cluster.Start("--secret", "another secret, also long enough", "--max-wait-ms", "3000", "--role", "follower");
-        var none = cluster.Start("--max-wait-ms", "3000", "--role", "follower");
+        var none = cluster.Start("--open", "--max-wait-ms", "3000", "--role", "follower");
         foreach (var (host, expected) in new[] { (wrong, "different secrets"), (none, "requires a shared secret") })
         {
             var failed = await HostCluster.WaitReadyFailedAsync(host);
@@ -33,7 +33,7 @@ public sealed class AuthTests
     public async Task A_follower_with_a_secret_refuses_a_leader_without_one()
     {
         await using var cluster = new HostCluster("--max-wait-ms", "3000", "--response-timeout-ms", "20000");
-        var leader = cluster.Start();
+        var leader = cluster.Start("--open");
         await HostCluster.WaitReadyAsync(leader);
         var follower = cluster.Start("--secret", Secret, "--role", "follower");
         var failed = await HostCluster.WaitReadyFailedAsync(follower);

@@ -17,11 +17,32 @@ public sealed class HostProcess : JsonLineProcess
     public static string TestHostPath => ChildTools.PathOf("testhost", "ClusterClient.TestHost.dll");
 
     /// <summary>Starts a worker with <c>dotnet ClusterClient.TestHost.dll</c> and the given arguments.</summary>
-    public static HostProcess Start(string label, params string[] arguments)
+    public static HostProcess Start(string label, params string[] arguments) => Start(label, environment: null, arguments);
+
+    /// <summary>Starts a worker with extra environment variables (a null value removes the variable).</summary>
+    public static HostProcess Start(string label, IReadOnlyDictionary<string, string?>? environment, params string[] arguments)
     {
         var host = new HostProcess(label);
-        host.Launch(ProcessCommand.ForDll(TestHostPath, arguments));
+        var info = ProcessCommand.ForDll(TestHostPath, arguments);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null) info.Environment.Remove(name);
+            else info.Environment[name] = value;
+        }
+        host.Launch(info);
         return host;
+    }
+
+    /// <summary>Lines of its log (stderr with <c>--log</c>) at level Warning so far.</summary>
+    public int WarningLines => Volatile.Read(ref _warningLines);
+
+    private int _warningLines;
+
+    /// <inheritdoc/>
+    protected override void OnStderrLine(string line)
+    {
+        base.OnStderrLine(line);
+        if (line.Contains(" Warning ", StringComparison.Ordinal)) Interlocked.Increment(ref _warningLines);
     }
 
     /// <summary>A port nobody listens on right now.</summary>

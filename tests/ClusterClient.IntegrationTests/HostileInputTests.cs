@@ -13,10 +13,11 @@ public sealed class HostileInputTests
         string context = $"{report.GetRawText()}\n{stderr}";
         long rogue = report.GetProperty("rogueConnections").GetInt64();
         Assert.True(rogue > 400, $"Too few rogue connections were made.\n{context}");
-        // Every rogue connection was closed by the leader, with a logged reason ("disconnected: <reason>").
+        // Every rogue connection was closed by the leader; the log got at most one line each, and rejection warnings
+        // stayed within their rate limit (issue 11, finding 12: junk connections must not flood the log).
         Assert.True(report.GetProperty("notClosed").GetInt64() == 0, context);
         Assert.Equal(rogue, report.GetProperty("closedByLeader").GetInt64());
-        Assert.Equal(rogue, report.GetProperty("logLines").GetProperty("disconnected2004").GetInt64());
+        Assert.True(report.GetProperty("logLines").GetProperty("disconnected2004").GetInt64() <= rogue, context);
         // The legitimate followers were served throughout.
         var calls = report.GetProperty("legitimateCallsDuringAttack");
         Assert.True(calls.GetProperty("ok").GetInt64() > 0, context);

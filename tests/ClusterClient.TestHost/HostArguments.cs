@@ -29,12 +29,14 @@ internal sealed class HostArguments
     public int? EtcdTtlSeconds { get; private set; }
     public string? ClusterName { get; private set; }
     public System.Net.IPAddress? Bind { get; private set; }
+    public bool Open { get; private set; }
+    public RemoteErrorDetail? RemoteError { get; private set; }
 
     public const string Usage =
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
         "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
-        "[--secret S] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--cluster NAME] [--bind ADDRESS]";
+        "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--cluster NAME] [--bind ADDRESS]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -70,6 +72,8 @@ internal sealed class HostArguments
                 case "--log": result.Log = true; break;
                 case "--second-channel": result.SecondChannel = true; break;
                 case "--secret": result.Secret = Value(); break;
+                case "--open": result.Open = true; break;
+                case "--remote-error": result.RemoteError = Enum.Parse<RemoteErrorDetail>(Value(), ignoreCase: true); break;
                 case "--transport":
                     result.Transport = Value().ToLowerInvariant() switch
                     {
@@ -110,6 +114,8 @@ internal sealed class HostArguments
         if (ProxyGeneration is { } mode) options.ProxyGeneration = mode;
         options.SingleMode = SingleMode;
         if (Secret is not null) options.UseSecret(Secret);
+        if (Open) options.Security = ClusterSecurity.Open;
+        if (RemoteError is { } detail) options.RemoteErrorDetail = detail;
         if (Transport is { } transport) options.Transport = transport;
         if (SocketPath is not null) options.SocketPath = SocketPath;
         if (StateDirectory is not null) options.StateDirectory = StateDirectory;

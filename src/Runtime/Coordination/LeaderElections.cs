@@ -21,4 +21,10 @@ internal static class LeaderElections
         if (options.Etcd is not null) return static (o, _, logger) => EtcdElection.FromOptions(o, logger);
         return static (o, monitor, logger) => new LocalElection(o, monitor, logger);
     }
+
+    /// <summary>
+    /// The secret peers of this scope prove they know: none for <see cref="ClusterSecurity.Open"/>, the configured
+    /// <see cref="ClusterClientOptions.Secret"/>, else the per-user secret file in the verified state directory.
+    /// </summary>
+    public static byte[]? PeerSecret(ClusterClientOptions options) => StateDirectory.PeerSecret(options);
 }

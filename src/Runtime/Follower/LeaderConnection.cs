@@ -31,14 +31,14 @@ internal sealed class LeaderConnection : PeerConnection
     private long _nextRequestId;
     private volatile string? _goodbyeReason;
 
-    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, LivenessMonitor monitor,
+    private LeaderConnection(FrameConnection connection, ClusterClientOptions options, byte[]? secret, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger)
         : base(connection, options.HeartbeatInterval, "the leader")
     {
         _monitor = monitor;
         _onClosing = onClosing;
         _logger = logger;
-        _handshake = new FollowerHandshake(options.Secret, options.Port);
+        _handshake = new FollowerHandshake(secret, options.Port, connection.DescribePeer);
         _pulse = PulseSender.TryCreate(connection.RemoteEndPoint, connection.LocalEndPoint);
     }
 
@@ -68,7 +68,7 @@ internal sealed class LeaderConnection : PeerConnection
     /// </summary>
     /// <exception cref="System.Net.Sockets.SocketException">Nothing listens there (connection refused) or the socket failed.</exception>
     /// <exception cref="ClusterClientException">Something listens there but does not speak the ClusterClient protocol.</exception>
-    public static async Task<LeaderConnection> ConnectAsync(EndPoint endPoint, ClusterClientOptions options, long knownEpoch, LivenessMonitor monitor,
+    public static async Task<LeaderConnection> ConnectAsync(EndPoint endPoint, ClusterClientOptions options, byte[]? secret, long knownEpoch, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger, CancellationToken cancellationToken)
     {
         int port = options.Port;
@@ -86,7 +86,7 @@ internal sealed class LeaderConnection : PeerConnection
             throw new ClusterClientException($"Connecting to {where} did not complete within {options.ConnectTimeout.TotalMilliseconds:0} ms (ConnectTimeout).");
         }
 
-        var connection = new LeaderConnection(frames, options, monitor, onClosing, logger);
+        var connection = new LeaderConnection(frames, options, secret, monitor, onClosing, logger);
         connection.StartReading();
         var hello = new PendingControl<long>(static frame => frame.ReadHeader<HeartbeatHeader>().Epoch, "the handshake")
         {
@@ -97,7 +97,7 @@ internal sealed class LeaderConnection : PeerConnection
             connection.SendControl(hello, PacketType.Heartbeat, new HeartbeatHeader(knownEpoch, Stopwatch.GetTimestamp()));
             var epoch = await hello.Task.WaitAsync(options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
             if (!connection._handshake.TryComplete(where)) throw new ClusterClientException(connection._handshake.Failure!);
-            connection.LeaderEpoch = epoch;
+            connection.LeaderEpoch = Epochs.Check(epoch, "the leader's handshake");
             monitor.Add(connection);
             return connection;
         }

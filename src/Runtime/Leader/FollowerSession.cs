@@ -24,7 +24,9 @@ internal sealed class FollowerSession : PeerConnection
     private readonly string _name;
     private readonly long _acceptedAt;
     private readonly long _registrationTicks;
-    private readonly HashSet<(uint MethodId, long SubscriptionId)> _subscriptions = new();
+    private readonly SubscriptionQuota _subscriptions;
+    // Real calls still executing for this follower, cancelled-but-running ones included: what MaxInflightCallsPerFollower bounds.
+    private int _running;
     private readonly LeaderHandshake _handshake;
     private readonly long _authDeadline;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
@@ -38,7 +40,8 @@ internal sealed class FollowerSession : PeerConnection
         _name = connection.RemoteEndPoint?.ToString() ?? "(unknown)";
         PeerPort = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Port ?? 0;
         _acceptedAt = Stopwatch.GetTimestamp();
-        _handshake = new LeaderHandshake(server.Options.Secret, server.Options.Port);
+        _handshake = new LeaderHandshake(server.Secret, server.Options.Port);
+        _subscriptions = new SubscriptionQuota(server.Options.MaxSubscriptionsPerFollower, server.Options.MaxRegistrationBytesPerFollower);
         _authDeadline = _acceptedAt + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
         _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
     }
@@ -59,12 +62,13 @@ internal sealed class FollowerSession : PeerConnection
             Volatile.Write(ref _admission, 2);
             string reason = $"the leader (pid {Environment.ProcessId}) already serves MaxFollowers ({_server.Options.MaxFollowers}) followers; " +
                             "raise ClusterClientOptions.MaxFollowers on every process or run fewer processes";
-            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.ConnectionRejected(_server.Logger, Who, reason);
             Connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason));
             _ = Connection.CloseAsync($"refused: {reason}");
             return false;
         }
         if (Interlocked.CompareExchange(ref _admission, 1, 0) != 0) _server.ReleaseAdmission();
+        else LeaderLog.FollowerConnected(_server.Logger, Who);
         return true;
     }
 
@@ -72,12 +76,18 @@ internal sealed class FollowerSession : PeerConnection
 
     public string Name => _name;
 
+    /// <summary>The connection and the user behind it (uid where the OS tells), for warnings.</summary>
+    private string Who => $"{_name} ({Connection.DescribePeer()})";
+
+    /// <summary>How much of a real client's exception this leader sends.</summary>
+    internal RemoteErrorDetail ErrorDetail => _server.Options.RemoteErrorDetail;
+
     /// <summary>The follower's TCP port of this connection; its UDP pulses name it.</summary>
     public int PeerPort { get; }
 
     public void Start()
     {
-        LeaderLog.FollowerConnected(_server.Logger, _name);
+        // Logged once admitted (authenticated): a flood of junk connections must not cost a log line each.
         StartReading();
     }
 
@@ -160,7 +170,7 @@ internal sealed class FollowerSession : PeerConnection
     private void RejectUnauthenticated(string reason)
     {
         if (!_handshake.TryReject()) return;
-        LeaderLog.AuthenticationFailed(_server.Logger, _name, reason);
+        if (_server.Rejections.Allow(_server.Logger)) LeaderLog.AuthenticationFailed(_server.Logger, Who, reason);
         Connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, "authentication failed: " + reason));
         _ = Connection.CloseAsync("authentication failed: " + reason);
     }
@@ -170,6 +180,8 @@ internal sealed class FollowerSession : PeerConnection
         var header = frame.ReadHeader<RegisterChannelHeader>();
         if (!Admit()) return;
         _registered = true;
+        // Authenticated (or open) and registering: from now on frames up to MaxFrameSize are accepted.
+        Connection.ReceiveLimits = _server.Limits;
         _channels.Register(frame.RequestId, header);
     }
 
@@ -185,13 +197,21 @@ internal sealed class FollowerSession : PeerConnection
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
             return;
         }
+        // A cancel frees the request id at once but not the slot: the real call may ignore its token and keep running,
+        // so the slot is held until it actually finishes (CallFinished).
         var call = InflightCall.Rent(this, requestId, method);
-        var added = _inflight.TryAdd(call, _server.Options.MaxInflightCallsPerFollower);
-        if (added != RequestAddResult.Added) call.ReturnUnused();
+        var added = Interlocked.Increment(ref _running) > _server.Options.MaxInflightCallsPerFollower
+            ? RequestAddResult.Full
+            : _inflight.TryAdd(call, _server.Options.MaxInflightCallsPerFollower);
+        if (added != RequestAddResult.Added)
+        {
+            Interlocked.Decrement(ref _running);
+            call.ReturnUnused();
+        }
         if (added == RequestAddResult.Full)
         {
             string limit = $"this follower already has MaxInflightCallsPerFollower ({_server.Options.MaxInflightCallsPerFollower}) calls running on the leader";
-            LeaderLog.LimitReached(_server.Logger, _name, limit);
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.LimitReached(_server.Logger, Who, limit);
             SendError(requestId, "ClusterSharing.ClusterClientException",
                 $"The leader refused '{method.Name}': {limit}. Wait for calls to complete, or raise ClusterClientOptions.MaxInflightCallsPerFollower on the leader.", null);
             return;
@@ -260,31 +280,37 @@ internal sealed class FollowerSession : PeerConnection
         var channel = _channels.ById(header.ChannelId) as ISubscriptionHost;
         if (channel is null)
             throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"Channel id {header.ChannelId} is not registered on this connection.");
-        var registration = frame.Body.ToArray();
         var subscriber = new RemoteSubscriber(this, header.ChannelId, header.MethodId, header.SubscriptionId);
-        if (frame.Type == PacketType.Subscribe)
+        if (frame.Type == PacketType.Unsubscribe)
         {
-            bool admitted;
-            lock (_subscriptions)
+            // The registration admitted with the id is the one removed, whatever bytes the unsubscribe carries.
+            if (_subscriptions.Remove(header.ChannelId, header.MethodId, header.SubscriptionId) is { } admitted
+                && channel.Hub.Remove(header.MethodId, admitted, this, header.SubscriptionId))
             {
-                admitted = _subscriptions.Contains((header.MethodId, header.SubscriptionId))
-                    || (_subscriptions.Count < _server.Options.MaxSubscriptionsPerFollower && _subscriptions.Add((header.MethodId, header.SubscriptionId)));
+                _subscriptions.ChargeIdle(admitted);
             }
-            if (!admitted)
-            {
-                string limit = $"this follower already holds MaxSubscriptionsPerFollower ({_server.Options.MaxSubscriptionsPerFollower}) subscriptions on the leader";
-                LeaderLog.LimitReached(_server.Logger, _name, limit);
-                subscriber.Complete(new ClusterClientException(
-                    $"The leader refused the subscription: {limit}. Unsubscribe others first, or raise ClusterClientOptions.MaxSubscriptionsPerFollower on the leader."));
-                return;
-            }
-            channel.Hub.Add(header.MethodId, registration, subscriber);
+            return;
         }
-        else
+        byte[] registration;
+        try
         {
-            lock (_subscriptions) _subscriptions.Remove((header.MethodId, header.SubscriptionId));
-            channel.Hub.Remove(header.MethodId, registration, this, header.SubscriptionId);
+            // Keyed on canonical bytes: re-encoding one topic differently does not make another real subscription.
+            registration = CanonicalRegistration.Of(frame.Body.ToArray());
         }
+        catch (MessagePackSerializationException ex)
+        {
+            subscriber.Complete(new ClusterClientException($"The leader cannot decode the subscription's registration: {ex.Message}"));
+            return;
+        }
+        if (_subscriptions.TryAdd(header.ChannelId, header.MethodId, header.SubscriptionId, registration) is { } limit)
+        {
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.LimitReached(_server.Logger, Who, limit);
+            subscriber.Complete(new ClusterClientException(
+                $"The leader refused the subscription: {limit}. Unsubscribe others first, or raise the limit on the leader (ClusterClientOptions)."));
+            return;
+        }
+        if (!channel.Hub.Add(header.MethodId, registration, subscriber, _server.Options.MaxIdleSubscriptionsPerChannel))
+            _subscriptions.Remove(header.ChannelId, header.MethodId, header.SubscriptionId);
     }
 
     /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
@@ -319,14 +345,14 @@ internal sealed class FollowerSession : PeerConnection
     {
         if (!_handshake.IsAuthenticated && timestamp > _authDeadline)
         {
-            LeaderLog.AuthenticationFailed(_server.Logger, _name, "it did not authenticate within ConnectTimeout");
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.AuthenticationFailed(_server.Logger, Who, "it did not authenticate within ConnectTimeout");
             Close("authentication failed: no proof within ConnectTimeout");
             return false;
         }
         if (!_registered && timestamp - _acceptedAt > _registrationTicks)
         {
             string reason = $"no channel was registered within RegistrationTimeout ({_server.Options.RegistrationTimeout.TotalMilliseconds:0} ms)";
-            LeaderLog.ConnectionRejected(_server.Logger, _name, reason);
+            if (_server.Rejections.Allow(_server.Logger)) LeaderLog.ConnectionRejected(_server.Logger, Who, reason);
             Close(reason);
             return false;
         }
@@ -340,7 +366,9 @@ internal sealed class FollowerSession : PeerConnection
 
     protected override void OnClosed(string reason)
     {
-        LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        int admission = Volatile.Read(ref _admission);
+        if (admission == 1) LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        else if (admission == 0 && _server.QuietCloses.TryLog(out _)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
         foreach (var channel in _channels.Snapshot())
         {
@@ -351,4 +379,10 @@ internal sealed class FollowerSession : PeerConnection
 
     /// <summary>Invokes running on the leader for this follower (tests).</summary>
     internal int InflightCount => _inflight.Count;
+
+    /// <summary>A real call of this follower finished (whether or not its caller still waited): its slot is free.</summary>
+    internal void CallFinished() => Interlocked.Decrement(ref _running);
+
+    /// <summary>Real calls still executing for this follower, abandoned ones included (tests).</summary>
+    internal int RunningCount => Volatile.Read(ref _running);
 }

@@ -1,4 +1,5 @@
 using ClusterSharing.Diagnostics;
+using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
 using ClusterSharing.Transport;
 using MessagePack;
@@ -131,6 +132,8 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
     private void Finish(Exception? error)
     {
         Telemetry.End(error);
+        // The real call is over (completed, failed or finally honoured its cancellation): its in-flight slot is free.
+        _session.CallFinished();
         _removed |= _session.TryRemoveInflight(RequestId, this);
         if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
         {
@@ -138,8 +141,8 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
             string type = error is MessagePackSerializationException ? typeof(ClusterClientException).FullName! : error.GetType().FullName ?? error.GetType().Name;
             string message = error is MessagePackSerializationException
                 ? $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?"
-                : error.Message;
-            _session.SendError(RequestId, type, message, error.StackTrace, error.Data["Code"]?.ToString());
+                : RemoteError.MessageOf(error, _session.ErrorDetail);
+            _session.SendError(RequestId, type, message, RemoteError.StackTraceOf(error, _session.ErrorDetail), error.Data["Code"]?.ToString());
         }
         else if (error is null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
         {

@@ -47,6 +47,15 @@ internal static partial class LeaderLog
     [LoggerMessage(2012, LogLevel.Warning, "Follower {Follower} hit a limit: {Reason}")]
     public static partial void LimitReached(ILogger logger, string follower, string reason);
 
+    [LoggerMessage(2013, LogLevel.Warning, "{Count} more rejected connections or limit hits were not logged (at most 20 warnings per {WindowSeconds} s)")]
+    public static partial void RejectionsSuppressed(ILogger logger, int count, double windowSeconds);
+
+    [LoggerMessage(2015, LogLevel.Warning, "The UDP pulse port {Port} is taken by another socket; followers will judge this leader by TCP heartbeats alone (and may answer pulses from whoever holds it)")]
+    public static partial void PulsePortTaken(ILogger logger, int port);
+
+    [LoggerMessage(2014, LogLevel.Debug, "Connection {Follower} closed before it authenticated or registered: {Reason}")]
+    public static partial void UnadmittedClosed(ILogger logger, string follower, string reason);
+
     [LoggerMessage(4005, LogLevel.Warning, "Follower {Follower} failed authentication: {Reason}")]
     public static partial void AuthenticationFailed(ILogger logger, string follower, string reason);
 

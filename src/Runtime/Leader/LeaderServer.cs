@@ -26,23 +26,45 @@ internal sealed class LeaderServer : IAsyncDisposable
 
     // epoch: the leader's current epoch; observeEpoch: called with the epoch a connecting follower knew, returns the
     // (possibly raised) current epoch.
-    public LeaderServer(Socket listener, ClusterClientOptions options, Func<long> epoch, Func<long, long> observeEpoch, Func<string, ILeaderChannel?> findChannel,
+    public LeaderServer(Socket listener, ClusterClientOptions options, byte[]? secret, Func<long> epoch, Func<long, long> observeEpoch, Func<string, ILeaderChannel?> findChannel,
         LivenessMonitor monitor, ILogger logger)
     {
         _listener = listener;
         Options = options;
+        Secret = secret;
         _epoch = epoch;
         _observeEpoch = observeEpoch;
         _findChannel = findChannel;
         _monitor = monitor;
         Logger = logger;
         Limits = new ProtocolLimits { MaxFrameSize = options.MaxFrameSize, MaxHeaderSize = options.MaxHeaderSize };
+        PreAuthenticationLimits = new ProtocolLimits
+        {
+            MaxFrameSize = Math.Min(ClusterClientOptions.PreAuthenticationFrameSize, options.MaxFrameSize),
+            MaxHeaderSize = Math.Min(1024, options.MaxHeaderSize),
+        };
+        ReceiveBudget = new ReceiveBudget(options.MaxBufferedReceiveBytes);
     }
 
     public ClusterClientOptions Options { get; }
 
     /// <summary>Serve TLS 1.3 with this certificate (cluster scope: followers pin its fingerprint); null: plain TCP or Unix socket.</summary>
     public X509Certificate2? Certificate { get; init; }
+
+    /// <summary>The secret followers must prove they know (the leader proves it too); null for an open cluster.</summary>
+    public byte[]? Secret { get; }
+
+    /// <summary>Limits for a connection until it authenticated and registered a channel: small frames only.</summary>
+    public ProtocolLimits PreAuthenticationLimits { get; }
+
+    /// <summary>Incomplete-frame bytes all connections may buffer together.</summary>
+    public ReceiveBudget ReceiveBudget { get; }
+
+    /// <summary>Bounds the warnings about rejected connections and limit hits.</summary>
+    public RejectionLimiter Rejections { get; } = new();
+
+    /// <summary>Bounds the debug lines about connections that closed before they were admitted (separately, so they never use up the warnings).</summary>
+    public RejectionLimiter QuietCloses { get; } = new();
 
     public long Epoch => _epoch();
 
@@ -51,7 +73,8 @@ internal sealed class LeaderServer : IAsyncDisposable
     /// the previous leader (a fresh process) starts at epoch 1; this raises it past what its followers knew, so the
     /// epoch never goes backwards for them.
     /// </summary>
-    public long ObserveFollowerEpoch(long followerEpoch) => _observeEpoch(followerEpoch);
+    /// <exception cref="ProtocolException">The follower's epoch is outside the valid range (a forged or corrupt handshake).</exception>
+    public long ObserveFollowerEpoch(long followerEpoch) => _observeEpoch(Epochs.Check(followerEpoch, "the follower's handshake"));
 
     public ILogger Logger { get; }
 
@@ -70,10 +93,18 @@ internal sealed class LeaderServer : IAsyncDisposable
     public void Start()
     {
         // TCP only: a Unix-socket leader has no port for the pulse, and its followers rely on the heartbeat frames.
-        if (_listener.LocalEndPoint is System.Net.IPEndPoint local && LivenessPulse.TryBindResponder(local.Port) is { } udp)
+        if (_listener.LocalEndPoint is System.Net.IPEndPoint local)
         {
-            Pulse = new PulseResponder(udp, _epoch);
-            _monitor.Add(Pulse);
+            if (LivenessPulse.TryBindResponder(local.Port) is { } udp)
+            {
+                Pulse = new PulseResponder(udp, _epoch);
+                _monitor.Add(Pulse);
+            }
+            else
+            {
+                // Someone else holds the UDP port (another program, or another user squatting it): say so.
+                LeaderLog.PulsePortTaken(Logger, local.Port);
+            }
         }
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
@@ -103,9 +134,19 @@ internal sealed class LeaderServer : IAsyncDisposable
             // can be at once, so a connection flood costs a closed socket each, not a session each.
             if (SessionCount >= 2 * Options.MaxFollowers)
             {
-                string who = socket.RemoteEndPoint?.ToString() ?? "(unknown)";
-                LeaderLog.ConnectionRejected(Logger, who,
-                    $"{SessionCount} connections are open, twice MaxFollowers ({Options.MaxFollowers}); closed at once");
+                if (Rejections.Allow(Logger))
+                {
+                    LeaderLog.ConnectionRejected(Logger, $"{socket.RemoteEndPoint} ({PeerIdentity.Describe(socket)})",
+                        $"{SessionCount} connections are open, twice MaxFollowers ({Options.MaxFollowers}); closed at once");
+                }
+                socket.Dispose();
+                continue;
+            }
+            if (Secret is not null && socket.AddressFamily == AddressFamily.Unix && PeerIdentity.Of(socket) is { IsSameUser: false } stranger)
+            {
+                // SO_PEERCRED: the kernel says who connected. Another user never gets as far as the handshake.
+                if (Rejections.Allow(Logger))
+                    LeaderLog.ConnectionRejected(Logger, $"unix socket peer ({stranger})", "it runs as another user; only this user's processes may join");
                 socket.Dispose();
                 continue;
             }
@@ -130,8 +171,14 @@ internal sealed class LeaderServer : IAsyncDisposable
         }
     }
 
-    private FrameConnectionOptions ConnectionOptions(string? remote) =>
-        new() { Limits = Limits, Logger = Logger, Name = $"follower {remote}" };
+    private FrameConnectionOptions ConnectionOptions(string? remote) => new()
+    {
+        Limits = Limits,
+        ReceiveLimits = PreAuthenticationLimits,
+        ReceiveBudget = ReceiveBudget,
+        // No transport logger: the session logs why its connection closed, rate-limited until it is admitted.
+        Name = $"follower {remote}",
+    };
 
     /// <summary>Starts a session on <paramref name="connection"/>; false when the server is closing.</summary>
     private bool Admit(FrameConnection connection)

@@ -22,6 +22,6 @@ internal sealed class RemoteSubscriber(FollowerSession session, int channelId, u
             return;
         }
         session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Faulted,
-            WireSerializer.ToBytes(error, RemoteError.Instance, WireSerializer.Standard));
+            WireSerializer.ToBytes(error, RemoteError.For(session.ErrorDetail), WireSerializer.Standard));
     }
 }

@@ -10,7 +10,9 @@ namespace ClusterSharing.Leader;
 /// </summary>
 internal sealed class SessionChannels(FollowerSession session, LeaderServer server)
 {
+    private const int MaxWaitingRegistrations = 16;
     private readonly List<ILeaderChannel> _channels = new();
+    private int _waiting;
 
     /// <summary>Registers the channel <paramref name="header"/> names and answers <paramref name="requestId"/>, now or once the channel is ready.</summary>
     public void Register(long requestId, in RegisterChannelHeader header)
@@ -43,6 +45,14 @@ internal sealed class SessionChannels(FollowerSession session, LeaderServer serv
             Accept(requestId, header.ChannelName, channelId);
             return;
         }
+        // Each registration waiting for a channel's client is a task: a follower cannot make the leader hold more than a few.
+        if (Interlocked.Increment(ref _waiting) > MaxWaitingRegistrations)
+        {
+            Interlocked.Decrement(ref _waiting);
+            Refuse(requestId, header.ChannelName, RegistrationOutcome.NotReady,
+                $"this connection already has {MaxWaitingRegistrations} registrations waiting for a client on the leader");
+            return;
+        }
         _ = AnswerWhenReadyAsync(requestId, header.ChannelName, channel, channelId);
     }
 
@@ -57,16 +67,19 @@ internal sealed class SessionChannels(FollowerSession session, LeaderServer serv
         try
         {
             await channel.Readiness.WaitAsync(server.Options.MaxWaitTime, CancellationToken.None).ConfigureAwait(false);
+            Interlocked.Decrement(ref _waiting);
             Accept(requestId, name, channelId);
         }
         catch (TimeoutException)
         {
+            Interlocked.Decrement(ref _waiting);
             Refuse(requestId, name, RegistrationOutcome.NotReady, $"the client factory of channel '{name}' has not completed on the leader within {server.Options.MaxWaitTime.TotalMilliseconds:0} ms");
         }
         catch (ClusterClientException ex)
         {
             // The factory's own failure text, so every follower reports the leader's message.
             var failure = ex.InnerException is { } inner ? LeaderChannelFailure.Describe(inner) : ex.Message;
+            Interlocked.Decrement(ref _waiting);
             Refuse(requestId, name, RegistrationOutcome.FactoryFailed, failure);
         }
     }

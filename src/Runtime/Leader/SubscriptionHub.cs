@@ -50,6 +50,8 @@ internal sealed class SubscriptionHub
     private readonly Func<ClusterMethod, byte[], object, bool> _unsubscribe;
     private readonly Func<ClusterMethod, object, bool> _canUndo;
     private readonly ILogger _logger;
+    private readonly HashSet<uint> _keepsIdle = new();
+    private int _idle;
     private bool _active;
 
     /// <param name="channel">Channel name, for messages.</param>
@@ -76,6 +78,12 @@ internal sealed class SubscriptionHub
         get { lock (_gate) return _entries.Count; }
     }
 
+    /// <summary>Idle keys: no subscriber left, real listener kept because the contract cannot undo it (tests).</summary>
+    internal int IdleCount
+    {
+        get { lock (_gate) return _idle; }
+    }
+
     /// <summary>Subscribers across all registrations of <paramref name="methodId"/> (tests).</summary>
     internal int SubscriberCount(uint methodId)
     {
@@ -96,47 +104,83 @@ internal sealed class SubscriptionHub
         lock (_gate) return _entries.TryGetValue(new Key(methodId, registration), out var entry) ? entry.LastValue : null;
     }
 
-    public void Add(uint methodId, byte[] registration, ISubscriber subscriber)
+    /// <summary>Adds <paramref name="subscriber"/> to the key (<paramref name="methodId"/>, <paramref name="registration"/>).</summary>
+    /// <param name="methodId">The subscribe member.</param>
+    /// <param name="registration">Canonical registration bytes (the key).</param>
+    /// <param name="subscriber">Receives the values.</param>
+    /// <param name="maxIdleKeys">
+    /// For followers: refuse (fault the subscriber, return false) to create a new key of a method whose keys stay idle
+    /// once this channel already keeps this many idle keys.
+    /// </param>
+    /// <returns>False when the subscriber was refused (and faulted).</returns>
+    public bool Add(uint methodId, byte[] registration, ISubscriber subscriber, int maxIdleKeys = int.MaxValue)
     {
         var method = _findMethod(methodId);
         if (method is null || method.Kind is not (ClusterMethodKind.Subscribe or ClusterMethodKind.Event))
         {
             subscriber.Complete(new ClusterClientException($"Channel '{_channel}' has no subscription member with id 0x{methodId:x8}; deploy the same contract version to every process."));
-            return;
+            return false;
         }
-        Entry entry;
-        bool start;
+        Entry entry = null!;
+        bool start = false;
+        string? refusal = null;
         lock (_gate)
         {
             var key = new Key(methodId, registration);
             if (!_entries.TryGetValue(key, out entry!))
             {
-                entry = new Entry(this, method, registration);
-                _entries.Add(key, entry);
+                if (_idle >= maxIdleKeys && _keepsIdle.Contains(methodId))
+                {
+                    refusal = $"channel '{_channel}' already keeps {_idle} idle subscriptions of members that cannot be unsubscribed on the leader " +
+                              $"(MaxIdleSubscriptionsPerChannel {maxIdleKeys}); reuse an existing registration, or add an unsubscribe member paired with '{method.Name}'";
+                }
+                else
+                {
+                    entry = new Entry(this, method, registration) { Creator = subscriber.Owner };
+                    _entries.Add(key, entry);
+                }
             }
-            // Under the key's delivery lock: a late subscriber gets the cached value exactly once, before any newer one.
-            lock (entry.DeliveryGate)
+            if (refusal is null && entry.Idle)
             {
-                // A follower may send the same subscription twice (its re-subscribe after attaching races a new
-                // Subscribe call); one delivery per (owner, id) is what it expects.
-                if (Array.Exists(entry.Subscribers, s => s.Owner == subscriber.Owner && s.SubscriptionId == subscriber.SubscriptionId)) return;
-                entry.Subscribers = [.. entry.Subscribers, subscriber];
-                if (entry.LastValue is { } last && entry.ReplaysLastValue) Deliver(subscriber, last);
+                entry.Idle = false;
+                _idle--;
             }
-            start = _active && entry.Token is null && !entry.Starting;
-            if (start) entry.Starting = true;
+            if (refusal is null)
+            {
+                // Under the key's delivery lock: a late subscriber gets the cached value exactly once, before any newer one.
+                lock (entry.DeliveryGate)
+                {
+                    // A follower may send the same subscription twice (its re-subscribe after attaching races a new
+                    // Subscribe call); one delivery per (owner, id) is what it expects.
+                    if (Array.Exists(entry.Subscribers, s => s.Owner == subscriber.Owner && s.SubscriptionId == subscriber.SubscriptionId)) return true;
+                    entry.Subscribers = [.. entry.Subscribers, subscriber];
+                    if (entry.LastValue is { } last && entry.ReplaysLastValue) Deliver(subscriber, last);
+                }
+                start = _active && entry.Token is null && !entry.Starting;
+                if (start) entry.Starting = true;
+            }
+        }
+        if (refusal is not null)
+        {
+            subscriber.Complete(new ClusterClientException($"The leader refused the subscription: {refusal}."));
+            return false;
         }
         if (start) Start(entry);
+        return true;
     }
 
-    public void Remove(uint methodId, byte[] registration, object? owner, long subscriptionId)
+    /// <summary>Removes one subscriber.</summary>
+    /// <returns>True when this left the key idle (kept, with no subscriber) and <paramref name="owner"/> created it: the owner is charged for it.</returns>
+    public bool Remove(uint methodId, byte[] registration, object? owner, long subscriptionId)
     {
+        Entry? entry;
         lock (_gate)
         {
-            if (!_entries.TryGetValue(new Key(methodId, registration), out var entry)) return;
+            if (!_entries.TryGetValue(new Key(methodId, registration), out entry)) return false;
             lock (entry.DeliveryGate) entry.Subscribers = Array.FindAll(entry.Subscribers, s => !(s.Owner == owner && s.SubscriptionId == subscriptionId));
         }
         StopIfUnused(methodId, registration);
+        lock (_gate) return owner is not null && entry.Idle && entry.Creator == owner;
     }
 
     /// <summary>A follower left: drop all of its subscriptions.</summary>
@@ -173,12 +217,16 @@ internal sealed class SubscriptionHub
             // Not started yet (or the real client is gone): nothing real to keep, forget the key.
             if (entry.Token is null && !entry.Starting)
             {
-                _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+                Forget(entry);
                 return;
             }
             if (entry.Starting) return; // Start sees no subscriber left and decides then
-            if (!_canUndo(entry.Method, entry.Token!)) return; // idle: the real listener stays, the cache with it
-            _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+            if (!_canUndo(entry.Method, entry.Token!))
+            {
+                MarkIdle(entry); // the real listener stays, the cache with it
+                return;
+            }
+            Forget(entry);
             token = entry.Token;
             entry.Token = null;
         }
@@ -234,7 +282,7 @@ internal sealed class SubscriptionHub
             lock (_gate)
             {
                 entry.Starting = false;
-                _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+                if (_entries.TryGetValue(new Key(entry.Method.Id, entry.Registration), out var same) && same == entry) Forget(entry);
                 lock (entry.DeliveryGate) subscribers = entry.Subscribers;
             }
             foreach (var subscriber in subscribers) subscriber.Complete(ex);
@@ -250,14 +298,33 @@ internal sealed class SubscriptionHub
             undo = token is not null && (!current || !_active || (unused && _canUndo(entry.Method, token)));
             if (undo)
             {
-                if (current) _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+                if (current) Forget(entry);
             }
             else
             {
                 entry.Token = token;
+                if (unused && current && token is not null) MarkIdle(entry);
             }
         }
         if (undo) Undo(entry, token!);
+    }
+
+    /// <summary>The key stays with no subscriber (its real subscription cannot be undone). Under the hub's lock.</summary>
+    private void MarkIdle(Entry entry)
+    {
+        _keepsIdle.Add(entry.Method.Id);
+        if (entry.Idle) return;
+        entry.Idle = true;
+        _idle++;
+    }
+
+    /// <summary>Removes the key of <paramref name="entry"/>. Under the hub's lock.</summary>
+    private void Forget(Entry entry)
+    {
+        _entries.Remove(new Key(entry.Method.Id, entry.Registration));
+        if (!entry.Idle) return;
+        entry.Idle = false;
+        _idle--;
     }
 
     private void Undo(Entry entry, object token)
@@ -278,7 +345,7 @@ internal sealed class SubscriptionHub
         lock (_gate)
         {
             var key = new Key(entry.Method.Id, entry.Registration);
-            if (_entries.TryGetValue(key, out var current) && current == entry) _entries.Remove(key);
+            if (_entries.TryGetValue(key, out var current) && current == entry) Forget(entry);
             entry.Token = null;
             lock (entry.DeliveryGate)
             {
@@ -352,6 +419,12 @@ internal sealed class SubscriptionHub
 
         /// <summary>Guarded by the hub's lock.</summary>
         public bool Starting { get; set; }
+
+        /// <summary>No subscriber, real subscription kept (cannot be undone); counted in the hub's idle keys. Guarded by the hub's lock.</summary>
+        public bool Idle { get; set; }
+
+        /// <summary>The follower session (or null: this process) whose subscription created the key; charged while it stays idle.</summary>
+        public object? Creator { get; init; }
 
         /// <summary>Guarded by <see cref="DeliveryGate"/>.</summary>
         public byte[]? LastValue { get; private set; }

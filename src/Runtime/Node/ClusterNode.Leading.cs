@@ -25,7 +25,7 @@ internal sealed partial class ClusterNode
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
             if (term is not null)
             {
-                _server = new LeaderServer(term.Listener, Options, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
+                _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
                 {
                     Certificate = term.Certificate,
                 };
@@ -93,7 +93,7 @@ internal sealed partial class ClusterNode
         {
             // With an engine's epoch the epoch is the term's: a follower that knows a higher one will find the real holder there.
             if (followerEpoch < _epoch || !_isLeader || _term is { Epoch: > 0 }) return _epoch;
-            raised = followerEpoch + 1;
+            raised = Protocol.Epochs.Next(followerEpoch);
             Interlocked.Exchange(ref _epoch, raised);
         }
         NodeLog.BecameLeader(Logger, Port, raised);

@@ -32,6 +32,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     private ILeadershipTerm? _term;
     private TaskCompletionSource? _termEnded;
     private long _epoch;
+    private readonly byte[]? _secret;
     private volatile bool _isLeader;
     private volatile string _status = "the election has not started";
 
@@ -45,7 +46,12 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         Port = options.Port;
         Logger = options.Logger ?? NullLogger.Instance;
         _monitor = new LivenessMonitor($"ClusterClient monitor :{Port}");
-        if (!options.SingleMode) _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, Logger);
+        if (!options.SingleMode)
+        {
+            _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, Logger);
+            // Resolved now, so a bad state directory or secret file fails Create with its name instead of every connection.
+            _secret = LeaderElections.PeerSecret(options);
+        }
     }
 
     public ClusterClientOptions Options { get; }

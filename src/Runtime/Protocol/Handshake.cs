@@ -117,16 +117,19 @@ internal sealed class FollowerHandshake
 
     private readonly byte[]? _secret;
     private readonly int _port;
+    private readonly Func<string> _describePeer;
     private int _state;
     private byte[]? _nonces; // leader nonce || follower nonce, once the challenge was answered
     private volatile string? _failure;
 
     /// <param name="secret">This process's shared secret, or null when it has none.</param>
     /// <param name="port">The election port, bound into the proofs.</param>
-    public FollowerHandshake(byte[]? secret, int port)
+    /// <param name="describePeer">Names the process at the other end ("uid 1001 (alice)") for failure messages.</param>
+    public FollowerHandshake(byte[]? secret, int port, Func<string>? describePeer = null)
     {
         _secret = secret;
         _port = port;
+        _describePeer = describePeer ?? (static () => "unknown user");
     }
 
     /// <summary>Why authentication failed (the connection is then closed), or null.</summary>
@@ -142,7 +145,7 @@ internal sealed class FollowerHandshake
     {
         if (_secret is null)
         {
-            _failure = $"authentication failed: the leader (port {_port}) requires a shared secret and this process has none; " +
+            _failure = $"authentication failed: the leader (port {_port}; {_describePeer()}) requires a shared secret and this process has none (Security is Open); " +
                 $"set ClusterClientOptions.Secret (or {ClusterClientOptions.SecretEnvironmentVariable}) to the cluster's secret";
             return null;
         }
@@ -161,8 +164,8 @@ internal sealed class FollowerHandshake
                 byte[] expected = AuthProof.LeaderProof(_secret, _port, nonces.AsSpan(0, AuthProof.NonceLength), nonces.AsSpan(AuthProof.NonceLength));
                 if (!AuthProof.Matches(expected, data))
                 {
-                    _failure = $"authentication failed: the leader (port {_port}) could not prove it knows this process's secret; " +
-                        "the processes use different secrets (or something else holds the port)";
+                    _failure = $"authentication failed: the process at port {_port} ({_describePeer()}) could not prove it knows this process's secret, so it is not followed; " +
+                        "the processes use different secrets (another user's cluster, another StateDirectory, or another Secret) or something else holds the port";
                     return null;
                 }
                 Volatile.Write(ref _state, LeaderProved);
@@ -176,7 +179,7 @@ internal sealed class FollowerHandshake
     public void OnGoodbye(string reason)
     {
         if (Volatile.Read(ref _state) == ProofSent)
-            _failure = $"authentication failed: the leader (port {_port}) rejected this process's proof ({reason}); the processes use different secrets";
+            _failure = $"authentication failed: the leader (port {_port}; {_describePeer()}) rejected this process's proof ({reason}); the processes use different secrets (another user's cluster, another StateDirectory, or another Secret)";
     }
 
     /// <summary>
@@ -186,8 +189,10 @@ internal sealed class FollowerHandshake
     public bool TryComplete(string where)
     {
         if (_secret is null || Volatile.Read(ref _state) == LeaderProved) return true;
-        _failure = $"authentication failed: the leader at {where} (port {_port}) does not use a shared secret but this process has one, " +
-            "so it cannot prove it is genuine; set the same ClusterClientOptions.Secret (or " + ClusterClientOptions.SecretEnvironmentVariable + ") in every process";
+        _failure = $"authentication failed: the process listening at {where} (port {_port}; {_describePeer()}) does not use a shared secret " +
+            "but this process has one, so it cannot prove it is a genuine leader and is not followed. If it is yours, give every process the same " +
+            $"ClusterClientOptions.Secret (or {ClusterClientOptions.SecretEnvironmentVariable}) or run them as the same user with the same StateDirectory; " +
+            "otherwise another program or user holds the port: choose another Port";
         return false;
     }
 }

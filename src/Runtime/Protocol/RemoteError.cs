@@ -9,22 +9,42 @@ namespace ClusterSharing.Protocol;
 /// </summary>
 public sealed class RemoteError : IMessagePackFormatter<Exception>
 {
-    /// <summary>Writes exceptions with their stack traces; reads them as <see cref="ClusterRemoteException"/>.</summary>
-    public static RemoteError Instance { get; } = new(includeStackTrace: true);
+    /// <summary>Writes exceptions with their stack traces (<see cref="RemoteErrorDetail.Full"/>); reads them as <see cref="ClusterRemoteException"/>.</summary>
+    public static RemoteError Instance { get; } = new(RemoteErrorDetail.Full);
 
-    /// <summary>Writes exceptions without stack traces, for leaders that must not reveal their internals.</summary>
-    public static RemoteError WithoutStackTrace { get; } = new(includeStackTrace: false);
+    /// <summary>Writes exceptions without stack traces (<see cref="RemoteErrorDetail.Message"/>, the leader's default).</summary>
+    public static RemoteError WithoutStackTrace { get; } = new(RemoteErrorDetail.Message);
 
-    private readonly bool _includeStackTrace;
+    /// <summary>Writes the exception type only (<see cref="RemoteErrorDetail.TypeOnly"/>).</summary>
+    public static RemoteError TypeOnly { get; } = new(RemoteErrorDetail.TypeOnly);
 
-    private RemoteError(bool includeStackTrace) => _includeStackTrace = includeStackTrace;
+    /// <summary>The message sent in place of a withheld one.</summary>
+    public const string WithheldMessage = "(the leader withholds error messages: its ClusterClientOptions.RemoteErrorDetail is TypeOnly; see its log)";
+
+    private readonly RemoteErrorDetail _detail;
+
+    private RemoteError(RemoteErrorDetail detail) => _detail = detail;
+
+    /// <summary>The writer for <paramref name="detail"/>.</summary>
+    public static RemoteError For(RemoteErrorDetail detail) => detail switch
+    {
+        RemoteErrorDetail.TypeOnly => TypeOnly,
+        RemoteErrorDetail.Full => Instance,
+        _ => WithoutStackTrace,
+    };
+
+    /// <summary>The message of <paramref name="error"/> as this detail level lets it travel.</summary>
+    public static string MessageOf(Exception error, RemoteErrorDetail detail) => detail == RemoteErrorDetail.TypeOnly ? WithheldMessage : error.Message;
+
+    /// <summary>The stack trace of <paramref name="error"/> when this detail level lets it travel, else null.</summary>
+    public static string? StackTraceOf(Exception error, RemoteErrorDetail detail) => detail == RemoteErrorDetail.Full ? error.StackTrace : null;
 
     /// <summary>Writes the error map for <paramref name="value"/>; the code is <c>Exception.Data["Code"]</c> when present.</summary>
     public void Serialize(ref MessagePackWriter writer, Exception value, MessagePackSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(value);
-        Write(ref writer, value.GetType().FullName ?? value.GetType().Name, value.Message,
-            _includeStackTrace ? value.StackTrace : null, value.Data["Code"]?.ToString());
+        Write(ref writer, value.GetType().FullName ?? value.GetType().Name, MessageOf(value, _detail),
+            StackTraceOf(value, _detail), value.Data["Code"]?.ToString());
     }
 
     /// <summary>Reads an error map; always returns a <see cref="ClusterRemoteException"/>.</summary>

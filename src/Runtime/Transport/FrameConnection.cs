@@ -37,6 +37,9 @@ public sealed class FrameConnection : IAsyncDisposable
     private readonly Pipe _output;
     private readonly FrameConnectionOptions _options;
     private readonly ProtocolLimits _limits;
+    private ProtocolLimits _receiveLimits;
+    private long _budgetHeld; // read loop only
+    private readonly PeerIdentity? _unixPeer;
     private readonly string _name;
     private readonly object _sendLock = new();
     private readonly Queue<(long Target, TaskCompletionSource Waiter)> _flushWaiters = new();
@@ -76,9 +79,11 @@ public sealed class FrameConnection : IAsyncDisposable
         _options = options ?? FrameConnectionOptions.Default;
         _options.Validate();
         _limits = _options.Limits;
+        _receiveLimits = _options.ReceiveLimits ?? _limits;
         _socket = socket;
         if (socket.ProtocolType == ProtocolType.Tcp) socket.NoDelay = true; // batching is ours; Nagle would only add latency
         RemoteEndPoint = socket.RemoteEndPoint;
+        if (socket.AddressFamily == AddressFamily.Unix) _unixPeer = PeerIdentity.Of(socket);
         LocalEndPoint = socket.LocalEndPoint;
         _name = _options.Name ?? RemoteEndPoint?.ToString() ?? "(unnamed)";
         _tls = tls;
@@ -129,6 +134,30 @@ public sealed class FrameConnection : IAsyncDisposable
 
     /// <summary>The limits frames are checked against.</summary>
     public ProtocolLimits Limits => _limits;
+
+    /// <summary>
+    /// The limits received frames are checked against (initially <see cref="FrameConnectionOptions.ReceiveLimits"/>). May be
+    /// changed at any time, typically from the frame handler once the peer authenticated; the next frame is read with it.
+    /// </summary>
+    public ProtocolLimits ReceiveLimits
+    {
+        get => Volatile.Read(ref _receiveLimits);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            value.Validate();
+            Volatile.Write(ref _receiveLimits, value);
+        }
+    }
+
+    /// <summary>Who is at the other end (user id, and process id on Unix sockets), for logs; "unknown user" where the OS does not say.</summary>
+    internal string DescribePeer() => Peer?.ToString() ?? "unknown user";
+
+    /// <summary>
+    /// The peer's identity where the OS gives it: read from the socket when it was accepted (Unix sockets), or looked
+    /// up by address while the peer's socket exists (loopback TCP).
+    /// </summary>
+    internal PeerIdentity? Peer => _unixPeer ?? PeerIdentity.OfTcp(RemoteEndPoint, LocalEndPoint);
 
     /// <summary>Completes once the connection is closed, with the first reason it closed for. Never faults.</summary>
     public Task<ConnectionCloseInfo> Closed => _closed.Task;
@@ -265,12 +294,17 @@ public sealed class FrameConnection : IAsyncDisposable
                 var buffer = result.Buffer;
                 try
                 {
-                    while (!IsClosed && FrameReader.TryReadFrame(ref buffer, _limits, out var frame))
+                    while (!IsClosed && FrameReader.TryReadFrame(ref buffer, ReceiveLimits, out var frame))
                     {
                         Interlocked.Increment(ref _framesReceived);
                         ClusterClientMetrics.BytesReceived(frame.Header.FrameLength);
                         var pending = onFrame(frame);
                         if (!pending.IsCompletedSuccessfully) await pending.ConfigureAwait(false);
+                    }
+                    if (_options.ReceiveBudget is { } budget && !IsClosed && !budget.TryResize(ref _budgetHeld, buffer.Length))
+                    {
+                        throw new ProtocolException(ProtocolErrorReason.FrameTooLarge,
+                            $"{buffer.Length} bytes of an incomplete frame would take the buffered bytes of all connections past their budget ({budget.Capacity} bytes); the connection is closed to protect the process.");
                     }
                 }
                 catch (ProtocolException e)
@@ -320,6 +354,7 @@ public sealed class FrameConnection : IAsyncDisposable
         }
         finally
         {
+            _options.ReceiveBudget?.TryResize(ref _budgetHeld, 0);
             await _input.CompleteAsync().ConfigureAwait(false);
         }
         return await _closed.Task.ConfigureAwait(false);

@@ -31,6 +31,15 @@ public sealed class FrameConnectionOptions
     /// <summary>What happens to a frame sent while more than <see cref="MaxPendingSendBytes"/> are queued.</summary>
     public SendOverflowPolicy OverflowPolicy { get; init; } = SendOverflowPolicy.CloseConnection;
 
+    /// <summary>
+    /// Limits for received frames until <see cref="FrameConnection.ReceiveLimits"/> is changed; null means <see cref="Limits"/>.
+    /// A server gives unauthenticated peers small limits here and raises them once the peer is trusted.
+    /// </summary>
+    public ProtocolLimits? ReceiveLimits { get; init; }
+
+    /// <summary>Shared budget of buffered incomplete-frame bytes across connections; null for none.</summary>
+    public ReceiveBudget? ReceiveBudget { get; init; }
+
     /// <summary>Receives close reasons and protocol violations; optional.</summary>
     public ILogger? Logger { get; init; }
 
@@ -48,6 +57,7 @@ public sealed class FrameConnectionOptions
     {
         ArgumentNullException.ThrowIfNull(Limits);
         Limits.Validate();
+        ReceiveLimits?.Validate();
         if (MaxPendingSendBytes < 1)
             throw new ArgumentOutOfRangeException(nameof(MaxPendingSendBytes), MaxPendingSendBytes, "MaxPendingSendBytes must be positive.");
         if (ReceiveBufferSize < 1024)

@@ -54,7 +54,7 @@ public sealed class LimitsTests
         await using var cluster = new TestCluster();
         var (_, leader) = cluster.Start(configure: o => o.MaxInflightCallsPerFollower = 2);
         await leader.ReadyAsync();
-        await using var raw = await RawFollower.ConnectAndRegisterAsync(cluster.Port, leader.Name);
+        await using var raw = await RawFollower.ConnectAndRegisterAsync(cluster, leader.Name);
 
         // Two calls that run until cancelled fill the follower's slots.
         raw.Connection.Send(PacketType.Invoke, 10, new CallHeader(1, 1, CalculatorContract.WaitForCancellation.Id), [0x91, 0x01]);
@@ -84,7 +84,7 @@ public sealed class LimitsTests
         await using var cluster = new TestCluster();
         var (_, leader) = cluster.Start(() => real = new Calculator(), o => o.MaxSubscriptionsPerFollower = 2);
         await leader.ReadyAsync();
-        await using var raw = await RawFollower.ConnectAndRegisterAsync(cluster.Port, leader.Name);
+        await using var raw = await RawFollower.ConnectAndRegisterAsync(cluster, leader.Name);
 
         raw.Subscribe(PacketType.Subscribe, 1, "t1");
         raw.Subscribe(PacketType.Subscribe, 2, "t2");
@@ -107,7 +107,7 @@ public sealed class LimitsTests
         await using var cluster = new TestCluster();
         var (_, leader) = cluster.Start(configure: o => o.MaxFollowers = 1);
         await leader.ReadyAsync();
-        var first = await RawFollower.ConnectAndRegisterAsync(cluster.Port, leader.Name);
+        var first = await RawFollower.ConnectAndRegisterAsync(cluster, leader.Name);
         try
         {
             var (refusedNode, refused) = cluster.Start(configure: o => o.MaxWaitTime = TimeSpan.FromSeconds(2));
@@ -225,19 +225,36 @@ public sealed class LimitsTests
         Assert.Fail("The leader kept sending to a connection it should have closed.");
     }
 
-    /// <summary>A hand-driven follower connection registered on channel id 1.</summary>
-    private sealed class RawFollower : IAsyncDisposable
+    /// <summary>
+    /// A hand-driven follower connection registered on channel id 1. It authenticates first with the secret a node of
+    /// <paramref name="stateDirectory"/> would use (the per-user secret file there), as a genuine follower does.
+    /// </summary>
+    internal sealed class RawFollower : IAsyncDisposable
     {
         private readonly Channel<(PacketType Type, long RequestId, string Text)> _frames = Channel.CreateUnbounded<(PacketType, long, string)>();
+        private byte[]? _secret;
+        private int _port;
+        private byte[] _nonces = [];
 
         private RawFollower(FrameConnection connection) => Connection = connection;
 
         public FrameConnection Connection { get; }
 
-        public static async Task<RawFollower> ConnectAndRegisterAsync(int port, string channel)
+        /// <summary>Connects to a cluster of <see cref="TestCluster"/> (its per-user secret) and registers.</summary>
+        public static Task<RawFollower> ConnectAndRegisterAsync(TestCluster cluster, string channel) =>
+            ConnectAndRegisterAsync(cluster.Port, channel, global::ClusterSharing.Coordination.Local.StateDirectory.PeerSecret(cluster.Options()));
+
+        /// <summary>Connects, authenticates with <paramref name="secret"/> (none: an open leader) and registers <paramref name="channel"/>.</summary>
+        public static async Task<RawFollower> ConnectAndRegisterAsync(int port, string channel, byte[]? secret)
         {
-            var raw = new RawFollower(await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)));
+            var raw = new RawFollower(await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port))) { _secret = secret, _port = port };
             _ = raw.Connection.RunAsync(raw.OnFrame).ContinueWith(_ => raw._frames.Writer.TryComplete(), TaskScheduler.Default);
+            if (secret is not null)
+            {
+                raw.Connection.Send(PacketType.Heartbeat, 99, new HeartbeatHeader(0, 1));
+                using var timeout = new CancellationTokenSource(Wait);
+                while ((await raw._frames.Reader.ReadAsync(timeout.Token)).Type != PacketType.HeartbeatResponse) { }
+            }
             uint fingerprint = CalculatorContract.Instance.Fingerprint;
             raw.Connection.Send(PacketType.RegisterChannel, 1, new RegisterChannelHeader(0, channel, fingerprint, Environment.ProcessId));
             Assert.Equal("channel 1", await raw.ReplyToAsync(1));
@@ -265,6 +282,12 @@ public sealed class LimitsTests
                     id = result.SubscriptionId;
                     text = result.Kind == SubscriptionEventKind.Faulted ? ReadError(frame) : result.Kind.ToString();
                     break;
+                case PacketType.AuthChallenge when _nonces.Length == 0 && _secret is not null:
+                    byte[] leaderNonce = frame.ReadHeader<AuthHeader>().Data;
+                    byte[] ownNonce = AuthProof.NewNonce();
+                    _nonces = [.. leaderNonce, .. ownNonce];
+                    Connection.Send(PacketType.AuthResponse, frame.RequestId, new AuthHeader(0, [.. ownNonce, .. AuthProof.FollowerProof(_secret, _port, leaderNonce, ownNonce)]));
+                    return default;
                 case PacketType.Heartbeat:
                     // Stay alive for the leader's eviction check.
                     Connection.Send(PacketType.HeartbeatResponse, frame.RequestId, frame.ReadHeader<HeartbeatHeader>());

@@ -51,7 +51,8 @@ public sealed class MalformedInputTests
     public async Task Unknown_channels_methods_and_undecodable_arguments_get_error_replies_not_a_crash()
     {
         await using var cluster = new TestCluster();
-        var (_, leader) = cluster.Start();
+        // Open: the hand-written connection below does not authenticate; this test is about what the leader decodes.
+        var (_, leader) = cluster.Start(configure: o => o.Security = ClusterSecurity.Open);
         await leader.ReadyAsync();
         var (connection, frames) = await ConnectRawAsync(cluster.Port);
         await using var _ = connection;

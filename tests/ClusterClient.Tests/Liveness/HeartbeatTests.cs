@@ -47,6 +47,8 @@ public sealed class HeartbeatTests
             Role = ClusterRole.Follower,
             HeartbeatInterval = TimeSpan.FromMilliseconds(200),
             ResponseTimeout = TimeSpan.FromSeconds(30),
+            // The fake leader does not authenticate; this test is about silence.
+            Security = ClusterSecurity.Open,
         };
         await using var node = new ClusterSharing.Node.ClusterNode(options);
         var client = ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, () => new Calculator(), options, ownsNodeReference: false);
@@ -63,7 +65,8 @@ public sealed class HeartbeatTests
     public async Task The_leader_evicts_a_follower_that_falls_silent()
     {
         await using var cluster = new TestCluster();
-        var (leaderNode, leader) = cluster.Start(configure: o => o.HeartbeatInterval = TimeSpan.FromMilliseconds(200));
+        // Open: the hand-written follower below does not authenticate; this test is about silence.
+        var (leaderNode, leader) = cluster.Start(configure: o => { o.HeartbeatInterval = TimeSpan.FromMilliseconds(200); o.Security = ClusterSecurity.Open; });
         await leader.ReadyAsync();
 
         // A follower that registers and then never sends again (not even heartbeats).

@@ -16,7 +16,9 @@ public sealed class AuthTests
 
     private static Action<ClusterClientOptions> With(string? secret, ClusterRole role = ClusterRole.Auto, int maxWaitMs = 20_000) => o =>
     {
+        // No secret here means no authentication at all (Open), not the per-user default.
         o.Secret = secret is null ? null : Encoding.UTF8.GetBytes(secret);
+        o.Security = secret is null ? ClusterSecurity.Open : ClusterSecurity.Authenticated;
         o.Role = role;
         o.MaxWaitTime = TimeSpan.FromMilliseconds(maxWaitMs);
     };

@@ -90,7 +90,7 @@ public sealed class ElectionAndInvokeTests
         Assert.Equal("boom 42", error.RemoteMessage);
         Assert.Equal("E42", error.Code);
         Assert.Contains("boom 42", error.Message);
-        Assert.NotNull(error.RemoteStackTrace);
+        Assert.Null(error.RemoteStackTrace); // RemoteErrorDetail.Message by default: no stack trace crosses the wire
     }
 
     [Fact]

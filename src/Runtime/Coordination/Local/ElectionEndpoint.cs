@@ -79,11 +79,20 @@ internal sealed class ElectionEndpoint
         return (unix, LeaseEndpointKind.UnixPath, 0);
     }
 
+    /// <summary>
+    /// Deletes a leftover socket file, and only that: lstat must show a socket owned by this user (a regular file, a
+    /// link or another user's socket at the path is left alone; bind then reports the path as taken).
+    /// </summary>
     private void RemoveSocketFile(string path)
     {
         try
         {
-            if (!File.Exists(path)) return;
+            if (!Transport.UnixIdentity.CanReadOwner || !Transport.UnixIdentity.TryLstat(path, out var info)) return;
+            if (!info.IsSocket || info.OwnerId != Transport.UnixIdentity.EffectiveUserId)
+            {
+                ElectionLog.SocketPathOccupied(_logger, path, info.IsSocket ? $"a socket of uid {info.OwnerId}" : $"not a socket (mode {info.PermissionsText}, type 0x{info.Mode & 0xF000:x})");
+                return;
+            }
             File.Delete(path);
             ElectionLog.StaleSocketRemoved(_logger, path);
         }

@@ -19,4 +19,7 @@ internal static partial class ElectionLog
 
     [LoggerMessage(4004, LogLevel.Information, "Removed the stale socket file {Path} (nothing accepts connections on it)")]
     public static partial void StaleSocketRemoved(ILogger logger, string path);
+
+    [LoggerMessage(4007, LogLevel.Warning, "The socket path {Path} is taken by something this process will not delete: {What}; remove it or choose another SocketPath")]
+    public static partial void SocketPathOccupied(ILogger logger, string path, string what);
 }

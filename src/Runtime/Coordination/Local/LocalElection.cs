@@ -36,16 +36,9 @@ internal sealed class LocalElection : ILeaderElection
         _monitor = monitor;
         Endpoint = ElectionEndpoint.Create(options, logger);
         StaleAfter = 3 * options.HeartbeatInterval;
-        string? directory = null;
-        try
-        {
-            directory = StateDirectory.Resolve(options);
-        }
-        catch (ClusterClientException ex) when (options.Transport == ClusterTransport.Tcp)
-        {
-            ElectionLog.LeaseUnusable(_logger, options.StateDirectory ?? "(default state directory)", ex.Message, ex);
-        }
-        if (directory is not null) Lease = LeaderLease.TryOpen(directory, options.Port, logger);
+        // A state directory that is not ours (planted by another user) is an error, never a silent downgrade.
+        string directory = StateDirectory.Resolve(options);
+        Lease = LeaderLease.TryOpen(directory, options.Port, logger);
     }
 
     public ElectionEndpoint Endpoint { get; }

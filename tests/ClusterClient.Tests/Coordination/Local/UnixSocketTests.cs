@@ -69,8 +69,11 @@ public sealed class UnixSocketTests
                 Assert.Null(await endpoint.TryListenPrimaryAsync(CancellationToken.None));
                 Assert.False(await ElectionEndpoint.IsStaleAsync(endpoint.Primary, CancellationToken.None));
             }
-            // Whether or not closing removed the file, the path can be bound again.
-            File.WriteAllText(endpoint.SocketPath!, "left behind");
+            // A socket file of ours that nobody accepts on (a killed leader's) is replaced; any other file is left alone
+            // (SecurityTests.A_regular_file_at_SocketPath_survives_and_is_not_mistaken_for_a_stale_socket).
+            File.Delete(endpoint.SocketPath!);
+            using (var killed = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+                killed.Bind(new UnixDomainSocketEndPoint(endpoint.SocketPath!));
             Assert.True(await ElectionEndpoint.IsStaleAsync(endpoint.Primary, CancellationToken.None));
             using var second = await endpoint.TryListenPrimaryAsync(CancellationToken.None);
             Assert.NotNull(second);
