@@ -37,10 +37,19 @@ ITestService Factory()
     return new TestService(attempt);
 }
 
+// --factory-delay-ms: the asynchronous factory, which awaits that long before building (a client that connects).
+async ValueTask<ITestService> FactoryAsync(CancellationToken cancellationToken)
+{
+    await Task.Delay(arguments.FactoryDelayMs!.Value, cancellationToken);
+    return Factory();
+}
+
 ClusterClient<ITestService> handle;
 try
 {
-    handle = ClusterClient.Create<ITestService>(Factory, arguments.Apply);
+    handle = arguments.FactoryDelayMs is null
+        ? ClusterClient.Create<ITestService>(Factory, arguments.Apply)
+        : ClusterClient.Create<ITestService>(FactoryAsync, arguments.Apply);
 }
 catch (Exception e)
 {

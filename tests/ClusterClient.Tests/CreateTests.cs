@@ -20,7 +20,8 @@ public sealed class CreateTests
         Assert.Equal("MaxWaitTime", error.ParamName);
         error = Assert.Throws<ArgumentException>(() => ClusterClient.Create<ICalculator>(() => new Calculator(), o => o.HeartbeatInterval = TimeSpan.FromSeconds(-1)));
         Assert.Equal("HeartbeatInterval", error.ParamName);
-        Assert.Throws<ArgumentNullException>(() => ClusterClient.Create<ICalculator>(null!));
+        Assert.Throws<ArgumentNullException>(() => ClusterClient.Create<ICalculator>((Func<ICalculator>)null!));
+        Assert.Throws<ArgumentNullException>(() => ClusterClient.Create<ICalculator>((Func<CancellationToken, ValueTask<ICalculator>>)null!));
     }
 
     [Fact]

@@ -34,14 +34,14 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
 
     private readonly ClusterContract<T> _contract;
     private readonly MessagePackSerializerOptions _serializerOptions;
-    private readonly Func<T> _factory;
+    private readonly Func<CancellationToken, ValueTask<T>> _factory;
     private readonly ILogger _logger;
     private readonly Dictionary<uint, ClusterMethod> _methods;
     private readonly CancellationTokenSource _disposed = new();
     private Task _creation = Task.CompletedTask;
     private T? _target;
 
-    public LeaderChannel(string name, ClusterContract<T> contract, MessagePackSerializerOptions serializerOptions, Func<T> factory, ILogger logger,
+    public LeaderChannel(string name, ClusterContract<T> contract, MessagePackSerializerOptions serializerOptions, Func<CancellationToken, ValueTask<T>> factory, ILogger logger,
         ReadinessSignal readiness)
     {
         Name = name;
@@ -153,7 +153,7 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
         {
             try
             {
-                var client = _factory() ?? throw new InvalidOperationException("The client factory returned null.");
+                var client = await _factory(token).ConfigureAwait(false) ?? throw new InvalidOperationException("The client factory returned null.");
                 if (token.IsCancellationRequested)
                 {
                     await DisposeClientAsync(client).ConfigureAwait(false);
@@ -163,6 +163,10 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
                 Hub.Activate();
                 Readiness.SetReady();
                 LeaderLog.ClientCreated(_logger, Name);
+                return;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
                 return;
             }
             catch (Exception ex)

@@ -78,7 +78,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     internal int FollowerCount => _server?.SessionCount ?? 0;
 
     /// <summary>Opens (or adds a reference to) the channel <paramref name="name"/> and starts the node on first use.</summary>
-    public NodeChannel<T> OpenChannel<T>(string name, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options) where T : class
+    public NodeChannel<T> OpenChannel<T>(string name, ClusterContract<T> contract, Func<CancellationToken, ValueTask<T>> factory, ClusterClientOptions options) where T : class
     {
         NodeChannel<T> channel;
         LeaderConnection? register = null;

@@ -70,7 +70,7 @@ internal abstract class NodeChannel
 internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where T : class
 {
     private readonly ClusterNode _node;
-    private readonly Func<T> _factory;
+    private readonly Func<CancellationToken, ValueTask<T>> _factory;
     private readonly TimeSpan _responseTimeout;
     private readonly ILogger _logger;
     private readonly LocalSubscriptions<T> _subscriptions;
@@ -79,7 +79,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     private volatile Route? _route;
     private LeaderChannel<T>? _leader;
 
-    public NodeChannel(ClusterNode node, string name, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options, ILogger logger)
+    public NodeChannel(ClusterNode node, string name, ClusterContract<T> contract, Func<CancellationToken, ValueTask<T>> factory, ClusterClientOptions options, ILogger logger)
         : base(name, typeof(T), contract.Fingerprint)
     {
         _node = node;
