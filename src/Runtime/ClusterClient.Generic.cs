@@ -205,7 +205,8 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
             }
         }
 
-        public T? LocalTarget => Volatile.Read(ref owner._disposed) != 0 ? null : owner._channel.LocalTarget;
+        // SameAsFollowers: no direct calls, so the leader's calls take the dispatch path a follower's take.
+        public T? LocalTarget => Volatile.Read(ref owner._disposed) != 0 || owner._channel.LeaderCalls != LeaderCallMode.Direct ? null : owner._channel.LocalTarget;
 
         public ValueTask<TResult> InvokeAsync<TArgs, TResult>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
             IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken) =>

@@ -5,7 +5,11 @@ using Microsoft.Extensions.Hosting;
 
 namespace ClusterSharing.Hosting.Tests;
 
-/// <summary><c>AddClusterClient</c> with an asynchronous factory.</summary>
+/// <summary>
+/// <c>AddClusterClient</c> with an asynchronous factory. Not run alongside other tests: a host installs its meter factory
+/// process-wide, which would race the metrics tests.
+/// </summary>
+[Collection(nameof(AsyncFactoryHostingTests))]
 public sealed class AsyncFactoryHostingTests
 {
     [Fact]
@@ -39,3 +43,7 @@ public sealed class AsyncFactoryHostingTests
         await host.StopAsync();
     }
 }
+
+/// <summary>Runs <see cref="AsyncFactoryHostingTests"/> alone.</summary>
+[CollectionDefinition(nameof(AsyncFactoryHostingTests), DisableParallelization = true)]
+public sealed class AsyncFactoryHostingCollection;

@@ -25,6 +25,15 @@ public sealed class CreateTests
     }
 
     [Fact]
+    public void Create_rejects_a_header_size_that_leaves_no_room_for_the_frame_header()
+    {
+        // Before, this passed validation and failed every election attempt inside ProtocolLimits.
+        var error = Assert.Throws<ArgumentException>(() => ClusterClient.Create<ICalculator>(() => new Calculator(), o => { o.MaxFrameSize = 65536; o.MaxHeaderSize = 65536; }));
+        Assert.Equal("MaxHeaderSize", error.ParamName);
+        Assert.Contains("24-byte frame header", error.Message);
+    }
+
+    [Fact]
     public async Task Create_elects_through_the_public_entry_point()
     {
         int port = TestCluster.FreePort();

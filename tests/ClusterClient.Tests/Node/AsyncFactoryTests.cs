@@ -44,7 +44,7 @@ public sealed class AsyncFactoryTests
         var (_, leader) = cluster.Start(factory, o => o.Role = ClusterRole.Leader);
         var (_, follower) = cluster.Start(factory, o => o.Role = ClusterRole.Follower);
 
-        var atLeader = await Assert.ThrowsAsync<ClusterClientException>(() => leader.ReadyAsync());
+        var atLeader = await Assert.ThrowsAsync<ClusterFactoryException>(() => leader.ReadyAsync());
         Assert.Contains("System.InvalidOperationException: connect refused (42)", atLeader.Message);
 
         // Retried with backoff until it succeeds; errors are not sticky.
@@ -55,7 +55,7 @@ public sealed class AsyncFactoryTests
                 await follower.ReadyAsync();
                 break;
             }
-            catch (ClusterClientException e) when (attempt < 20)
+            catch (ClusterFactoryException e) when (attempt < 20)
             {
                 Assert.Contains("connect refused (42)", e.Message);
             }
@@ -68,15 +68,17 @@ public sealed class AsyncFactoryTests
     public async Task Disposing_cancels_a_pending_async_factory()
     {
         await using var cluster = new TestCluster();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Func<CancellationToken, ValueTask<ICalculator>> factory = async ct =>
         {
+            started.TrySetResult();
             using var registration = ct.Register(() => cancelled.TrySetResult());
             await Task.Delay(Timeout.Infinite, ct);
             return new Calculator();
         };
         var (_, leader) = cluster.Start(factory, o => o.Role = ClusterRole.Leader);
-        await Task.Delay(100);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
         await leader.DisposeAsync();
         await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
