@@ -56,6 +56,23 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
     /// <summary>Reads an error map: a <see cref="ClusterRemoteException"/>, or ClusterClient's own exception for a runtime failure.</summary>
     public Exception Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) => Read(ref reader);
 
+    /// <summary>
+    /// The error map of <paramref name="error"/>: marked as ClusterClient's own failure (<c>"origin": "cluster"</c>) when
+    /// it is one of ClusterClient's exceptions (not a <see cref="ClusterRemoteException"/> passed on), else as the real client's.
+    /// </summary>
+    public static byte[] ToBytes(Exception error, RemoteErrorDetail detail)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
+        var writer = new MessagePackWriter(buffer);
+        if (error is ClusterClientException and not ClusterRemoteException)
+            Write(ref writer, error.GetType().FullName!, error.Message, null, null, runtime: true);
+        else
+            For(detail).Serialize(ref writer, error, MessagePackSerializerOptions.Standard);
+        writer.Flush();
+        return buffer.WrittenSpan.ToArray();
+    }
+
     /// <summary>Writes an error map from its parts.</summary>
     public static void Write(ref MessagePackWriter writer, string type, string message, string? stackTrace, string? code) =>
         Write(ref writer, type, message, stackTrace, code, runtime: false);

@@ -121,4 +121,25 @@ public sealed class ErrorShapeTests
         Assert.DoesNotContain("leader's client threw", error.Message);
         Assert.Equal("ok", await follower.Client.EchoAsync("ok"));
     }
+
+    [Fact]
+    public async Task A_subscription_the_leader_refuses_reaches_the_follower_as_ClusterClients_own_error()
+    {
+        await using var cluster = new TestCluster();
+        var (_, leader) = cluster.Start(configure: o => { o.Role = ClusterRole.Leader; o.MaxSubscriptionsPerFollower = 1; });
+        await leader.ReadyAsync();
+        var (_, follower) = cluster.Start(configure: o => o.Role = ClusterRole.Follower);
+        await follower.ReadyAsync();
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        follower.ListenerError += (_, e) => errors.Enqueue(e.Exception);
+
+        follower.Client.Subscribe("first", _ => { });
+        follower.Client.Subscribe("second", _ => { });
+
+        await TestCluster.WaitUntilAsync(() => !errors.IsEmpty, "the refused subscription to be reported");
+        var error = Assert.Single(errors);
+        Assert.IsType<ClusterClientException>(error);
+        Assert.Contains("MaxSubscriptionsPerFollower", error.Message);
+        Assert.DoesNotContain("leader's client threw", error.Message);
+    }
 }
