@@ -141,7 +141,9 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             }
             else
             {
-                var error = RemoteError.Read(ref reader);
+                var remote = RemoteError.Read(ref reader);
+                // A deposed leader refused the call before running it (fencing): safe to retry on the new leader.
+                Exception error = RemoteError.IsNotRun(remote) ? new LeaderLostException(_method, requestSent: false, remote) : remote;
                 Telemetry.End(error);
                 _core.SetException(error);
             }

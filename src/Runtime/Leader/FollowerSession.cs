@@ -31,6 +31,7 @@ internal sealed class FollowerSession : PeerConnection
     private readonly long _authDeadline;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
     private volatile bool _registered;
+    private int _refusedDeposed; // 1 once a call was refused because the term ended: the connection is closing
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
         : base(connection, server.Options.HeartbeatInterval, "the follower")
@@ -192,6 +193,14 @@ internal sealed class FollowerSession : PeerConnection
     {
         var header = frame.ReadHeader<CallHeader>();
         long requestId = frame.RequestId;
+        // Fencing: nothing runs unless this process's term is still current (a stopped, deposed leader that resumes
+        // finds calls waiting in its socket buffer; they are refused, not run, and retried on the new leader).
+        long fence = _server.ConfirmedEpoch();
+        if (fence == 0)
+        {
+            RefuseDeposed(requestId, header.MethodId);
+            return;
+        }
         if (!_channels.Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
         {
             SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
@@ -224,6 +233,7 @@ internal sealed class FollowerSession : PeerConnection
         if (timeout > 0) call.CancelAfter(timeout);
         var telemetry = call.Telemetry = CallTelemetry.StartServer(method.Name, header.TraceParent, header.TraceState);
         ValueTask pending;
+        long outerFence = FencingScope.Enter(fence);
         try
         {
             var arguments = frame.CreateBodyReader();
@@ -236,6 +246,7 @@ internal sealed class FollowerSession : PeerConnection
         }
         finally
         {
+            FencingScope.Exit(outerFence);
             telemetry.RestorePrevious();
         }
         if (pending.IsCompleted) call.Complete(pending);
@@ -245,11 +256,19 @@ internal sealed class FollowerSession : PeerConnection
     private void OnOneway(in Frame frame)
     {
         var header = frame.ReadHeader<CallHeader>();
+        long fence = _server.ConfirmedEpoch();
+        if (fence == 0)
+        {
+            // Not run. A publication is re-published to the new leader by its process; a oneway is at most once: dropped.
+            RefuseDeposed(0, header.MethodId);
+            return;
+        }
         if (!_channels.Resolve(header, frame.Type, out var channel, out var method, out var error))
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, $"0x{header.MethodId:x8}", _name, new ClusterClientException(error!));
             return;
         }
+        long outerFence = FencingScope.Enter(fence);
         try
         {
             var arguments = frame.CreateBodyReader();
@@ -260,6 +279,28 @@ internal sealed class FollowerSession : PeerConnection
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, method.Name, _name, ex);
         }
+        finally
+        {
+            FencingScope.Exit(outerFence);
+        }
+    }
+
+    /// <summary>
+    /// A call arrived after this process's term ended (it was stopped and deposed, and has not stepped down yet): it is
+    /// not run. An invoke is answered with <see cref="RemoteError.NotRunCode"/>, which the follower turns into
+    /// <see cref="LeaderLostException"/> with RequestSent false, so it is retried on the new leader; then the connection
+    /// is closed, so the follower looks for the new leader at once.
+    /// </summary>
+    private void RefuseDeposed(long requestId, uint methodId)
+    {
+        if (requestId != 0)
+        {
+            SendError(requestId, RemoteError.NotRunType,
+                "The call was not run: the leader's term ended (it was deposed) before the call could run; it is retried on the new leader.", null, RemoteError.NotRunCode);
+        }
+        if (Interlocked.Exchange(ref _refusedDeposed, 1) != 0) return;
+        LeaderLog.DeposedCallRefused(_server.Logger, _name, $"0x{methodId:x8}");
+        _ = CloseAsync("this leader's term ended (deposed); calls were refused, not run");
     }
 
     private async Task ObserveAsync(ValueTask pending, ClusterMethod method)

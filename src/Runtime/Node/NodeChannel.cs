@@ -69,6 +69,8 @@ internal abstract class NodeChannel
 /// </remarks>
 internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where T : class
 {
+    // How often a call made in a process whose term ended re-checks, until the step-down gives it a new route.
+    private static readonly TimeSpan FencedRetryDelay = TimeSpan.FromMilliseconds(10);
     private readonly ClusterNode _node;
     private readonly Func<T> _factory;
     private readonly TimeSpan _responseTimeout;
@@ -104,8 +106,11 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     public override ILeaderChannel? LeaderSide => Volatile.Read(ref _leader);
 
-    /// <summary>The real client when this process leads and it exists.</summary>
-    public T? LocalTarget => _route?.Local?.Target;
+    /// <summary>
+    /// The real client when this process leads under a term that is still current and the client exists (fencing: a
+    /// deposed process that resumed gets null, so its proxy's direct calls take the checked path and wait).
+    /// </summary>
+    public T? LocalTarget => _route?.Local is { } local && _node.ConfirmedEpoch() != 0 ? local.Target : null;
 
     /// <summary>Where calls, publications and subscriptions go right now; null while no leader is attached.</summary>
     internal Route? CurrentRoute => _route;
@@ -199,22 +204,42 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         if (route?.Connection is { } connection && !method.Idempotent && Readiness.IsReady && !cancellationToken.IsCancellationRequested)
         {
             var timeout = TimeoutOf(method);
+            long started = Stopwatch.GetTimestamp();
             if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, timeout, cancellationToken, out var pending))
-                return pending;
+                return pending.IsCompleted ? pending : RetryIfNotRunAsync(pending, route, method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken);
         }
-        return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
+        return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, 0, cancellationToken);
+    }
+
+    /// <summary>
+    /// Awaits a fast-path call; if the leader refused it unrun (a deposed leader, fencing: <see cref="LeaderLostException"/>
+    /// with RequestSent false) it waits for the next leader and runs there, within the call's own timeout.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<TResult> RetryIfNotRunAsync<TArgs, TResult>(ValueTask<TResult> pending, Route route, ClusterMethod method, TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, long started, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        catch (LeaderLostException lost) when (!lost.RequestSent)
+        {
+            if (_route == route) DetachRemote(route.Connection!);
+        }
+        return await InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken).ConfigureAwait(false);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask InvokeAsync<TArgs>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter, CancellationToken cancellationToken) =>
-        await InvokeCoreAsync<TArgs, object?>(method, arguments, argumentsFormatter, null, cancellationToken).ConfigureAwait(false);
+        await InvokeCoreAsync<TArgs, object?>(method, arguments, argumentsFormatter, null, 0, cancellationToken).ConfigureAwait(false);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<TResult> InvokeCoreAsync<TArgs, TResult>(ClusterMethod method, TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, CancellationToken cancellationToken)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, long started, CancellationToken cancellationToken)
     {
         var timeout = TimeoutOf(method);
-        long started = Stopwatch.GetTimestamp();
+        if (started == 0) started = Stopwatch.GetTimestamp();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -227,7 +252,16 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
                 continue;
             }
             if (route.Local is { } leader)
-                return await InvokeLocalAsync(leader, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken).ConfigureAwait(false);
+            {
+                long fence = _node.ConfirmedEpoch();
+                if (fence == 0)
+                {
+                    // This process's term ended (it was stopped and deposed): run nothing; the step-down detaches this route.
+                    await Task.Delay(FencedRetryDelay, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                return await InvokeLocalAsync(leader, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, fence, cancellationToken).ConfigureAwait(false);
+            }
             try
             {
                 return await route.Connection!.InvokeAsync(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, remaining, cancellationToken).ConfigureAwait(false);
@@ -253,15 +287,25 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     }
 
     private static async ValueTask<TResult> InvokeLocalAsync<TArgs, TResult>(LeaderChannel<T> leader, ClusterMethod method, TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining, long fence,
+        CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(remaining);
         var telemetry = CallTelemetry.StartLocal(method.Name);
         try
         {
-            var result = await leader.InvokeLocalAsync(method, arguments, argumentsFormatter, resultFormatter, deadline.Token)
-                .AsTask().WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+            ValueTask<TResult> call;
+            long outerFence = FencingScope.Enter(fence);
+            try
+            {
+                call = leader.InvokeLocalAsync(method, arguments, argumentsFormatter, resultFormatter, deadline.Token);
+            }
+            finally
+            {
+                FencingScope.Exit(outerFence);
+            }
+            var result = await call.AsTask().WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
             telemetry.End(null);
             return result;
         }
@@ -307,7 +351,13 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
                 }
                 if (route.Local is { } leader)
                 {
-                    await InvokeLocalAsync<TArgs, object?>(leader, method, arguments, argumentsFormatter, null, timeout, remaining, CancellationToken.None).ConfigureAwait(false);
+                    long fence = _node.ConfirmedEpoch();
+                    if (fence == 0)
+                    {
+                        await Task.Delay(FencedRetryDelay).ConfigureAwait(false);
+                        continue;
+                    }
+                    await InvokeLocalAsync<TArgs, object?>(leader, method, arguments, argumentsFormatter, null, timeout, remaining, fence, CancellationToken.None).ConfigureAwait(false);
                     return;
                 }
                 if (route.Connection!.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter, SerializerOptions)) return;
