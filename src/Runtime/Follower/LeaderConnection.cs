@@ -290,7 +290,7 @@ internal sealed class LeaderConnection : PeerConnection
         request.Fail(new OperationCanceledException(token));
     }
 
-    /// <summary>Monitor thread: call deadlines and the UDP pulse (an answer counts as a sign of life).</summary>
+    /// <summary>Monitor thread: call deadlines and the UDP pulse (an answer carrying this session's token counts as a sign of life).</summary>
     protected override bool OnTick(long timestamp, bool heartbeatDue)
     {
         _pending.RemoveExpired(timestamp, _expired);
@@ -299,7 +299,7 @@ internal sealed class LeaderConnection : PeerConnection
             if (request.TryClaim()) request.Fail(request.TimedOut());
         }
         _expired.Clear();
-        if (_pulse is not null && _pulse.Exchange(LeaderEpoch, heartbeatDue)) MarkAlive(timestamp);
+        if (_pulse is not null && _pulse.Exchange(LeaderEpoch, _handshake.PulseTokens, heartbeatDue)) MarkAlive(timestamp);
         return true;
     }
 

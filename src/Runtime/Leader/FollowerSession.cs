@@ -24,6 +24,7 @@ internal sealed class FollowerSession : PeerConnection
     private readonly string _name;
     private readonly long _acceptedAt;
     private readonly long _registrationTicks;
+    private readonly long _pulseGraceTicks;
     private readonly SubscriptionQuota _subscriptions;
     // Real calls still executing for this follower, cancelled-but-running ones included: what MaxInflightCallsPerFollower bounds.
     private int _running;
@@ -45,6 +46,7 @@ internal sealed class FollowerSession : PeerConnection
         _subscriptions = new SubscriptionQuota(server.Options.MaxSubscriptionsPerFollower, server.Options.MaxRegistrationBytesPerFollower);
         _authDeadline = _acceptedAt + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
         _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
+        _pulseGraceTicks = PulseGraceIntervals * (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>Ends the admission (on close); true when it had been counted and must be given back.</summary>
@@ -69,7 +71,12 @@ internal sealed class FollowerSession : PeerConnection
             return false;
         }
         if (Interlocked.CompareExchange(ref _admission, 1, 0) != 0) _server.ReleaseAdmission();
-        else LeaderLog.FollowerConnected(_server.Logger, Who);
+        else
+        {
+            LeaderLog.FollowerConnected(_server.Logger, Who);
+            // From now on this connection's UDP pulses count, and only with the session's token (0 for an open cluster).
+            _server.Pulse?.Admit(PeerPort, _handshake.PulseTokens);
+        }
         return true;
     }
 
@@ -157,7 +164,6 @@ internal sealed class FollowerSession : PeerConnection
                 break;
             case LeaderHandshakeStep.Authenticated:
                 LeaderLog.Authenticated(_server.Logger, _name);
-                Connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(Epoch, reply!));
                 // Counted against MaxFollowers only once authenticated, so strangers cannot use up the slots.
                 if (!Admit()) return;
                 AnswerHandshake(frame.RequestId, new HeartbeatHeader(_handshake.HelloEpoch, 0));
@@ -400,8 +406,16 @@ internal sealed class FollowerSession : PeerConnection
         return true;
     }
 
-    /// <summary>The follower's UDP pulses count as signs of life (they keep flowing while its thread pool is starved).</summary>
-    protected override long LastSignOutsideConnection => _server.Pulse?.LastSeen(PeerPort) ?? 0;
+    /// <summary>
+    /// The follower's UDP pulses (with this session's token) count as signs of life: they keep flowing while its thread
+    /// pool is starved. But never for long: once the last complete frame is older than <see cref="PulseGraceIntervals"/>
+    /// heartbeat intervals (a partial frame trickling in, or a wedged peer), the connection is judged by its frames alone.
+    /// </summary>
+    protected override long LastSignOutsideConnection =>
+        Stopwatch.GetTimestamp() - LastReceived > _pulseGraceTicks ? 0 : _server.Pulse?.LastSeen(PeerPort) ?? 0;
+
+    /// <summary>How many heartbeat intervals pulses alone may keep a connection alive after its last complete frame.</summary>
+    internal const int PulseGraceIntervals = 10;
 
     protected override void OnEvicting(double silentMs) => LeaderLog.FollowerEvicted(_server.Logger, _name, silentMs);
 
