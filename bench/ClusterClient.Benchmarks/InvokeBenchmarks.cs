@@ -48,6 +48,7 @@ public class FollowerInvokeBenchmarks
             o.Port = _leader.Port;
             o.Role = ClusterRole.Follower;
             o.HeartbeatInterval = TimeSpan.FromSeconds(5);
+            o.Security = ClusterSecurity.Open; // the scripted leader does not authenticate
         });
         _follower.ReadyAsync().GetAwaiter().GetResult();
     }
@@ -98,6 +99,7 @@ public class LeaderDispatchBenchmarks
             o.Port = port;
             o.Role = ClusterRole.Leader;
             o.HeartbeatInterval = TimeSpan.FromSeconds(5);
+            o.Security = ClusterSecurity.Open; // the scripted follower does not authenticate
         });
         _leader.ReadyAsync().GetAwaiter().GetResult();
         _follower = ScriptedPeer.StartFollower(port);
