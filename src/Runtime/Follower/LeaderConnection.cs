@@ -204,14 +204,29 @@ internal sealed class LeaderConnection : PeerConnection
     /// <remarks>Allocation-free in steady state: the pending call is pooled and the table reuses its entries.</remarks>
     public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
-        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending)
+        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending) =>
+        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, options, timeout, remaining, null, cancellationToken, out pending);
+
+    /// <summary>
+    /// <see cref="TryStartInvoke{TArgs, TResult}(int, ClusterMethod, in TArgs, IMessagePackFormatter{TArgs}, IMessagePackFormatter{TResult}?, MessagePackSerializerOptions, TimeSpan, TimeSpan, CancellationToken, out ValueTask{TResult})"/>
+    /// with <paramref name="retry"/> taking over if a deposed leader refuses the call unrun; the call owns it from here
+    /// (it is released when the call completes otherwise).
+    /// </summary>
+    public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, TimeSpan remaining, INotRunRetry<TResult>? retry, CancellationToken cancellationToken, out ValueTask<TResult> pending)
     {
         pending = default;
-        if (IsClosed) return false;
+        if (IsClosed)
+        {
+            retry?.Release();
+            return false;
+        }
         int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
         var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, options, timeout,
             Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency));
         call.Telemetry = CallTelemetry.StartClient(method.Name);
+        if (retry is not null) call.SetRetry(retry);
         long id = Interlocked.Increment(ref _nextRequestId);
         call.RequestId = id;
         var task = call.Task;

@@ -10,6 +10,7 @@ using MessagePack;
 using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 using ClusterSharing.Diagnostics;
+using ClusterSharing.Transport;
 
 namespace ClusterSharing.Node;
 
@@ -204,30 +205,81 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         if (route?.Connection is { } connection && !method.Idempotent && Readiness.IsReady && !cancellationToken.IsCancellationRequested)
         {
             var timeout = TimeoutOf(method);
-            long started = Stopwatch.GetTimestamp();
-            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, timeout, cancellationToken, out var pending))
-                return pending.IsCompleted ? pending : RetryIfNotRunAsync(pending, route, method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken);
+            var retry = NotRunRetry<TArgs, TResult>.Rent(this, route, method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
+            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, timeout, retry, cancellationToken, out var pending))
+                return pending;
         }
         return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, 0, cancellationToken);
     }
 
     /// <summary>
-    /// Awaits a fast-path call; if the leader refused it unrun (a deposed leader, fencing: <see cref="LeaderLostException"/>
-    /// with RequestSent false) it waits for the next leader and runs there, within the call's own timeout.
+    /// What a fast-path call needs to run again if a deposed leader refuses it unrun (fencing): it then waits for the
+    /// next leader and runs there, within the call's own timeout. Pooled, so the fast path stays allocation-free.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<TResult> RetryIfNotRunAsync<TArgs, TResult>(ValueTask<TResult> pending, Route route, ClusterMethod method, TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, long started, CancellationToken cancellationToken)
+    private sealed class NotRunRetry<TArgs, TResult> : INotRunRetry<TResult>
     {
-        try
+        private static readonly BoundedPool<NotRunRetry<TArgs, TResult>> Pool = new(1024);
+        private NodeChannel<T>? _channel;
+        private Route? _route;
+        private ClusterMethod? _method;
+        private TArgs _arguments = default!;
+        private IMessagePackFormatter<TArgs>? _argumentsFormatter;
+        private IMessagePackFormatter<TResult>? _resultFormatter;
+        private long _started;
+        private CancellationToken _cancellationToken;
+
+        public static NotRunRetry<TArgs, TResult> Rent(NodeChannel<T> channel, Route route, ClusterMethod method, in TArgs arguments,
+            IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, CancellationToken cancellationToken)
         {
-            return await pending.ConfigureAwait(false);
+            if (!Pool.TryRent(out var retry)) retry = new NotRunRetry<TArgs, TResult>();
+            retry._channel = channel;
+            retry._route = route;
+            retry._method = method;
+            retry._arguments = arguments;
+            retry._argumentsFormatter = argumentsFormatter;
+            retry._resultFormatter = resultFormatter;
+            retry._started = Stopwatch.GetTimestamp();
+            retry._cancellationToken = cancellationToken;
+            return retry;
         }
-        catch (LeaderLostException lost) when (!lost.RequestSent)
+
+        public void Release()
         {
-            if (_route == route) DetachRemote(route.Connection!);
+            _channel = null;
+            _route = null;
+            _method = null;
+            _arguments = default!;
+            _argumentsFormatter = null;
+            _resultFormatter = null;
+            _cancellationToken = default;
+            Pool.TryReturn(this);
         }
-        return await InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken).ConfigureAwait(false);
+
+        public void Retry(PendingCall<TResult> call)
+        {
+            var (channel, route, method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken) =
+                (_channel!, _route!, _method!, _arguments, _argumentsFormatter!, _resultFormatter, _started, _cancellationToken);
+            Release();
+            _ = RunAsync(call, channel, route, method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken);
+        }
+
+        private static async Task RunAsync(PendingCall<TResult> call, NodeChannel<T> channel, Route route, ClusterMethod method, TArgs arguments,
+            IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, long started, CancellationToken cancellationToken)
+        {
+            // The refusing leader closes the connection; detach now so the retry waits for the next leader.
+            if (channel._route == route) channel.DetachRemote(route.Connection!);
+            TResult result;
+            try
+            {
+                result = await channel.InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                call.FailRetried(ex);
+                return;
+            }
+            call.CompleteRetried(result);
+        }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

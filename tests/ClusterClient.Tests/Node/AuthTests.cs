@@ -153,7 +153,7 @@ public sealed class AuthTests
     }
 
     /// <summary>Nodes on a given port with their own state directory.</summary>
-    private sealed class TestClusterAt(int port) : IAsyncDisposable
+    internal sealed class TestClusterAt(int port) : IAsyncDisposable
     {
         private readonly List<ClusterSharing.Node.ClusterNode> _nodes = new();
         private readonly string _directory = Directory.CreateTempSubdirectory("cc-test-").FullName;
