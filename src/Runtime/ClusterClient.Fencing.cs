@@ -9,8 +9,9 @@ public static partial class ClusterClient
     /// leadership term that confirmed, just before dispatching, that it was still current. 0 outside such a dispatch.
     /// </summary>
     /// <remarks>
-    /// Set for invokes, oneways and publications, whether they came from a follower or from the leader's own process
-    /// through the cluster (calls the proxy makes directly on the local real client are checked but carry no token).
+    /// Set for invokes, oneways and publications from followers, and for the leader's own invokes and oneways that wait
+    /// for the cluster (calls the proxy makes directly on the local real client are checked but carry no token; the
+    /// leader's own publications carry none either).
     /// Read it at the start of the real client's method, before its first <c>await</c> (it does not flow across
     /// awaits), and pass it upstream, for example as the version of a conditional write: epochs only grow, so a store
     /// that refuses a token lower than the highest it has seen also refuses a deposed leader whose call got past the

@@ -408,13 +408,13 @@ internal sealed class FollowerSession : PeerConnection
 
     /// <summary>
     /// The follower's UDP pulses (with this session's token) count as signs of life: they keep flowing while its thread
-    /// pool is starved. But never for long: once the last complete frame is older than <see cref="PulseGraceIntervals"/>
-    /// heartbeat intervals (a partial frame trickling in, or a wedged peer), the connection is judged by its frames alone.
+    /// pool is starved, for as long as that lasts. But a connection holding an incomplete frame is kept by pulses at
+    /// most <see cref="PulseGraceIntervals"/> heartbeat intervals past its last complete frame (a frame trickling in).
     /// </summary>
     protected override long LastSignOutsideConnection =>
-        Stopwatch.GetTimestamp() - LastReceived > _pulseGraceTicks ? 0 : _server.Pulse?.LastSeen(PeerPort) ?? 0;
+        Connection.IncompleteFrameBytes > 0 && Stopwatch.GetTimestamp() - LastReceived > _pulseGraceTicks ? 0 : _server.Pulse?.LastSeen(PeerPort) ?? 0;
 
-    /// <summary>How many heartbeat intervals pulses alone may keep a connection alive after its last complete frame.</summary>
+    /// <summary>How many heartbeat intervals pulses alone may keep a connection with an incomplete frame alive after its last complete frame.</summary>
     internal const int PulseGraceIntervals = 10;
 
     protected override void OnEvicting(double silentMs) => LeaderLog.FollowerEvicted(_server.Logger, _name, silentMs);
@@ -423,6 +423,8 @@ internal sealed class FollowerSession : PeerConnection
     {
         int admission = Volatile.Read(ref _admission);
         if (admission == 1) LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        else if (admission == 0 && _handshake.Abandoned is { } abandoned && _server.Rejections.Allow(_server.Logger))
+            LeaderLog.AuthenticationFailed(_server.Logger, Who, abandoned);
         else if (admission == 0 && _server.QuietCloses.TryLog(out _)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
         foreach (var channel in _channels.Snapshot())

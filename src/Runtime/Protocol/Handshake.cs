@@ -125,6 +125,17 @@ internal sealed class LeaderHandshake
         return LeaderHandshakeStep.Authenticated;
     }
 
+    /// <summary>
+    /// Why a follower that closed mid-handshake failed to authenticate (it refused this leader's proof, or could not
+    /// answer its share: another secret or none, or an attacker's online guess), or null when it did not get that far.
+    /// </summary>
+    public string? Abandoned => Volatile.Read(ref _state) switch
+    {
+        ShareSent => "it closed the connection during authentication without answering this leader's share (it has no secret)",
+        ProofSent => "it closed the connection after this leader proved itself, without proving the secret (it uses another secret, or it is guessing)",
+        _ => null,
+    };
+
     /// <summary>Marks the follower rejected; false when it already was (so it is refused once).</summary>
     public bool TryReject() => Interlocked.Exchange(ref _state, Rejected) != Rejected;
 }
