@@ -31,7 +31,7 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
     public static string NotRunType => typeof(LeaderLostException).FullName!;
 
     /// <summary>True for a fencing refusal (type and code both match, so an application error that merely reuses the code is not retried).</summary>
-    public static bool IsNotRun(ClusterRemoteException error) => error.Code == NotRunCode && error.RemoteType == NotRunType;
+    public static bool IsNotRun(ClusterClientException error) => error is ClusterRemoteException { Code: NotRunCode } remote && remote.RemoteType == NotRunType;
 
     /// <summary>The message sent in place of a withheld one.</summary>
     public const string WithheldMessage = "(the leader withholds error messages: its ClusterClientOptions.RemoteErrorDetail is TypeOnly; see its log)";
