@@ -20,6 +20,7 @@ internal sealed partial class ClusterNode
             epoch = term is { Epoch: > 0 } ? term.Epoch : _epoch + 1;
             Interlocked.Exchange(ref _epoch, epoch);
             _isLeader = true;
+            Interlocked.Exchange(ref _leadingTerm, ++_termCount);
             ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _term = term;
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
@@ -37,6 +38,7 @@ internal sealed partial class ClusterNode
         SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
         NodeLog.BecameLeader(Logger, Port, epoch);
         RaiseRoleChanged(true, epoch);
+        _ = SettleLeaderWorkAsync();
         return ended;
     }
 
@@ -55,6 +57,7 @@ internal sealed partial class ClusterNode
             if (_disposed || _term != term || !_isLeader) return;
             _term = null;
             _isLeader = false;
+            Interlocked.Exchange(ref _leadingTerm, 0);
             server = _server;
             _server = null;
             ended = _termEnded;
@@ -69,7 +72,9 @@ internal sealed partial class ClusterNode
         {
             try
             {
-                // Channels first: their calls wait for the new leader instead of reaching a closing server.
+                // Leader work first (its token fires now; it is awaited within its grace period), then channels: their
+                // calls wait for the new leader instead of reaching a closing server.
+                await SettleLeaderWorkAsync().ConfigureAwait(false);
                 foreach (var channel in channels) await channel.StopLeadingAsync().ConfigureAwait(false);
                 if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
                 await term.DisposeAsync().ConfigureAwait(false);
