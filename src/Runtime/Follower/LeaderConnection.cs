@@ -259,21 +259,34 @@ internal sealed class LeaderConnection : PeerConnection
         MessagePackSerializerOptions options) =>
         TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter, options);
 
-    /// <summary>Sends a publication; false when the connection is closed.</summary>
-    public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments) =>
-        !IsClosed && Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
+    /// <summary>Sends a publication (a producer span when traced); false when the connection is closed.</summary>
+    public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments)
+    {
+        if (IsClosed) return false;
+        var span = ClusterClientTracing.StartProducer(method.Name, ClusterClientTracing.FollowerRole, ClusterClientTracing.PublishOperation);
+        var (traceParent, traceState) = ClusterClientTracing.ContextOf(span);
+        bool sent = Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id, traceParent, traceState), arguments);
+        ClusterClientTracing.Stop(span);
+        return sent;
+    }
 
     private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
         MessagePackSerializerOptions options)
     {
         if (IsClosed) return false;
+        var span = ClusterClientTracing.StartProducer(method.Name, ClusterClientTracing.FollowerRole, ClusterClientTracing.OnewayOperation);
+        var (traceParent, traceState) = ClusterClientTracing.ContextOf(span);
         try
         {
-            return Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter, options);
+            bool sent = Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id, traceParent, traceState), arguments, argumentsFormatter, options);
+            ClusterClientTracing.Stop(span);
+            return sent;
         }
         catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
         {
-            throw new ClusterClientException($"The arguments of '{method.Name}' could not be sent: {ex.Message}", ex);
+            var error = new ClusterClientException($"The arguments of '{method.Name}' could not be sent: {ex.Message}", ex);
+            ClusterClientTracing.Stop(span, error);
+            throw error;
         }
     }
 

@@ -250,27 +250,39 @@ internal sealed class FollowerSession : PeerConnection
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, $"0x{header.MethodId:x8}", _name, new ClusterClientException(error!));
             return;
         }
+        // Current while the real client runs (its own spans nest under it), linked to the follower's producer span.
+        var previous = Activity.Current;
+        var span = ClusterClientTracing.StartLinkedConsumer(method.Name, ClusterClientTracing.LeaderRole,
+            frame.Type == PacketType.Publish ? ClusterClientTracing.PublishOperation : ClusterClientTracing.OnewayOperation, header.TraceParent, header.TraceState);
         try
         {
             var arguments = frame.CreateBodyReader();
             var pending = channel.DispatchAsync(method, ref arguments, NoReply.Instance, CancellationToken.None);
-            if (!pending.IsCompletedSuccessfully) _ = ObserveAsync(pending, method);
+            if (!pending.IsCompletedSuccessfully) _ = ObserveAsync(pending, method, span);
+            else ClusterClientTracing.Stop(span);
         }
         catch (Exception ex)
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, method.Name, _name, ex);
+            ClusterClientTracing.Stop(span, ex);
+        }
+        finally
+        {
+            if (span is not null) Activity.Current = previous;
         }
     }
 
-    private async Task ObserveAsync(ValueTask pending, ClusterMethod method)
+    private async Task ObserveAsync(ValueTask pending, ClusterMethod method, Activity? span)
     {
         try
         {
             await pending.ConfigureAwait(false);
+            ClusterClientTracing.Stop(span);
         }
         catch (Exception ex)
         {
             LeaderLog.CallFailed(_server.Logger, 0, method.Name, _name, ex);
+            ClusterClientTracing.Stop(span, ex);
         }
     }
 
@@ -314,8 +326,12 @@ internal sealed class FollowerSession : PeerConnection
     }
 
     /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
-    internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body) =>
-        Connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind), body);
+    internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body)
+    {
+        // The leader's fan-out span, when one is current (traced values only), travels with the value.
+        var (traceParent, traceState) = ClusterClientTracing.CurrentDelivery();
+        return Connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind, traceParent, traceState), body);
+    }
 
     /// <summary>Sends the result of invoke <paramref name="requestId"/>.</summary>
     internal void SendResult<TResult>(long requestId, TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options) =>

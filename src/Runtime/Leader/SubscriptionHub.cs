@@ -445,16 +445,21 @@ internal sealed class SubscriptionHub
                 if (Method.Kind == ClusterMethodKind.Subscribe) LastValue = encoded;
                 var subscribers = Subscribers;
                 if (subscribers.Length == 0) return;
+                // Current during the fan-out, so each follower's value carries its context (FollowerSession.SendValue).
+                var span = ClusterClientTracing.StartProducer(Method.Name, ClusterClientTracing.LeaderRole, ClusterClientTracing.DeliverOperation);
                 if (Method.Broadcast)
                 {
+                    span?.SetTag("clusterclient.subscribers", subscribers.Length);
                     foreach (var subscriber in subscribers) hub.Deliver(subscriber, encoded);
                 }
                 else
                 {
                     // One of N, round-robin over the subscribers present now (cluster-client picks at random).
+                    span?.SetTag("clusterclient.subscribers", 1);
                     _next = (_next + 1) % subscribers.Length;
                     hub.Deliver(subscribers[_next], encoded);
                 }
+                ClusterClientTracing.Stop(span);
             }
         }
 
