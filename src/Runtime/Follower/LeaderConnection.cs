@@ -136,6 +136,7 @@ internal sealed class LeaderConnection : PeerConnection
             case PacketType.InvokeResult:
             case PacketType.RegisterChannelResult:
             case PacketType.HeartbeatResponse:
+            case PacketType.InspectResult:
                 if (_pending.TryRemove(frame.RequestId, out var request) && request.TryClaim()) request.TryComplete(frame);
                 // Otherwise a late answer to a call that timed out or was cancelled: dropped.
                 break;
@@ -172,6 +173,20 @@ internal sealed class LeaderConnection : PeerConnection
             Deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency),
         };
         SendControl(request, PacketType.RegisterChannel, new RegisterChannelHeader(LeaderEpoch, channel, fingerprint, Environment.ProcessId));
+        return request.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Asks the leader for its view of the cluster (the inspector); completes with its report.</summary>
+    /// <exception cref="ProtocolException">The answer is not a report.</exception>
+    /// <exception cref="TimeoutException">No answer within <paramref name="timeout"/>.</exception>
+    /// <exception cref="ClusterClientException">The connection closed first (a leader of an older version closes it on an Inspect packet).</exception>
+    public Task<ClusterStatus> InspectAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var request = new PendingControl<ClusterStatus>(static frame => InspectReport.Read(frame.Body), "the inspect request")
+        {
+            Deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency),
+        };
+        SendControl(request, PacketType.Inspect, new EpochHeader(LeaderEpoch));
         return request.Task.WaitAsync(cancellationToken);
     }
 

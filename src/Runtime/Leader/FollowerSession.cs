@@ -31,6 +31,8 @@ internal sealed class FollowerSession : PeerConnection
     private readonly long _authDeadline;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
     private volatile bool _registered;
+    private int _processId;
+    private long _calls;
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
         : base(connection, server.Options.HeartbeatInterval, "the follower")
@@ -127,6 +129,9 @@ internal sealed class FollowerSession : PeerConnection
                 break;
             case PacketType.SubscribeResultAck:
                 break;
+            case PacketType.Inspect:
+                OnInspect(frame.RequestId);
+                break;
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
                 Close($"the follower said goodbye: {goodbye.Reason ?? "no reason given"}");
@@ -175,11 +180,40 @@ internal sealed class FollowerSession : PeerConnection
         _ = Connection.CloseAsync("authentication failed: " + reason);
     }
 
+    /// <summary>An authenticated peer (the inspector tool) asks for the leader's view; answered with the report.</summary>
+    private void OnInspect(long requestId)
+    {
+        byte[] report;
+        try
+        {
+            report = InspectReport.Write(_server.Inspect(this));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A report that cannot be built (a channel closing meanwhile) must not take the connection down with an unhandled error.
+            LeaderLog.CallFailed(_server.Logger, requestId, "Inspect", _name, ex);
+            _ = Connection.CloseAsync("the inspect report could not be built");
+            return;
+        }
+        Connection.Send(PacketType.InspectResult, requestId, new EpochHeader(Epoch), report);
+    }
+
+    /// <summary>This connection as the inspector reports it.</summary>
+    internal FollowerStatus Describe(long now)
+    {
+        var peer = Connection.Peer;
+        int pid = Volatile.Read(ref _processId);
+        return new FollowerStatus(_name, pid != 0 ? pid : peer is { ProcessId: > 0 } p ? p.ProcessId : null, peer?.UserId,
+            [.. _channels.Snapshot().Select(c => c.Name)], Interlocked.Read(ref _calls), Volatile.Read(ref _running),
+            TimeSpan.FromSeconds((now - _acceptedAt) / (double)Stopwatch.Frequency));
+    }
+
     private void OnRegister(in Frame frame)
     {
         var header = frame.ReadHeader<RegisterChannelHeader>();
         if (!Admit()) return;
         _registered = true;
+        Volatile.Write(ref _processId, header.ProcessId);
         // Authenticated (or open) and registering: from now on frames up to MaxFrameSize are accepted.
         Connection.ReceiveLimits = _server.Limits;
         _channels.Register(frame.RequestId, header);
@@ -199,6 +233,7 @@ internal sealed class FollowerSession : PeerConnection
         }
         // A cancel frees the request id at once but not the slot: the real call may ignore its token and keep running,
         // so the slot is held until it actually finishes (CallFinished).
+        Interlocked.Increment(ref _calls);
         var call = InflightCall.Rent(this, requestId, method);
         var added = Interlocked.Increment(ref _running) > _server.Options.MaxInflightCallsPerFollower
             ? RequestAddResult.Full

@@ -99,6 +99,21 @@ internal sealed class SubscriptionHub
     }
 
     /// <summary>The cached last value of a key, or null (tests and the leader's own resynchronisation).</summary>
+    /// <summary>Every real subscription with its subscriber count (the inspector's report).</summary>
+    internal (ClusterMethod Method, byte[] Registration, int Subscribers)[] Describe()
+    {
+        lock (_gate)
+        {
+            var result = new (ClusterMethod, byte[], int)[_entries.Count];
+            int i = 0;
+            foreach (var entry in _entries.Values)
+            {
+                lock (entry.DeliveryGate) result[i++] = (entry.Method, entry.Registration, entry.Subscribers.Length);
+            }
+            return result;
+        }
+    }
+
     internal byte[]? LastValue(uint methodId, byte[] registration)
     {
         lock (_gate) return _entries.TryGetValue(new Key(methodId, registration), out var entry) ? entry.LastValue : null;

@@ -29,6 +29,7 @@ internal sealed partial class ClusterNode
                 _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
                 {
                     Certificate = term.Certificate,
+                    Channels = LeaderChannels,
                 };
                 _server.Start();
             }
@@ -104,6 +105,11 @@ internal sealed partial class ClusterNode
         NodeLog.BecameLeader(Logger, Port, raised);
         RaiseRoleChanged(true, raised);
         return raised;
+    }
+
+    private IReadOnlyCollection<ILeaderChannel> LeaderChannels()
+    {
+        lock (_gate) return [.. _channels.Values.Select(c => c.LeaderSide).OfType<ILeaderChannel>()];
     }
 
     private ILeaderChannel? FindLeaderChannel(string name)

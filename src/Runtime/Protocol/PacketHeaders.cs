@@ -264,14 +264,15 @@ public readonly record struct SubscribeResultHeader(long Epoch, int ChannelId, u
 }
 
 /// <summary>
-/// Header object of <see cref="PacketType.Cancel"/> and <see cref="PacketType.SubscribeResultAck"/>: <c>[epoch]</c>.
-/// The frame's request id names the invoke to cancel or the value acknowledged.
+/// Header object of <see cref="PacketType.Cancel"/>, <see cref="PacketType.SubscribeResultAck"/>, <see cref="PacketType.Inspect"/>
+/// and <see cref="PacketType.InspectResult"/>: <c>[epoch]</c>. The frame's request id names the invoke to cancel, the value
+/// acknowledged or the inspect request answered.
 /// </summary>
 /// <param name="Epoch">The leader epoch the sender believes in.</param>
 public readonly record struct EpochHeader(long Epoch) : IPacketHeader<EpochHeader>
 {
     /// <inheritdoc/>
-    public static bool IsHeaderOf(PacketType type) => type is PacketType.Cancel or PacketType.SubscribeResultAck;
+    public static bool IsHeaderOf(PacketType type) => type is PacketType.Cancel or PacketType.SubscribeResultAck or PacketType.Inspect or PacketType.InspectResult;
 
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)
