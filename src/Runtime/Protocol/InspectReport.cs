@@ -115,7 +115,9 @@ internal static class InspectReport
     private static int Array(ref MessagePackReader reader, int minimum, string what)
     {
         int count = reader.ReadArrayHeader();
-        if (count < minimum || count > MaxItems) throw Malformed($"the {what} array has {count} elements");
+        // Each element takes at least one byte: a count past the bytes left is a lie, refused before anything is allocated for it.
+        if (count < minimum || count > MaxItems || count > reader.Sequence.Length - reader.Consumed)
+            throw Malformed($"the {what} array has {count} elements");
         return count;
     }
 
