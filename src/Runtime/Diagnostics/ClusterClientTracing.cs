@@ -159,7 +159,7 @@ internal static class ClusterClientTracing
 
     /// <summary>The context of the leader's fan-out span while it is current on this thread (what subscribers send with a value).</summary>
     public static (string? TraceParent, string? TraceState) CurrentDelivery() =>
-        Activity.Current is { Kind: ActivityKind.Producer } current && current.Source == Source ? ContextOf(current) : (null, null);
+        Source.HasListeners() && Activity.Current is { Kind: ActivityKind.Producer } current && current.Source == Source ? ContextOf(current) : (null, null);
 
     /// <summary>Ends a producer or consumer span, marking it failed when <paramref name="error"/> is set.</summary>
     public static void Stop(Activity? activity, Exception? error = null)

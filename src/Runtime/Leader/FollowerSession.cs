@@ -286,7 +286,7 @@ internal sealed class FollowerSession : PeerConnection
             return;
         }
         // Current while the real client runs (its own spans nest under it), linked to the follower's producer span.
-        var previous = Activity.Current;
+        var previous = ClusterClientTracing.Source.HasListeners() ? Activity.Current : null;
         var span = ClusterClientTracing.StartLinkedConsumer(method.Name, ClusterClientTracing.LeaderRole,
             frame.Type == PacketType.Publish ? ClusterClientTracing.PublishOperation : ClusterClientTracing.OnewayOperation, header.TraceParent, header.TraceState);
         try
