@@ -112,7 +112,7 @@ internal sealed class LeaderConnection : PeerConnection
             {
                 // A ClusterClient leader that turned this process away (a limit): say so, not "foreign process".
                 await connection.CloseAsync("handshake refused").ConfigureAwait(false);
-                throw new ClusterClientException($"The ClusterClient leader on {where} refused this process: {refusal}.", ex);
+                throw new LeaderRefusedException($"The ClusterClient leader on {where} refused this process: {refusal}.", ex);
             }
             string seen = connection.IsClosed && connection.Completion.IsCompleted
                 ? $"the connection was accepted but closed: {connection.Completion.Result}"
