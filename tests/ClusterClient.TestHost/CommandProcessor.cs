@@ -13,6 +13,7 @@ internal sealed class CommandProcessor
     private readonly ClusterClient<ITestService> _handle;
     private readonly ClusterClient<IClockService>? _clock;
     private readonly Dictionary<string, Action<string>> _listeners = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LeaderWorkRegistration> _leaderWork = new(StringComparer.Ordinal);
     private readonly List<Task> _running = new();
     private readonly SemaphoreSlim _slots = new(MaxConcurrentCommands);
     private int _handleDisposed;
@@ -249,6 +250,22 @@ internal sealed class CommandProcessor
                 case "ledger":
                     StdoutLines.Reply(id, FencedLedger.Write);
                     break;
+                case "when-leader":
+                    StartLeaderWork(Str(a, 0));
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                case "when-leader-stop":
+                {
+                    LeaderWorkRegistration? registration;
+                    lock (_leaderWork)
+                    {
+                        if (!_leaderWork.Remove(Str(a, 0), out registration))
+                            throw new InvalidOperationException($"No leader work named '{a[0]}'.");
+                    }
+                    await registration.DisposeAsync().ConfigureAwait(false);
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                }
                 case "status":
                     StdoutLines.Reply(id, WriteStatus);
                     break;
@@ -355,6 +372,38 @@ internal sealed class CommandProcessor
         w.WriteNumber("port", _handle.Port);
         w.WriteString("name", _handle.Name);
         w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Leader work that reports "leader-work" events: started (with whether this process leads, and the epoch), then
+    /// stopped when its token fires. It only waits, so every start and stop is visible in the output.
+    /// </summary>
+    private void StartLeaderWork(string name)
+    {
+        var registration = _handle.WhenLeader(async token =>
+        {
+            StdoutLines.Event("leader-work", w =>
+            {
+                w.WriteString("name", name);
+                w.WriteString("state", "started");
+                w.WriteBoolean("leader", _handle.IsLeader);
+                w.WriteNumber("epoch", _handle.Epoch);
+            });
+            try
+            {
+                await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                StdoutLines.Event("leader-work", w =>
+                {
+                    w.WriteString("name", name);
+                    w.WriteString("state", "stopped");
+                    w.WriteBoolean("cancelled", token.IsCancellationRequested);
+                });
+            }
+        }, new LeaderWorkOptions { Name = name, GracePeriod = TimeSpan.FromSeconds(5) });
+        lock (_leaderWork) _leaderWork.Add(name, registration);
     }
 
     private void Subscribe(string topic, int delayMs = 0)

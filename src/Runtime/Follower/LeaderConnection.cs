@@ -115,7 +115,7 @@ internal sealed class LeaderConnection : PeerConnection
             {
                 // A ClusterClient leader that turned this process away (a limit): say so, not "foreign process".
                 await connection.CloseAsync("handshake refused").ConfigureAwait(false);
-                throw new ClusterClientException($"The ClusterClient leader on {where} refused this process: {refusal}.", ex);
+                throw new LeaderRefusedException($"The ClusterClient leader on {where} refused this process: {refusal}.", ex);
             }
             string seen = connection.IsClosed && connection.Completion.IsCompleted
                 ? $"the connection was accepted but closed: {connection.Completion.Result}"
@@ -139,6 +139,7 @@ internal sealed class LeaderConnection : PeerConnection
             case PacketType.InvokeResult:
             case PacketType.RegisterChannelResult:
             case PacketType.HeartbeatResponse:
+            case PacketType.InspectResult:
                 if (_pending.TryRemove(frame.RequestId, out var request) && request.TryClaim()) request.TryComplete(frame);
                 // Otherwise a late answer to a call that timed out or was cancelled: dropped.
                 break;
@@ -175,6 +176,20 @@ internal sealed class LeaderConnection : PeerConnection
             Deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency),
         };
         SendControl(request, PacketType.RegisterChannel, new RegisterChannelHeader(LeaderEpoch, channel, fingerprint, Environment.ProcessId));
+        return request.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Asks the leader for its view of the cluster (the inspector); completes with its report.</summary>
+    /// <exception cref="ProtocolException">The answer is not a report.</exception>
+    /// <exception cref="TimeoutException">No answer within <paramref name="timeout"/>.</exception>
+    /// <exception cref="ClusterClientException">The connection closed first (a leader of an older version closes it on an Inspect packet).</exception>
+    public Task<ClusterStatus> InspectAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var request = new PendingControl<ClusterStatus>(static frame => InspectReport.Read(frame.Body), "the inspect request")
+        {
+            Deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency),
+        };
+        SendControl(request, PacketType.Inspect, new EpochHeader(LeaderEpoch));
         return request.Task.WaitAsync(cancellationToken);
     }
 
@@ -279,21 +294,34 @@ internal sealed class LeaderConnection : PeerConnection
         MessagePackSerializerOptions options) =>
         TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter, options);
 
-    /// <summary>Sends a publication; false when the connection is closed.</summary>
-    public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments) =>
-        !IsClosed && Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
+    /// <summary>Sends a publication (a producer span when traced); false when the connection is closed.</summary>
+    public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments)
+    {
+        if (IsClosed) return false;
+        var span = ClusterClientTracing.StartProducer(method.Name, ClusterClientTracing.FollowerRole, ClusterClientTracing.PublishOperation);
+        var (traceParent, traceState) = ClusterClientTracing.ContextOf(span);
+        bool sent = Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id, traceParent, traceState), arguments);
+        ClusterClientTracing.Stop(span);
+        return sent;
+    }
 
     private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
         MessagePackSerializerOptions options)
     {
         if (IsClosed) return false;
+        var span = ClusterClientTracing.StartProducer(method.Name, ClusterClientTracing.FollowerRole, ClusterClientTracing.OnewayOperation);
+        var (traceParent, traceState) = ClusterClientTracing.ContextOf(span);
         try
         {
-            return Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter, options);
+            bool sent = Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id, traceParent, traceState), arguments, argumentsFormatter, options);
+            ClusterClientTracing.Stop(span);
+            return sent;
         }
         catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
         {
-            throw new ClusterClientException($"The arguments of '{method.Name}' could not be sent: {ex.Message}", ex);
+            var error = new ClusterClientException($"The arguments of '{method.Name}' could not be sent: {ex.Message}", ex);
+            ClusterClientTracing.Stop(span, error);
+            throw error;
         }
     }
 

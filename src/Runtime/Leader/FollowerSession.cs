@@ -33,6 +33,8 @@ internal sealed class FollowerSession : PeerConnection
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
     private volatile bool _registered;
     private int _refusedDeposed; // 1 once a call was refused because the term ended: the connection is closing
+    private int _processId;
+    private long _calls;
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
         : base(connection, server.Options.HeartbeatInterval, "the follower")
@@ -135,6 +137,9 @@ internal sealed class FollowerSession : PeerConnection
                 break;
             case PacketType.SubscribeResultAck:
                 break;
+            case PacketType.Inspect:
+                OnInspect(frame.RequestId);
+                break;
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
                 Close($"the follower said goodbye: {goodbye.Reason ?? "no reason given"}");
@@ -182,11 +187,40 @@ internal sealed class FollowerSession : PeerConnection
         _ = Connection.CloseAsync("authentication failed: " + reason);
     }
 
+    /// <summary>An authenticated peer (the inspector tool) asks for the leader's view; answered with the report.</summary>
+    private void OnInspect(long requestId)
+    {
+        byte[] report;
+        try
+        {
+            report = InspectReport.Write(_server.Inspect(this));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A report that cannot be built (a channel closing meanwhile) must not take the connection down with an unhandled error.
+            LeaderLog.CallFailed(_server.Logger, requestId, "Inspect", _name, ex);
+            _ = Connection.CloseAsync("the inspect report could not be built");
+            return;
+        }
+        Connection.Send(PacketType.InspectResult, requestId, new EpochHeader(Epoch), report);
+    }
+
+    /// <summary>This connection as the inspector reports it.</summary>
+    internal FollowerStatus Describe(long now)
+    {
+        var peer = Connection.Peer;
+        int pid = Volatile.Read(ref _processId);
+        return new FollowerStatus(_name, pid != 0 ? pid : peer is { ProcessId: > 0 } p ? p.ProcessId : null, peer?.UserId,
+            [.. _channels.Snapshot().Select(c => c.Name)], Interlocked.Read(ref _calls), Volatile.Read(ref _running),
+            TimeSpan.FromSeconds((now - _acceptedAt) / (double)Stopwatch.Frequency));
+    }
+
     private void OnRegister(in Frame frame)
     {
         var header = frame.ReadHeader<RegisterChannelHeader>();
         if (!Admit()) return;
         _registered = true;
+        Volatile.Write(ref _processId, header.ProcessId);
         // Authenticated (or open) and registering: from now on frames up to MaxFrameSize are accepted.
         Connection.ReceiveLimits = _server.Limits;
         _channels.Register(frame.RequestId, header);
@@ -214,6 +248,7 @@ internal sealed class FollowerSession : PeerConnection
         }
         // A cancel frees the request id at once but not the slot: the real call may ignore its token and keep running,
         // so the slot is held until it actually finishes (CallFinished).
+        Interlocked.Increment(ref _calls);
         var call = InflightCall.Rent(this, requestId, method);
         var added = Interlocked.Increment(ref _running) > _server.Options.MaxInflightCallsPerFollower
             ? RequestAddResult.Full
@@ -275,19 +310,26 @@ internal sealed class FollowerSession : PeerConnection
             return;
         }
         long outerFence = FencingScope.Enter(fence);
+        // Current while the real client runs (its own spans nest under it), linked to the follower's producer span.
+        var previous = ClusterClientTracing.Source.HasListeners() ? Activity.Current : null;
+        var span = ClusterClientTracing.StartLinkedConsumer(method.Name, ClusterClientTracing.LeaderRole,
+            frame.Type == PacketType.Publish ? ClusterClientTracing.PublishOperation : ClusterClientTracing.OnewayOperation, header.TraceParent, header.TraceState);
         try
         {
             var arguments = frame.CreateBodyReader();
             var pending = channel.DispatchAsync(method, ref arguments, NoReply.Instance, CancellationToken.None);
-            if (!pending.IsCompletedSuccessfully) _ = ObserveAsync(pending, method);
+            if (!pending.IsCompletedSuccessfully) _ = ObserveAsync(pending, method, span);
+            else ClusterClientTracing.Stop(span);
         }
         catch (Exception ex)
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, method.Name, _name, ex);
+            ClusterClientTracing.Stop(span, ex);
         }
         finally
         {
             FencingScope.Exit(outerFence);
+            if (span is not null) Activity.Current = previous;
         }
     }
 
@@ -309,15 +351,17 @@ internal sealed class FollowerSession : PeerConnection
         _ = CloseAsync("this leader's term ended (deposed); calls were refused, not run");
     }
 
-    private async Task ObserveAsync(ValueTask pending, ClusterMethod method)
+    private async Task ObserveAsync(ValueTask pending, ClusterMethod method, Activity? span)
     {
         try
         {
             await pending.ConfigureAwait(false);
+            ClusterClientTracing.Stop(span);
         }
         catch (Exception ex)
         {
             LeaderLog.CallFailed(_server.Logger, 0, method.Name, _name, ex);
+            ClusterClientTracing.Stop(span, ex);
         }
     }
 
@@ -361,8 +405,12 @@ internal sealed class FollowerSession : PeerConnection
     }
 
     /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
-    internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body) =>
-        Connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind), body);
+    internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body)
+    {
+        // The leader's fan-out span, when one is current (traced values only), travels with the value.
+        var (traceParent, traceState) = ClusterClientTracing.CurrentDelivery();
+        return Connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind, traceParent, traceState), body);
+    }
 
     /// <summary>Sends the result of invoke <paramref name="requestId"/>.</summary>
     internal void SendResult<TResult>(long requestId, TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options) =>

@@ -256,6 +256,41 @@ internal sealed class LeaderServer : IAsyncDisposable
         ClusterClientMetrics.FollowerReleased();
     }
 
+    /// <summary>When this server (this leadership term) started.</summary>
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+
+    /// <summary>The channels this leader hosts, for the inspector's report; none when not given.</summary>
+    public Func<IReadOnlyCollection<ILeaderChannel>>? Channels { get; init; }
+
+    /// <summary>The leader's view for an inspector: every other session, every channel and its real subscriptions.</summary>
+    internal ClusterStatus Inspect(FollowerSession asking)
+    {
+        FollowerSession[] sessions;
+        lock (_gate) sessions = [.. _sessions];
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var followers = sessions.Where(s => s != asking && !s.IsClosed).Select(s => s.Describe(now)).ToArray();
+        var channels = (Channels?.Invoke() ?? []).Select(channel => new ChannelStatus(channel.Name, channel.Readiness.IsReady,
+            channel is ISubscriptionHost host
+                ? [.. host.Hub.Describe().Select(d => new SubscriptionStatus(d.Method.Name, DescribeKey(d.Registration), d.Subscribers))]
+                : [])).ToArray();
+        string address = _listener.LocalEndPoint is { } local ? Transport.EndPointText.Describe(local) : "(unknown)";
+        return new ClusterStatus(Environment.ProcessId, Options.Port, Epoch, StartedAt, address, followers, channels);
+    }
+
+    private static string DescribeKey(byte[] registration)
+    {
+        string json;
+        try
+        {
+            json = MessagePack.MessagePackSerializer.ConvertToJson(registration);
+        }
+        catch (MessagePack.MessagePackSerializationException)
+        {
+            json = Convert.ToHexString(registration);
+        }
+        return json.Length > 200 ? json[..200] + "..." : json;
+    }
+
     internal void OnSessionClosed(FollowerSession session)
     {
         if (session.ReleaseAdmitted()) ReleaseAdmission();

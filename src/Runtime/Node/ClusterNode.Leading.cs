@@ -20,6 +20,7 @@ internal sealed partial class ClusterNode
             epoch = term is { Epoch: > 0 } ? term.Epoch : _epoch + 1;
             Interlocked.Exchange(ref _epoch, epoch);
             _isLeader = true;
+            Interlocked.Exchange(ref _leadingTerm, ++_termCount);
             ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _term = term;
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
@@ -29,6 +30,7 @@ internal sealed partial class ClusterNode
                 {
                     Certificate = term.Certificate,
                     ConfirmTerm = ConfirmedEpoch,
+                    Channels = LeaderChannels,
                 };
                 _server.Start();
             }
@@ -38,6 +40,7 @@ internal sealed partial class ClusterNode
         SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
         NodeLog.BecameLeader(Logger, Port, epoch);
         RaiseRoleChanged(true, epoch);
+        _ = SettleLeaderWorkAsync();
         return ended;
     }
 
@@ -56,6 +59,7 @@ internal sealed partial class ClusterNode
             if (_disposed || _term != term || !_isLeader) return;
             _term = null;
             _isLeader = false;
+            Interlocked.Exchange(ref _leadingTerm, 0);
             server = _server;
             _server = null;
             ended = _termEnded;
@@ -70,7 +74,9 @@ internal sealed partial class ClusterNode
         {
             try
             {
-                // Channels first: their calls wait for the new leader instead of reaching a closing server.
+                // Leader work first (its token fires now; it is awaited within its grace period), then channels: their
+                // calls wait for the new leader instead of reaching a closing server.
+                await SettleLeaderWorkAsync().ConfigureAwait(false);
                 foreach (var channel in channels) await channel.StopLeadingAsync().ConfigureAwait(false);
                 if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
                 await term.DisposeAsync().ConfigureAwait(false);
@@ -116,6 +122,11 @@ internal sealed partial class ClusterNode
         NodeLog.BecameLeader(Logger, Port, raised);
         RaiseRoleChanged(true, raised);
         return raised;
+    }
+
+    private IReadOnlyCollection<ILeaderChannel> LeaderChannels()
+    {
+        lock (_gate) return [.. _channels.Values.Select(c => c.LeaderSide).OfType<ILeaderChannel>()];
     }
 
     private ILeaderChannel? FindLeaderChannel(string name)

@@ -479,7 +479,25 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         }
     }
 
-    void ISubscriptionReceiver.OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header) => _subscriptions.OnRemote(frame, header);
+    void ISubscriptionReceiver.OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header)
+    {
+        // A value's receipt, linked to the leader's fan-out span; it covers handing the value to this process's listeners' queue.
+        var span = header.Kind == SubscriptionEventKind.Value && ClusterClientTracing.Source.HasListeners()
+            ? ClusterClientTracing.StartLinkedConsumer(MethodName(header.MethodId), ClusterClientTracing.FollowerRole, ClusterClientTracing.DeliverOperation,
+                header.TraceParent, header.TraceState)
+            : null;
+        _subscriptions.OnRemote(frame, header);
+        ClusterClientTracing.Stop(span);
+    }
+
+    private string MethodName(uint methodId)
+    {
+        foreach (var method in Contract.Methods)
+        {
+            if (method.Id == methodId) return method.Name;
+        }
+        return $"0x{methodId:x8}";
+    }
 
     /// <summary>Where calls go right now: the local leader channel or a leader connection.</summary>
     internal sealed record Route(LeaderChannel<T>? Local, LeaderConnection? Connection, int ChannelId);
