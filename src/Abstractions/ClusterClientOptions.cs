@@ -108,8 +108,22 @@ public sealed partial class ClusterClientOptions
     /// </summary>
     public MessagePackSerializerOptions? SerializerOptions { get; set; }
 
-    /// <summary>Logger for lifecycle events and rejected connections; none by default.</summary>
+    /// <summary>Logger for lifecycle events and rejected connections; none by default. See also <see cref="LoggerFactory"/>.</summary>
     public ILogger? Logger { get; set; }
+
+    /// <summary>
+    /// Optional logger factory: when set (and <see cref="Logger"/> is not), each room of the runtime logs under its own
+    /// category, so log filters can tell them apart: <c>ClusterSharing.Node</c> (election loop, roles, channels),
+    /// <c>ClusterSharing.Coordination</c> (the election engine), <c>ClusterSharing.Leader</c> (the server and its
+    /// follower sessions), <c>ClusterSharing.Follower</c> (the connection to the leader) and
+    /// <c>ClusterSharing.Proxies</c>. When <see cref="Logger"/> is set it is used for every room. ClusterClient.Hosting
+    /// sets this from DI's <c>ILoggerFactory</c>.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>The logger for one room: <see cref="Logger"/> when set, else a logger of <see cref="LoggerFactory"/> with that room's category, else null.</summary>
+    /// <param name="room">The room's name, e.g. <c>Leader</c>; the category is <c>ClusterSharing.</c> followed by it.</param>
+    public ILogger? LoggerFor(string room) => Logger ?? LoggerFactory?.CreateLogger("ClusterSharing." + room);
 
     /// <summary>
     /// Optional shared secret: at least <see cref="MinSecretLength"/> random bytes, used as the HMAC key as given. Every peer

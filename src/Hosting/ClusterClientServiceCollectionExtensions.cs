@@ -9,8 +9,6 @@ namespace ClusterSharing.Hosting;
 /// <summary>Registers shared clients with a service collection (Generic Host, ASP.NET Core, worker services).</summary>
 public static class ClusterClientServiceCollectionExtensions
 {
-    /// <summary>The category of the logger given to the runtime when <see cref="ClusterClientOptions.Logger"/> is not set.</summary>
-    public const string LoggerCategory = "ClusterSharing.ClusterClient";
 
     /// <summary>
     /// The name of the <see cref="ClusterClientOptions"/> and <see cref="ClusterClientHostOptions"/> of the registration
@@ -22,7 +20,7 @@ public static class ClusterClientServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="ClusterClient{T}"/> and its proxy <typeparamref name="T"/> as singletons, named options
     /// validated when the host starts, and a hosted service that joins the election at start-up and disposes the
-    /// client at shutdown. The runtime logs through DI's <see cref="ILoggerFactory"/> (category <see cref="LoggerCategory"/>)
+    /// client at shutdown. The runtime logs through DI's <see cref="ILoggerFactory"/> (one category per room, see <see cref="ClusterClientOptions.LoggerFactory"/>)
     /// unless <see cref="ClusterClientOptions.Logger"/> is set.
     /// </summary>
     /// <typeparam name="T">The contract interface (marked <see cref="ClusterDelegateAttribute"/>).</typeparam>
@@ -109,7 +107,9 @@ public static class ClusterClientServiceCollectionExtensions
         if (configurationSection is not null) options.BindConfiguration(configurationSection);
         if (configure is not null) options.Configure(configure);
         options.PostConfigure<IServiceProvider>((o, provider) =>
-            o.Logger ??= provider.GetService<ILoggerFactory>()?.CreateLogger(LoggerCategory));
+        {
+            if (o.Logger is null) o.LoggerFactory ??= provider.GetService<ILoggerFactory>();
+        });
         options.ValidateOnStart();
         services.AddSingleton<IValidateOptions<ClusterClientOptions>>(new ClusterClientOptionsValidator(name, configurationSection));
         services.AddOptions<ClusterClientHostOptions>(name);

@@ -97,6 +97,6 @@ public static partial class ClusterClient
     {
         if (!typeof(T).IsInterface)
             throw new ClusterClientException($"ClusterClient.Create<{typeof(T).FullName}>: the type argument must be an interface marked [ClusterDelegate], not a class or struct.");
-        return ContractResolver.Resolve<T>(options.ProxyGeneration, options.Logger);
+        return ContractResolver.Resolve<T>(options.ProxyGeneration, options.LoggerFor("Proxies"));
     }
 }

@@ -43,7 +43,7 @@ public sealed class ClusterInspector : IAsyncDisposable
         options.Validate();
         if (options.SingleMode)
             throw new ClusterClientException($"SingleMode is set (ClusterClientOptions or {ClusterClientOptions.SingleModeEnvironmentVariable}): a single-mode process has no leader to inspect; unset it.");
-        var logger = options.Logger ?? NullLogger.Instance;
+        var logger = options.LoggerFor("Follower") ?? NullLogger.Instance;
         var monitor = new LivenessMonitor($"ClusterClient inspector :{options.Port}");
         ILeaderElection? election = null;
         try

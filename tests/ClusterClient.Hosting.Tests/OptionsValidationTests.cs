@@ -60,7 +60,10 @@ public sealed class OptionsValidationTests
         Assert.Equal(7123, options.Port);
         Assert.Equal(TimeSpan.FromSeconds(7), options.MaxWaitTime);
         Assert.Equal("from-code", options.Name);
-        Assert.NotNull(options.Logger);
+        // DI's logger factory, so each room logs under its own category.
+        Assert.Null(options.Logger);
+        Assert.Same(host.Services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(), options.LoggerFactory);
+        Assert.NotNull(options.LoggerFor("Leader"));
     }
 
     [Fact]

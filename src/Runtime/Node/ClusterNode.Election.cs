@@ -55,7 +55,7 @@ internal sealed partial class ClusterNode
                 {
                     // A leader that published a certificate fingerprint is reached over TLS pinned to it.
                     var endpoint = leader.CertificateFingerprint is { } pinned ? new TlsEndPoint(leader.Endpoint, pinned) : leader.Endpoint;
-                    connection = await LeaderConnection.ConnectAsync(endpoint, Options, _secret, Epoch, _monitor, OnConnectionClosing, Logger, stop).ConfigureAwait(false);
+                    connection = await LeaderConnection.ConnectAsync(endpoint, Options, _secret, Epoch, _monitor, OnConnectionClosing, FollowerLogger, stop).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (!stop.IsCancellationRequested)
                 {

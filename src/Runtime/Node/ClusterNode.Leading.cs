@@ -23,10 +23,10 @@ internal sealed partial class ClusterNode
             Interlocked.Exchange(ref _leadingTerm, ++_termCount);
             ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _term = term;
-            foreach (var channel in _channels.Values) channel.StartLeading(Logger);
+            foreach (var channel in _channels.Values) channel.StartLeading(LeaderLogger);
             if (term is not null)
             {
-                _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
+                _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, LeaderLogger)
                 {
                     Certificate = term.Certificate,
                     ConfirmTerm = ConfirmedEpoch,

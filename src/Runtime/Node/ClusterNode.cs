@@ -47,11 +47,14 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         options.Validate();
         Options = options;
         Port = options.Port;
-        Logger = options.Logger ?? NullLogger.Instance;
+        Logger = options.LoggerFor("Node") ?? NullLogger.Instance;
+        CoordinationLogger = options.LoggerFor("Coordination") ?? NullLogger.Instance;
+        LeaderLogger = options.LoggerFor("Leader") ?? NullLogger.Instance;
+        FollowerLogger = options.LoggerFor("Follower") ?? NullLogger.Instance;
         _monitor = new LivenessMonitor($"ClusterClient monitor :{Port}");
         if (!options.SingleMode)
         {
-            _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, Logger);
+            _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, CoordinationLogger);
             // Resolved now, so a bad state directory or secret file fails Create with its name instead of every connection.
             _secret = LeaderElections.PeerSecret(options);
         }
@@ -61,7 +64,17 @@ internal sealed partial class ClusterNode : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The node room's logger (election loop, roles, channels).</summary>
     public ILogger Logger { get; }
+
+    /// <summary>The election engine's logger.</summary>
+    public ILogger CoordinationLogger { get; }
+
+    /// <summary>The leader room's logger (server, sessions, leader channels).</summary>
+    public ILogger LeaderLogger { get; }
+
+    /// <summary>The follower room's logger (the connection to the leader).</summary>
+    public ILogger FollowerLogger { get; }
 
     public bool IsLeader => _isLeader;
 
@@ -100,7 +113,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
             }
             channel = new NodeChannel<T>(this, name, contract, factory, options, Logger) { References = 1 };
             _channels.Add(name, channel);
-            if (_isLeader) channel.StartLeading(Logger);
+            if (_isLeader) channel.StartLeading(LeaderLogger);
             else
             {
                 channel.WaitingFor = null;
