@@ -141,7 +141,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             }
             else
             {
-                var error = RemoteError.Read(ref reader);
+                var error = OwnError(RemoteError.Read(ref reader));
                 Telemetry.End(error);
                 _core.SetException(error);
             }
@@ -153,6 +153,15 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             _core.SetException(error);
         }
     }
+
+    /// <summary>
+    /// The leader's own refusal to run the call (its real client is not built) keeps its type; everything else is what
+    /// the real client threw.
+    /// </summary>
+    private ClusterClientException OwnError(ClusterRemoteException error) =>
+        error.RemoteType == NotReadyType ? new ClusterClientNotReadyException($"'{_method}' did not run: {error.RemoteMessage}") : error;
+
+    private static readonly string NotReadyType = typeof(ClusterClientNotReadyException).FullName!;
 
     public override void Fail(Exception error)
     {

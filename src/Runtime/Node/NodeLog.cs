@@ -37,4 +37,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(1021, LogLevel.Debug, "Channel '{Channel}': more than {Max} distinct live publications; the oldest is no longer replayed after a failover")]
     public static partial void PublicationForgotten(ILogger logger, string channel, int max);
+
+    [LoggerMessage(1022, LogLevel.Warning, "Channel '{Channel}': more than {Max} publications wait for this process's real client to be built; the oldest is dropped")]
+    public static partial void LocalPublicationDropped(ILogger logger, string channel, int max);
 }
