@@ -167,10 +167,15 @@ internal sealed class ChaosRun
         var typed = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var untypedSamples = new List<string>();
         var typedSamples = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        int publishFailures = 0;
+        int publishFailures = 0, inversionsOwn = 0, inversionsOthers = 0;
+        long orderedOwn = 0, orderedOthers = 0, orderRepeats = 0;
+        var untypedByType = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (var w in _all)
         {
             publishFailures += w.PublishFailures;
+            var (own, others) = w.Inversions;
+            inversionsOwn += own;
+            inversionsOthers += others;
             if (w.LastStats is not { } stats)
             {
                 hung += w.HungEvents;
@@ -186,7 +191,15 @@ internal sealed class ChaosRun
             if (stats.TryGetProperty("untypedSample", out var sample)) untypedSamples.Add(sample.GetString()!);
             foreach (var t in stats.GetProperty("typed").EnumerateObject()) typed[t.Name] = typed.GetValueOrDefault(t.Name) + t.Value.GetInt64();
             foreach (var t in stats.GetProperty("typedSamples").EnumerateObject()) typedSamples.TryAdd(t.Name, t.Value.GetString()!);
+            foreach (var t in stats.GetProperty("untypedByType").EnumerateObject()) untypedByType[t.Name] = untypedByType.GetValueOrDefault(t.Name) + t.Value.GetInt64();
+            orderedOwn += stats.GetProperty("orderedOwn").GetInt64();
+            orderedOthers += stats.GetProperty("orderedOthers").GetInt64();
+            orderRepeats += stats.GetProperty("orderRepeats").GetInt64();
         }
+        // Every failure by exception type; a call may fail only with these two (the leader died after it was sent, or its timeout passed).
+        var failuresByType = new SortedDictionary<string, long>(typed, StringComparer.Ordinal);
+        foreach (var (type, count) in untypedByType) failuresByType[type] = failuresByType.GetValueOrDefault(type) + count;
+        long failedOtherwise = failuresByType.Where(f => f.Key is not ("LeaderLostException(RequestSent)" or "ClusterTimeoutException")).Sum(f => f.Value);
 
         var report = new Dictionary<string, object?>
         {
@@ -197,6 +210,8 @@ internal sealed class ChaosRun
             ["callsOk"] = ok,
             ["callsOkThroughTheLeaderConnection"] = okRemote,
             ["subscribeUnsubscribeOps"] = subscriptionOps,
+            ["failuresByType"] = failuresByType,
+            ["failedOtherThanLeaderLostSentOrTimeout"] = failedOtherwise,
             ["typedFailures"] = typed,
             ["typedFailureSamples"] = typedSamples,
             ["untypedFailures"] = untyped,
@@ -208,13 +223,23 @@ internal sealed class ChaosRun
             ["valueRegressionsDuringFailover"] = regressions - regressionsOutside,
             ["valueRegressionsOutsideFailover"] = regressionsOutside,
             ["publishFailures"] = publishFailures,
+            // Each worker publishes an ordered stream; the real client of whichever process leads checks each arrival
+            // against the previous one of its stream: its own process's (direct, also before its client exists) and
+            // other workers' (over their connections, and replayed after every failover).
+            ["publicationOrderInversions"] = inversionsOwn + inversionsOthers,
+            ["publicationOrderInversionsLeaderOwn"] = inversionsOwn,
+            ["publicationOrderInversionsFromFollowers"] = inversionsOthers,
+            ["orderedPublicationsReceivedLeaderOwn"] = orderedOwn,
+            ["orderedPublicationsReceivedFromFollowers"] = orderedOthers,
+            ["orderedPublicationRepeats"] = orderRepeats,
             ["failoverSamples"] = _failoverMs.Count,
             ["failoverMs"] = Distribution(_failoverMs),
             ["newLeaderFirstCallMs"] = Distribution(_newLeaderMs),
         };
         report["charts"] = DrawCharts();
         report["anomalies"] = _anomalies.Take(20).ToArray();
-        bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && regressionsOutside == 0 && _anomalies.Count == 0;
+        bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && regressionsOutside == 0 && _anomalies.Count == 0
+                    && failedOtherwise == 0 && inversionsOwn + inversionsOthers == 0;
         report["pass"] = pass;
         string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
         if (_options.JsonPath is { } path) await File.WriteAllTextAsync(path, json);

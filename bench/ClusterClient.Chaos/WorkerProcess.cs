@@ -25,6 +25,8 @@ internal sealed partial class WorkerProcess : JsonLineProcess
     private bool _isLeader;
     private int _hungEvents;
     private int _publishFailures;
+    private int _inversionsOwn;
+    private int _inversionsOthers;
     private string? _failure;
 
     private WorkerProcess(string label)
@@ -38,6 +40,8 @@ internal sealed partial class WorkerProcess : JsonLineProcess
     public long MaxSeq { get { lock (_gate) return _maxSeq; } }
     public int HungEvents { get { lock (_gate) return _hungEvents; } }
     public int PublishFailures { get { lock (_gate) return _publishFailures; } }
+    /// <summary>Ordered publications that reached this worker's real client out of order: its own, and other workers'.</summary>
+    public (int Own, int Others) Inversions { get { lock (_gate) return (_inversionsOwn, _inversionsOthers); } }
     public string? Failure { get { lock (_gate) return _failure; } }
     public JsonElement? LastStats { get { lock (_gate) return _lastStats; } }
     public JsonElement? LastGc { get { lock (_gate) return _lastGc; } }
@@ -119,6 +123,11 @@ internal sealed partial class WorkerProcess : JsonLineProcess
                     break;
                 case "hung":
                     _hungEvents++;
+                    break;
+                case "inversion":
+                    if (element.GetProperty("own").GetBoolean()) _inversionsOwn++;
+                    else _inversionsOthers++;
+                    _failure ??= element.GetRawText();
                     break;
                 case "publish-failed":
                     _publishFailures++;
