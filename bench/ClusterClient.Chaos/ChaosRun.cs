@@ -162,7 +162,16 @@ internal sealed class ChaosRun
         long ok = 0, okRemote = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
         // Re-publication after a failover replays every live publication in no particular order, so an older value may
         // pass by before the current one again; outside those windows a step back in time would be a bug.
-        long regressionsOutside = _all.SelectMany(w => w.Regressions).Count(ts => !_failoverWindows.Any(win => ts >= win.From && ts <= win.To));
+        var outside = _all.SelectMany(w => w.Regressions.Select(r => (Worker: w, r.Ts, r.Seq, r.After)))
+            .Where(r => !_failoverWindows.Any(win => r.Ts >= win.From && r.Ts <= win.To)).ToList();
+        long regressionsOutside = outside.Count;
+        // Where each one happened relative to the failover windows, for diagnosis.
+        var outsideSamples = outside.Take(5).Select(r =>
+        {
+            var before = _failoverWindows.Where(win => win.To < r.Ts).Select(win => ((double From, double To)?)win).LastOrDefault();
+            string when = before is { } win ? $"{r.Ts - win.To:0} ms after the failover window of the kill at {win.From:0} closed ({win.To - win.From:0} ms long)" : "before the first kill";
+            return $"{r.Worker.Label} (pid {r.Worker.Pid}): value {r.Seq} after {r.After}, {when}";
+        }).ToArray();
         double maxCallMs = 0;
         var typed = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var untypedSamples = new List<string>();
@@ -222,6 +231,7 @@ internal sealed class ChaosRun
             ["lostValues"] = _lostValues,
             ["valueRegressionsDuringFailover"] = regressions - regressionsOutside,
             ["valueRegressionsOutsideFailover"] = regressionsOutside,
+            ["valueRegressionsOutsideFailoverSamples"] = outsideSamples,
             ["publishFailures"] = publishFailures,
             // Each worker publishes an ordered stream; the real client of whichever process leads checks each arrival
             // against the previous one of its stream: its own process's (direct, also before its client exists) and

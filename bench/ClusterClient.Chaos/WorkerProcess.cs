@@ -12,7 +12,7 @@ internal sealed partial class WorkerProcess : JsonLineProcess
 {
     private readonly Lock _gate = new();
     private readonly List<(int Pid, double Ts)> _answered = new();
-    private readonly List<double> _regressions = new();
+    private readonly List<(double Ts, long Seq, long After)> _regressions = new();
     private readonly Dictionary<int, int> _logCounts = new();
     private JsonElement? _lastStats;
     private JsonElement? _lastGc;
@@ -71,7 +71,7 @@ internal sealed partial class WorkerProcess : JsonLineProcess
     }
 
     /// <summary>When this worker's subscription delivered a value older than the one before it.</summary>
-    public double[] Regressions
+    public (double Ts, long Seq, long After)[] Regressions
     {
         get { lock (_gate) return _regressions.ToArray(); }
     }
@@ -119,7 +119,7 @@ internal sealed partial class WorkerProcess : JsonLineProcess
                     _maxSeq = Math.Max(_maxSeq, element.GetProperty("seq").GetInt64());
                     break;
                 case "regression":
-                    _regressions.Add(ts);
+                    _regressions.Add((ts, element.GetProperty("seq").GetInt64(), element.GetProperty("after").GetInt64()));
                     break;
                 case "hung":
                     _hungEvents++;
