@@ -205,10 +205,11 @@ internal sealed class ChaosRun
             orderedOthers += stats.GetProperty("orderedOthers").GetInt64();
             orderRepeats += stats.GetProperty("orderRepeats").GetInt64();
         }
-        // Every failure by exception type; a call may fail only with these two (the leader died after it was sent, or its timeout passed).
+        // Every failure by exception type; a call may fail only because the leader died after it was sent, or its timeout
+        // passed (ClusterNoLeaderException is the ClusterTimeoutException of a call that found no leader in time).
         var failuresByType = new SortedDictionary<string, long>(typed, StringComparer.Ordinal);
         foreach (var (type, count) in untypedByType) failuresByType[type] = failuresByType.GetValueOrDefault(type) + count;
-        long failedOtherwise = failuresByType.Where(f => f.Key is not ("LeaderLostException(RequestSent)" or "ClusterTimeoutException")).Sum(f => f.Value);
+        long failedOtherwise = failuresByType.Where(f => f.Key is not ("LeaderLostException(RequestSent)" or "ClusterTimeoutException" or "ClusterNoLeaderException")).Sum(f => f.Value);
 
         var report = new Dictionary<string, object?>
         {

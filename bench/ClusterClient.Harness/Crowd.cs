@@ -1,73 +1,44 @@
 using System.Diagnostics;
 using System.Net;
+using ClusterSharing.Coordination;
+using ClusterSharing.Follower;
+using ClusterSharing.Liveness;
 using ClusterSharing.Protocol;
 using ClusterSharing.Proxies;
-using ClusterSharing.Transport;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ClusterSharing.Harness;
 
 /// <summary>
-/// Many lightweight followers in one process, for the leader-memory scenario: each is a real connection that does
-/// what a follower node does on the wire (handshake, register the channel, answer and send heartbeats) and then idles.
-/// The leader cannot tell them from follower processes, so its memory per follower is the same, while 256 .NET
-/// processes (about 30 MB each) would not fit on the benchmark machine.
+/// Many lightweight followers in one process, for the leader-memory scenario: each is the follower side's own
+/// connection (<see cref="LeaderConnection"/>: the secure-default handshake with this user's secret, channel
+/// registration, heartbeats both ways from one liveness monitor) and then idles. The leader cannot tell them from
+/// follower processes, so its memory per follower is the same, while 256 .NET processes (about 30 MB each) would not
+/// fit on the benchmark machine.
 /// </summary>
 internal static class Crowd
 {
     public static async Task<int> RunAsync(int port, int count)
     {
         var contract = ContractResolver.Resolve<IEchoClient>(ProxyGenerationMode.PreferGenerated);
-        uint fingerprint = contract.Fingerprint;
-        var connections = new List<FrameConnection>(count);
+        var options = new ClusterClientOptions { Port = port };
+        byte[]? secret = LeaderElections.PeerSecret(options);
+        using var monitor = new LivenessMonitor("crowd");
+        var connections = new List<LeaderConnection>(count);
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         for (int i = 0; i < count; i++)
         {
-            var connection = await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), new FrameConnectionOptions { Name = $"crowd-{i}" }).ConfigureAwait(false);
-            var registered = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
-            long epoch = 0;
-            _ = connection.RunAsync(frame =>
-            {
-                switch (frame.Type)
-                {
-                    case PacketType.Heartbeat:
-                        connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(Volatile.Read(ref epoch), frame.ReadHeader<HeartbeatHeader>().SentAtTicks));
-                        break;
-                    case PacketType.HeartbeatResponse when frame.RequestId == 1:
-                        Volatile.Write(ref epoch, frame.ReadHeader<HeartbeatHeader>().Epoch);
-                        connection.Send(PacketType.RegisterChannel, 2, new RegisterChannelHeader(epoch, contract.Name, fingerprint, Environment.ProcessId));
-                        break;
-                    case PacketType.RegisterChannelResult:
-                        var result = frame.ReadHeader<RegisterChannelResultHeader>();
-                        registered.TrySetResult(result.Ok ? null : result.Error ?? "refused");
-                        break;
-                }
-                return default;
-            });
-            connection.Send(PacketType.Heartbeat, 1, new HeartbeatHeader(0, Stopwatch.GetTimestamp()));
-            var error = await registered.Task.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            if (error is not null) throw new InvalidOperationException($"crowd follower {i} was refused: {error}");
+            var connection = await LeaderConnection.ConnectAsync(endPoint, options, secret, knownEpoch: 0, monitor, static _ => { },
+                NullLogger.Instance, CancellationToken.None).ConfigureAwait(false);
+            var registration = await connection.RegisterAsync(contract.Name, contract.Fingerprint, TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+            if (registration.Outcome != RegistrationOutcome.Accepted)
+                throw new InvalidOperationException($"crowd follower {i} was refused ({registration.Outcome}): {registration.Error}");
             connections.Add(connection);
         }
 
-        using var stop = new CancellationTokenSource();
-        var heartbeats = Task.Run(async () =>
-        {
-            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
-            while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false))
-            {
-                foreach (var c in connections) c.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(0, Stopwatch.GetTimestamp()));
-            }
-        });
         StdoutLines.WriteLine(LineHost.Invariant($"ready {MonotonicClock.Nanoseconds(Stopwatch.GetTimestamp())} 0 {Environment.ProcessId}"));
         await LineHost.RunAsync(c => c[0] == "mem" ? Task.FromResult(Worker.Memory()) : throw new ArgumentException($"unknown command '{c[0]}'")).ConfigureAwait(false);
-        stop.Cancel();
-        try
-        {
-            await heartbeats.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        foreach (var c in connections) c.Abort("harness done");
+        foreach (var c in connections) await c.CloseAsync("harness done").ConfigureAwait(false);
         return 0;
     }
 }

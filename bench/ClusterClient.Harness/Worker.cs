@@ -113,7 +113,8 @@ internal sealed class Worker
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        GC.Collect();
+        // Aggressive: also decommits the GC's free space, so RSS is what the process holds, not the gen0 budget it last grew to.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         using var self = Process.GetCurrentProcess();
         return LineHost.Invariant($"{self.WorkingSet64} {GC.GetTotalMemory(false)}");
     }

@@ -63,7 +63,7 @@ public sealed class LeaderClientReadinessTests
 
         foreach (var host in new[] { follower, leader })
         {
-            var reply = Replies.Error(await host.RequestAsync("add 1 2"), nameof(ClusterClientNotReadyException));
+            var reply = Replies.Error(await host.RequestAsync("add 1 2"), nameof(ClusterFactoryException));
             Assert.Contains("upstream refused the login", Replies.Text(reply, "message"));
         }
         Assert.Empty(follower.Events("factory"));

@@ -242,8 +242,13 @@ internal sealed class SessionChannels(FollowerSession session, LeaderServer serv
     {
         try
         {
-            // A factory failure ends the wait with its ClusterClientNotReadyException; a call without a deadline waits MaxWaitTime at most.
+            // A factory failure ends the wait; a call without a deadline waits MaxWaitTime at most.
             await channel.Readiness.WaitAsync(server.Options.MaxWaitTime, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ClusterFactoryException failed)
+        {
+            // The same factory message every process reports, as the one type a waiting call gets on any role.
+            throw new ClusterClientNotReadyException(failed.Message, failed);
         }
         catch (TimeoutException)
         {
