@@ -243,6 +243,21 @@ internal sealed class CommandProcessor
                     });
                     break;
                 }
+                case "stamp-start":
+                    // Stamps through the cluster (a oneway, then an invoke) until stamp-stop, only while this process
+                    // follows: its calls then travel as frames and can sit in a stopped leader's socket buffer.
+                    StartStamping();
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                case "stamp-stop":
+                {
+                    var report = await StopStampingAsync().ConfigureAwait(false);
+                    StdoutLines.Reply(id, report.Write);
+                    break;
+                }
+                case "ledger":
+                    StdoutLines.Reply(id, FencedLedger.Write);
+                    break;
                 case "status":
                     StdoutLines.Reply(id, WriteStatus);
                     break;
@@ -271,6 +286,73 @@ internal sealed class CommandProcessor
         catch (Exception e)
         {
             LineOutput.Failed(id, e);
+        }
+    }
+
+    private CancellationTokenSource? _stamping;
+    private Task<StampReport>? _stampLoop;
+
+    private void StartStamping()
+    {
+        if (_stamping is not null) throw new InvalidOperationException("Stamping already runs; send stamp-stop first.");
+        _stamping = new CancellationTokenSource();
+        var token = _stamping.Token;
+        _stampLoop = Task.Run(async () =>
+        {
+            var report = new StampReport();
+            for (int i = 0; i < 10_000_000 && !token.IsCancellationRequested; i++)
+            {
+                if (_handle.IsLeader)
+                {
+                    await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
+                try
+                {
+                    Client.Stamp(i);
+                    await Client.StampAsync(i).ConfigureAwait(false);
+                    report.Successes++;
+                }
+                catch (Exception e)
+                {
+                    report.Failed(e);
+                    await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            return report;
+        });
+    }
+
+    private async Task<StampReport> StopStampingAsync()
+    {
+        var stamping = _stamping ?? throw new InvalidOperationException("Stamping does not run.");
+        await stamping.CancelAsync().ConfigureAwait(false);
+        var report = await _stampLoop!.ConfigureAwait(false);
+        _stamping = null;
+        stamping.Dispose();
+        return report;
+    }
+
+    private sealed class StampReport
+    {
+        private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
+
+        public long Successes { get; set; }
+
+        public void Failed(Exception e)
+        {
+            string key = e is LeaderLostException lost ? $"LeaderLostException(sent={lost.RequestSent})" : e.GetType().Name;
+            _failures[key] = _failures.GetValueOrDefault(key) + 1;
+        }
+
+        public void Write(Utf8JsonWriter w)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("successes", Successes);
+            w.WriteStartObject("failures");
+            foreach (var (type, count) in _failures) w.WriteNumber(type, count);
+            w.WriteEndObject();
+            w.WriteEndObject();
         }
     }
 

@@ -207,14 +207,29 @@ internal sealed class LeaderConnection : PeerConnection
     /// <remarks>Allocation-free in steady state: the pending call is pooled and the table reuses its entries.</remarks>
     public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
-        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending)
+        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending) =>
+        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, options, timeout, remaining, null, cancellationToken, out pending);
+
+    /// <summary>
+    /// <see cref="TryStartInvoke{TArgs, TResult}(int, ClusterMethod, in TArgs, IMessagePackFormatter{TArgs}, IMessagePackFormatter{TResult}?, MessagePackSerializerOptions, TimeSpan, TimeSpan, CancellationToken, out ValueTask{TResult})"/>
+    /// with <paramref name="retry"/> taking over if a deposed leader refuses the call unrun; the call owns it from here
+    /// (it is released when the call completes otherwise).
+    /// </summary>
+    public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, TimeSpan remaining, INotRunRetry<TResult>? retry, CancellationToken cancellationToken, out ValueTask<TResult> pending)
     {
         pending = default;
-        if (IsClosed) return false;
+        if (IsClosed)
+        {
+            retry?.Release();
+            return false;
+        }
         int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
         var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, options, timeout,
             Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency));
         call.Telemetry = CallTelemetry.StartClient(method.Name);
+        if (retry is not null) call.SetRetry(retry);
         long id = Interlocked.Increment(ref _nextRequestId);
         call.RequestId = id;
         var task = call.Task;
@@ -295,7 +310,7 @@ internal sealed class LeaderConnection : PeerConnection
         request.Fail(new OperationCanceledException(token));
     }
 
-    /// <summary>Monitor thread: call deadlines and the UDP pulse (an answer counts as a sign of life).</summary>
+    /// <summary>Monitor thread: call deadlines and the UDP pulse (an answer carrying this session's token counts as a sign of life).</summary>
     protected override bool OnTick(long timestamp, bool heartbeatDue)
     {
         _pending.RemoveExpired(timestamp, _expired);
@@ -304,7 +319,7 @@ internal sealed class LeaderConnection : PeerConnection
             if (request.TryClaim()) request.Fail(request.TimedOut(Where));
         }
         _expired.Clear();
-        if (_pulse is not null && _pulse.Exchange(LeaderEpoch, heartbeatDue)) MarkAlive(timestamp);
+        if (_pulse is not null && _pulse.Exchange(LeaderEpoch, _handshake.PulseTokens, heartbeatDue)) MarkAlive(timestamp);
         return true;
     }
 

@@ -24,6 +24,7 @@ internal sealed class FollowerSession : PeerConnection
     private readonly string _name;
     private readonly long _acceptedAt;
     private readonly long _registrationTicks;
+    private readonly long _pulseGraceTicks;
     private readonly SubscriptionQuota _subscriptions;
     // Real calls still executing for this follower, cancelled-but-running ones included: what MaxInflightCallsPerFollower bounds.
     private int _running;
@@ -31,6 +32,7 @@ internal sealed class FollowerSession : PeerConnection
     private readonly long _authDeadline;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
     private volatile bool _registered;
+    private int _refusedDeposed; // 1 once a call was refused because the term ended: the connection is closing
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
         : base(connection, server.Options.HeartbeatInterval, "the follower")
@@ -44,6 +46,7 @@ internal sealed class FollowerSession : PeerConnection
         _subscriptions = new SubscriptionQuota(server.Options.MaxSubscriptionsPerFollower, server.Options.MaxRegistrationBytesPerFollower);
         _authDeadline = _acceptedAt + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
         _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
+        _pulseGraceTicks = PulseGraceIntervals * (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>Ends the admission (on close); true when it had been counted and must be given back.</summary>
@@ -68,7 +71,12 @@ internal sealed class FollowerSession : PeerConnection
             return false;
         }
         if (Interlocked.CompareExchange(ref _admission, 1, 0) != 0) _server.ReleaseAdmission();
-        else LeaderLog.FollowerConnected(_server.Logger, Who);
+        else
+        {
+            LeaderLog.FollowerConnected(_server.Logger, Who);
+            // From now on this connection's UDP pulses count, and only with the session's token (0 for an open cluster).
+            _server.Pulse?.Admit(PeerPort, _handshake.PulseTokens);
+        }
         return true;
     }
 
@@ -156,7 +164,6 @@ internal sealed class FollowerSession : PeerConnection
                 break;
             case LeaderHandshakeStep.Authenticated:
                 LeaderLog.Authenticated(_server.Logger, _name);
-                Connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(Epoch, reply!));
                 // Counted against MaxFollowers only once authenticated, so strangers cannot use up the slots.
                 if (!Admit()) return;
                 AnswerHandshake(frame.RequestId, new HeartbeatHeader(_handshake.HelloEpoch, 0));
@@ -192,6 +199,14 @@ internal sealed class FollowerSession : PeerConnection
     {
         var header = frame.ReadHeader<CallHeader>();
         long requestId = frame.RequestId;
+        // Fencing: nothing runs unless this process's term is still current (a stopped, deposed leader that resumes
+        // finds calls waiting in its socket buffer; they are refused, not run, and retried on the new leader).
+        long fence = _server.ConfirmedEpoch();
+        if (fence == 0)
+        {
+            RefuseDeposed(requestId, header.MethodId);
+            return;
+        }
         if (!_channels.Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
         {
             SendRuntimeError(requestId, typeof(ClusterProtocolException), $"The leader cannot run this call: {error}.");
@@ -224,6 +239,7 @@ internal sealed class FollowerSession : PeerConnection
         if (timeout > 0) call.CancelAfter(timeout);
         var telemetry = call.Telemetry = CallTelemetry.StartServer(method.Name, header.TraceParent, header.TraceState);
         ValueTask pending;
+        long outerFence = FencingScope.Enter(fence);
         try
         {
             if (channel.Readiness.IsReady)
@@ -244,6 +260,7 @@ internal sealed class FollowerSession : PeerConnection
         }
         finally
         {
+            FencingScope.Exit(outerFence);
             telemetry.RestorePrevious();
         }
         if (pending.IsCompleted) call.Complete(pending);
@@ -253,12 +270,20 @@ internal sealed class FollowerSession : PeerConnection
     private void OnOneway(in Frame frame)
     {
         var header = frame.ReadHeader<CallHeader>();
+        long fence = _server.ConfirmedEpoch();
+        if (fence == 0)
+        {
+            // Not run. A publication is re-published to the new leader by its process; a oneway is at most once: dropped.
+            RefuseDeposed(0, header.MethodId);
+            return;
+        }
         if (!_channels.Resolve(header, frame.Type, out var channel, out var method, out var error))
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, $"0x{header.MethodId:x8}", _name, new ClusterClientException(error!));
             return;
         }
         if (_channels.TryQueueOneway(channel, method, frame)) return;
+        long outerFence = FencingScope.Enter(fence);
         try
         {
             var arguments = frame.CreateBodyReader();
@@ -269,6 +294,28 @@ internal sealed class FollowerSession : PeerConnection
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, method.Name, _name, ex);
         }
+        finally
+        {
+            FencingScope.Exit(outerFence);
+        }
+    }
+
+    /// <summary>
+    /// A call arrived after this process's term ended (it was stopped and deposed, and has not stepped down yet): it is
+    /// not run. An invoke is answered with <see cref="RemoteError.NotRunCode"/>, which the follower turns into
+    /// <see cref="LeaderLostException"/> with RequestSent false, so it is retried on the new leader; then the connection
+    /// is closed, so the follower looks for the new leader at once.
+    /// </summary>
+    private void RefuseDeposed(long requestId, uint methodId)
+    {
+        if (requestId != 0)
+        {
+            SendError(requestId, RemoteError.NotRunType,
+                "The call was not run: the leader's term ended (it was deposed) before the call could run; it is retried on the new leader.", null, RemoteError.NotRunCode);
+        }
+        if (Interlocked.Exchange(ref _refusedDeposed, 1) != 0) return;
+        LeaderLog.DeposedCallRefused(_server.Logger, _name, $"0x{methodId:x8}");
+        _ = CloseAsync("this leader's term ended (deposed); calls were refused, not run");
     }
 
     private async Task ObserveAsync(ValueTask pending, ClusterMethod method)
@@ -376,8 +423,16 @@ internal sealed class FollowerSession : PeerConnection
         return true;
     }
 
-    /// <summary>The follower's UDP pulses count as signs of life (they keep flowing while its thread pool is starved).</summary>
-    protected override long LastSignOutsideConnection => _server.Pulse?.LastSeen(PeerPort) ?? 0;
+    /// <summary>
+    /// The follower's UDP pulses (with this session's token) count as signs of life: they keep flowing while its thread
+    /// pool is starved, for as long as that lasts. But a connection holding an incomplete frame is kept by pulses at
+    /// most <see cref="PulseGraceIntervals"/> heartbeat intervals past its last complete frame (a frame trickling in).
+    /// </summary>
+    protected override long LastSignOutsideConnection =>
+        Connection.IncompleteFrameBytes > 0 && Stopwatch.GetTimestamp() - LastReceived > _pulseGraceTicks ? 0 : _server.Pulse?.LastSeen(PeerPort) ?? 0;
+
+    /// <summary>How many heartbeat intervals pulses alone may keep a connection with an incomplete frame alive after its last complete frame.</summary>
+    internal const int PulseGraceIntervals = 10;
 
     protected override void OnEvicting(double silentMs) => LeaderLog.FollowerEvicted(_server.Logger, _name, silentMs);
 
@@ -385,6 +440,8 @@ internal sealed class FollowerSession : PeerConnection
     {
         int admission = Volatile.Read(ref _admission);
         if (admission == 1) LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        else if (admission == 0 && _handshake.Abandoned is { } abandoned && _server.Rejections.Allow(_server.Logger))
+            LeaderLog.AuthenticationFailed(_server.Logger, Who, abandoned);
         else if (admission == 0 && _server.QuietCloses.TryLog(out _)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
         _channels.Close();

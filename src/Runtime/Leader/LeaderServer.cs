@@ -51,6 +51,16 @@ internal sealed class LeaderServer : IAsyncDisposable
     /// <summary>Serve TLS 1.3 with this certificate (cluster scope: followers pin its fingerprint); null: plain TCP or Unix socket.</summary>
     public X509Certificate2? Certificate { get; init; }
 
+    /// <summary>
+    /// The fencing check run before each invoke, oneway or publication is dispatched (the election term's
+    /// <c>Confirm</c>): the epoch of the term while it is still current, 0 when this process may have been deposed and
+    /// must run nothing. Null: always current (tests), the epoch is <see cref="Epoch"/>.
+    /// </summary>
+    public Func<long>? ConfirmTerm { get; init; }
+
+    /// <summary>The epoch to dispatch under, or 0: refuse the call (see <see cref="ConfirmTerm"/>).</summary>
+    public long ConfirmedEpoch() => ConfirmTerm is { } confirm ? confirm() : Epoch;
+
     /// <summary>The secret followers must prove they know (the leader proves it too); null for an open cluster.</summary>
     public byte[]? Secret { get; }
 

@@ -258,11 +258,26 @@ internal sealed class SessionChannels(FollowerSession session, LeaderServer serv
         }
     }
 
-    private static ValueTask Dispatch(ILeaderChannel channel, ClusterMethod method, byte[] arguments, DecodingLimits limits, IReplyWriter reply,
+    private ValueTask Dispatch(ILeaderChannel channel, ClusterMethod method, byte[] arguments, DecodingLimits limits, IReplyWriter reply,
         CancellationToken cancellationToken)
     {
-        var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(arguments), limits);
-        return channel.DispatchAsync(method, ref reader, reply, cancellationToken);
+        // The term is confirmed again here: it may have ended while the call waited.
+        long fence = server.ConfirmedEpoch();
+        if (fence == 0)
+        {
+            throw new ClusterClientNotReadyException(
+                $"The leader (pid {Environment.ProcessId}) lost its term while '{method.Name}' waited for the client of channel '{channel.Name}'; it did not run. Retry the call: it goes to the new leader.");
+        }
+        long outerFence = FencingScope.Enter(fence);
+        try
+        {
+            var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(arguments), limits);
+            return channel.DispatchAsync(method, ref reader, reply, cancellationToken);
+        }
+        finally
+        {
+            FencingScope.Exit(outerFence);
+        }
     }
 
     private readonly record struct WaitingCall(ILeaderChannel Channel, ClusterMethod Method, byte[] Arguments, DecodingLimits Limits, long RequestId);

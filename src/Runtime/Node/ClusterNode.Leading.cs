@@ -28,6 +28,7 @@ internal sealed partial class ClusterNode
                 _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
                 {
                     Certificate = term.Certificate,
+                    ConfirmTerm = ConfirmedEpoch,
                 };
                 _server.Start();
             }
@@ -84,6 +85,22 @@ internal sealed partial class ClusterNode
                 ended?.TrySetResult();
             }
         });
+    }
+
+    /// <summary>
+    /// The fencing check before anything runs on this process's real clients: the epoch of its term while it leads under
+    /// a term that is still current (single mode: while it leads), else 0.
+    /// </summary>
+    /// <remarks>
+    /// The epoch is read before the term is confirmed: a term that is lost stops confirming before the node raises its
+    /// epoch to the successor's, so a confirmed call never carries a newer leader's epoch as its fencing token.
+    /// </remarks>
+    internal long ConfirmedEpoch()
+    {
+        if (!_isLeader) return 0;
+        long epoch = Epoch;
+        var term = Volatile.Read(ref _term);
+        return term is null || term.Confirm() ? epoch : 0;
     }
 
     private long ObserveFollowerEpoch(long followerEpoch)
