@@ -15,6 +15,7 @@ internal static class ChaosCommandLine
         var responseTimeout = NumberOption.Create("--response-timeout-ms", workers.ResponseTimeoutMs, "Per-call timeout of every worker.", minimum: 1);
         var loops = NumberOption.Create("--loops", workers.Loops, "Back-to-back invoke loops per worker.", minimum: 0);
         var pace = NumberOption.Create("--pace-ms", workers.PaceMs, "Pause between two calls of one loop.", minimum: 0);
+        var orderPace = NumberOption.Create("--order-pace-ms", workers.OrderPaceMs, "Pause between two publications of each worker's ordered stream (0: none).", minimum: 0);
         var open = new Option<bool>("--open") { Description = "No authentication (ClusterSecurity.Open), so hostile frames reach the decoders behind the handshake." };
         var log = new Option<bool>("--log") { Description = "Write the workers' runtime log (Information and above) to stderr." };
 
@@ -34,7 +35,7 @@ internal static class ChaosCommandLine
             "(a replacement worker starts after each kill). Prints a line per kill and a JSON report (hung calls, untyped failures, lost values, " +
             "failover times); exit code 0 when the run passed.")
         {
-            kills, followers, port, heartbeat, responseTimeout, maxWait, registrationTimeout, loops, pace, seed, log, json, hostile, frames, flood,
+            kills, followers, port, heartbeat, responseTimeout, maxWait, registrationTimeout, loops, pace, orderPace, seed, log, json, hostile, frames, flood,
         };
         charts.AddTo(root);
         root.SetAction(async (result, _) =>
@@ -57,7 +58,7 @@ internal static class ChaosCommandLine
 
         var worker = new Command("worker", "One cluster member, started by the controller: reads commands on stdin, reports JSON lines on stdout.")
         {
-            port, heartbeat, responseTimeout, maxWait, registrationTimeout, loops, pace, log, open,
+            port, heartbeat, responseTimeout, maxWait, registrationTimeout, loops, pace, orderPace, log, open,
         };
         worker.Hidden = true;
         worker.SetAction(async (result, _) => await Worker.RunAsync(ReadWorkerOptions(result)));
@@ -73,6 +74,7 @@ internal static class ChaosCommandLine
             RegistrationTimeoutMs = result.GetValue(registrationTimeout),
             Loops = result.GetValue(loops),
             PaceMs = result.GetValue(pace),
+            OrderPaceMs = result.GetValue(orderPace),
             Log = result.GetValue(log),
             Open = result.GetValue(open),
         };

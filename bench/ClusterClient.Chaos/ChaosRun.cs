@@ -162,15 +162,29 @@ internal sealed class ChaosRun
         long ok = 0, okRemote = 0, untyped = 0, hung = 0, subscriptionOps = 0, regressions = 0;
         // Re-publication after a failover replays every live publication in no particular order, so an older value may
         // pass by before the current one again; outside those windows a step back in time would be a bug.
-        long regressionsOutside = _all.SelectMany(w => w.Regressions).Count(ts => !_failoverWindows.Any(win => ts >= win.From && ts <= win.To));
+        var outside = _all.SelectMany(w => w.Regressions.Select(r => (Worker: w, r.Ts, r.Seq, r.After)))
+            .Where(r => !_failoverWindows.Any(win => r.Ts >= win.From && r.Ts <= win.To)).ToList();
+        long regressionsOutside = outside.Count;
+        // Where each one happened relative to the failover windows, for diagnosis.
+        var outsideSamples = outside.Take(5).Select(r =>
+        {
+            var before = _failoverWindows.Where(win => win.To < r.Ts).Select(win => ((double From, double To)?)win).LastOrDefault();
+            string when = before is { } win ? $"{r.Ts - win.To:0} ms after the failover window of the kill at {win.From:0} closed ({win.To - win.From:0} ms long)" : "before the first kill";
+            return $"{r.Worker.Label} (pid {r.Worker.Pid}): value {r.Seq} after {r.After}, {when}";
+        }).ToArray();
         double maxCallMs = 0;
         var typed = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var untypedSamples = new List<string>();
         var typedSamples = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        int publishFailures = 0;
+        int publishFailures = 0, inversionsOwn = 0, inversionsOthers = 0;
+        long orderedOwn = 0, orderedOthers = 0, orderRepeats = 0;
+        var untypedByType = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (var w in _all)
         {
             publishFailures += w.PublishFailures;
+            var (own, others) = w.Inversions;
+            inversionsOwn += own;
+            inversionsOthers += others;
             if (w.LastStats is not { } stats)
             {
                 hung += w.HungEvents;
@@ -186,7 +200,16 @@ internal sealed class ChaosRun
             if (stats.TryGetProperty("untypedSample", out var sample)) untypedSamples.Add(sample.GetString()!);
             foreach (var t in stats.GetProperty("typed").EnumerateObject()) typed[t.Name] = typed.GetValueOrDefault(t.Name) + t.Value.GetInt64();
             foreach (var t in stats.GetProperty("typedSamples").EnumerateObject()) typedSamples.TryAdd(t.Name, t.Value.GetString()!);
+            foreach (var t in stats.GetProperty("untypedByType").EnumerateObject()) untypedByType[t.Name] = untypedByType.GetValueOrDefault(t.Name) + t.Value.GetInt64();
+            orderedOwn += stats.GetProperty("orderedOwn").GetInt64();
+            orderedOthers += stats.GetProperty("orderedOthers").GetInt64();
+            orderRepeats += stats.GetProperty("orderRepeats").GetInt64();
         }
+        // Every failure by exception type; a call may fail only because the leader died after it was sent, or its timeout
+        // passed (ClusterNoLeaderException is the ClusterTimeoutException of a call that found no leader in time).
+        var failuresByType = new SortedDictionary<string, long>(typed, StringComparer.Ordinal);
+        foreach (var (type, count) in untypedByType) failuresByType[type] = failuresByType.GetValueOrDefault(type) + count;
+        long failedOtherwise = failuresByType.Where(f => f.Key is not ("LeaderLostException(RequestSent)" or "ClusterTimeoutException" or "ClusterNoLeaderException")).Sum(f => f.Value);
 
         var report = new Dictionary<string, object?>
         {
@@ -197,6 +220,8 @@ internal sealed class ChaosRun
             ["callsOk"] = ok,
             ["callsOkThroughTheLeaderConnection"] = okRemote,
             ["subscribeUnsubscribeOps"] = subscriptionOps,
+            ["failuresByType"] = failuresByType,
+            ["failedOtherThanLeaderLostSentOrTimeout"] = failedOtherwise,
             ["typedFailures"] = typed,
             ["typedFailureSamples"] = typedSamples,
             ["untypedFailures"] = untyped,
@@ -207,14 +232,25 @@ internal sealed class ChaosRun
             ["lostValues"] = _lostValues,
             ["valueRegressionsDuringFailover"] = regressions - regressionsOutside,
             ["valueRegressionsOutsideFailover"] = regressionsOutside,
+            ["valueRegressionsOutsideFailoverSamples"] = outsideSamples,
             ["publishFailures"] = publishFailures,
+            // Each worker publishes an ordered stream; the real client of whichever process leads checks each arrival
+            // against the previous one of its stream: its own process's (direct, also before its client exists) and
+            // other workers' (over their connections, and replayed after every failover).
+            ["publicationOrderInversions"] = inversionsOwn + inversionsOthers,
+            ["publicationOrderInversionsLeaderOwn"] = inversionsOwn,
+            ["publicationOrderInversionsFromFollowers"] = inversionsOthers,
+            ["orderedPublicationsReceivedLeaderOwn"] = orderedOwn,
+            ["orderedPublicationsReceivedFromFollowers"] = orderedOthers,
+            ["orderedPublicationRepeats"] = orderRepeats,
             ["failoverSamples"] = _failoverMs.Count,
             ["failoverMs"] = Distribution(_failoverMs),
             ["newLeaderFirstCallMs"] = Distribution(_newLeaderMs),
         };
         report["charts"] = DrawCharts();
         report["anomalies"] = _anomalies.Take(20).ToArray();
-        bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && regressionsOutside == 0 && _anomalies.Count == 0;
+        bool pass = _rounds == _options.Kills && hung == 0 && untyped == 0 && _lostValues == 0 && regressionsOutside == 0 && _anomalies.Count == 0
+                    && failedOtherwise == 0 && inversionsOwn + inversionsOthers == 0;
         report["pass"] = pass;
         string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
         if (_options.JsonPath is { } path) await File.WriteAllTextAsync(path, json);

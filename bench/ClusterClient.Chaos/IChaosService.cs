@@ -29,10 +29,19 @@ public sealed record StateValue(string Topic, long Sequence);
 /// The real client, living only in the leader. Last-value semantics keyed by a sequence number, so re-publications
 /// after a failover (in any order) converge on the newest value, as a versioned registry or configuration would.
 /// </summary>
-internal sealed class ChaosService : IChaosService
+/// <remarks>
+/// Topics named <see cref="OrderTopicPrefix"/> + a worker's pid carry that worker's ordered publication stream: each
+/// arrival is checked against the previous one of the same stream (<paramref name="onOrdered"/>), for the chaos report's
+/// publication-order inversions.
+/// </remarks>
+internal sealed class ChaosService(Action<OrderedArrival>? onOrdered = null) : IChaosService
 {
+    /// <summary>Topic prefix of the per-worker ordered publication streams.</summary>
+    public const string OrderTopicPrefix = "order-";
+
     private readonly Lock _gate = new();
     private readonly Dictionary<string, long> _current = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _lastOrdered = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Action<long>>> _listeners = new(StringComparer.Ordinal);
 
     public Task<int> GetLeaderPidAsync() => Task.FromResult(Environment.ProcessId);
@@ -65,6 +74,18 @@ internal sealed class ChaosService : IChaosService
 
     public void Publish(StateValue value)
     {
+        if (value.Topic.StartsWith(OrderTopicPrefix, StringComparison.Ordinal))
+        {
+            OrderedArrival arrival;
+            lock (_gate)
+            {
+                long previous = _lastOrdered.GetValueOrDefault(value.Topic, -1);
+                _lastOrdered[value.Topic] = value.Sequence;
+                arrival = new OrderedArrival(value.Topic, value.Sequence, previous);
+            }
+            onOrdered?.Invoke(arrival);
+            return;
+        }
         lock (_gate)
         {
             if (value.Sequence <= _current.GetValueOrDefault(value.Topic)) return;
@@ -73,4 +94,14 @@ internal sealed class ChaosService : IChaosService
             foreach (var listener in list.ToArray()) listener(value.Sequence);
         }
     }
+}
+
+/// <summary>One publication of an ordered stream reached the real client, after <paramref name="Previous"/> (-1: the first).</summary>
+internal readonly record struct OrderedArrival(string Topic, long Sequence, long Previous)
+{
+    /// <summary>Older than the one before it: the stream reached the real client out of order.</summary>
+    public bool IsInversion => Sequence < Previous;
+
+    /// <summary>The same publication twice in a row.</summary>
+    public bool IsRepeat => Sequence == Previous;
 }

@@ -32,6 +32,11 @@ internal sealed class Worker
     private long _maxSeq;
     private long _lastSeq;
     private long _regressions;
+    private readonly Dictionary<string, long> _untypedByType = new(StringComparer.Ordinal);
+    // This process's real client (while it leads): ordered publications received from its own process and from others.
+    private long _orderedOwn;
+    private long _orderedOthers;
+    private long _orderRepeats;
     private volatile bool _stopping;
 
     private Worker(WorkerOptions options)
@@ -51,7 +56,7 @@ internal sealed class Worker
     {
         try
         {
-            _handle = ClusterClient.Create<IChaosService>(() => new ChaosService(), _options.Apply);
+            _handle = ClusterClient.Create<IChaosService>(() => new ChaosService(OnOrdered), _options.Apply);
         }
         catch (Exception e)
         {
@@ -75,7 +80,7 @@ internal sealed class Worker
         StdoutLines.Event("ready", w => { w.WriteBoolean("leader", _handle.IsLeader); w.WriteNumber("epoch", _handle.Epoch); });
 
         var loops = Enumerable.Range(0, _options.Loops).Select(i => Task.Run(() => CallLoopAsync(i)))
-            .Append(Task.Run(SubscriptionChurnAsync)).ToArray();
+            .Append(Task.Run(SubscriptionChurnAsync)).Append(Task.Run(OrderedPublicationsAsync)).ToArray();
         using var timer = new Timer(_ => Tick(), null, 500, 500);
         await commands.ConfigureAwait(false);
         _stopping = true;
@@ -102,6 +107,72 @@ internal sealed class Worker
         }
         if (seq < previous) StdoutLines.Event("regression", w => { w.WriteNumber("seq", seq); w.WriteNumber("after", previous); });
         StdoutLines.Event("value", w => w.WriteNumber("seq", seq));
+    }
+
+    /// <summary>
+    /// This worker's ordered publication stream (0, 1, 2, ...): it reaches whichever real client exists, directly when this
+    /// process leads (also before its client is built), over the connection when it follows, and by replay after a failover.
+    /// </summary>
+    private async Task OrderedPublicationsAsync()
+    {
+        if (_options.OrderPaceMs == 0) return;
+        string topic = ChaosService.OrderTopicPrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        for (long seq = 0; !_stopping; seq++)
+        {
+            try
+            {
+                _handle.Client.Publish(new StateValue(topic, seq));
+            }
+            catch (Exception e)
+            {
+                CountFailure("publish", e);
+            }
+            await Task.Delay(_options.OrderPaceMs).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The real client (in this process, while it leads) received one ordered publication.</summary>
+    private void OnOrdered(OrderedArrival arrival)
+    {
+        bool own = arrival.Topic == ChaosService.OrderTopicPrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        lock (_gate)
+        {
+            if (own) _orderedOwn++;
+            else _orderedOthers++;
+            if (arrival.IsRepeat) _orderRepeats++;
+        }
+        // Reported at once: a leader is killed any moment, its periodic stats would lose the last ones.
+        if (arrival.IsInversion)
+        {
+            StdoutLines.Event("inversion", w =>
+            {
+                w.WriteString("topic", arrival.Topic);
+                w.WriteBoolean("own", own);
+                w.WriteNumber("seq", arrival.Sequence);
+                w.WriteNumber("after", arrival.Previous);
+            });
+        }
+    }
+
+    /// <summary>A failed call or publication, counted by exception type (a lost leader also by whether the request was sent).</summary>
+    private void CountFailure(string what, Exception e)
+    {
+        string type = e is LeaderLostException lost ? $"LeaderLostException({(lost.RequestSent ? "RequestSent" : "NotSent")})" : e.GetType().Name;
+        string key = what.Length == 0 ? type : what + ":" + type;
+        lock (_gate)
+        {
+            if (e is ClusterClientException)
+            {
+                _typed[key] = _typed.GetValueOrDefault(key) + 1;
+                _typedSamples.TryAdd(key, e.Message);
+            }
+            else
+            {
+                _untyped++;
+                _untypedByType[key] = _untypedByType.GetValueOrDefault(key) + 1;
+                _untypedSample ??= $"{key}: {e.Message}";
+            }
+        }
     }
 
     private async Task ReadCommandsAsync()
@@ -158,25 +229,11 @@ internal sealed class Worker
                 if (_options.PaceMs > 0) await Task.Delay(_options.PaceMs).ConfigureAwait(false);
                 else await Task.Yield();
             }
-            catch (ClusterClientException e)
-            {
-                Completed(index, start);
-                lock (_gate)
-                {
-                    _typed[e.GetType().Name] = _typed.GetValueOrDefault(e.GetType().Name) + 1;
-                    _typedSamples.TryAdd(e.GetType().Name, e.Message);
-                }
-                // A failing call must not become a busy loop that starves the election.
-                await Task.Delay(5).ConfigureAwait(false);
-            }
             catch (Exception e)
             {
                 Completed(index, start);
-                lock (_gate)
-                {
-                    _untyped++;
-                    _untypedSample ??= $"{e.GetType().Name}: {e.Message}";
-                }
+                CountFailure("", e);
+                // A failing call must not become a busy loop that starves the election.
                 await Task.Delay(5).ConfigureAwait(false);
             }
         }
@@ -203,21 +260,9 @@ internal sealed class Worker
                 }
                 lock (_gate) _subscriptionOps++;
             }
-            catch (ClusterClientException e)
-            {
-                lock (_gate)
-                {
-                    _typed["subscribe:" + e.GetType().Name] = _typed.GetValueOrDefault("subscribe:" + e.GetType().Name) + 1;
-                    _typedSamples.TryAdd("subscribe:" + e.GetType().Name, e.Message);
-                }
-            }
             catch (Exception e)
             {
-                lock (_gate)
-                {
-                    _untyped++;
-                    _untypedSample ??= $"subscribe: {e.GetType().Name}: {e.Message}";
-                }
+                CountFailure("subscribe", e);
             }
             await Task.Delay(10).ConfigureAwait(false);
         }
@@ -275,6 +320,8 @@ internal sealed class Worker
         lock (_gate)
         {
             var typed = _typed.ToArray();
+            var untypedByType = _untypedByType.ToArray();
+            long orderedOwn = _orderedOwn, orderedOthers = _orderedOthers, orderRepeats = _orderRepeats;
             var typedSamples = _typedSamples.ToArray();
             long ok = _ok, untyped = _untyped, hung = _hung, maxSeq = _maxSeq, subscriptionOps = _subscriptionOps, regressions = _regressions;
             double maxMs = _maxCallMs;
@@ -291,6 +338,12 @@ internal sealed class Worker
                 foreach (var (type, message) in typedSamples) w.WriteString(type, message);
                 w.WriteEndObject();
                 w.WriteNumber("untyped", untyped);
+                w.WriteStartObject("untypedByType");
+                foreach (var (type, count) in untypedByType) w.WriteNumber(type, count);
+                w.WriteEndObject();
+                w.WriteNumber("orderedOwn", orderedOwn);
+                w.WriteNumber("orderedOthers", orderedOthers);
+                w.WriteNumber("orderRepeats", orderRepeats);
                 if (sample is not null) w.WriteString("untypedSample", sample);
                 w.WriteNumber("hung", hung);
                 w.WriteNumber("maxCallMs", maxMs);
@@ -313,6 +366,8 @@ internal sealed class WorkerOptions
     public int RegistrationTimeoutMs { get; set; } = 10_000;
     public int Loops { get; set; } = 2;
     public int PaceMs { get; set; } = 1;
+    /// <summary>Pause between two publications of the worker's ordered stream (0: no stream).</summary>
+    public int OrderPaceMs { get; set; } = 10;
     public bool Log { get; set; }
 
     /// <summary>No authentication (ClusterSecurity.Open), so hostile frames reach the decoders behind the handshake.</summary>
@@ -336,7 +391,7 @@ internal sealed class WorkerOptions
         foreach (var (flag, value) in new (string, int)[]
                  {
                      ("--port", Port), ("--heartbeat-ms", HeartbeatMs), ("--response-timeout-ms", ResponseTimeoutMs), ("--max-wait-ms", MaxWaitMs),
-                     ("--registration-timeout-ms", RegistrationTimeoutMs), ("--loops", Loops), ("--pace-ms", PaceMs),
+                     ("--registration-timeout-ms", RegistrationTimeoutMs), ("--loops", Loops), ("--pace-ms", PaceMs), ("--order-pace-ms", OrderPaceMs),
                  })
         {
             yield return flag;

@@ -12,7 +12,7 @@ internal sealed partial class WorkerProcess : JsonLineProcess
 {
     private readonly Lock _gate = new();
     private readonly List<(int Pid, double Ts)> _answered = new();
-    private readonly List<double> _regressions = new();
+    private readonly List<(double Ts, long Seq, long After)> _regressions = new();
     private readonly Dictionary<int, int> _logCounts = new();
     private JsonElement? _lastStats;
     private JsonElement? _lastGc;
@@ -25,6 +25,8 @@ internal sealed partial class WorkerProcess : JsonLineProcess
     private bool _isLeader;
     private int _hungEvents;
     private int _publishFailures;
+    private int _inversionsOwn;
+    private int _inversionsOthers;
     private string? _failure;
 
     private WorkerProcess(string label)
@@ -38,6 +40,8 @@ internal sealed partial class WorkerProcess : JsonLineProcess
     public long MaxSeq { get { lock (_gate) return _maxSeq; } }
     public int HungEvents { get { lock (_gate) return _hungEvents; } }
     public int PublishFailures { get { lock (_gate) return _publishFailures; } }
+    /// <summary>Ordered publications that reached this worker's real client out of order: its own, and other workers'.</summary>
+    public (int Own, int Others) Inversions { get { lock (_gate) return (_inversionsOwn, _inversionsOthers); } }
     public string? Failure { get { lock (_gate) return _failure; } }
     public JsonElement? LastStats { get { lock (_gate) return _lastStats; } }
     public JsonElement? LastGc { get { lock (_gate) return _lastGc; } }
@@ -67,7 +71,7 @@ internal sealed partial class WorkerProcess : JsonLineProcess
     }
 
     /// <summary>When this worker's subscription delivered a value older than the one before it.</summary>
-    public double[] Regressions
+    public (double Ts, long Seq, long After)[] Regressions
     {
         get { lock (_gate) return _regressions.ToArray(); }
     }
@@ -115,10 +119,15 @@ internal sealed partial class WorkerProcess : JsonLineProcess
                     _maxSeq = Math.Max(_maxSeq, element.GetProperty("seq").GetInt64());
                     break;
                 case "regression":
-                    _regressions.Add(ts);
+                    _regressions.Add((ts, element.GetProperty("seq").GetInt64(), element.GetProperty("after").GetInt64()));
                     break;
                 case "hung":
                     _hungEvents++;
+                    break;
+                case "inversion":
+                    if (element.GetProperty("own").GetBoolean()) _inversionsOwn++;
+                    else _inversionsOthers++;
+                    _failure ??= element.GetRawText();
                     break;
                 case "publish-failed":
                     _publishFailures++;

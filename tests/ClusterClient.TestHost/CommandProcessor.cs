@@ -159,6 +159,15 @@ internal sealed class CommandProcessor
                     Client.Publish(new Announcement(Str(a, 0), Str(a, 1)));
                     StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
+                case "publish-many":
+                {
+                    // One after another from one thread: the order the real client must see them in.
+                    string topic = Str(a, 0), prefix = Str(a, 2);
+                    int count = Int(a, 1);
+                    for (int i = 0; i < count; i++) Client.Publish(new Announcement(topic, prefix + "-" + i.ToString(CultureInfo.InvariantCulture)));
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                }
                 case "loop":
                 {
                     var report = await CallLoop.RunAsync(Client, TimeSpan.FromMilliseconds(Int(a, 0)), a.Length > 1 ? a[1] : "pid").ConfigureAwait(false);

@@ -79,8 +79,9 @@ internal sealed class TestService : ITestService, IDisposable
                 _announcements[announcement.Topic] = values = new List<string>();
             values.Add(announcement.Value);
             targets = _listeners.TryGetValue(announcement.Topic, out var list) ? list.ToArray() : [];
+            // Under the lock: the lines are in the order the real client received the publications.
+            StdoutLines.Event("real-published", w => { w.WriteString("topic", announcement.Topic); w.WriteString("value", announcement.Value); });
         }
-        StdoutLines.Event("real-published", w => { w.WriteString("topic", announcement.Topic); w.WriteString("value", announcement.Value); });
         foreach (var listener in targets) listener(announcement.Value);
     }
 

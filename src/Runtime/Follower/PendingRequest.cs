@@ -176,7 +176,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             {
                 var remote = RemoteError.Read(ref reader);
                 // A deposed leader refused the call before running it (fencing): safe to retry on the new leader.
-                Exception error = RemoteError.IsNotRun(remote) ? new LeaderLostException(_method, requestSent: false, remote) : remote;
+                Exception error = remote is ClusterRemoteException notRun && RemoteError.IsNotRun(notRun) ? new LeaderLostException(_method, requestSent: false, remote) : remote;
                 Telemetry.End(error);
                 if (error is LeaderLostException && _retry is { } retry)
                 {

@@ -277,8 +277,16 @@ internal sealed class FollowerSession : PeerConnection
         long outerFence = FencingScope.Enter(fence);
         try
         {
-            var arguments = frame.CreateBodyReader();
-            pending = channel.DispatchAsync(method, ref arguments, call, call.Token);
+            if (channel.Readiness.IsReady)
+            {
+                var arguments = frame.CreateBodyReader();
+                pending = channel.DispatchAsync(method, ref arguments, call, call.Token);
+            }
+            else
+            {
+                // The real client is not built: the call waits for it within its own deadline, holding its slot.
+                pending = _channels.DispatchWhenReadyAsync(channel, method, frame.Body.ToArray(), frame.Limits.BodyDecodingLimits, call, call.Token);
+            }
         }
         catch (Exception ex)
         {
@@ -309,6 +317,7 @@ internal sealed class FollowerSession : PeerConnection
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, $"0x{header.MethodId:x8}", _name, new ClusterClientException(error!));
             return;
         }
+        if (_channels.TryQueueOneway(channel, method, frame)) return;
         long outerFence = FencingScope.Enter(fence);
         // Current while the real client runs (its own spans nest under it), linked to the follower's producer span.
         var previous = ClusterClientTracing.Source.HasListeners() ? Activity.Current : null;
@@ -483,6 +492,7 @@ internal sealed class FollowerSession : PeerConnection
             LeaderLog.AuthenticationFailed(_server.Logger, Who, abandoned);
         else if (admission == 0 && _server.QuietCloses.TryLog(out _)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
+        _channels.Close();
         foreach (var channel in _channels.Snapshot())
         {
             if (channel is ISubscriptionHost host) host.Hub.RemoveAll(this);

@@ -148,6 +148,11 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
                 _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException),
                     $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?");
             }
+            else if (error is ClusterClientNotReadyException)
+            {
+                // The leader's own failure (its real client could not be had while the call waited): not the real client's.
+                _session.SendRuntimeError(RequestId, error.GetType(), error.Message);
+            }
             else
             {
                 _session.SendError(RequestId, error.GetType().FullName ?? error.GetType().Name, RemoteError.MessageOf(error, _session.ErrorDetail),

@@ -59,7 +59,7 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
 
     private object? SubscribeReal(ClusterMethod method, byte[] registration, ISubscriptionSink sink)
     {
-        var target = Target ?? throw new ClusterClientException($"The client of channel '{Name}' is not ready on the leader.");
+        var target = Target ?? throw NotBuilt();
         var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(registration), DecodingLimits.UntrustedData);
         return _contract.Subscribe(target, method, ref reader, _serializerOptions, sink);
     }
@@ -99,6 +99,9 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
 
     public ClusterContract<T> Contract => _contract;
 
+    private ClusterClientNotReadyException NotBuilt() =>
+        new($"The client of channel '{Name}' does not exist on the leader (pid {Environment.ProcessId}): it is being built or this leader is handing over. Retry the call; it succeeds once a leader's client exists.");
+
     public static Dictionary<uint, ClusterMethod> MethodTable(ClusterContract<T> contract)
     {
         var table = new Dictionary<uint, ClusterMethod>(contract.Methods.Count);
@@ -117,7 +120,7 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
 
     public ValueTask DispatchAsync(ClusterMethod method, ref MessagePackReader arguments, IReplyWriter reply, CancellationToken cancellationToken)
     {
-        var target = Target ?? throw new ClusterClientException($"The client of channel '{Name}' is not ready on the leader.");
+        var target = Target ?? throw NotBuilt();
         try
         {
             // The arguments are read before the real call starts; the real call's own exceptions travel in the task.

@@ -128,7 +128,6 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     public override void StartLeading(ILogger logger)
     {
         var leader = new LeaderChannel<T>(Name, Contract, SerializerOptions, _factory, logger, Readiness);
-        (ClusterMethod, byte[])[] publications;
         lock (_routeGate)
         {
             Volatile.Write(ref _leader, leader);
@@ -136,10 +135,10 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
             // Ready again only when this process's real client exists, whatever a previous route said.
             Readiness.SetNotReady();
             _subscriptions.AttachAll(route);
-            publications = _publications.Snapshot();
+            // Queued before any publication made on this route, so the real client gets them all in order.
+            _publications.ReplayLocally(leader);
         }
         WaitingFor = "the client factory to complete on this process (the leader)";
-        _publications.ReplayLocally(leader, publications);
         leader.Start();
     }
 

@@ -49,4 +49,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(1033, LogLevel.Debug, "Leader work '{Name}' ended ({How})")]
     public static partial void LeaderWorkStopped(ILogger logger, string name, string how);
+
+    [LoggerMessage(1022, LogLevel.Warning, "Channel '{Channel}': more than {Max} publications wait for this process's real client to be built; the oldest is dropped")]
+    public static partial void LocalPublicationDropped(ILogger logger, string channel, int max);
 }

@@ -135,6 +135,7 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
             message ??= "(no message)";
             if (type == typeof(ClusterFrameTooLargeException).FullName) return new ClusterFrameTooLargeException(message);
             if (type == typeof(ClusterProtocolException).FullName) return new ClusterProtocolException(message);
+            if (type == typeof(ClusterClientNotReadyException).FullName) return new ClusterClientNotReadyException(message);
             return new ClusterClientException(message);
         }
         return new ClusterRemoteException(type ?? "(unknown type)", message ?? "(no message)", stack, code);

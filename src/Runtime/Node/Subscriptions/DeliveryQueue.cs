@@ -48,6 +48,8 @@ internal readonly record struct Delivery(DeliveryKind Kind, LocalSubscription Su
 /// One channel's bounded delivery queue, drained in order by one worker: values never run user code on the
 /// connection's read loop or on the real client's thread. When the listeners fall behind by more than the bound, the
 /// waiting values are dropped and the owner resynchronises, so neither this process nor the leader grows without bound.
+/// Until the owner says the resynchronisation is done, later values are dropped too: a listener never sees the newest
+/// value from the stream being let go of and then misses the values published while it resynchronises.
 /// </summary>
 internal sealed class DeliveryQueue(IDeliveryOwner owner, string channelName, int bufferLimit, ILogger logger)
 {
@@ -55,6 +57,9 @@ internal sealed class DeliveryQueue(IDeliveryOwner owner, string channelName, in
     private readonly Queue<Delivery> _queue = new();
     private int _queuedValues;
     private bool _pumping;
+    // Between an overflow and the end of its resynchronisation: values are dropped (they come from a connection being let
+    // go of, or precede the replay), and a further overflow does not schedule a second resynchronisation.
+    private bool _resynchronising;
 
     public int BufferLimit => bufferLimit;
 
@@ -67,6 +72,7 @@ internal sealed class DeliveryQueue(IDeliveryOwner owner, string channelName, in
         {
             if (delivery.Kind == DeliveryKind.Value)
             {
+                if (_resynchronising && !replay) return;
                 if (_queuedValues >= bufferLimit && !replay)
                 {
                     OverflowLocked();
@@ -79,6 +85,15 @@ internal sealed class DeliveryQueue(IDeliveryOwner owner, string channelName, in
             _pumping = true;
         }
         if (start) ThreadPool.UnsafeQueueUserWorkItem(static self => self.Pump(), this, preferLocal: false);
+    }
+
+    /// <summary>
+    /// The resynchronisation after an overflow is done (the subscriptions were attached to a route again, or the
+    /// leader's last values were queued): values are accepted again.
+    /// </summary>
+    public void EndResynchronising()
+    {
+        lock (_gate) _resynchronising = false;
     }
 
     /// <summary>Drops everything waiting (the channel stops).</summary>
@@ -106,6 +121,7 @@ internal sealed class DeliveryQueue(IDeliveryOwner owner, string channelName, in
         }
         int dropped = _queuedValues + 1;
         _queuedValues = 0;
+        _resynchronising = true;
         ThreadPool.UnsafeQueueUserWorkItem(static state => state.owner.Resynchronise(state.dropped), (owner, dropped), preferLocal: false);
     }
 

@@ -167,6 +167,8 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
     /// <summary>Under the route lock, when the channel takes <paramref name="route"/>: re-subscribe everything there, once.</summary>
     public void AttachAll(NodeChannel<T>.Route route)
     {
+        // Attached again: the leader replays the last value of each key, and every value after it counts.
+        _queue.EndResynchronising();
         foreach (var subscription in _entries.Values)
         {
             _queue.Enqueue(Delivery.Resumed(subscription));
@@ -240,6 +242,8 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
                     reconnect = connection;
                     break;
                 case { Local: { } leader }:
+                    // Accept values first, then read the last ones: a value published in between arrives twice at worst, never not at all.
+                    _queue.EndResynchronising();
                     foreach (var subscription in _entries.Values)
                     {
                         if (!subscription.ReplaysLastValue) continue;
@@ -250,6 +254,7 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
                     break;
             }
         }
+        // No route: the next one attaches everything (AttachAll) and ends the resynchronisation.
         if (reconnect is null) return;
         // Let go of this connection: nothing more is sent on it or accepted from it; the node reconnects, re-registers
         // and re-subscribes, and the leader replays the last value of each key.

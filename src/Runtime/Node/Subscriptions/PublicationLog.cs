@@ -14,15 +14,26 @@ namespace ClusterSharing.Node.Subscriptions;
 /// <see cref="Capacity"/>) so that each new leader gets them once: sent through the channel's current route as they
 /// are made, replayed when the channel takes a new route.
 /// </summary>
-/// <remarks>Shares the channel's route lock, so a publication made while a new leader is being attached reaches it exactly once.</remarks>
+/// <remarks>
+/// Shares the channel's route lock, so a publication made while a new leader is being attached reaches it exactly once.
+/// When this process leads, its publications reach its own real client through one ordered queue drained by one
+/// worker at a time: while the client is being built (start-up, takeover) they wait there, replays first, and reach it
+/// one at a time in the order they were made.
+/// </remarks>
 internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) where T : class
 {
     /// <summary>Publications kept for replay after a failover; the oldest is forgotten beyond this.</summary>
     public const int Capacity = 1024;
 
+    /// <summary>Publications waiting for this process's own real client; the oldest is dropped beyond this.</summary>
+    public const int MaxWaitingLocally = 4 * Capacity;
+
     private readonly LinkedList<(ClusterMethod Method, byte[] Arguments)> _publications = new();
     // The remembered publications by member and argument bytes, so a repeated publication is found without a scan.
     private readonly Dictionary<(uint, string), LinkedListNode<(ClusterMethod Method, byte[] Arguments)>> _index = new();
+    // Publications on their way to this process's real client, in the order made; guarded by the route lock.
+    private readonly Queue<LocalPublication> _local = new();
+    private bool _draining;
 
     private object Gate => channel.RouteGate;
 
@@ -35,7 +46,7 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
     public void Publish<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
     {
         byte[] encoded = LocalSubscriptions<T>.Encode(arguments, argumentsFormatter, channel.SerializerOptions);
-        LeaderChannel<T>? local = null;
+        bool start = false;
         lock (Gate)
         {
             // The same publication again replaces the remembered one (moved to the end), so a replay sends it once.
@@ -57,11 +68,12 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
                     connection.TrySendPublish(route.ChannelId, method, encoded);
                     break;
                 case { Local: { } leader }:
-                    local = leader;
+                    start = EnqueueLocallyLocked(new LocalPublication(leader, method, encoded));
                     break;
             }
         }
-        if (local is not null) _ = PublishLocallyAsync(local, method, encoded);
+        // Ready: the caller's own thread delivers it (and whatever is queued before it) before Publish returns.
+        if (start) _ = DrainLocallyAsync();
     }
 
     /// <summary>Under the route lock: a new leader connection accepted the channel; re-publish everything, once.</summary>
@@ -70,13 +82,19 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
         foreach (var (method, arguments) in _publications) connection.TrySendPublish(channelId, method, arguments);
     }
 
-    /// <summary>Under the route lock: what to replay to this process's own real client once it exists (<see cref="ReplayLocally"/>).</summary>
-    public (ClusterMethod Method, byte[] Arguments)[] Snapshot() => [.. _publications];
-
-    /// <summary>Outside the lock: sends <paramref name="publications"/> to <paramref name="leader"/> once its real client is ready.</summary>
-    public void ReplayLocally(LeaderChannel<T> leader, (ClusterMethod Method, byte[] Arguments)[] publications)
+    /// <summary>
+    /// Under the route lock, as this process starts leading: everything remembered goes to <paramref name="leader"/>'s
+    /// real client once it exists, before any publication made from now on.
+    /// </summary>
+    public void ReplayLocally(LeaderChannel<T> leader)
     {
-        foreach (var (method, arguments) in publications) _ = PublishLocallyAsync(leader, method, arguments);
+        // What still waits for a previous term's client is remembered too, and replayed here in its place.
+        _local.Clear();
+        foreach (var (method, arguments) in _publications) _local.Enqueue(new LocalPublication(leader, method, arguments));
+        if (_draining || _local.Count == 0) return;
+        _draining = true;
+        // Not on the caller's thread: it holds the route lock.
+        ThreadPool.UnsafeQueueUserWorkItem(static self => _ = self.DrainLocallyAsync(), this, preferLocal: false);
     }
 
     /// <summary>Under the route lock, as the channel stops.</summary>
@@ -84,19 +102,70 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
     {
         _publications.Clear();
         _index.Clear();
+        _local.Clear();
     }
 
-    private async Task PublishLocallyAsync(LeaderChannel<T> leader, ClusterMethod method, byte[] encoded)
+    /// <summary>Under the route lock; true when the caller must start the worker.</summary>
+    private bool EnqueueLocallyLocked(in LocalPublication publication)
     {
-        try
+        if (_local.Count >= MaxWaitingLocally)
         {
-            await leader.Readiness.WaitAsync(channel.TimeoutOf(method), CancellationToken.None).ConfigureAwait(false);
-            await Dispatch(leader, method, encoded).ConfigureAwait(false);
+            _local.Dequeue();
+            NodeLog.LocalPublicationDropped(logger, channel.Name, MaxWaitingLocally);
         }
-        catch (Exception ex)
+        _local.Enqueue(publication);
+        if (_draining) return false;
+        _draining = true;
+        return true;
+    }
+
+    /// <summary>The one worker of the local queue: each publication waits for its real client, then reaches it, in order.</summary>
+    private async Task DrainLocallyAsync()
+    {
+        while (true)
         {
-            NodeLog.OnewayFailed(logger, method.Name, ex);
+            LocalPublication next;
+            lock (Gate)
+            {
+                // Cleared only once the previous publication was delivered: a later one cannot overtake it.
+                if (!_local.TryDequeue(out next))
+                {
+                    _draining = false;
+                    return;
+                }
+            }
+            try
+            {
+                if (!await WaitForClientAsync(next).ConfigureAwait(false)) continue;
+                await Dispatch(next.Leader, next.Method, next.Arguments).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                NodeLog.OnewayFailed(logger, next.Method.Name, ex);
+            }
         }
+    }
+
+    /// <summary>
+    /// Waits while this process leads with <paramref name="publication"/>'s leader channel and its client does not
+    /// exist (a failing factory is retried meanwhile); false when the route moved on (the next route's replay has it).
+    /// </summary>
+    private async ValueTask<bool> WaitForClientAsync(LocalPublication publication)
+    {
+        var readiness = publication.Leader.Readiness;
+        while (channel.CurrentRoute?.Local == publication.Leader)
+        {
+            if (readiness.IsReady) return true;
+            try
+            {
+                await readiness.WaitAsync(channel.TimeoutOf(publication.Method), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or ClusterClientException)
+            {
+                // Not built yet, or the factory failed and is being retried: keep waiting while this term lasts.
+            }
+        }
+        return false;
     }
 
     private static ValueTask Dispatch(LeaderChannel<T> leader, ClusterMethod method, byte[] encoded)
@@ -104,6 +173,8 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
         var reader = WireSerializer.CreateReader(new ReadOnlySequence<byte>(encoded), DecodingLimits.UntrustedData);
         return leader.DispatchAsync(method, ref reader, DiscardReply.Instance, CancellationToken.None);
     }
+
+    private readonly record struct LocalPublication(LeaderChannel<T> Leader, ClusterMethod Method, byte[] Arguments);
 
     private sealed class DiscardReply : IReplyWriter
     {
