@@ -34,13 +34,14 @@ ITestService Factory()
         || (arguments.FactoryFailFile is { } file && File.Exists(file));
     StdoutLines.Event("factory", w => { w.WriteNumber("attempt", attempt); w.WriteBoolean("ok", !fail); });
     if (fail) throw new InvalidOperationException(arguments.FactoryError);
-    return new TestService(attempt);
+    return new TestService(attempt, () => Volatile.Read(ref EpochSource.Handle)?.Epoch ?? 0);
 }
 
 ClusterClient<ITestService> handle;
 try
 {
     handle = ClusterClient.Create<ITestService>(Factory, arguments.Apply);
+    Volatile.Write(ref EpochSource.Handle, handle);
 }
 catch (Exception e)
 {
@@ -113,6 +114,12 @@ static void WatchLeadership(ClusterClient<ITestService> handle)
         var h = (ClusterClient<ITestService>)state!;
         StdoutLines.Event("leadership-lost", w => w.WriteNumber("epoch", h.Epoch));
     }, handle);
+}
+
+/// <summary>The handle whose epoch the real client reports (set once Create returned; the factory may run before).</summary>
+internal static class EpochSource
+{
+    public static ClusterClient<ITestService>? Handle;
 }
 
 internal static class LeadershipWatch
