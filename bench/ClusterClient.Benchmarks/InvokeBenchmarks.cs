@@ -48,6 +48,9 @@ public class FollowerInvokeBenchmarks
             o.Port = _leader.Port;
             o.Role = ClusterRole.Follower;
             o.HeartbeatInterval = TimeSpan.FromSeconds(5);
+            // The scripted peer speaks the protocol after the handshake only; authentication runs once per connection,
+            // never on the path measured here.
+            o.Security = ClusterSecurity.Open;
         });
         _follower.ReadyAsync().GetAwaiter().GetResult();
     }
@@ -98,6 +101,7 @@ public class LeaderDispatchBenchmarks
             o.Port = port;
             o.Role = ClusterRole.Leader;
             o.HeartbeatInterval = TimeSpan.FromSeconds(5);
+            o.Security = ClusterSecurity.Open; // as above: the scripted follower does not authenticate
         });
         _leader.ReadyAsync().GetAwaiter().GetResult();
         _follower = ScriptedPeer.StartFollower(port);

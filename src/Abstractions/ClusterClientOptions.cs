@@ -127,6 +127,14 @@ public sealed partial class ClusterClientOptions
     /// </summary>
     public ClusterSecurity Security { get; set; } = ClusterSecurity.Authenticated;
 
+    /// <summary>
+    /// How this process's own calls reach the real client while it leads. Default <see cref="LeaderCallMode.Direct"/>
+    /// (the real client is called directly; its exceptions arrive as thrown). <see cref="LeaderCallMode.SameAsFollowers"/>
+    /// gives every role one shape: a real-client exception is a <see cref="ClusterRemoteException"/> everywhere and
+    /// values come back as a follower receives them. A channel takes it from the first handle opened on it.
+    /// </summary>
+    public LeaderCallMode LeaderCalls { get; set; } = LeaderCallMode.Direct;
+
     /// <summary>How much of a real client's exception a follower receives. Default <see cref="RemoteErrorDetail.Message"/> (no stack trace).</summary>
     public RemoteErrorDetail RemoteErrorDetail { get; set; } = RemoteErrorDetail.Message;
 
@@ -222,8 +230,9 @@ public sealed partial class ClusterClientOptions
             throw new ArgumentException($"MaxFrameSize must be at least 1024 bytes (was {MaxFrameSize}).", nameof(MaxFrameSize));
         if (SubscriptionBufferSize < 1)
             throw new ArgumentException($"SubscriptionBufferSize must be at least 1 (was {SubscriptionBufferSize}).", nameof(SubscriptionBufferSize));
-        if (MaxHeaderSize < 64 || MaxHeaderSize > MaxFrameSize)
-            throw new ArgumentException($"MaxHeaderSize must be between 64 bytes and MaxFrameSize (was {MaxHeaderSize}).", nameof(MaxHeaderSize));
+        // A frame holds the 24-byte frame header plus the header object, so the header object must leave room for it.
+        if (MaxHeaderSize < 64 || MaxHeaderSize > MaxFrameSize - 24)
+            throw new ArgumentException($"MaxHeaderSize must be between 64 bytes and MaxFrameSize minus the 24-byte frame header ({MaxFrameSize - 24}) (was {MaxHeaderSize}); lower it when you lower MaxFrameSize.", nameof(MaxHeaderSize));
         if (Secret is not null && Secret.Length < MinSecretLength)
             throw new ArgumentException($"Secret must be at least {MinSecretLength} bytes (was {Secret.Length}); use a long random value in every process (for example from {SecretEnvironmentVariable}).", nameof(Secret));
         if (!Enum.IsDefined(Transport))
@@ -240,6 +249,8 @@ public sealed partial class ClusterClientOptions
             throw new ArgumentException($"Security {(int)Security} is not a ClusterSecurity.", nameof(Security));
         if (Security == ClusterSecurity.Open && Secret is not null)
             throw new ArgumentException($"Security is Open but a Secret is set (perhaps from {SecretEnvironmentVariable}); an open cluster uses no secret. Remove one of them.", nameof(Security));
+        if (!Enum.IsDefined(LeaderCalls))
+            throw new ArgumentException($"LeaderCalls {(int)LeaderCalls} is not a LeaderCallMode.", nameof(LeaderCalls));
         if (!Enum.IsDefined(RemoteErrorDetail))
             throw new ArgumentException($"RemoteErrorDetail {(int)RemoteErrorDetail} is not a RemoteErrorDetail.", nameof(RemoteErrorDetail));
         if (!IPAddress.IsLoopback(BindAddress) && Secret is null)

@@ -15,7 +15,16 @@ public sealed class ClusterRemoteException : ClusterClientException
 {
     /// <summary>Creates the exception.</summary>
     public ClusterRemoteException(string remoteType, string remoteMessage, string? remoteStackTrace, string? code)
-        : base($"The leader's client threw {remoteType}: {remoteMessage}")
+        : this(remoteType, remoteMessage, remoteStackTrace, code, null)
+    {
+    }
+
+    /// <summary>
+    /// Creates the exception with the real exception as <see cref="Exception.InnerException"/> (on the leader, with
+    /// <see cref="LeaderCallMode.SameAsFollowers"/>; followers only have the remote type and message).
+    /// </summary>
+    public ClusterRemoteException(string remoteType, string remoteMessage, string? remoteStackTrace, string? code, Exception? inner)
+        : base($"The leader's client threw {remoteType}: {remoteMessage}", inner)
     {
         RemoteType = remoteType;
         RemoteMessage = remoteMessage;
@@ -57,15 +66,36 @@ public sealed class LeaderLostException : ClusterClientException
 }
 
 /// <summary>A call did not complete within its timeout.</summary>
-public sealed class ClusterTimeoutException : ClusterClientException
+public class ClusterTimeoutException : ClusterClientException
 {
     /// <summary>Creates the exception.</summary>
     public ClusterTimeoutException(string method, TimeSpan timeout)
-        : base($"'{method}' did not complete within {timeout.TotalMilliseconds:0} ms. Raise ClusterClientOptions.ResponseTimeout or put [Timeout(ms)] on the method.")
+        : this(method, timeout, leader: null)
+    {
+    }
+
+    /// <summary>Creates the exception naming the leader the call was waiting for.</summary>
+    /// <param name="method">The contract member.</param>
+    /// <param name="timeout">The timeout that elapsed.</param>
+    /// <param name="leader">Where the leader was (an endpoint, or "this process"), or null when unknown.</param>
+    public ClusterTimeoutException(string method, TimeSpan timeout, string? leader)
+        : this(method, timeout, leader,
+            $"'{method}' did not complete within {timeout.TotalMilliseconds:0} ms" + (leader is null ? "" : $" (leader: {leader})") +
+            ". Raise ClusterClientOptions.ResponseTimeout or put [Timeout(ms)] on the method.")
+    {
+    }
+
+    /// <summary>Creates the exception with its own message (for derived types).</summary>
+    protected ClusterTimeoutException(string method, TimeSpan timeout, string? leader, string message)
+        : base(message)
     {
         Method = method;
         Timeout = timeout;
+        Leader = leader;
     }
+
+    /// <summary>Where the leader was when the call timed out (an endpoint, or "this process"); null when there was none.</summary>
+    public string? Leader { get; }
 
     /// <summary>The contract member that timed out.</summary>
     public string Method { get; }

@@ -33,7 +33,7 @@ public static class ClusterClientServiceCollectionExtensions
     /// <returns>A builder to bind configuration and choose the start-up behaviour.</returns>
     public static ClusterClientBuilder<T> AddClusterClient<T>(this IServiceCollection services, Func<IServiceProvider, T> factory,
         Action<ClusterClientOptions>? configure = null) where T : class =>
-        AddCore(services, factory, configurationSection: null, configure);
+        AddCore(services, Synchronous(factory), configurationSection: null, configure);
 
     /// <summary>
     /// Like <see cref="AddClusterClient{T}(IServiceCollection, Func{IServiceProvider, T}, Action{ClusterClientOptions}?)"/>,
@@ -51,14 +51,56 @@ public static class ClusterClientServiceCollectionExtensions
         string configurationSection, Action<ClusterClientOptions>? configure = null) where T : class
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(configurationSection);
-        return AddCore(services, factory, configurationSection, configure);
+        return AddCore(services, Synchronous(factory), configurationSection, configure);
     }
 
-    private static ClusterClientBuilder<T> AddCore<T>(IServiceCollection services, Func<IServiceProvider, T> factory,
+    /// <summary>
+    /// Like <see cref="AddClusterClient{T}(IServiceCollection, Func{IServiceProvider, T}, Action{ClusterClientOptions}?)"/>,
+    /// for a real client that connects asynchronously (see
+    /// <see cref="ClusterClient.CreateFromOptions{T}(Func{CancellationToken, ValueTask{T}}, ClusterClientOptions)"/>).
+    /// </summary>
+    /// <typeparam name="T">The contract interface (marked <see cref="ClusterDelegateAttribute"/>).</typeparam>
+    /// <param name="services">The service collection.</param>
+    /// <param name="factory">Creates the real client from the service provider; awaited only in the process that leads
+    /// (again after a failover, and again with backoff when it fails). The token is cancelled when the client closes.</param>
+    /// <param name="configure">Sets options in code; applied after anything registered before this call.</param>
+    /// <returns>A builder to bind configuration and choose the start-up behaviour.</returns>
+    public static ClusterClientBuilder<T> AddClusterClient<T>(this IServiceCollection services, Func<IServiceProvider, CancellationToken, ValueTask<T>> factory,
+        Action<ClusterClientOptions>? configure = null) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        return AddCore<T>(services, provider => ct => factory(provider, ct), configurationSection: null, configure);
+    }
+
+    /// <summary>
+    /// Like <see cref="AddClusterClient{T}(IServiceCollection, Func{IServiceProvider, T}, string, Action{ClusterClientOptions}?)"/>,
+    /// for a real client that connects asynchronously.
+    /// </summary>
+    /// <typeparam name="T">The contract interface (marked <see cref="ClusterDelegateAttribute"/>).</typeparam>
+    /// <param name="services">The service collection.</param>
+    /// <param name="factory">Creates the real client from the service provider; awaited only in the process that leads.</param>
+    /// <param name="configurationSection">The configuration section path holding <see cref="ClusterClientOptions"/> properties.</param>
+    /// <param name="configure">Sets options in code, after binding.</param>
+    /// <returns>A builder to choose the start-up behaviour.</returns>
+    public static ClusterClientBuilder<T> AddClusterClient<T>(this IServiceCollection services, Func<IServiceProvider, CancellationToken, ValueTask<T>> factory,
+        string configurationSection, Action<ClusterClientOptions>? configure = null) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        ArgumentException.ThrowIfNullOrWhiteSpace(configurationSection);
+        return AddCore<T>(services, provider => ct => factory(provider, ct), configurationSection, configure);
+    }
+
+    /// <summary>A synchronous factory in the asynchronous shape (it runs on the leader's factory loop, a pool thread).</summary>
+    private static Func<IServiceProvider, Func<CancellationToken, ValueTask<T>>> Synchronous<T>(Func<IServiceProvider, T> factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        return provider => _ => new ValueTask<T>(factory(provider));
+    }
+
+    private static ClusterClientBuilder<T> AddCore<T>(IServiceCollection services, Func<IServiceProvider, Func<CancellationToken, ValueTask<T>>> factoryFor,
         string? configurationSection, Action<ClusterClientOptions>? configure) where T : class
     {
         ArgumentNullException.ThrowIfNull(services);
-        ArgumentNullException.ThrowIfNull(factory);
         string name = OptionsName<T>();
         if (services.Any(d => d.ServiceType == typeof(ClusterClient<T>)))
             throw new InvalidOperationException($"AddClusterClient<{typeof(T).Name}> was called twice; register each contract once (use ClusterClientOptions.Name and another contract for a second channel).");
@@ -75,7 +117,7 @@ public static class ClusterClientServiceCollectionExtensions
         services.AddSingleton(provider =>
         {
             var resolved = provider.GetRequiredService<IOptionsMonitor<ClusterClientOptions>>().Get(name);
-            return ClusterClient.CreateFromOptions(() => factory(provider), resolved);
+            return ClusterClient.CreateFromOptions(factoryFor(provider), resolved);
         });
         services.TryAddSingleton(provider => provider.GetRequiredService<ClusterClient<T>>().Client);
         services.AddHostedService<ClusterClientHostedService<T>>();

@@ -8,7 +8,7 @@ namespace ClusterSharing;
 
 /// <summary>
 /// A handle on a shared client: <see cref="Client"/> is the proxy to call, the other members observe the cluster.
-/// Create it with <see cref="ClusterClient.Create{T}"/>; dispose it when done (the last handle on the leader disposes
+/// Create it with <see cref="ClusterClient.Create{T}(Func{T}, Action{ClusterClientOptions}?)"/>; dispose it when done (the last handle on the leader disposes
 /// the real client).
 /// </summary>
 /// <typeparam name="T">The contract interface.</typeparam>
@@ -40,7 +40,12 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     }
 
     /// <summary>Opens a handle on <paramref name="node"/> (tests pass their own node; <c>Create</c> passes the registry's).</summary>
-    internal static ClusterClient<T> Open(ClusterNode node, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options, bool ownsNodeReference)
+    internal static ClusterClient<T> Open(ClusterNode node, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options, bool ownsNodeReference) =>
+        Open(node, contract, ClusterClient.Synchronous(factory), options, ownsNodeReference);
+
+    /// <summary>Opens a handle whose real client is built by an asynchronous factory.</summary>
+    internal static ClusterClient<T> Open(ClusterNode node, ClusterContract<T> contract, Func<CancellationToken, ValueTask<T>> factory, ClusterClientOptions options,
+        bool ownsNodeReference)
     {
         NodeChannel<T>? channel = null;
         try
@@ -126,7 +131,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     /// when the leader accepted this channel and its real client exists. Waits at most
     /// <see cref="ClusterClientOptions.MaxWaitTime"/>.
     /// </summary>
-    /// <returns>This handle, for chaining after <see cref="ClusterClient.Create{T}"/>.</returns>
+    /// <returns>This handle, for chaining after <see cref="ClusterClient.Create{T}(Func{T}, Action{ClusterClientOptions}?)"/>.</returns>
     /// <exception cref="ClusterClientException">No leader within MaxWaitTime (the message says what was seen on the port),
     /// or the leader's factory failed (the message carries its error; the factory is retried, so a later call can succeed).</exception>
     public async Task<ClusterClient<T>> ReadyAsync(CancellationToken cancellationToken = default)
@@ -200,7 +205,8 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
             }
         }
 
-        public T? LocalTarget => Volatile.Read(ref owner._disposed) != 0 ? null : owner._channel.LocalTarget;
+        // SameAsFollowers: no direct calls, so the leader's calls take the dispatch path a follower's take.
+        public T? LocalTarget => Volatile.Read(ref owner._disposed) != 0 || owner._channel.LeaderCalls != LeaderCallMode.Direct ? null : owner._channel.LocalTarget;
 
         public ValueTask<TResult> InvokeAsync<TArgs, TResult>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
             IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken) =>

@@ -79,6 +79,12 @@ internal sealed class CommandProcessor
                     StdoutLines.Reply(id, w => w.WriteStringValue(text));
                     break;
                 }
+                case "big":
+                {
+                    string big = await Client.BigAsync(Int(a, 0)).ConfigureAwait(false);
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(big.Length));
+                    break;
+                }
                 case "add":
                 {
                     int sum = await Client.AddAsync(Int(a, 0), Int(a, 1)).ConfigureAwait(false);

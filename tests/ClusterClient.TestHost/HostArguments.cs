@@ -16,6 +16,10 @@ internal sealed class HostArguments
     public int FactoryFails { get; private set; }
     public string FactoryError { get; private set; } = "The test factory failed on purpose.";
     public string? FactoryFailFile { get; private set; }
+    public int? FactoryDelayMs { get; private set; }
+    public string? FactoryCode { get; private set; }
+    public int? MaxFrameSize { get; private set; }
+    public LeaderCallMode? LeaderCalls { get; private set; }
     public bool SingleMode { get; private set; }
     public ProxyGenerationMode? ProxyGeneration { get; private set; }
     public bool Log { get; private set; }
@@ -35,7 +39,7 @@ internal sealed class HostArguments
     public const string Usage =
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
-        "[--factory-fail-file PATH] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
+        "[--factory-fail-file PATH] [--factory-delay-ms N] [--factory-code CODE] [--max-frame-size N] [--leader-calls direct|same] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
         "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--cluster NAME] [--bind ADDRESS]";
 
     public static HostArguments Parse(string[] args)
@@ -59,6 +63,17 @@ internal sealed class HostArguments
                 case "--factory-fails": result.FactoryFails = Number(); break;
                 case "--factory-error": result.FactoryError = Value(); break;
                 case "--factory-fail-file": result.FactoryFailFile = Value(); break;
+                case "--factory-delay-ms": result.FactoryDelayMs = Number(); break;
+                case "--factory-code": result.FactoryCode = Value(); break;
+                case "--max-frame-size": result.MaxFrameSize = Number(); break;
+                case "--leader-calls":
+                    result.LeaderCalls = Value().ToLowerInvariant() switch
+                    {
+                        "direct" => LeaderCallMode.Direct,
+                        "same" => LeaderCallMode.SameAsFollowers,
+                        var other => throw new ArgumentException($"--leader-calls {other} is not direct or same."),
+                    };
+                    break;
                 case "--single": result.SingleMode = true; break;
                 case "--proxy":
                     result.ProxyGeneration = Value().ToLowerInvariant() switch
@@ -116,6 +131,12 @@ internal sealed class HostArguments
         if (Secret is not null) options.UseSecret(Secret);
         if (Open) options.Security = ClusterSecurity.Open;
         if (RemoteError is { } detail) options.RemoteErrorDetail = detail;
+        if (LeaderCalls is { } leaderCalls) options.LeaderCalls = leaderCalls;
+        if (MaxFrameSize is { } maxFrame)
+        {
+            options.MaxFrameSize = maxFrame;
+            options.MaxHeaderSize = Math.Min(options.MaxHeaderSize, maxFrame / 2);
+        }
         if (Transport is { } transport) options.Transport = transport;
         if (SocketPath is not null) options.SocketPath = SocketPath;
         if (StateDirectory is not null) options.StateDirectory = StateDirectory;

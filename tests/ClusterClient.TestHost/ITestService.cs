@@ -54,6 +54,9 @@ public partial interface ITestService
 
     /// <summary>An async-stream subscription: 1, 2, 3, ... every 50 ms until the subscriber stops.</summary>
     IAsyncEnumerable<int> SubscribeCounter(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Returns a string of <paramref name="length"/> characters (a result as large as asked).</summary>
+    Task<string> BigAsync(int length);
 }
 
 /// <summary>A publication: the real client remembers it and tells the topic's subscribers.</summary>

@@ -29,6 +29,16 @@ internal static class LineOutput
             case ClusterRemoteException remote:
                 w.WriteString("remoteType", remote.RemoteType);
                 w.WriteString("remoteMessage", remote.RemoteMessage);
+                if (remote.Code is not null) w.WriteString("code", remote.Code);
+                break;
+            case ClusterFactoryException factory:
+                w.WriteString("remoteType", factory.RemoteType);
+                w.WriteString("remoteMessage", factory.RemoteMessage);
+                if (factory.Code is not null) w.WriteString("code", factory.Code);
+                break;
+            case ClusterTimeoutException timeout:
+                w.WriteString("method", timeout.Method);
+                w.WriteNumber("timeoutMs", timeout.Timeout.TotalMilliseconds);
                 break;
         }
         if (error.InnerException is { } inner)

@@ -6,7 +6,7 @@ using ClusterSharing.TestHost;
 // stdout. Closing its stdin ends it, so a crashed test run leaves no process behind.
 //
 // Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
-// pid | sub TOPIC | sub-slow TOPIC DELAY_MS | sub-work QUEUE | unsub TOPIC | publish TOPIC VALUE | burst TOPIC COUNT PREFIX | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
+// pid | big LENGTH | sub TOPIC | sub-slow TOPIC DELAY_MS | sub-work QUEUE | unsub TOPIC | publish TOPIC VALUE | burst TOPIC COUNT PREFIX | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
 // on-notice | raise TEXT | stream NAME COUNT | stream-cancel NAME MS | clock-pid (with --second-channel) | exit
 // Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}
 // Events:  started, factory, ready, ready-failed, leader-changed, leadership-lost, executing, real-call-cancelled,
@@ -33,14 +33,28 @@ ITestService Factory()
     bool fail = attempt <= arguments.FactoryFails
         || (arguments.FactoryFailFile is { } file && File.Exists(file));
     StdoutLines.Event("factory", w => { w.WriteNumber("attempt", attempt); w.WriteBoolean("ok", !fail); });
-    if (fail) throw new InvalidOperationException(arguments.FactoryError);
+    if (fail)
+    {
+        var error = new InvalidOperationException(arguments.FactoryError);
+        if (arguments.FactoryCode is not null) error.Data["Code"] = arguments.FactoryCode;
+        throw error;
+    }
     return new TestService(attempt, () => Volatile.Read(ref EpochSource.Handle)?.Epoch ?? 0);
+}
+
+// --factory-delay-ms: the asynchronous factory, which awaits that long before building (a client that connects).
+async ValueTask<ITestService> FactoryAsync(CancellationToken cancellationToken)
+{
+    await Task.Delay(arguments.FactoryDelayMs!.Value, cancellationToken);
+    return Factory();
 }
 
 ClusterClient<ITestService> handle;
 try
 {
-    handle = ClusterClient.Create<ITestService>(Factory, arguments.Apply);
+    handle = arguments.FactoryDelayMs is null
+        ? ClusterClient.Create<ITestService>(Factory, arguments.Apply)
+        : ClusterClient.Create<ITestService>(FactoryAsync, arguments.Apply);
     Volatile.Write(ref EpochSource.Handle, handle);
 }
 catch (Exception e)

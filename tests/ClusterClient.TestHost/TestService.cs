@@ -46,6 +46,8 @@ internal sealed class TestService : ITestService, IDisposable
 
     public Task<int> GetLeaderPidAsync() => Task.FromResult(Environment.ProcessId);
 
+    public Task<string> BigAsync(int length) => Task.FromResult(new string('x', length));
+
     public void Subscribe(string topic, Action<string> listener)
     {
         string[] current;

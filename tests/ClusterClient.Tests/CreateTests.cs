@@ -20,7 +20,17 @@ public sealed class CreateTests
         Assert.Equal("MaxWaitTime", error.ParamName);
         error = Assert.Throws<ArgumentException>(() => ClusterClient.Create<ICalculator>(() => new Calculator(), o => o.HeartbeatInterval = TimeSpan.FromSeconds(-1)));
         Assert.Equal("HeartbeatInterval", error.ParamName);
-        Assert.Throws<ArgumentNullException>(() => ClusterClient.Create<ICalculator>(null!));
+        Assert.Throws<ArgumentNullException>(() => ClusterClient.Create<ICalculator>((Func<ICalculator>)null!));
+        Assert.Throws<ArgumentNullException>(() => ClusterClient.Create<ICalculator>((Func<CancellationToken, ValueTask<ICalculator>>)null!));
+    }
+
+    [Fact]
+    public void Create_rejects_a_header_size_that_leaves_no_room_for_the_frame_header()
+    {
+        // Before, this passed validation and failed every election attempt inside ProtocolLimits.
+        var error = Assert.Throws<ArgumentException>(() => ClusterClient.Create<ICalculator>(() => new Calculator(), o => { o.MaxFrameSize = 65536; o.MaxHeaderSize = 65536; }));
+        Assert.Equal("MaxHeaderSize", error.ParamName);
+        Assert.Contains("24-byte frame header", error.Message);
     }
 
     [Fact]

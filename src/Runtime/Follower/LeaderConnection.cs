@@ -42,6 +42,9 @@ internal sealed class LeaderConnection : PeerConnection
         _pulse = PulseSender.TryCreate(connection.RemoteEndPoint, connection.LocalEndPoint);
     }
 
+    /// <summary>The leader's endpoint, for messages.</summary>
+    public string Where { get; private init; } = "the leader";
+
     /// <summary>The epoch the leader announced.</summary>
     public long LeaderEpoch { get; private set; }
 
@@ -86,7 +89,7 @@ internal sealed class LeaderConnection : PeerConnection
             throw new ClusterClientException($"Connecting to {where} did not complete within {options.ConnectTimeout.TotalMilliseconds:0} ms (ConnectTimeout).");
         }
 
-        var connection = new LeaderConnection(frames, options, secret, monitor, onClosing, logger);
+        var connection = new LeaderConnection(frames, options, secret, monitor, onClosing, logger) { Where = where };
         connection.StartReading();
         var hello = new PendingControl<long>(static frame => frame.ReadHeader<HeartbeatHeader>().Epoch, "the handshake")
         {
@@ -226,7 +229,9 @@ internal sealed class LeaderConnection : PeerConnection
         }
         catch (ProtocolException ex)
         {
-            pending = FailUnsent(call, new ClusterClientException($"The arguments of '{method.Name}' do not fit in a frame: {ex.Message} Raise ClusterClientOptions.MaxFrameSize on every process.", ex));
+            pending = FailUnsent(call, ex.Reason == ProtocolErrorReason.FrameTooLarge
+                ? new ClusterFrameTooLargeException($"The arguments of '{method.Name}' do not fit in a frame, so the call was not sent: {ex.Message}", ex)
+                : new ClusterProtocolException($"The arguments of '{method.Name}' could not be written: {ex.Message}", ex));
             return true;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -296,7 +301,7 @@ internal sealed class LeaderConnection : PeerConnection
         _pending.RemoveExpired(timestamp, _expired);
         foreach (var request in _expired)
         {
-            if (request.TryClaim()) request.Fail(request.TimedOut());
+            if (request.TryClaim()) request.Fail(request.TimedOut(Where));
         }
         _expired.Clear();
         if (_pulse is not null && _pulse.Exchange(LeaderEpoch, heartbeatDue)) MarkAlive(timestamp);

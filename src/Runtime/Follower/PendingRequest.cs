@@ -43,7 +43,8 @@ internal abstract class PendingRequest : ITrackedRequest
     public abstract void Fail(Exception error);
 
     /// <summary>The exception for a deadline that passed.</summary>
-    public abstract Exception TimedOut();
+    /// <param name="leader">The leader's endpoint, for the message.</param>
+    public abstract Exception TimedOut(string leader);
 
     /// <summary>The exception when the leader is lost with this request pending.</summary>
     public abstract Exception Lost(string reason);
@@ -148,7 +149,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         }
         catch (Exception ex) when (ex is MessagePackSerializationException or ProtocolException)
         {
-            var error = new ClusterClientException($"The leader's reply to '{_method}' could not be decoded: {ex.Message}. Do the leader and this process run the same contract version?", ex);
+            var error = new ClusterProtocolException($"The leader's reply to '{_method}' could not be decoded: {ex.Message}. Do the leader and this process run the same contract version?", ex);
             Telemetry.End(error);
             _core.SetException(error);
         }
@@ -161,7 +162,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         _core.SetException(error);
     }
 
-    public override Exception TimedOut() => new ClusterTimeoutException(_method, _timeout);
+    public override Exception TimedOut(string leader) => new ClusterTimeoutException(_method, _timeout, leader);
 
     public override Exception Lost(string reason) => new LeaderLostException(_method, Sent, new ClusterClientException(reason));
 
@@ -206,7 +207,7 @@ internal sealed class PendingControl<TResult>(Func<Frame, TResult> decode, strin
 
     public override void Fail(Exception error) => _source.TrySetException(error);
 
-    public override Exception TimedOut() => new TimeoutException($"The leader did not answer {what} in time.");
+    public override Exception TimedOut(string leader) => new TimeoutException($"The leader ({leader}) did not answer {what} in time.");
 
     public override Exception Lost(string reason) => new ClusterClientException($"The leader connection closed while waiting for {what}: {reason}");
 }

@@ -194,7 +194,7 @@ internal sealed class FollowerSession : PeerConnection
         long requestId = frame.RequestId;
         if (!_channels.Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
         {
-            SendError(requestId, "ClusterSharing.ClusterClientException", $"The leader cannot run this call: {error}.", null);
+            SendRuntimeError(requestId, typeof(ClusterProtocolException), $"The leader cannot run this call: {error}.");
             return;
         }
         // A cancel frees the request id at once but not the slot: the real call may ignore its token and keep running,
@@ -212,8 +212,8 @@ internal sealed class FollowerSession : PeerConnection
         {
             string limit = $"this follower already has MaxInflightCallsPerFollower ({_server.Options.MaxInflightCallsPerFollower}) calls running on the leader";
             if (_server.Rejections.Allow(_server.Logger)) LeaderLog.LimitReached(_server.Logger, Who, limit);
-            SendError(requestId, "ClusterSharing.ClusterClientException",
-                $"The leader refused '{method.Name}': {limit}. Wait for calls to complete, or raise ClusterClientOptions.MaxInflightCallsPerFollower on the leader.", null);
+            SendRuntimeError(requestId, typeof(ClusterClientException),
+                $"The leader refused '{method.Name}': {limit}. Wait for calls to complete, or raise ClusterClientOptions.MaxInflightCallsPerFollower on the leader.");
             return;
         }
         if (added == RequestAddResult.Duplicate)
@@ -335,6 +335,14 @@ internal sealed class FollowerSession : PeerConnection
         Connection.Send(PacketType.InvokeResult, requestId, new ResultHeader(Epoch, ResultStatus.Error), (type, message, stack, code),
             static (ref MessagePackWriter writer, in (string Type, string Message, string? Stack, string? Code) e) =>
                 RemoteError.Write(ref writer, e.Type, e.Message, e.Stack, e.Code));
+    }
+
+    /// <summary>Fails invoke <paramref name="requestId"/> with ClusterClient's own exception <paramref name="type"/> (not the real client's).</summary>
+    internal void SendRuntimeError(long requestId, Type type, string message)
+    {
+        Connection.Send(PacketType.InvokeResult, requestId, new ResultHeader(Epoch, ResultStatus.Error), (type.FullName!, message),
+            static (ref MessagePackWriter writer, in (string Type, string Message) e) =>
+                RemoteError.Write(ref writer, e.Type, e.Message, null, null, runtime: true));
     }
 
     /// <summary>Removes <paramref name="call"/> if the table still holds it under its id.</summary>

@@ -82,9 +82,14 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
         {
             _session.SendResult(RequestId, value, formatter, options);
         }
+        catch (Protocol.ProtocolException ex) when (ex.Reason == Protocol.ProtocolErrorReason.FrameTooLarge)
+        {
+            _session.SendRuntimeError(RequestId, typeof(ClusterFrameTooLargeException),
+                $"The result of '{_method.Name}' does not fit in a frame, so the leader discarded it (its real client returned normally): {ex.Message}");
+        }
         catch (Exception ex) when (ex is Protocol.ProtocolException or MessagePackSerializationException)
         {
-            _session.SendError(RequestId, ex.GetType().FullName!, $"The result of '{_method.Name}' could not be sent: {ex.Message}", null);
+            _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException), $"The result of '{_method.Name}' could not be sent by the leader: {ex.Message}");
         }
     }
 
@@ -138,16 +143,21 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
         if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
         {
             _session.LogCallFailed(RequestId, _method.Name, error);
-            string type = error is MessagePackSerializationException ? typeof(ClusterClientException).FullName! : error.GetType().FullName ?? error.GetType().Name;
-            string message = error is MessagePackSerializationException
-                ? $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?"
-                : RemoteError.MessageOf(error, _session.ErrorDetail);
-            _session.SendError(RequestId, type, message, RemoteError.StackTraceOf(error, _session.ErrorDetail), error.Data["Code"]?.ToString());
+            if (error is MessagePackSerializationException)
+            {
+                _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException),
+                    $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?");
+            }
+            else
+            {
+                _session.SendError(RequestId, error.GetType().FullName ?? error.GetType().Name, RemoteError.MessageOf(error, _session.ErrorDetail),
+                    RemoteError.StackTraceOf(error, _session.ErrorDetail), error.Data["Code"]?.ToString());
+            }
         }
         else if (error is null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
         {
             // The dispatcher returned without writing a result (a contract bug); never leave the caller waiting.
-            _session.SendError(RequestId, typeof(ClusterClientException).FullName!, $"'{_method.Name}' completed on the leader without a result.", null);
+            _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException), $"'{_method.Name}' completed on the leader without a result.");
         }
         // Abandoned calls may still be cancelling their source on another thread: leave both to the GC.
         if (Volatile.Read(ref _done) != 2)

@@ -34,14 +34,14 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
 
     private readonly ClusterContract<T> _contract;
     private readonly MessagePackSerializerOptions _serializerOptions;
-    private readonly Func<T> _factory;
+    private readonly Func<CancellationToken, ValueTask<T>> _factory;
     private readonly ILogger _logger;
     private readonly Dictionary<uint, ClusterMethod> _methods;
     private readonly CancellationTokenSource _disposed = new();
     private Task _creation = Task.CompletedTask;
     private T? _target;
 
-    public LeaderChannel(string name, ClusterContract<T> contract, MessagePackSerializerOptions serializerOptions, Func<T> factory, ILogger logger,
+    public LeaderChannel(string name, ClusterContract<T> contract, MessagePackSerializerOptions serializerOptions, Func<CancellationToken, ValueTask<T>> factory, ILogger logger,
         ReadinessSignal readiness)
     {
         Name = name;
@@ -153,7 +153,7 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
         {
             try
             {
-                var client = _factory() ?? throw new InvalidOperationException("The client factory returned null.");
+                var client = await _factory(token).ConfigureAwait(false) ?? throw new InvalidOperationException("The client factory returned null.");
                 if (token.IsCancellationRequested)
                 {
                     await DisposeClientAsync(client).ConfigureAwait(false);
@@ -165,9 +165,13 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
                 LeaderLog.ClientCreated(_logger, Name);
                 return;
             }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
             catch (Exception ex)
             {
-                var error = LeaderChannelFailure.Factory(Name, LeaderChannelFailure.Describe(ex), ex);
+                var error = LeaderChannelFailure.Factory(Name, ex);
                 LeaderLog.FactoryFailed(_logger, Name, delay.TotalMilliseconds, ex);
                 Readiness.SetFailed(error);
             }
@@ -242,10 +246,37 @@ internal sealed class LeaderChannel<T> : ILeaderChannel, ISubscriptionHost, IAsy
 /// <summary>How a failing client factory is reported, identically in the leader and in every follower.</summary>
 internal static class LeaderChannelFailure
 {
-    /// <summary>The factory's failure as it travels to followers (type and message).</summary>
-    public static string Describe(Exception ex) => $"{ex.GetType().FullName}: {ex.Message}";
+    private const string CodeMarker = " (code ";
 
-    /// <summary>The exception every process sees when the leader's factory throws; followers rebuild it from <paramref name="failure"/>.</summary>
-    public static ClusterClientException Factory(string channel, string? failure, Exception? inner = null) =>
-        new($"The client factory of channel '{channel}' failed on the leader: {failure}. The leader retries it with backoff; a later call or ReadyAsync succeeds once the factory does.", inner);
+    /// <summary>
+    /// The factory's failure as it travels to followers in the registration answer: <c>type: message</c>, or
+    /// <c>type (code C): message</c> when <c>Exception.Data["Code"]</c> is set. A type name has no spaces or ": ", so
+    /// <see cref="Factory(string, string?)"/> splits it back unambiguously.
+    /// </summary>
+    public static string Describe(Exception ex)
+    {
+        string type = ex.GetType().FullName ?? ex.GetType().Name;
+        string? code = ex.Data["Code"]?.ToString();
+        return code is null ? $"{type}: {ex.Message}" : $"{type}{CodeMarker}{code}): {ex.Message}";
+    }
+
+    /// <summary>The exception the leader's own waiters see: the factory's exception inside.</summary>
+    public static ClusterFactoryException Factory(string channel, Exception error) =>
+        new(channel, error.GetType().FullName ?? error.GetType().Name, error.Message, error.Data["Code"]?.ToString(), error);
+
+    /// <summary>The exception a follower builds from <paramref name="failure"/> (written by <see cref="Describe"/>).</summary>
+    public static ClusterFactoryException Factory(string channel, string? failure)
+    {
+        failure ??= "";
+        int split = failure.IndexOf(": ", StringComparison.Ordinal);
+        if (split <= 0) return new ClusterFactoryException(channel, "(unknown type)", failure, null);
+        string head = failure[..split];
+        string message = failure[(split + 2)..];
+        int marker = head.IndexOf(CodeMarker, StringComparison.Ordinal);
+        if (marker > 0 && head.EndsWith(')'))
+            return new ClusterFactoryException(channel, head[..marker], message, head[(marker + CodeMarker.Length)..^1]);
+        return head.Contains(' ', StringComparison.Ordinal)
+            ? new ClusterFactoryException(channel, "(unknown type)", failure, null)
+            : new ClusterFactoryException(channel, head, message, null);
+    }
 }

@@ -1,5 +1,4 @@
 using ClusterSharing.Protocol;
-using ClusterSharing.Serialization;
 using MessagePack;
 
 namespace ClusterSharing.Leader;
@@ -21,7 +20,7 @@ internal sealed class RemoteSubscriber(FollowerSession session, int channelId, u
             session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Completed, nil);
             return;
         }
-        session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Faulted,
-            WireSerializer.ToBytes(error, RemoteError.For(session.ErrorDetail), WireSerializer.Standard));
+        // ClusterClient's own refusals (limits, unknown members) reach the follower as such, not as the real client's errors.
+        session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Faulted, RemoteError.ToBytes(error, session.ErrorDetail));
     }
 }

@@ -78,7 +78,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     internal int FollowerCount => _server?.SessionCount ?? 0;
 
     /// <summary>Opens (or adds a reference to) the channel <paramref name="name"/> and starts the node on first use.</summary>
-    public NodeChannel<T> OpenChannel<T>(string name, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options) where T : class
+    public NodeChannel<T> OpenChannel<T>(string name, ClusterContract<T> contract, Func<CancellationToken, ValueTask<T>> factory, ClusterClientOptions options) where T : class
     {
         NodeChannel<T> channel;
         LeaderConnection? register = null;
@@ -155,6 +155,15 @@ internal sealed partial class ClusterNode : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>True while a leader is known: this process leads, or it holds an open connection to the leader.</summary>
+    internal bool HasLeader => IsLeader || Volatile.Read(ref _connection) is { IsClosed: false };
+
+    /// <summary>Where the leader is, for messages: "this process" or the connected leader's endpoint; null when none.</summary>
+    internal string? LeaderWhere => IsLeader ? "this process" : Volatile.Read(ref _connection) is { IsClosed: false } connection ? connection.Where : null;
+
+    /// <summary>Where this process looks for a leader and what it saw there last, for a call that found none.</summary>
+    internal string DescribeLeaderSearch() => Options.Etcd is null ? $"port {Port}: {Status}" : $"port {Port}, through etcd: {Status}";
 
     /// <summary>The message of a <c>ReadyAsync</c> that gave up waiting.</summary>
     public string DescribeNotReady(NodeChannel channel, TimeSpan waited)

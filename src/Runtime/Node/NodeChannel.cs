@@ -70,8 +70,9 @@ internal abstract class NodeChannel
 internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where T : class
 {
     private readonly ClusterNode _node;
-    private readonly Func<T> _factory;
+    private readonly Func<CancellationToken, ValueTask<T>> _factory;
     private readonly TimeSpan _responseTimeout;
+    private readonly TimeSpan _maxWaitTime;
     private readonly ILogger _logger;
     private readonly LocalSubscriptions<T> _subscriptions;
     private readonly PublicationLog<T> _publications;
@@ -79,13 +80,15 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     private volatile Route? _route;
     private LeaderChannel<T>? _leader;
 
-    public NodeChannel(ClusterNode node, string name, ClusterContract<T> contract, Func<T> factory, ClusterClientOptions options, ILogger logger)
+    public NodeChannel(ClusterNode node, string name, ClusterContract<T> contract, Func<CancellationToken, ValueTask<T>> factory, ClusterClientOptions options, ILogger logger)
         : base(name, typeof(T), contract.Fingerprint)
     {
         _node = node;
         Contract = contract;
         _factory = factory;
         _responseTimeout = options.ResponseTimeout;
+        _maxWaitTime = options.MaxWaitTime;
+        LeaderCalls = options.LeaderCalls;
         _logger = logger;
         Methods = LeaderChannel<T>.MethodTable(contract);
         SerializerOptions = WireSerializer.CreateOptions(contract.Resolver, options.SerializerOptions, DecodingLimits.UntrustedData);
@@ -106,6 +109,9 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     /// <summary>The real client when this process leads and it exists.</summary>
     public T? LocalTarget => _route?.Local?.Target;
+
+    /// <summary>How this process's calls reach the real client while it leads (from the first handle's options).</summary>
+    public LeaderCallMode LeaderCalls { get; }
 
     /// <summary>Where calls, publications and subscriptions go right now; null while no leader is attached.</summary>
     internal Route? CurrentRoute => _route;
@@ -223,7 +229,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
             var route = _route;
             if (route is null || !Readiness.IsReady)
             {
-                await WaitForCallAsync(method, timeout, remaining, cancellationToken).ConfigureAwait(false);
+                await WaitForCallAsync(method, timeout, started, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             if (route.Local is { } leader)
@@ -240,21 +246,40 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         }
     }
 
-    private async ValueTask WaitForCallAsync(ClusterMethod method, TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until the channel is ready, within the call's timeout (counted from <paramref name="started"/>). While no
+    /// leader is known the wait is also bounded by MaxWaitTime, and a call that found none fails with
+    /// <see cref="ClusterNoLeaderException"/> saying where this process looked.
+    /// </summary>
+    private async ValueTask WaitForCallAsync(ClusterMethod method, TimeSpan timeout, long started, CancellationToken cancellationToken)
     {
-        try
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        var remaining = timeout - elapsed;
+        bool leaderless = !_node.HasLeader;
+        var wait = leaderless ? TimeSpan.FromTicks(Math.Min(remaining.Ticks, (_maxWaitTime - elapsed).Ticks)) : remaining;
+        if (wait > TimeSpan.Zero)
         {
-            await Readiness.WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Readiness.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (TimeoutException)
+            {
+                // Decided below: still no leader, or out of time.
+            }
         }
-        catch (TimeoutException)
-        {
-            throw new ClusterTimeoutException(method.Name, timeout);
-        }
+        elapsed = Stopwatch.GetElapsedTime(started);
+        if (!_node.HasLeader && (elapsed >= _maxWaitTime || elapsed >= timeout))
+            throw new ClusterNoLeaderException(method.Name, elapsed, _node.DescribeLeaderSearch());
+        if (elapsed >= timeout) throw new ClusterTimeoutException(method.Name, timeout, _node.LeaderWhere);
+        // A leader appeared (or went) meanwhile: the caller's loop waits again within what is left.
     }
 
-    private static async ValueTask<TResult> InvokeLocalAsync<TArgs, TResult>(LeaderChannel<T> leader, ClusterMethod method, TArgs arguments,
+    private async ValueTask<TResult> InvokeLocalAsync<TArgs, TResult>(LeaderChannel<T> leader, ClusterMethod method, TArgs arguments,
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken)
     {
+        bool sameAsFollowers = LeaderCalls == LeaderCallMode.SameAsFollowers;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(remaining);
         var telemetry = CallTelemetry.StartLocal(method.Name);
@@ -267,9 +292,15 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         }
         catch (Exception ex) when (ex is TimeoutException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested))
         {
-            var timedOut = new ClusterTimeoutException(method.Name, timeout);
+            var timedOut = new ClusterTimeoutException(method.Name, timeout, "this process");
             telemetry.End(timedOut);
             throw timedOut;
+        }
+        catch (Exception ex) when (sameAsFollowers && ex is not ClusterClientException and not OperationCanceledException and not MessagePackSerializationException)
+        {
+            // The real client threw: surface it as a follower would see it, with the real exception inside.
+            telemetry.End(ex);
+            throw new ClusterRemoteException(ex.GetType().FullName ?? ex.GetType().Name, ex.Message, ex.StackTrace, ex.Data["Code"]?.ToString(), ex);
         }
         catch (Exception ex)
         {
@@ -302,7 +333,7 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
                 var route = _route;
                 if (route is null || !Readiness.IsReady)
                 {
-                    await WaitForCallAsync(method, timeout, remaining, CancellationToken.None).ConfigureAwait(false);
+                    await WaitForCallAsync(method, timeout, started, CancellationToken.None).ConfigureAwait(false);
                     continue;
                 }
                 if (route.Local is { } leader)

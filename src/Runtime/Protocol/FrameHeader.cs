@@ -128,7 +128,7 @@ public readonly struct FrameHeader : IEquatable<FrameHeader>
             return new ProtocolException(ProtocolErrorReason.HeaderObjectTooLarge,
                 $"A {type} header object of {header.HeaderLength} bytes exceeds MaxHeaderSize ({limits.MaxHeaderSize} bytes).");
         return new ProtocolException(ProtocolErrorReason.FrameTooLarge,
-            $"A {type} frame of {header.FrameLength} bytes exceeds MaxFrameSize ({limits.MaxFrameSize} bytes). Raise ProtocolLimits.MaxFrameSize on both sides if such payloads are intended.");
+            $"A {type} frame of {header.FrameLength} bytes exceeds MaxFrameSize ({limits.MaxFrameSize} bytes). Raise ClusterClientOptions.MaxFrameSize on every process if such payloads are intended.");
     }
 
     /// <summary>

@@ -232,7 +232,7 @@ internal sealed class FrameBuilder : IBufferWriter<byte>
         }
         if ((long)FrameHeader.Size + ContentLength > _limits.MaxFrameSize)
             throw new ProtocolException(ProtocolErrorReason.FrameTooLarge,
-                $"The frame being written exceeds MaxFrameSize ({_limits.MaxFrameSize} bytes); the receiver would reject it. Send less per call or raise ProtocolLimits.MaxFrameSize on both sides.");
+                $"The frame being written exceeds MaxFrameSize ({_limits.MaxFrameSize} bytes); the receiver would reject it. Send less per call or raise ClusterClientOptions.MaxFrameSize on every process.");
     }
 
     public Memory<byte> GetMemory(int sizeHint = 0)

@@ -5,7 +5,10 @@ namespace ClusterSharing.Protocol;
 
 /// <summary>
 /// The body of a failed call (<see cref="ResultStatus.Error"/>) or a faulted subscription: a MessagePack map
-/// <c>{"type": str, "message": str, "stack": str|nil, "code": str|nil}</c>. Readers skip unknown keys.
+/// <c>{"type": str, "message": str, "stack": str|nil, "code": str|nil}</c>, plus <c>"origin": "cluster"</c> when
+/// ClusterClient itself failed the call (a result too large for a frame, a call the leader cannot decode), so the caller
+/// gets a <see cref="ClusterFrameTooLargeException"/> or <see cref="ClusterProtocolException"/> instead of a
+/// <see cref="ClusterRemoteException"/>. Readers skip unknown keys.
 /// </summary>
 public sealed class RemoteError : IMessagePackFormatter<Exception>
 {
@@ -47,13 +50,37 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
             StackTraceOf(value, _detail), value.Data["Code"]?.ToString());
     }
 
-    /// <summary>Reads an error map; always returns a <see cref="ClusterRemoteException"/>.</summary>
+    /// <summary>The value of the <c>origin</c> key that marks a failure of ClusterClient itself.</summary>
+    public const string ClusterOrigin = "cluster";
+
+    /// <summary>Reads an error map: a <see cref="ClusterRemoteException"/>, or ClusterClient's own exception for a runtime failure.</summary>
     public Exception Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options) => Read(ref reader);
 
-    /// <summary>Writes an error map from its parts.</summary>
-    public static void Write(ref MessagePackWriter writer, string type, string message, string? stackTrace, string? code)
+    /// <summary>
+    /// The error map of <paramref name="error"/>: marked as ClusterClient's own failure (<c>"origin": "cluster"</c>) when
+    /// it is one of ClusterClient's exceptions (not a <see cref="ClusterRemoteException"/> passed on), else as the real client's.
+    /// </summary>
+    public static byte[] ToBytes(Exception error, RemoteErrorDetail detail)
     {
-        writer.WriteMapHeader(4);
+        ArgumentNullException.ThrowIfNull(error);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
+        var writer = new MessagePackWriter(buffer);
+        if (error is ClusterClientException and not ClusterRemoteException)
+            Write(ref writer, error.GetType().FullName!, error.Message, null, null, runtime: true);
+        else
+            For(detail).Serialize(ref writer, error, MessagePackSerializerOptions.Standard);
+        writer.Flush();
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes an error map from its parts.</summary>
+    public static void Write(ref MessagePackWriter writer, string type, string message, string? stackTrace, string? code) =>
+        Write(ref writer, type, message, stackTrace, code, runtime: false);
+
+    /// <summary>Writes an error map; <paramref name="runtime"/> marks a failure of ClusterClient itself (<c>"origin": "cluster"</c>).</summary>
+    public static void Write(ref MessagePackWriter writer, string type, string message, string? stackTrace, string? code, bool runtime)
+    {
+        writer.WriteMapHeader(runtime ? 5 : 4);
         writer.Write("type");
         writer.Write(type);
         writer.Write("message");
@@ -62,13 +89,16 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
         writer.Write(stackTrace);
         writer.Write("code");
         writer.Write(code);
+        if (!runtime) return;
+        writer.Write("origin");
+        writer.Write(ClusterOrigin);
     }
 
-    /// <summary>Reads an error map written by <see cref="Write"/> (or a peer following the same layout).</summary>
+    /// <summary>Reads an error map written by <see cref="Write(ref MessagePackWriter, string, string, string?, string?, bool)"/> (or a peer following the same layout).</summary>
     /// <exception cref="MessagePackSerializationException">The body is not a map of strings.</exception>
-    public static ClusterRemoteException Read(ref MessagePackReader reader)
+    public static ClusterClientException Read(ref MessagePackReader reader)
     {
-        string? type = null, message = null, stack = null, code = null;
+        string? type = null, message = null, stack = null, code = null, origin = null;
         int count = reader.ReadMapHeader();
         for (int i = 0; i < count; i++)
         {
@@ -84,8 +114,16 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
                 case "message": message = reader.ReadString(); break;
                 case "stack": stack = reader.ReadString(); break;
                 case "code": code = reader.ReadString(); break;
+                case "origin": origin = reader.ReadString(); break;
                 default: reader.Skip(); break;
             }
+        }
+        if (origin == ClusterOrigin)
+        {
+            message ??= "(no message)";
+            if (type == typeof(ClusterFrameTooLargeException).FullName) return new ClusterFrameTooLargeException(message);
+            if (type == typeof(ClusterProtocolException).FullName) return new ClusterProtocolException(message);
+            return new ClusterClientException(message);
         }
         return new ClusterRemoteException(type ?? "(unknown type)", message ?? "(no message)", stack, code);
     }

@@ -5,7 +5,7 @@ using ClusterSharing.Generators.Tests.Support;
 namespace ClusterSharing.Generators.Tests.Conformance;
 
 /// <summary>
-/// Both contracts behind the real runtime: a leader process (this test) created through <see cref="ClusterClient.Create{T}"/>
+/// Both contracts behind the real runtime: a leader process (this test) created through <see cref="ClusterClient.Create{T}(Func{T}, Action{ClusterClientOptions}?)"/>
 /// with each proxy mode, exercising the runtime's own invoker for every member kind.
 /// </summary>
 public sealed class RuntimeLeaderTests

@@ -55,6 +55,17 @@ internal sealed class TestCluster : IAsyncDisposable
         return (node, client);
     }
 
+    /// <summary>A new node with one calculator handle whose real client comes from an asynchronous factory.</summary>
+    public (ClusterNode Node, ClusterClient<ICalculator> Client) Start(Func<CancellationToken, ValueTask<ICalculator>> factory, Action<ClusterClientOptions>? configure = null)
+    {
+        var options = Options(configure);
+        var node = new ClusterNode(options);
+        _nodes.Add(node);
+        var client = ClusterClient<ICalculator>.Open(node, CalculatorContract.Instance, factory, options, ownsNodeReference: false);
+        _handles.Add(client);
+        return (node, client);
+    }
+
     public ClusterClient<ICalculator> OpenAnother(ClusterNode node, Func<ICalculator>? factory = null, Action<ClusterClientOptions>? configure = null)
     {
         var options = Options(configure);

@@ -304,7 +304,7 @@ public sealed class LimitsTests
         {
             var reader = frame.CreateBodyReader();
             var error = RemoteError.Read(ref reader);
-            return $"error {error.RemoteType}: {error.RemoteMessage}";
+            return error is ClusterRemoteException remote ? $"error {remote.RemoteType}: {remote.RemoteMessage}" : $"error {error.GetType().FullName}: {error.Message}";
         }
 
         public void Subscribe(PacketType type, long subscriptionId, string topic)

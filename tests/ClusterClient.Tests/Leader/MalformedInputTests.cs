@@ -34,7 +34,7 @@ public sealed class MalformedInputTests
     {
         var reader = frame.CreateBodyReader();
         var error = RemoteError.Read(ref reader);
-        return $"error {error.RemoteType}: {error.RemoteMessage}";
+        return error is ClusterRemoteException remote ? $"error {remote.RemoteType}: {remote.RemoteMessage}" : $"error {error.GetType().FullName}: {error.Message}";
     }
 
     private static async Task<string> ReplyToAsync(Channel<(PacketType Type, long RequestId, string Text)> frames, long requestId)

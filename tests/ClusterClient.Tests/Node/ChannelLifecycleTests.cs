@@ -29,13 +29,13 @@ public sealed class ChannelLifecycleTests
         var (_, leader) = cluster.Start(factory, o => o.Role = ClusterRole.Leader);
         var (_, follower) = cluster.Start(factory, o => o.Role = ClusterRole.Follower);
 
-        var atLeader = await Assert.ThrowsAsync<ClusterClientException>(() => leader.ReadyAsync());
-        var atFollower = await Assert.ThrowsAsync<ClusterClientException>(() => follower.ReadyAsync());
+        var atLeader = await Assert.ThrowsAsync<ClusterFactoryException>(() => leader.ReadyAsync());
+        var atFollower = await Assert.ThrowsAsync<ClusterFactoryException>(() => follower.ReadyAsync());
         Assert.Contains("database down (17)", atLeader.Message);
         Assert.Contains("database down (17)", atFollower.Message);
         Assert.Equal(atLeader.Message, atFollower.Message);
         // A call fails with the same error rather than waiting out its timeout.
-        var callError = await Assert.ThrowsAsync<ClusterClientException>(() => follower.Client.AddAsync(1, 2));
+        var callError = await Assert.ThrowsAsync<ClusterFactoryException>(() => follower.Client.AddAsync(1, 2));
         Assert.Contains("database down (17)", callError.Message);
 
         Volatile.Write(ref failing, false);

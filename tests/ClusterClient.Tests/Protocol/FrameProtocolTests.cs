@@ -373,7 +373,7 @@ public class FrameProtocolTests
         RemoteError.WithoutStackTrace.Serialize(ref w, thrown, WireSerializer.Standard);
         w.Flush();
         var r = new MessagePackReader(hidden.WrittenMemory);
-        Assert.Null(RemoteError.Read(ref r).RemoteStackTrace);
+        Assert.Null(Assert.IsType<ClusterRemoteException>(RemoteError.Read(ref r)).RemoteStackTrace);
     }
 
     [Fact]
@@ -388,7 +388,7 @@ public class FrameProtocolTests
         w.Write("message"); w.Write("M");
         w.Flush();
         var r = new MessagePackReader(output.WrittenMemory);
-        var e = RemoteError.Read(ref r);
+        var e = Assert.IsType<ClusterRemoteException>(RemoteError.Read(ref r));
         Assert.Equal(("T", "M", (string?)null), (e.RemoteType, e.RemoteMessage, e.Code));
     }
 
