@@ -32,6 +32,8 @@ internal static class EtcdRow
         {
             calls, rounds,
         };
+        // Not listed in the harness's own help (its usage stays "ClusterClient.Harness [options]"); docs/cluster.md names it.
+        command.Hidden = true;
         command.SetAction((r, _) => RunAsync(r.GetValue(calls), r.GetValue(rounds)));
 
         var address = new Argument<string>("address");
