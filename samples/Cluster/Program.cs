@@ -91,7 +91,7 @@ try
     var newLeader = survivors.Single(m => m.Pid.ToString(CultureInfo.InvariantCulture) == answers[0][1]);
     Console.WriteLine($"\nNew leader: pid {newLeader.Pid} on {newLeader.Address}; epoch {oldEpoch} -> {answers[0][3]} " +
                       $"(the leader key's etcd create revision); failover in {failover.TotalMilliseconds:0} ms " +
-                      "(kill to every survivor answered; bounded by the lease TTL).");
+                      "(kill to every survivor answered; mostly the 3 s lease TTL, which a killed leader cannot shorten).");
     return 0;
 }
 catch (OperationCanceledException) when (timeout.IsCancellationRequested)
