@@ -106,6 +106,14 @@ public class CodecBenchmarks
         return sum + (BooleanFormatter.Instance.Deserialize(ref reader, Options) ? 1 : 0);
     }
 
+    /// <summary>Only the validation pass every received value gets before a formatter reads it (part of the decoders above).</summary>
+    [Benchmark]
+    public long ValidateArguments()
+    {
+        ClusterSharing.Serialization.WireValidator.ValidateOne(_arguments, ClusterSharing.Serialization.DecodingLimits.UntrustedData);
+        return _arguments.Length;
+    }
+
     [Benchmark]
     public int EncodeRecord()
     {

@@ -48,9 +48,7 @@ public class FollowerInvokeBenchmarks
             o.Port = _leader.Port;
             o.Role = ClusterRole.Follower;
             o.HeartbeatInterval = TimeSpan.FromSeconds(5);
-            // The scripted peer speaks the protocol after the handshake only; authentication runs once per connection,
-            // never on the path measured here.
-            o.Security = ClusterSecurity.Open;
+            o.Security = ClusterSecurity.Open; // the scripted leader does not authenticate
         });
         _follower.ReadyAsync().GetAwaiter().GetResult();
     }
@@ -101,7 +99,7 @@ public class LeaderDispatchBenchmarks
             o.Port = port;
             o.Role = ClusterRole.Leader;
             o.HeartbeatInterval = TimeSpan.FromSeconds(5);
-            o.Security = ClusterSecurity.Open; // as above: the scripted follower does not authenticate
+            o.Security = ClusterSecurity.Open; // the scripted follower does not authenticate
         });
         _leader.ReadyAsync().GetAwaiter().GetResult();
         _follower = ScriptedPeer.StartFollower(port);

@@ -150,6 +150,36 @@ public sealed class ClusterClientBuilder<T> where T : class
         return this;
     }
 
+    /// <summary>
+    /// Registers work that runs only in the process that leads (<see cref="ClusterClient{T}.WhenLeader"/>): the hosted
+    /// service starts it with the host, it is cancelled when this process stops leading and started again on its next
+    /// term, and the host's shutdown cancels it and waits for it (at most <see cref="LeaderWorkOptions.GracePeriod"/>)
+    /// before the client is disposed.
+    /// </summary>
+    /// <param name="work">The work: the host's service provider and a token that fires when leadership ends.</param>
+    /// <param name="configure">Sets the name (for logs), grace period and restart policy.</param>
+    /// <returns>This builder.</returns>
+    public ClusterClientBuilder<T> AddLeaderWork(Func<IServiceProvider, CancellationToken, Task> work, Action<LeaderWorkOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        Services.AddSingleton(new LeaderWorkDescriptor<T>(work, configure, "leader work of " + typeof(T).Name));
+        return this;
+    }
+
+    /// <summary>
+    /// Registers <typeparamref name="TWork"/> as a singleton and runs its <see cref="ILeaderWork.RunAsync"/> only in
+    /// the process that leads, as <see cref="AddLeaderWork(Func{IServiceProvider, CancellationToken, Task}, Action{LeaderWorkOptions}?)"/> does.
+    /// </summary>
+    /// <typeparam name="TWork">The work type, created by DI once.</typeparam>
+    /// <param name="configure">Sets the grace period and restart policy; the name defaults to the type's name.</param>
+    /// <returns>This builder.</returns>
+    public ClusterClientBuilder<T> AddLeaderWork<TWork>(Action<LeaderWorkOptions>? configure = null) where TWork : class, ILeaderWork
+    {
+        Services.TryAddSingleton<TWork>();
+        Services.AddSingleton(new LeaderWorkDescriptor<T>((provider, token) => provider.GetRequiredService<TWork>().RunAsync(token), configure, typeof(TWork).Name));
+        return this;
+    }
+
     /// <summary>Adds a configuration step for this registration's <see cref="ClusterClientOptions"/>.</summary>
     /// <param name="configure">Sets options.</param>
     /// <returns>This builder.</returns>

@@ -21,6 +21,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     private CancellationTokenSource _leadershipLost = new();
     private readonly Action<bool, long> _onRoleChanged;
     private readonly Action<ListenerErrorEventArgs> _onListenerError;
+    private readonly List<LeaderWorkRegistration> _leaderWork = new();
     private int _disposed;
     private bool _wasLeader;
     private int _wasReady;
@@ -150,6 +151,39 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
         return this;
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> only while this process leads: it starts when this process wins a leadership term
+    /// (at once if it leads now), its token fires when the term ends (leadership lost or deposed, the node closed, this
+    /// handle or the registration disposed), and it starts again on the next term this process wins. Several handles of
+    /// one port share the node's leadership, so their works start and stop together.
+    /// </summary>
+    /// <remarks>
+    /// Rules: one run at a time per registration; a new term's run starts only after the previous run returned (the
+    /// end of a term waits for it at most <see cref="LeaderWorkOptions.GracePeriod"/>, then logs event 1031 and still
+    /// holds the next run back until it returns). A run that returns ends the work for this term. A run that throws is
+    /// logged (event 1030) and runs again on the next term, or after a backoff with <see cref="LeaderWorkOptions.RestartOnFailure"/>.
+    /// A process that was stopped (SIGSTOP) and deposed learns it when it resumes; until then its run has not been
+    /// cancelled, so pass <see cref="Epoch"/> upstream as a fencing token where that matters.
+    /// </remarks>
+    /// <param name="work">The work; it receives a token that fires when this process stops leading.</param>
+    /// <param name="options">Name, grace period and restart policy; defaults when null.</param>
+    /// <returns>A registration; disposing it cancels the work (and <c>DisposeAsync</c> waits for it).</returns>
+    /// <exception cref="ObjectDisposedException">This handle was disposed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range (the message names it).</exception>
+    public LeaderWorkRegistration WhenLeader(Func<CancellationToken, Task> work, LeaderWorkOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var resolved = options?.Copy() ?? new LeaderWorkOptions();
+        resolved.Validate();
+        lock (_roleGate)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            var registration = new LeaderWorkRegistration(_node, _node.AddLeaderWork(work, resolved), r => { lock (_roleGate) _leaderWork.Remove(r); });
+            _leaderWork.Add(registration);
+            return registration;
+        }
+    }
+
     private void OnRoleChanged(bool isLeader, long epoch)
     {
         if (Volatile.Read(ref _disposed) != 0) return;
@@ -185,6 +219,10 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _node.RoleChanged -= _onRoleChanged;
         _channel.ListenerError -= _onListenerError;
+        LeaderWorkRegistration[] works;
+        lock (_roleGate) works = [.. _leaderWork];
+        // Before the channel is released: the work may still use the real client while it winds down.
+        foreach (var work in works) await work.DisposeAsync().ConfigureAwait(false);
         bool wasLeader;
         lock (_roleGate) wasLeader = _wasLeader || _node.IsLeader;
         bool empty = await _node.ReleaseChannelAsync(_channel).ConfigureAwait(false);

@@ -12,7 +12,7 @@ namespace ClusterSharing;
 /// var endpoints = await registry.Client.ResolveAsync("orders");
 /// </code>
 /// </example>
-public static class ClusterClient
+public static partial class ClusterClient
 {
     /// <summary>
     /// Joins the cluster on <see cref="ClusterClientOptions.Port"/> for the contract <typeparamref name="T"/>.

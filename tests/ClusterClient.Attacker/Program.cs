@@ -6,6 +6,9 @@
 //   squat PORT SECONDS         listen on PORT as a fake leader: accept the handshake, registrations and invokes
 //   epoch PORT                 a handshake with epoch long.MaxValue
 //   junk PORT COUNT            COUNT connections that each send one garbage frame
+//   oracle PORT SECONDS STYLE  a fake leader fishing for a proof to attack offline: STYLE spake (a share, then a forged
+//                              leader proof) or nonce (the older 32-byte challenge); what did the victims send back?
+//   pulse PORT SECONDS         hold the UDP pulse port: echo every pulse back and answer it with a guessed token
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -23,8 +26,10 @@ switch (mode)
     case "squat": await SquatAsync(port, int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture)); break;
     case "epoch": await EpochAsync(port, deadline.Token); break;
     case "junk": await JunkAsync(port, int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), deadline.Token); break;
+    case "oracle": await OracleAsync(port, int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), args[3]); break;
+    case "pulse": await PulseSquatAsync(port, int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture)); break;
     default:
-        Console.Error.WriteLine("usage: join|bigframe|squat|epoch|junk PORT ...");
+        Console.Error.WriteLine("usage: join|bigframe|squat|epoch|junk|oracle|pulse PORT ...");
         return 2;
 }
 return 0;
@@ -186,4 +191,99 @@ static async Task JunkAsync(int port, int count, CancellationToken cancellationT
         }
     });
     Emit(new { mode = "junk", connections = done, ms = watch.ElapsedMilliseconds });
+}
+
+// A fake leader that tries to make victims hand over something to test passphrase guesses against offline: the
+// handshake's first message (a share that is a valid group element, or the older 32-byte nonce), then, to whatever
+// comes back, a forged leader proof. Counts what the victims answered: a share (256 bytes, random to the attacker),
+// and anything after the forged proof (a victim proof would be an offline oracle).
+static async Task OracleAsync(int port, int seconds, string style)
+{
+    using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+    listener.Listen(64);
+    Emit(new { mode = "oracle", listening = port });
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+    int handshakes = 0, shares = 0, proofs = 0, otherResponses = 0;
+    var random = new Random(17);
+    var connections = new List<Task>();
+    try
+    {
+        for (int i = 0; i < 1000 && !stop.IsCancellationRequested; i++)
+        {
+            var socket = await listener.AcceptAsync(stop.Token);
+            var connection = new FrameConnection(socket);
+            int responses = 0;
+            connections.Add(connection.RunAsync(frame =>
+            {
+                switch (frame.Type)
+                {
+                    case PacketType.Heartbeat when frame.RequestId != 0:
+                        Interlocked.Increment(ref handshakes);
+                        byte[] challenge = new byte[style == "nonce" ? 32 : 256];
+                        lock (random) random.NextBytes(challenge);
+                        challenge[0] = 0x7F; // below the group's prime: a valid share
+                        connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(1, challenge));
+                        break;
+                    case PacketType.AuthResponse:
+                        var data = frame.ReadHeader<AuthHeader>().Data;
+                        if (Interlocked.Increment(ref responses) == 1 && data.Length == 256)
+                        {
+                            Interlocked.Increment(ref shares);
+                            byte[] forged = new byte[32];
+                            lock (random) random.NextBytes(forged);
+                            connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(1, forged));
+                        }
+                        else if (data.Length == 32)
+                        {
+                            Interlocked.Increment(ref proofs);
+                        }
+                        else
+                        {
+                            Interlocked.Increment(ref otherResponses);
+                        }
+                        break;
+                }
+                return default;
+            }, stop.Token));
+        }
+    }
+    catch (OperationCanceledException)
+    {
+        // The squat is over.
+    }
+    Emit(new { mode = "oracle", style, handshakes, shares, proofs, otherResponses });
+}
+
+// Holds the victims' UDP pulse port (so their leader cannot bind it): answers every pulse twice, with an exact echo
+// and with a guessed token, as a squatter keeping a stopped leader looking alive would.
+static async Task PulseSquatAsync(int port, int seconds)
+{
+    using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+    Emit(new { mode = "pulse", listening = port });
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+    var buffer = new byte[64];
+    int received = 0;
+    try
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            var result = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), stop.Token);
+            if (++received == 1) Emit(new { mode = "pulse", firstPulse = true });
+            int length = result.ReceivedBytes;
+            await socket.SendToAsync(buffer.AsMemory(0, length), SocketFlags.None, result.RemoteEndPoint, stop.Token);
+            if (length >= 24)
+            {
+                var forged = buffer.AsSpan(0, length).ToArray();
+                BitConverter.TryWriteBytes(forged.AsSpan(16, 8), received);
+                await socket.SendToAsync(forged, SocketFlags.None, result.RemoteEndPoint, stop.Token);
+            }
+        }
+    }
+    catch (OperationCanceledException)
+    {
+        // The squat is over.
+    }
+    Emit(new { mode = "pulse", received });
 }

@@ -11,10 +11,18 @@ public sealed class HostCluster : IAsyncDisposable
 
     /// <param name="commonArguments">Flags every worker gets, after <c>--port</c>.</param>
     public HostCluster(params string[] commonArguments)
+        : this(HostProcess.FreePort(), commonArguments)
     {
-        Port = HostProcess.FreePort();
+    }
+
+    private HostCluster(int port, string[] commonArguments)
+    {
+        Port = port;
         _commonArguments = commonArguments;
     }
+
+    /// <summary>Workers on a given port (one another test's process already holds in part, e.g. its UDP side).</summary>
+    public static HostCluster AtPort(int port, params string[] commonArguments) => new(port, commonArguments);
 
     /// <summary>The port the workers compete for.</summary>
     public int Port { get; }

@@ -38,11 +38,17 @@ public sealed class HostProcess : JsonLineProcess
 
     private int _warningLines;
 
+    /// <summary>Lines of its log (with <c>--log</c>) saying that a deposed leader refused a call (event 4008) so far.</summary>
+    public int FencingRefusalLines => Volatile.Read(ref _fencingRefusalLines);
+
+    private int _fencingRefusalLines;
+
     /// <inheritdoc/>
     protected override void OnStderrLine(string line)
     {
         base.OnStderrLine(line);
         if (line.Contains(" Warning ", StringComparison.Ordinal)) Interlocked.Increment(ref _warningLines);
+        if (line.Contains("it was refused, not run", StringComparison.Ordinal)) Interlocked.Increment(ref _fencingRefusalLines);
     }
 
     /// <summary>A port nobody listens on right now.</summary>

@@ -80,7 +80,7 @@ public sealed class HungLeaderTests(ITestOutputHelper output)
         Assert.All(times, t => Assert.True(t < 20 * HeartbeatMs, $"Replacement took {t:0} ms.\n{cluster.DescribeAll()}"));
     }
 
-    private static async Task<HostProcess> FirstNewLeaderAsync(HostProcess[] candidates, Dictionary<HostProcess, int> marks, TimeSpan timeout, HostCluster cluster)
+    internal static async Task<HostProcess> FirstNewLeaderAsync(HostProcess[] candidates, Dictionary<HostProcess, int> marks, TimeSpan timeout, HostCluster cluster)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)

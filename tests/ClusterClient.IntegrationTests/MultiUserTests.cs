@@ -67,6 +67,60 @@ public sealed class MultiUserTests(ForeignUser stranger) : IClassFixture<Foreign
     }
 
     [MultiUserFact]
+    public async Task Finding10_a_squatter_gets_no_proof_from_victims_to_attack_their_passphrase_offline()
+    {
+        foreach (string style in new[] { "spake", "nonce" })
+        {
+            int port = HostProcess.FreePort();
+            using var squatter = stranger.StartAttacker("oracle", port.ToString(CultureInfo.InvariantCulture), "20", style);
+            Assert.Equal(port, (await squatter.NextAsync()).GetProperty("listening").GetInt32());
+
+            // An explicit passphrase: the case where an offline guess would pay.
+            await using var victim = HostProcess.Start("victim", "--port", port.ToString(CultureInfo.InvariantCulture), "--max-wait-ms", "4000",
+                "--secret", "correct horse battery staple");
+            var failed = await HostCluster.WaitReadyFailedAsync(victim);
+            string message = Replies.Text(failed, "message");
+            Assert.Contains("authentication failed", message);
+            Assert.Contains($"uid {stranger.Uid} ({stranger.Name})", message);
+            Assert.Contains($"port {port}", message);
+
+            var summary = await squatter.NextAsync(Wait);
+            Assert.True(summary.GetProperty("handshakes").GetInt32() >= 1, summary.GetRawText());
+            // Against the SPAKE2 challenge the victim sends its share (a random group element) and stops there.
+            if (style == "spake") Assert.True(summary.GetProperty("shares").GetInt32() >= 1, summary.GetRawText());
+            else Assert.Equal(0, summary.GetProperty("shares").GetInt32());
+            Assert.Equal(0, summary.GetProperty("proofs").GetInt32());
+            Assert.Equal(0, summary.GetProperty("otherResponses").GetInt32());
+        }
+    }
+
+    [MultiUserFact]
+    public async Task Finding5_a_squatter_answering_pulses_does_not_keep_a_stopped_leader_from_being_replaced()
+    {
+        int port = HostProcess.FreePort();
+        using var squatter = stranger.StartAttacker("pulse", port.ToString(CultureInfo.InvariantCulture), "60");
+        Assert.Equal(port, (await squatter.NextAsync()).GetProperty("listening").GetInt32());
+
+        await using var cluster = HostCluster.AtPort(port, "--heartbeat-ms", "300", "--max-wait-ms", "30000", "--response-timeout-ms", "30000",
+            "--connect-timeout-ms", "3000", "--log");
+        var (leader, followers) = await cluster.StartReadyAsync(2);
+        // The leader could not bind the pulse port (warning 2015): every pulse of the follower reaches the squatter.
+        await TestWait.UntilAsync(() => leader.Describe().Contains("pulse port", StringComparison.Ordinal), "the leader to say its pulse port is taken");
+        Assert.True((await squatter.NextAsync(Wait)).GetProperty("firstPulse").GetBoolean());
+        int mark = followers[0].LineCount;
+        await HungLeaderTests.SignalAsync(leader.Pid, "STOP");
+        try
+        {
+            await followers[0].WaitForEventAsync("leader-changed", l => l.GetProperty("leader").GetBoolean(), Wait, from: mark);
+        }
+        finally
+        {
+            await HungLeaderTests.SignalAsync(leader.Pid, "CONT");
+        }
+        await leader.WaitForEventAsync("leader-changed", l => !l.GetProperty("leader").GetBoolean(), Wait);
+    }
+
+    [MultiUserFact]
     public async Task Finding6_a_state_directory_planted_by_another_user_is_a_clear_error_naming_it()
     {
         // A private temp root for this test (like /tmp: sticky, world-writable), so the planted directory is the

@@ -13,6 +13,7 @@ internal sealed class CommandProcessor
     private readonly ClusterClient<ITestService> _handle;
     private readonly ClusterClient<IClockService>? _clock;
     private readonly Dictionary<string, Action<string>> _listeners = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LeaderWorkRegistration> _leaderWork = new(StringComparer.Ordinal);
     private readonly List<Task> _running = new();
     private readonly SemaphoreSlim _slots = new(MaxConcurrentCommands);
     private int _handleDisposed;
@@ -234,6 +235,37 @@ internal sealed class CommandProcessor
                     });
                     break;
                 }
+                case "stamp-start":
+                    // Stamps through the cluster (a oneway, then an invoke) until stamp-stop, only while this process
+                    // follows: its calls then travel as frames and can sit in a stopped leader's socket buffer.
+                    StartStamping();
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                case "stamp-stop":
+                {
+                    var report = await StopStampingAsync().ConfigureAwait(false);
+                    StdoutLines.Reply(id, report.Write);
+                    break;
+                }
+                case "ledger":
+                    StdoutLines.Reply(id, FencedLedger.Write);
+                    break;
+                case "when-leader":
+                    StartLeaderWork(Str(a, 0));
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                case "when-leader-stop":
+                {
+                    LeaderWorkRegistration? registration;
+                    lock (_leaderWork)
+                    {
+                        if (!_leaderWork.Remove(Str(a, 0), out registration))
+                            throw new InvalidOperationException($"No leader work named '{a[0]}'.");
+                    }
+                    await registration.DisposeAsync().ConfigureAwait(false);
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                }
                 case "status":
                     StdoutLines.Reply(id, WriteStatus);
                     break;
@@ -265,6 +297,73 @@ internal sealed class CommandProcessor
         }
     }
 
+    private CancellationTokenSource? _stamping;
+    private Task<StampReport>? _stampLoop;
+
+    private void StartStamping()
+    {
+        if (_stamping is not null) throw new InvalidOperationException("Stamping already runs; send stamp-stop first.");
+        _stamping = new CancellationTokenSource();
+        var token = _stamping.Token;
+        _stampLoop = Task.Run(async () =>
+        {
+            var report = new StampReport();
+            for (int i = 0; i < 10_000_000 && !token.IsCancellationRequested; i++)
+            {
+                if (_handle.IsLeader)
+                {
+                    await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
+                try
+                {
+                    Client.Stamp(i);
+                    await Client.StampAsync(i).ConfigureAwait(false);
+                    report.Successes++;
+                }
+                catch (Exception e)
+                {
+                    report.Failed(e);
+                    await Task.Delay(1, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            return report;
+        });
+    }
+
+    private async Task<StampReport> StopStampingAsync()
+    {
+        var stamping = _stamping ?? throw new InvalidOperationException("Stamping does not run.");
+        await stamping.CancelAsync().ConfigureAwait(false);
+        var report = await _stampLoop!.ConfigureAwait(false);
+        _stamping = null;
+        stamping.Dispose();
+        return report;
+    }
+
+    private sealed class StampReport
+    {
+        private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
+
+        public long Successes { get; set; }
+
+        public void Failed(Exception e)
+        {
+            string key = e is LeaderLostException lost ? $"LeaderLostException(sent={lost.RequestSent})" : e.GetType().Name;
+            _failures[key] = _failures.GetValueOrDefault(key) + 1;
+        }
+
+        public void Write(Utf8JsonWriter w)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("successes", Successes);
+            w.WriteStartObject("failures");
+            foreach (var (type, count) in _failures) w.WriteNumber(type, count);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+    }
+
     private void WriteStatus(Utf8JsonWriter w)
     {
         w.WriteStartObject();
@@ -273,6 +372,38 @@ internal sealed class CommandProcessor
         w.WriteNumber("port", _handle.Port);
         w.WriteString("name", _handle.Name);
         w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Leader work that reports "leader-work" events: started (with whether this process leads, and the epoch), then
+    /// stopped when its token fires. It only waits, so every start and stop is visible in the output.
+    /// </summary>
+    private void StartLeaderWork(string name)
+    {
+        var registration = _handle.WhenLeader(async token =>
+        {
+            StdoutLines.Event("leader-work", w =>
+            {
+                w.WriteString("name", name);
+                w.WriteString("state", "started");
+                w.WriteBoolean("leader", _handle.IsLeader);
+                w.WriteNumber("epoch", _handle.Epoch);
+            });
+            try
+            {
+                await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                StdoutLines.Event("leader-work", w =>
+                {
+                    w.WriteString("name", name);
+                    w.WriteString("state", "stopped");
+                    w.WriteBoolean("cancelled", token.IsCancellationRequested);
+                });
+            }
+        }, new LeaderWorkOptions { Name = name, GracePeriod = TimeSpan.FromSeconds(5) });
+        lock (_leaderWork) _leaderWork.Add(name, registration);
     }
 
     private void Subscribe(string topic, int delayMs = 0)

@@ -52,6 +52,13 @@ public partial interface ITestService
     /// <summary>Makes the real client raise <see cref="Notice"/>.</summary>
     Task RaiseNoticeAsync(string text);
 
+    /// <summary>A non-idempotent call the real client counts by fencing token (<c>FencedLedger</c>); returns the token.</summary>
+    Task<long> StampAsync(int sequence);
+
+    /// <summary>The oneway form of <see cref="StampAsync"/>.</summary>
+    [Oneway]
+    void Stamp(int sequence);
+
     /// <summary>An async-stream subscription: 1, 2, 3, ... every 50 ms until the subscriber stops.</summary>
     IAsyncEnumerable<int> SubscribeCounter(string name, CancellationToken cancellationToken = default);
 

@@ -7,12 +7,12 @@ using ClusterSharing.TestHost;
 //
 // Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
 // pid | big LENGTH | sub TOPIC | sub-slow TOPIC DELAY_MS | sub-work QUEUE | unsub TOPIC | publish TOPIC VALUE | burst TOPIC COUNT PREFIX | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
-// on-notice | raise TEXT | stream NAME COUNT | stream-cancel NAME MS | clock-pid (with --second-channel) | exit
+// on-notice | raise TEXT | when-leader NAME | when-leader-stop NAME | stream NAME COUNT | stream-cancel NAME MS | clock-pid (with --second-channel) | exit
 // Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}
 // Events:  started, factory, ready, ready-failed, leader-changed, leadership-lost, executing, real-call-cancelled,
 //          recorded, real-subscribed, real-unsubscribed, real-published, value, real-raised, notice, real-stream-started,
 //          real-stream-stopped, real-client-disposed, real-burst, work, listener-error, clock-ready,
-//          clock-ready-failed, exited
+//          clock-ready-failed, leader-work, exited
 HostArguments arguments;
 try
 {

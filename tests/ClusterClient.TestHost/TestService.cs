@@ -44,6 +44,10 @@ internal sealed class TestService : ITestService, IDisposable
 
     public Task<long> GetRecordedAsync() => Task.FromResult(Interlocked.Read(ref _recorded));
 
+    public Task<long> StampAsync(int sequence) => Task.FromResult(FencedLedger.Record());
+
+    public void Stamp(int sequence) => FencedLedger.Record();
+
     public Task<int> GetLeaderPidAsync() => Task.FromResult(Environment.ProcessId);
 
     public Task<string> BigAsync(int length) => Task.FromResult(new string('x', length));

@@ -38,6 +38,14 @@ internal interface ILeadershipTerm : IAsyncDisposable
     /// <summary>Cheap synchronous fencing check: true only while the term is known to be valid now.</summary>
     bool IsCurrent { get; }
 
+    /// <summary>
+    /// The fencing check before each dispatch: <see cref="IsCurrent"/>, and when that is false because the term's
+    /// validity lapsed (the process was stopped or starved past it) but the term may still be ours, a synchronous
+    /// re-check against the engine where that is cheap (local lease: a compare-and-swap renewal in shared memory).
+    /// False means: do not run anything under this term.
+    /// </summary>
+    bool Confirm() => IsCurrent;
+
     /// <summary>The TLS certificate the leader serves followers with (a cluster scope; its fingerprint is published with the endpoint); null: plain connections.</summary>
     X509Certificate2? Certificate => null;
 

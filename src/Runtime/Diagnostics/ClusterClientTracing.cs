@@ -114,4 +114,71 @@ internal static class ClusterClientTracing
 
     /// <summary>Puts back the activity that was current before a server span started on this thread.</summary>
     public static void Restore(in CallTelemetry telemetry) => telemetry.RestorePrevious();
+
+    /// <summary>The <c>clusterclient.operation</c> of a follower's publication and of the leader's span handing it to the real client.</summary>
+    public const string PublishOperation = "publish";
+
+    /// <summary>The <c>clusterclient.operation</c> of a follower's oneway call and of the leader's span for it.</summary>
+    public const string OnewayOperation = "oneway";
+
+    /// <summary>The <c>clusterclient.operation</c> of the leader's fan-out of a subscription value and of a follower's receipt of it.</summary>
+    public const string DeliverOperation = "deliver";
+
+    /// <summary>
+    /// A message leaving this process (a follower's publication or oneway, the leader's fan-out of a value): a producer
+    /// span, child of <see cref="Activity.Current"/>, which it becomes until stopped (stopping puts the parent back).
+    /// Null when nobody listens.
+    /// </summary>
+    public static Activity? StartProducer(string method, string role, string operation)
+    {
+        if (!Source.HasListeners()) return null;
+        var activity = Source.StartActivity(SpanName(method), ActivityKind.Producer);
+        Tag(activity, method, role, operation);
+        return activity;
+    }
+
+    /// <summary>
+    /// A message arriving from another process: a consumer span that links to the sender's producer span (when the
+    /// packet carried its context) instead of being its child, since one message can fan out, be replayed, or be
+    /// handled long after it was sent. Its parent is <see cref="Activity.Current"/>, which it becomes. Null when nobody listens.
+    /// </summary>
+    public static Activity? StartLinkedConsumer(string method, string role, string operation, string? traceParent, string? traceState)
+    {
+        if (!Source.HasListeners()) return null;
+        ActivityLink[]? links = null;
+        if (traceParent is { Length: 55 } && ActivityContext.TryParse(traceParent, traceState is { Length: <= 512 } ? traceState : null, isRemote: true, out var sender))
+            links = [new ActivityLink(sender)];
+        var activity = Source.StartActivity(SpanName(method), ActivityKind.Consumer, parentContext: default, tags: null, links: links);
+        Tag(activity, method, role, operation);
+        return activity;
+    }
+
+    /// <summary>The W3C context to put in a packet for <paramref name="activity"/> (nulls: none).</summary>
+    public static (string? TraceParent, string? TraceState) ContextOf(Activity? activity) =>
+        activity is { IdFormat: ActivityIdFormat.W3C } a ? (a.Id, a.TraceStateString) : (null, null);
+
+    /// <summary>The context of the leader's fan-out span while it is current on this thread (what subscribers send with a value).</summary>
+    public static (string? TraceParent, string? TraceState) CurrentDelivery() =>
+        Source.HasListeners() && Activity.Current is { Kind: ActivityKind.Producer } current && current.Source == Source ? ContextOf(current) : (null, null);
+
+    /// <summary>Ends a producer or consumer span, marking it failed when <paramref name="error"/> is set.</summary>
+    public static void Stop(Activity? activity, Exception? error = null)
+    {
+        if (activity is null) return;
+        if (error is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, error.Message);
+            activity.SetTag("error.type", error.GetType().FullName);
+        }
+        activity.Stop();
+    }
+
+    private static void Tag(Activity? activity, string method, string role, string operation)
+    {
+        if (activity is null) return;
+        activity.SetTag("rpc.system", "clusterclient");
+        activity.SetTag("rpc.method", method);
+        activity.SetTag("clusterclient.role", role);
+        activity.SetTag("clusterclient.operation", operation);
+    }
 }

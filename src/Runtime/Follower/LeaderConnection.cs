@@ -115,7 +115,7 @@ internal sealed class LeaderConnection : PeerConnection
             {
                 // A ClusterClient leader that turned this process away (a limit): say so, not "foreign process".
                 await connection.CloseAsync("handshake refused").ConfigureAwait(false);
-                throw new ClusterClientException($"The ClusterClient leader on {where} refused this process: {refusal}.", ex);
+                throw new LeaderRefusedException($"The ClusterClient leader on {where} refused this process: {refusal}.", ex);
             }
             string seen = connection.IsClosed && connection.Completion.IsCompleted
                 ? $"the connection was accepted but closed: {connection.Completion.Result}"
@@ -139,6 +139,7 @@ internal sealed class LeaderConnection : PeerConnection
             case PacketType.InvokeResult:
             case PacketType.RegisterChannelResult:
             case PacketType.HeartbeatResponse:
+            case PacketType.InspectResult:
                 if (_pending.TryRemove(frame.RequestId, out var request) && request.TryClaim()) request.TryComplete(frame);
                 // Otherwise a late answer to a call that timed out or was cancelled: dropped.
                 break;
@@ -178,6 +179,20 @@ internal sealed class LeaderConnection : PeerConnection
         return request.Task.WaitAsync(cancellationToken);
     }
 
+    /// <summary>Asks the leader for its view of the cluster (the inspector); completes with its report.</summary>
+    /// <exception cref="ProtocolException">The answer is not a report.</exception>
+    /// <exception cref="TimeoutException">No answer within <paramref name="timeout"/>.</exception>
+    /// <exception cref="ClusterClientException">The connection closed first (a leader of an older version closes it on an Inspect packet).</exception>
+    public Task<ClusterStatus> InspectAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var request = new PendingControl<ClusterStatus>(static frame => InspectReport.Read(frame.Body), "the inspect request")
+        {
+            Deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency),
+        };
+        SendControl(request, PacketType.Inspect, new EpochHeader(LeaderEpoch));
+        return request.Task.WaitAsync(cancellationToken);
+    }
+
     private void SendControl<THeader>(PendingRequest request, PacketType type, in THeader header) where THeader : struct, IPacketHeader<THeader>
     {
         long id = Interlocked.Increment(ref _nextRequestId);
@@ -207,14 +222,29 @@ internal sealed class LeaderConnection : PeerConnection
     /// <remarks>Allocation-free in steady state: the pending call is pooled and the table reuses its entries.</remarks>
     public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
-        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending)
+        TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken, out ValueTask<TResult> pending) =>
+        TryStartInvoke(channelId, method, arguments, argumentsFormatter, resultFormatter, options, timeout, remaining, null, cancellationToken, out pending);
+
+    /// <summary>
+    /// <see cref="TryStartInvoke{TArgs, TResult}(int, ClusterMethod, in TArgs, IMessagePackFormatter{TArgs}, IMessagePackFormatter{TResult}?, MessagePackSerializerOptions, TimeSpan, TimeSpan, CancellationToken, out ValueTask{TResult})"/>
+    /// with <paramref name="retry"/> taking over if a deposed leader refuses the call unrun; the call owns it from here
+    /// (it is released when the call completes otherwise).
+    /// </summary>
+    public bool TryStartInvoke<TArgs, TResult>(int channelId, ClusterMethod method, in TArgs arguments,
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options,
+        TimeSpan timeout, TimeSpan remaining, INotRunRetry<TResult>? retry, CancellationToken cancellationToken, out ValueTask<TResult> pending)
     {
         pending = default;
-        if (IsClosed) return false;
+        if (IsClosed)
+        {
+            retry?.Release();
+            return false;
+        }
         int timeoutMs = (int)Math.Clamp(Math.Ceiling(remaining.TotalMilliseconds), 1, int.MaxValue);
         var call = PendingCall<TResult>.Rent(method.Name, resultFormatter, options, timeout,
             Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency));
         call.Telemetry = CallTelemetry.StartClient(method.Name);
+        if (retry is not null) call.SetRetry(retry);
         long id = Interlocked.Increment(ref _nextRequestId);
         call.RequestId = id;
         var task = call.Task;
@@ -264,21 +294,34 @@ internal sealed class LeaderConnection : PeerConnection
         MessagePackSerializerOptions options) =>
         TrySendCall(PacketType.Oneway, channelId, method, arguments, argumentsFormatter, options);
 
-    /// <summary>Sends a publication; false when the connection is closed.</summary>
-    public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments) =>
-        !IsClosed && Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments);
+    /// <summary>Sends a publication (a producer span when traced); false when the connection is closed.</summary>
+    public bool TrySendPublish(int channelId, ClusterMethod method, ReadOnlySpan<byte> arguments)
+    {
+        if (IsClosed) return false;
+        var span = ClusterClientTracing.StartProducer(method.Name, ClusterClientTracing.FollowerRole, ClusterClientTracing.PublishOperation);
+        var (traceParent, traceState) = ClusterClientTracing.ContextOf(span);
+        bool sent = Connection.Send(PacketType.Publish, 0, new CallHeader(LeaderEpoch, channelId, method.Id, traceParent, traceState), arguments);
+        ClusterClientTracing.Stop(span);
+        return sent;
+    }
 
     private bool TrySendCall<TArgs>(PacketType type, int channelId, ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter,
         MessagePackSerializerOptions options)
     {
         if (IsClosed) return false;
+        var span = ClusterClientTracing.StartProducer(method.Name, ClusterClientTracing.FollowerRole, ClusterClientTracing.OnewayOperation);
+        var (traceParent, traceState) = ClusterClientTracing.ContextOf(span);
         try
         {
-            return Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id), arguments, argumentsFormatter, options);
+            bool sent = Connection.Send(type, 0, new CallHeader(LeaderEpoch, channelId, method.Id, traceParent, traceState), arguments, argumentsFormatter, options);
+            ClusterClientTracing.Stop(span);
+            return sent;
         }
         catch (Exception ex) when (ex is ProtocolException or MessagePackSerializationException)
         {
-            throw new ClusterClientException($"The arguments of '{method.Name}' could not be sent: {ex.Message}", ex);
+            var error = new ClusterClientException($"The arguments of '{method.Name}' could not be sent: {ex.Message}", ex);
+            ClusterClientTracing.Stop(span, error);
+            throw error;
         }
     }
 
@@ -295,7 +338,7 @@ internal sealed class LeaderConnection : PeerConnection
         request.Fail(new OperationCanceledException(token));
     }
 
-    /// <summary>Monitor thread: call deadlines and the UDP pulse (an answer counts as a sign of life).</summary>
+    /// <summary>Monitor thread: call deadlines and the UDP pulse (an answer carrying this session's token counts as a sign of life).</summary>
     protected override bool OnTick(long timestamp, bool heartbeatDue)
     {
         _pending.RemoveExpired(timestamp, _expired);
@@ -304,7 +347,7 @@ internal sealed class LeaderConnection : PeerConnection
             if (request.TryClaim()) request.Fail(request.TimedOut(Where));
         }
         _expired.Clear();
-        if (_pulse is not null && _pulse.Exchange(LeaderEpoch, heartbeatDue)) MarkAlive(timestamp);
+        if (_pulse is not null && _pulse.Exchange(LeaderEpoch, _handshake.PulseTokens, heartbeatDue)) MarkAlive(timestamp);
         return true;
     }
 

@@ -51,6 +51,19 @@ internal abstract class PendingRequest : ITrackedRequest
 }
 
 /// <summary>
+/// Runs an invoke again on the next leader after a deposed leader refused it unrun (fencing,
+/// <see cref="RemoteError.NotRunCode"/>), so a caller on the allocation-free fast path sees the new leader's result.
+/// </summary>
+internal interface INotRunRetry<TResult>
+{
+    /// <summary>Runs the call again; its outcome completes <paramref name="call"/> (<see cref="PendingCall{TResult}.CompleteRetried"/>). At most once.</summary>
+    void Retry(PendingCall<TResult> call);
+
+    /// <summary>The call completed without a retry: the state can be reused.</summary>
+    void Release();
+}
+
+/// <summary>
 /// A pending invoke; awaited as a <see cref="ValueTask{TResult}"/> without a Task allocation. Pooled per result type:
 /// the awaiter's <c>GetResult</c> returns it to the pool, so a steady stream of calls allocates nothing.
 /// </summary>
@@ -69,6 +82,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
     private TimeSpan _timeout;
     private ManualResetValueTaskSourceCore<TResult> _core;
     private CancellationTokenRegistration _cancellation;
+    private INotRunRetry<TResult>? _retry;
 
     public PendingCall(string method, IMessagePackFormatter<TResult>? resultFormatter, MessagePackSerializerOptions options, TimeSpan timeout)
     {
@@ -99,8 +113,25 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         return call;
     }
 
+    /// <summary>Where a fencing refusal of this call is retried (the fast path); without one it fails with <see cref="LeaderLostException"/> (not sent).</summary>
+    public void SetRetry(INotRunRetry<TResult> retry) => _retry = retry;
+
+    private void ReleaseRetry()
+    {
+        var retry = _retry;
+        _retry = null;
+        retry?.Release();
+    }
+
+    /// <summary>Completes with the outcome of the retry on the next leader.</summary>
+    public void CompleteRetried(TResult value) => _core.SetResult(value);
+
+    /// <summary>Completes with the failure of the retry on the next leader.</summary>
+    public void FailRetried(Exception error) => _core.SetException(error);
+
     private void Recycle()
     {
+        ReleaseRetry();
         _core.Reset();
         // Normally already disposed on completion; but a close that failed the call between its table entry and its
         // registration leaves a live one, which must not outlive this use of the object.
@@ -138,12 +169,22 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
             {
                 var value = _resultFormatter is null ? default! : WireSerializer.Read(ref reader, _resultFormatter, _options);
                 Telemetry.End(null);
+                ReleaseRetry();
                 _core.SetResult(value);
             }
             else
             {
-                var error = RemoteError.Read(ref reader);
+                var remote = RemoteError.Read(ref reader);
+                // A deposed leader refused the call before running it (fencing): safe to retry on the new leader.
+                Exception error = RemoteError.IsNotRun(remote) ? new LeaderLostException(_method, requestSent: false, remote) : remote;
                 Telemetry.End(error);
+                if (error is LeaderLostException && _retry is { } retry)
+                {
+                    _retry = null;
+                    retry.Retry(this);
+                    return;
+                }
+                ReleaseRetry();
                 _core.SetException(error);
             }
         }
@@ -151,6 +192,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         {
             var error = new ClusterProtocolException($"The leader's reply to '{_method}' could not be decoded: {ex.Message}. Do the leader and this process run the same contract version?", ex);
             Telemetry.End(error);
+            ReleaseRetry();
             _core.SetException(error);
         }
     }
@@ -159,6 +201,7 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
     {
         _cancellation.Dispose();
         Telemetry.End(error);
+        ReleaseRetry();
         _core.SetException(error);
     }
 

@@ -24,6 +24,7 @@ internal sealed class FollowerSession : PeerConnection
     private readonly string _name;
     private readonly long _acceptedAt;
     private readonly long _registrationTicks;
+    private readonly long _pulseGraceTicks;
     private readonly SubscriptionQuota _subscriptions;
     // Real calls still executing for this follower, cancelled-but-running ones included: what MaxInflightCallsPerFollower bounds.
     private int _running;
@@ -31,6 +32,9 @@ internal sealed class FollowerSession : PeerConnection
     private readonly long _authDeadline;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
     private volatile bool _registered;
+    private int _refusedDeposed; // 1 once a call was refused because the term ended: the connection is closing
+    private int _processId;
+    private long _calls;
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
         : base(connection, server.Options.HeartbeatInterval, "the follower")
@@ -44,6 +48,7 @@ internal sealed class FollowerSession : PeerConnection
         _subscriptions = new SubscriptionQuota(server.Options.MaxSubscriptionsPerFollower, server.Options.MaxRegistrationBytesPerFollower);
         _authDeadline = _acceptedAt + (long)(server.Options.ConnectTimeout.TotalSeconds * Stopwatch.Frequency);
         _registrationTicks = (long)(server.Options.RegistrationTimeout.TotalSeconds * Stopwatch.Frequency);
+        _pulseGraceTicks = PulseGraceIntervals * (long)(server.Options.HeartbeatInterval.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>Ends the admission (on close); true when it had been counted and must be given back.</summary>
@@ -68,7 +73,12 @@ internal sealed class FollowerSession : PeerConnection
             return false;
         }
         if (Interlocked.CompareExchange(ref _admission, 1, 0) != 0) _server.ReleaseAdmission();
-        else LeaderLog.FollowerConnected(_server.Logger, Who);
+        else
+        {
+            LeaderLog.FollowerConnected(_server.Logger, Who);
+            // From now on this connection's UDP pulses count, and only with the session's token (0 for an open cluster).
+            _server.Pulse?.Admit(PeerPort, _handshake.PulseTokens);
+        }
         return true;
     }
 
@@ -127,6 +137,9 @@ internal sealed class FollowerSession : PeerConnection
                 break;
             case PacketType.SubscribeResultAck:
                 break;
+            case PacketType.Inspect:
+                OnInspect(frame.RequestId);
+                break;
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
                 Close($"the follower said goodbye: {goodbye.Reason ?? "no reason given"}");
@@ -156,7 +169,6 @@ internal sealed class FollowerSession : PeerConnection
                 break;
             case LeaderHandshakeStep.Authenticated:
                 LeaderLog.Authenticated(_server.Logger, _name);
-                Connection.Send(PacketType.AuthChallenge, frame.RequestId, new AuthHeader(Epoch, reply!));
                 // Counted against MaxFollowers only once authenticated, so strangers cannot use up the slots.
                 if (!Admit()) return;
                 AnswerHandshake(frame.RequestId, new HeartbeatHeader(_handshake.HelloEpoch, 0));
@@ -175,11 +187,40 @@ internal sealed class FollowerSession : PeerConnection
         _ = Connection.CloseAsync("authentication failed: " + reason);
     }
 
+    /// <summary>An authenticated peer (the inspector tool) asks for the leader's view; answered with the report.</summary>
+    private void OnInspect(long requestId)
+    {
+        byte[] report;
+        try
+        {
+            report = InspectReport.Write(_server.Inspect(this));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A report that cannot be built (a channel closing meanwhile) must not take the connection down with an unhandled error.
+            LeaderLog.CallFailed(_server.Logger, requestId, "Inspect", _name, ex);
+            _ = Connection.CloseAsync("the inspect report could not be built");
+            return;
+        }
+        Connection.Send(PacketType.InspectResult, requestId, new EpochHeader(Epoch), report);
+    }
+
+    /// <summary>This connection as the inspector reports it.</summary>
+    internal FollowerStatus Describe(long now)
+    {
+        var peer = Connection.Peer;
+        int pid = Volatile.Read(ref _processId);
+        return new FollowerStatus(_name, pid != 0 ? pid : peer is { ProcessId: > 0 } p ? p.ProcessId : null, peer?.UserId,
+            [.. _channels.Snapshot().Select(c => c.Name)], Interlocked.Read(ref _calls), Volatile.Read(ref _running),
+            TimeSpan.FromSeconds((now - _acceptedAt) / (double)Stopwatch.Frequency));
+    }
+
     private void OnRegister(in Frame frame)
     {
         var header = frame.ReadHeader<RegisterChannelHeader>();
         if (!Admit()) return;
         _registered = true;
+        Volatile.Write(ref _processId, header.ProcessId);
         // Authenticated (or open) and registering: from now on frames up to MaxFrameSize are accepted.
         Connection.ReceiveLimits = _server.Limits;
         _channels.Register(frame.RequestId, header);
@@ -192,6 +233,14 @@ internal sealed class FollowerSession : PeerConnection
     {
         var header = frame.ReadHeader<CallHeader>();
         long requestId = frame.RequestId;
+        // Fencing: nothing runs unless this process's term is still current (a stopped, deposed leader that resumes
+        // finds calls waiting in its socket buffer; they are refused, not run, and retried on the new leader).
+        long fence = _server.ConfirmedEpoch();
+        if (fence == 0)
+        {
+            RefuseDeposed(requestId, header.MethodId);
+            return;
+        }
         if (!_channels.Resolve(header, PacketType.Invoke, out var channel, out var method, out var error))
         {
             SendRuntimeError(requestId, typeof(ClusterProtocolException), $"The leader cannot run this call: {error}.");
@@ -199,6 +248,7 @@ internal sealed class FollowerSession : PeerConnection
         }
         // A cancel frees the request id at once but not the slot: the real call may ignore its token and keep running,
         // so the slot is held until it actually finishes (CallFinished).
+        Interlocked.Increment(ref _calls);
         var call = InflightCall.Rent(this, requestId, method);
         var added = Interlocked.Increment(ref _running) > _server.Options.MaxInflightCallsPerFollower
             ? RequestAddResult.Full
@@ -224,6 +274,7 @@ internal sealed class FollowerSession : PeerConnection
         if (timeout > 0) call.CancelAfter(timeout);
         var telemetry = call.Telemetry = CallTelemetry.StartServer(method.Name, header.TraceParent, header.TraceState);
         ValueTask pending;
+        long outerFence = FencingScope.Enter(fence);
         try
         {
             var arguments = frame.CreateBodyReader();
@@ -236,6 +287,7 @@ internal sealed class FollowerSession : PeerConnection
         }
         finally
         {
+            FencingScope.Exit(outerFence);
             telemetry.RestorePrevious();
         }
         if (pending.IsCompleted) call.Complete(pending);
@@ -245,32 +297,71 @@ internal sealed class FollowerSession : PeerConnection
     private void OnOneway(in Frame frame)
     {
         var header = frame.ReadHeader<CallHeader>();
+        long fence = _server.ConfirmedEpoch();
+        if (fence == 0)
+        {
+            // Not run. A publication is re-published to the new leader by its process; a oneway is at most once: dropped.
+            RefuseDeposed(0, header.MethodId);
+            return;
+        }
         if (!_channels.Resolve(header, frame.Type, out var channel, out var method, out var error))
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, $"0x{header.MethodId:x8}", _name, new ClusterClientException(error!));
             return;
         }
+        long outerFence = FencingScope.Enter(fence);
+        // Current while the real client runs (its own spans nest under it), linked to the follower's producer span.
+        var previous = ClusterClientTracing.Source.HasListeners() ? Activity.Current : null;
+        var span = ClusterClientTracing.StartLinkedConsumer(method.Name, ClusterClientTracing.LeaderRole,
+            frame.Type == PacketType.Publish ? ClusterClientTracing.PublishOperation : ClusterClientTracing.OnewayOperation, header.TraceParent, header.TraceState);
         try
         {
             var arguments = frame.CreateBodyReader();
             var pending = channel.DispatchAsync(method, ref arguments, NoReply.Instance, CancellationToken.None);
-            if (!pending.IsCompletedSuccessfully) _ = ObserveAsync(pending, method);
+            if (!pending.IsCompletedSuccessfully) _ = ObserveAsync(pending, method, span);
+            else ClusterClientTracing.Stop(span);
         }
         catch (Exception ex)
         {
             LeaderLog.CallFailed(_server.Logger, frame.RequestId, method.Name, _name, ex);
+            ClusterClientTracing.Stop(span, ex);
+        }
+        finally
+        {
+            FencingScope.Exit(outerFence);
+            if (span is not null) Activity.Current = previous;
         }
     }
 
-    private async Task ObserveAsync(ValueTask pending, ClusterMethod method)
+    /// <summary>
+    /// A call arrived after this process's term ended (it was stopped and deposed, and has not stepped down yet): it is
+    /// not run. An invoke is answered with <see cref="RemoteError.NotRunCode"/>, which the follower turns into
+    /// <see cref="LeaderLostException"/> with RequestSent false, so it is retried on the new leader; then the connection
+    /// is closed, so the follower looks for the new leader at once.
+    /// </summary>
+    private void RefuseDeposed(long requestId, uint methodId)
+    {
+        if (requestId != 0)
+        {
+            SendError(requestId, RemoteError.NotRunType,
+                "The call was not run: the leader's term ended (it was deposed) before the call could run; it is retried on the new leader.", null, RemoteError.NotRunCode);
+        }
+        if (Interlocked.Exchange(ref _refusedDeposed, 1) != 0) return;
+        LeaderLog.DeposedCallRefused(_server.Logger, _name, $"0x{methodId:x8}");
+        _ = CloseAsync("this leader's term ended (deposed); calls were refused, not run");
+    }
+
+    private async Task ObserveAsync(ValueTask pending, ClusterMethod method, Activity? span)
     {
         try
         {
             await pending.ConfigureAwait(false);
+            ClusterClientTracing.Stop(span);
         }
         catch (Exception ex)
         {
             LeaderLog.CallFailed(_server.Logger, 0, method.Name, _name, ex);
+            ClusterClientTracing.Stop(span, ex);
         }
     }
 
@@ -314,8 +405,12 @@ internal sealed class FollowerSession : PeerConnection
     }
 
     /// <summary>Pushes one encoded subscription value; false when the connection is closed or too far behind.</summary>
-    internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body) =>
-        Connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind), body);
+    internal bool SendValue(int channelId, uint methodId, long subscriptionId, SubscriptionEventKind kind, ReadOnlySpan<byte> body)
+    {
+        // The leader's fan-out span, when one is current (traced values only), travels with the value.
+        var (traceParent, traceState) = ClusterClientTracing.CurrentDelivery();
+        return Connection.Send(PacketType.SubscribeResult, 0, new SubscribeResultHeader(Epoch, channelId, methodId, subscriptionId, kind, traceParent, traceState), body);
+    }
 
     /// <summary>Sends the result of invoke <paramref name="requestId"/>.</summary>
     internal void SendResult<TResult>(long requestId, TResult value, IMessagePackFormatter<TResult> formatter, MessagePackSerializerOptions options) =>
@@ -367,8 +462,16 @@ internal sealed class FollowerSession : PeerConnection
         return true;
     }
 
-    /// <summary>The follower's UDP pulses count as signs of life (they keep flowing while its thread pool is starved).</summary>
-    protected override long LastSignOutsideConnection => _server.Pulse?.LastSeen(PeerPort) ?? 0;
+    /// <summary>
+    /// The follower's UDP pulses (with this session's token) count as signs of life: they keep flowing while its thread
+    /// pool is starved, for as long as that lasts. But a connection holding an incomplete frame is kept by pulses at
+    /// most <see cref="PulseGraceIntervals"/> heartbeat intervals past its last complete frame (a frame trickling in).
+    /// </summary>
+    protected override long LastSignOutsideConnection =>
+        Connection.IncompleteFrameBytes > 0 && Stopwatch.GetTimestamp() - LastReceived > _pulseGraceTicks ? 0 : _server.Pulse?.LastSeen(PeerPort) ?? 0;
+
+    /// <summary>How many heartbeat intervals pulses alone may keep a connection with an incomplete frame alive after its last complete frame.</summary>
+    internal const int PulseGraceIntervals = 10;
 
     protected override void OnEvicting(double silentMs) => LeaderLog.FollowerEvicted(_server.Logger, _name, silentMs);
 
@@ -376,6 +479,8 @@ internal sealed class FollowerSession : PeerConnection
     {
         int admission = Volatile.Read(ref _admission);
         if (admission == 1) LeaderLog.FollowerDisconnected(_server.Logger, _name, reason);
+        else if (admission == 0 && _handshake.Abandoned is { } abandoned && _server.Rejections.Allow(_server.Logger))
+            LeaderLog.AuthenticationFailed(_server.Logger, Who, abandoned);
         else if (admission == 0 && _server.QuietCloses.TryLog(out _)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
         foreach (var channel in _channels.Snapshot())

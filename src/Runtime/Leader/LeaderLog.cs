@@ -56,6 +56,9 @@ internal static partial class LeaderLog
     [LoggerMessage(2014, LogLevel.Debug, "Connection {Follower} closed before it authenticated or registered: {Reason}")]
     public static partial void UnadmittedClosed(ILogger logger, string follower, string reason);
 
+    [LoggerMessage(4008, LogLevel.Warning, "A call to {Method} from follower {Follower} arrived after this leader's term ended; it was refused, not run, and the connection is closed")]
+    public static partial void DeposedCallRefused(ILogger logger, string follower, string method);
+
     [LoggerMessage(4005, LogLevel.Warning, "Follower {Follower} failed authentication: {Reason}")]
     public static partial void AuthenticationFailed(ILogger logger, string follower, string reason);
 

@@ -51,6 +51,16 @@ internal sealed class LeaderServer : IAsyncDisposable
     /// <summary>Serve TLS 1.3 with this certificate (cluster scope: followers pin its fingerprint); null: plain TCP or Unix socket.</summary>
     public X509Certificate2? Certificate { get; init; }
 
+    /// <summary>
+    /// The fencing check run before each invoke, oneway or publication is dispatched (the election term's
+    /// <c>Confirm</c>): the epoch of the term while it is still current, 0 when this process may have been deposed and
+    /// must run nothing. Null: always current (tests), the epoch is <see cref="Epoch"/>.
+    /// </summary>
+    public Func<long>? ConfirmTerm { get; init; }
+
+    /// <summary>The epoch to dispatch under, or 0: refuse the call (see <see cref="ConfirmTerm"/>).</summary>
+    public long ConfirmedEpoch() => ConfirmTerm is { } confirm ? confirm() : Epoch;
+
     /// <summary>The secret followers must prove they know (the leader proves it too); null for an open cluster.</summary>
     public byte[]? Secret { get; }
 
@@ -244,6 +254,41 @@ internal sealed class LeaderServer : IAsyncDisposable
     {
         Interlocked.Decrement(ref _admitted);
         ClusterClientMetrics.FollowerReleased();
+    }
+
+    /// <summary>When this server (this leadership term) started.</summary>
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+
+    /// <summary>The channels this leader hosts, for the inspector's report; none when not given.</summary>
+    public Func<IReadOnlyCollection<ILeaderChannel>>? Channels { get; init; }
+
+    /// <summary>The leader's view for an inspector: every other session, every channel and its real subscriptions.</summary>
+    internal ClusterStatus Inspect(FollowerSession asking)
+    {
+        FollowerSession[] sessions;
+        lock (_gate) sessions = [.. _sessions];
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var followers = sessions.Where(s => s != asking && !s.IsClosed).Select(s => s.Describe(now)).ToArray();
+        var channels = (Channels?.Invoke() ?? []).Select(channel => new ChannelStatus(channel.Name, channel.Readiness.IsReady,
+            channel is ISubscriptionHost host
+                ? [.. host.Hub.Describe().Select(d => new SubscriptionStatus(d.Method.Name, DescribeKey(d.Registration), d.Subscribers))]
+                : [])).ToArray();
+        string address = _listener.LocalEndPoint is { } local ? Transport.EndPointText.Describe(local) : "(unknown)";
+        return new ClusterStatus(Environment.ProcessId, Options.Port, Epoch, StartedAt, address, followers, channels);
+    }
+
+    private static string DescribeKey(byte[] registration)
+    {
+        string json;
+        try
+        {
+            json = MessagePack.MessagePackSerializer.ConvertToJson(registration);
+        }
+        catch (MessagePack.MessagePackSerializationException)
+        {
+            json = Convert.ToHexString(registration);
+        }
+        return json.Length > 200 ? json[..200] + "..." : json;
     }
 
     internal void OnSessionClosed(FollowerSession session)

@@ -99,6 +99,21 @@ internal sealed class SubscriptionHub
     }
 
     /// <summary>The cached last value of a key, or null (tests and the leader's own resynchronisation).</summary>
+    /// <summary>Every real subscription with its subscriber count (the inspector's report).</summary>
+    internal (ClusterMethod Method, byte[] Registration, int Subscribers)[] Describe()
+    {
+        lock (_gate)
+        {
+            var result = new (ClusterMethod, byte[], int)[_entries.Count];
+            int i = 0;
+            foreach (var entry in _entries.Values)
+            {
+                lock (entry.DeliveryGate) result[i++] = (entry.Method, entry.Registration, entry.Subscribers.Length);
+            }
+            return result;
+        }
+    }
+
     internal byte[]? LastValue(uint methodId, byte[] registration)
     {
         lock (_gate) return _entries.TryGetValue(new Key(methodId, registration), out var entry) ? entry.LastValue : null;
@@ -445,16 +460,21 @@ internal sealed class SubscriptionHub
                 if (Method.Kind == ClusterMethodKind.Subscribe) LastValue = encoded;
                 var subscribers = Subscribers;
                 if (subscribers.Length == 0) return;
+                // Current during the fan-out, so each follower's value carries its context (FollowerSession.SendValue).
+                var span = ClusterClientTracing.StartProducer(Method.Name, ClusterClientTracing.LeaderRole, ClusterClientTracing.DeliverOperation);
                 if (Method.Broadcast)
                 {
+                    span?.SetTag("clusterclient.subscribers", subscribers.Length);
                     foreach (var subscriber in subscribers) hub.Deliver(subscriber, encoded);
                 }
                 else
                 {
                     // One of N, round-robin over the subscribers present now (cluster-client picks at random).
+                    span?.SetTag("clusterclient.subscribers", 1);
                     _next = (_next + 1) % subscribers.Length;
                     hub.Deliver(subscribers[_next], encoded);
                 }
+                ClusterClientTracing.Stop(span);
             }
         }
 

@@ -5,35 +5,43 @@ using System.Net.Sockets;
 namespace ClusterSharing.Liveness;
 
 /// <summary>
-/// The liveness signal of leader and followers: a 16-byte UDP datagram on 127.0.0.1 (the UDP port with the same number
+/// The liveness signal of leader and followers: a 24-byte UDP datagram on 127.0.0.1 (the UDP port with the same number
 /// as the election's TCP port) that both sides send and answer from their monitor threads with non-blocking socket
 /// calls. Unlike heartbeat frames on the TCP connection, whose reading and writing run on the thread pool, it keeps
 /// flowing while CPU-bound work starves the pool, so a busy process is not mistaken for a dead one; a hung or
 /// stopped process stops answering it.
 /// </summary>
-/// <remarks>Layout: <c>"CCP1"</c>, epoch (int64 big-endian), the sender's TCP port of the follower connection (uint16), 2 zero bytes.</remarks>
+/// <remarks>
+/// Layout: <c>"CCP2"</c>, the follower connection's TCP port (uint16 big-endian), 2 zero bytes, epoch (int64), the
+/// sender's pulse token of the session (int64; derived from the authenticated handshake, one per direction, 0 for an
+/// open cluster). Both sides ignore a datagram without the other side's token, so whoever holds the UDP port, spoofs
+/// datagrams to it or echoes a follower's pulse back cannot make a stopped leader or a dead follower look alive.
+/// </remarks>
 internal static class LivenessPulse
 {
-    public const int Size = 16;
+    public const int Size = 24;
 
-    private static ReadOnlySpan<byte> Magic => "CCP1"u8;
+    private static ReadOnlySpan<byte> Magic => "CCP2"u8;
 
-    public static void Write(Span<byte> destination, long epoch, int connectionPort)
+    public static void Write(Span<byte> destination, long epoch, int connectionPort, long token)
     {
         Magic.CopyTo(destination);
-        BinaryPrimitives.WriteInt64BigEndian(destination.Slice(4), epoch);
-        BinaryPrimitives.WriteUInt16BigEndian(destination.Slice(12), (ushort)connectionPort);
-        destination[14] = 0;
-        destination[15] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(destination.Slice(4), (ushort)connectionPort);
+        destination[6] = 0;
+        destination[7] = 0;
+        BinaryPrimitives.WriteInt64BigEndian(destination.Slice(8), epoch);
+        BinaryPrimitives.WriteInt64BigEndian(destination.Slice(16), token);
     }
 
-    public static bool TryRead(ReadOnlySpan<byte> source, out long epoch, out int connectionPort)
+    public static bool TryRead(ReadOnlySpan<byte> source, out long epoch, out int connectionPort, out long token)
     {
         epoch = 0;
         connectionPort = 0;
+        token = 0;
         if (source.Length != Size || !source.StartsWith(Magic)) return false;
-        epoch = BinaryPrimitives.ReadInt64BigEndian(source.Slice(4));
-        connectionPort = BinaryPrimitives.ReadUInt16BigEndian(source.Slice(12));
+        connectionPort = BinaryPrimitives.ReadUInt16BigEndian(source.Slice(4));
+        epoch = BinaryPrimitives.ReadInt64BigEndian(source.Slice(8));
+        token = BinaryPrimitives.ReadInt64BigEndian(source.Slice(16));
         return true;
     }
 

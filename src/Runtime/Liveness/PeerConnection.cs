@@ -75,6 +75,9 @@ internal abstract class PeerConnection : IMonitored
     /// <summary>Handles one received frame (on the read loop; the frame is valid only during the call).</summary>
     protected abstract ValueTask OnFrame(Frame frame);
 
+    /// <summary>Stopwatch timestamp of the last frame received (or of the last <see cref="MarkAlive"/>).</summary>
+    protected long LastReceived => Volatile.Read(ref _lastReceived);
+
     /// <summary>Counts a sign of life that did not come as a frame (a UDP pulse answer).</summary>
     protected void MarkAlive(long timestamp) => Volatile.Write(ref _lastReceived, timestamp);
 

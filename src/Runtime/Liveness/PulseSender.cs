@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using ClusterSharing.Protocol;
 
 namespace ClusterSharing.Liveness;
 
@@ -26,10 +27,11 @@ internal sealed class PulseSender : IDisposable
             : null;
 
     /// <summary>
-    /// Reads the leader's answers and, when <paramref name="send"/>, pulses once; true when an answer arrived (a sign
-    /// of life). Never throws: without a responder, TCP heartbeats alone decide.
+    /// Reads the leader's answers and, when <paramref name="send"/>, pulses once; true when an answer for this
+    /// connection carrying the leader's token of the session (<paramref name="tokens"/>) arrived (a sign of life); an
+    /// echo of this side's own pulse is not one. Never throws: without a responder, TCP heartbeats alone decide.
     /// </summary>
-    public bool Exchange(long epoch, bool send)
+    public bool Exchange(long epoch, PulseTokens tokens, bool send)
     {
         bool answered = false;
         try
@@ -37,11 +39,13 @@ internal sealed class PulseSender : IDisposable
             for (int i = 0; i < 64 && _socket.Available > 0; i++)
             {
                 int read = _socket.Receive(_buffer);
-                if (LivenessPulse.TryRead(_buffer.AsSpan(0, read), out _, out _)) answered = true;
+                // Whoever else holds the leader's UDP port (a squatter, or a stopped leader's successor) does not know the token.
+                if (LivenessPulse.TryRead(_buffer.AsSpan(0, read), out _, out int port, out long answer) && port == _connectionPort && answer == tokens.FromLeader)
+                    answered = true;
             }
             if (send)
             {
-                LivenessPulse.Write(_buffer, epoch, _connectionPort);
+                LivenessPulse.Write(_buffer, epoch, _connectionPort, tokens.FromFollower);
                 _socket.Send(_buffer.AsSpan(0, LivenessPulse.Size));
             }
         }

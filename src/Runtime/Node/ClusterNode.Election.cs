@@ -68,8 +68,9 @@ internal sealed partial class ClusterNode
                 }
                 catch (ClusterClientException ex) when (!stop.IsCancellationRequested)
                 {
-                    // A handshake that timed out may be a stopped leader; one that failed authentication is not.
-                    if (ex is not AuthenticationFailedException) election.LeaderUnreachable(leader);
+                    // A handshake that timed out may be a stopped leader; one that failed authentication or was refused
+                    // (MaxFollowers) came from a live leader, which must not be suspected of having gone silent.
+                    if (ex is not (AuthenticationFailedException or LeaderRefusedException)) election.LeaderUnreachable(leader);
                     SetStatus(ex.Message);
                     await DelayAsync(ref retryDelay, stop).ConfigureAwait(false);
                     continue;

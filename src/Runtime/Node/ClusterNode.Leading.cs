@@ -20,6 +20,7 @@ internal sealed partial class ClusterNode
             epoch = term is { Epoch: > 0 } ? term.Epoch : _epoch + 1;
             Interlocked.Exchange(ref _epoch, epoch);
             _isLeader = true;
+            Interlocked.Exchange(ref _leadingTerm, ++_termCount);
             ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _term = term;
             foreach (var channel in _channels.Values) channel.StartLeading(Logger);
@@ -28,6 +29,8 @@ internal sealed partial class ClusterNode
                 _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, Logger)
                 {
                     Certificate = term.Certificate,
+                    ConfirmTerm = ConfirmedEpoch,
+                    Channels = LeaderChannels,
                 };
                 _server.Start();
             }
@@ -37,6 +40,7 @@ internal sealed partial class ClusterNode
         SetStatus(SingleMode ? "single mode: this process holds the real client" : $"this process leads on port {Port}");
         NodeLog.BecameLeader(Logger, Port, epoch);
         RaiseRoleChanged(true, epoch);
+        _ = SettleLeaderWorkAsync();
         return ended;
     }
 
@@ -55,6 +59,7 @@ internal sealed partial class ClusterNode
             if (_disposed || _term != term || !_isLeader) return;
             _term = null;
             _isLeader = false;
+            Interlocked.Exchange(ref _leadingTerm, 0);
             server = _server;
             _server = null;
             ended = _termEnded;
@@ -69,7 +74,9 @@ internal sealed partial class ClusterNode
         {
             try
             {
-                // Channels first: their calls wait for the new leader instead of reaching a closing server.
+                // Leader work first (its token fires now; it is awaited within its grace period), then channels: their
+                // calls wait for the new leader instead of reaching a closing server.
+                await SettleLeaderWorkAsync().ConfigureAwait(false);
                 foreach (var channel in channels) await channel.StopLeadingAsync().ConfigureAwait(false);
                 if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
                 await term.DisposeAsync().ConfigureAwait(false);
@@ -86,6 +93,22 @@ internal sealed partial class ClusterNode
         });
     }
 
+    /// <summary>
+    /// The fencing check before anything runs on this process's real clients: the epoch of its term while it leads under
+    /// a term that is still current (single mode: while it leads), else 0.
+    /// </summary>
+    /// <remarks>
+    /// The epoch is read before the term is confirmed: a term that is lost stops confirming before the node raises its
+    /// epoch to the successor's, so a confirmed call never carries a newer leader's epoch as its fencing token.
+    /// </remarks>
+    internal long ConfirmedEpoch()
+    {
+        if (!_isLeader) return 0;
+        long epoch = Epoch;
+        var term = Volatile.Read(ref _term);
+        return term is null || term.Confirm() ? epoch : 0;
+    }
+
     private long ObserveFollowerEpoch(long followerEpoch)
     {
         long raised;
@@ -99,6 +122,11 @@ internal sealed partial class ClusterNode
         NodeLog.BecameLeader(Logger, Port, raised);
         RaiseRoleChanged(true, raised);
         return raised;
+    }
+
+    private IReadOnlyCollection<ILeaderChannel> LeaderChannels()
+    {
+        lock (_gate) return [.. _channels.Values.Select(c => c.LeaderSide).OfType<ILeaderChannel>()];
     }
 
     private ILeaderChannel? FindLeaderChannel(string name)

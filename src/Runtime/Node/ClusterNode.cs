@@ -34,6 +34,9 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     private long _epoch;
     private readonly byte[]? _secret;
     private volatile bool _isLeader;
+    private readonly List<LeaderWork> _leaderWorks = new();
+    private long _termCount;
+    private long _leadingTerm;
     private volatile string _status = "the election has not started";
 
     /// <param name="options">The node's options (validated here).</param>
@@ -63,6 +66,9 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     public bool IsLeader => _isLeader;
 
     public long Epoch => Interlocked.Read(ref _epoch);
+
+    /// <summary>A number for this process's current leadership term (a new one each time it wins); 0 while it does not lead.</summary>
+    public long LeadingTerm => Interlocked.Read(ref _leadingTerm);
 
     public bool SingleMode => Options.SingleMode;
 
@@ -126,6 +132,33 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         return empty;
     }
 
+    /// <summary>Registers work that runs only while this node leads (see <see cref="LeaderWork"/>); starts it now if it leads.</summary>
+    public LeaderWork AddLeaderWork(Func<CancellationToken, Task> work, LeaderWorkOptions options)
+    {
+        var leaderWork = new LeaderWork(this, work, options);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _leaderWorks.Add(leaderWork);
+        }
+        leaderWork.Kick();
+        return leaderWork;
+    }
+
+    /// <summary>Forgets a registration (the caller stops it).</summary>
+    public void RemoveLeaderWork(LeaderWork work)
+    {
+        lock (_gate) _leaderWorks.Remove(work);
+    }
+
+    /// <summary>Lets every leader work catch up with the term: start on a new one, cancel and await on a lost one.</summary>
+    private Task SettleLeaderWorkAsync()
+    {
+        LeaderWork[] works;
+        lock (_gate) works = [.. _leaderWorks];
+        return works.Length == 0 ? Task.CompletedTask : Task.WhenAll(works.Select(w => w.SettleAsync()));
+    }
+
     /// <summary>Channel names currently open (tests).</summary>
     internal NodeChannel? FindChannel(string name)
     {
@@ -186,10 +219,14 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         LeaderServer? server;
         LeaderConnection? connection;
         ILeadershipTerm? term;
+        LeaderWork[] works;
         lock (_gate)
         {
             if (_disposed) return;
             _disposed = true;
+            Interlocked.Exchange(ref _leadingTerm, 0);
+            works = [.. _leaderWorks];
+            _leaderWorks.Clear();
             channels = [.. _channels.Values];
             _channels.Clear();
             server = _server;
@@ -201,6 +238,8 @@ internal sealed partial class ClusterNode : IAsyncDisposable
             // The term's end is left pending: the loop's wait ends through the stop token, so it cannot start another election.
             _termEnded = null;
         }
+        // Leader work ends first, while the real clients it may use still exist.
+        if (works.Length > 0) await Task.WhenAll(works.Select(w => w.StopAsync())).ConfigureAwait(false);
         _stop.Cancel();
         bool wasLeader = _isLeader;
         _isLeader = false;

@@ -10,6 +10,7 @@ using MessagePack;
 using MessagePack.Formatters;
 using Microsoft.Extensions.Logging;
 using ClusterSharing.Diagnostics;
+using ClusterSharing.Transport;
 
 namespace ClusterSharing.Node;
 
@@ -69,6 +70,8 @@ internal abstract class NodeChannel
 /// </remarks>
 internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where T : class
 {
+    // How often a call made in a process whose term ended re-checks, until the step-down gives it a new route.
+    private static readonly TimeSpan FencedRetryDelay = TimeSpan.FromMilliseconds(10);
     private readonly ClusterNode _node;
     private readonly Func<CancellationToken, ValueTask<T>> _factory;
     private readonly TimeSpan _responseTimeout;
@@ -107,8 +110,11 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
 
     public override ILeaderChannel? LeaderSide => Volatile.Read(ref _leader);
 
-    /// <summary>The real client when this process leads and it exists.</summary>
-    public T? LocalTarget => _route?.Local?.Target;
+    /// <summary>
+    /// The real client when this process leads under a term that is still current and the client exists (fencing: a
+    /// deposed process that resumed gets null, so its proxy's direct calls take the checked path and wait).
+    /// </summary>
+    public T? LocalTarget => _route?.Local is { } local && _node.ConfirmedEpoch() != 0 ? local.Target : null;
 
     /// <summary>How this process's calls reach the real client while it leads (from the first handle's options).</summary>
     public LeaderCallMode LeaderCalls { get; }
@@ -205,22 +211,93 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         if (route?.Connection is { } connection && !method.Idempotent && Readiness.IsReady && !cancellationToken.IsCancellationRequested)
         {
             var timeout = TimeoutOf(method);
-            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, timeout, cancellationToken, out var pending))
+            var retry = NotRunRetry<TArgs, TResult>.Rent(this, route, method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
+            if (connection.TryStartInvoke(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, timeout, retry, cancellationToken, out var pending))
                 return pending;
         }
-        return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, cancellationToken);
+        return InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, 0, cancellationToken);
+    }
+
+    /// <summary>
+    /// What a fast-path call needs to run again if a deposed leader refuses it unrun (fencing): it then waits for the
+    /// next leader and runs there, within the call's own timeout. Pooled, so the fast path stays allocation-free.
+    /// </summary>
+    private sealed class NotRunRetry<TArgs, TResult> : INotRunRetry<TResult>
+    {
+        private static readonly BoundedPool<NotRunRetry<TArgs, TResult>> Pool = new(1024);
+        private NodeChannel<T>? _channel;
+        private Route? _route;
+        private ClusterMethod? _method;
+        private TArgs _arguments = default!;
+        private IMessagePackFormatter<TArgs>? _argumentsFormatter;
+        private IMessagePackFormatter<TResult>? _resultFormatter;
+        private long _started;
+        private CancellationToken _cancellationToken;
+
+        public static NotRunRetry<TArgs, TResult> Rent(NodeChannel<T> channel, Route route, ClusterMethod method, in TArgs arguments,
+            IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, CancellationToken cancellationToken)
+        {
+            if (!Pool.TryRent(out var retry)) retry = new NotRunRetry<TArgs, TResult>();
+            retry._channel = channel;
+            retry._route = route;
+            retry._method = method;
+            retry._arguments = arguments;
+            retry._argumentsFormatter = argumentsFormatter;
+            retry._resultFormatter = resultFormatter;
+            retry._started = Stopwatch.GetTimestamp();
+            retry._cancellationToken = cancellationToken;
+            return retry;
+        }
+
+        public void Release()
+        {
+            _channel = null;
+            _route = null;
+            _method = null;
+            _arguments = default!;
+            _argumentsFormatter = null;
+            _resultFormatter = null;
+            _cancellationToken = default;
+            Pool.TryReturn(this);
+        }
+
+        public void Retry(PendingCall<TResult> call)
+        {
+            var (channel, route, method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken) =
+                (_channel!, _route!, _method!, _arguments, _argumentsFormatter!, _resultFormatter, _started, _cancellationToken);
+            Release();
+            _ = RunAsync(call, channel, route, method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken);
+        }
+
+        private static async Task RunAsync(PendingCall<TResult> call, NodeChannel<T> channel, Route route, ClusterMethod method, TArgs arguments,
+            IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, long started, CancellationToken cancellationToken)
+        {
+            // The refusing leader closes the connection; detach now so the retry waits for the next leader.
+            if (channel._route == route) channel.DetachRemote(route.Connection!);
+            TResult result;
+            try
+            {
+                result = await channel.InvokeCoreAsync(method, arguments, argumentsFormatter, resultFormatter, started, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                call.FailRetried(ex);
+                return;
+            }
+            call.CompleteRetried(result);
+        }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask InvokeAsync<TArgs>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter, CancellationToken cancellationToken) =>
-        await InvokeCoreAsync<TArgs, object?>(method, arguments, argumentsFormatter, null, cancellationToken).ConfigureAwait(false);
+        await InvokeCoreAsync<TArgs, object?>(method, arguments, argumentsFormatter, null, 0, cancellationToken).ConfigureAwait(false);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<TResult> InvokeCoreAsync<TArgs, TResult>(ClusterMethod method, TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, CancellationToken cancellationToken)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, long started, CancellationToken cancellationToken)
     {
         var timeout = TimeoutOf(method);
-        long started = Stopwatch.GetTimestamp();
+        if (started == 0) started = Stopwatch.GetTimestamp();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -233,7 +310,16 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
                 continue;
             }
             if (route.Local is { } leader)
-                return await InvokeLocalAsync(leader, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, cancellationToken).ConfigureAwait(false);
+            {
+                long fence = _node.ConfirmedEpoch();
+                if (fence == 0)
+                {
+                    // This process's term ended (it was stopped and deposed): run nothing; the step-down detaches this route.
+                    await Task.Delay(FencedRetryDelay, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                return await InvokeLocalAsync(leader, method, arguments, argumentsFormatter, resultFormatter, timeout, remaining, fence, cancellationToken).ConfigureAwait(false);
+            }
             try
             {
                 return await route.Connection!.InvokeAsync(route.ChannelId, method, arguments, argumentsFormatter, resultFormatter, SerializerOptions, timeout, remaining, cancellationToken).ConfigureAwait(false);
@@ -277,7 +363,8 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
     }
 
     private async ValueTask<TResult> InvokeLocalAsync<TArgs, TResult>(LeaderChannel<T> leader, ClusterMethod method, TArgs arguments,
-        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining, CancellationToken cancellationToken)
+        IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult>? resultFormatter, TimeSpan timeout, TimeSpan remaining, long fence,
+        CancellationToken cancellationToken)
     {
         bool sameAsFollowers = LeaderCalls == LeaderCallMode.SameAsFollowers;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -285,8 +372,17 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         var telemetry = CallTelemetry.StartLocal(method.Name);
         try
         {
-            var result = await leader.InvokeLocalAsync(method, arguments, argumentsFormatter, resultFormatter, deadline.Token)
-                .AsTask().WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
+            ValueTask<TResult> call;
+            long outerFence = FencingScope.Enter(fence);
+            try
+            {
+                call = leader.InvokeLocalAsync(method, arguments, argumentsFormatter, resultFormatter, deadline.Token);
+            }
+            finally
+            {
+                FencingScope.Exit(outerFence);
+            }
+            var result = await call.AsTask().WaitAsync(remaining, cancellationToken).ConfigureAwait(false);
             telemetry.End(null);
             return result;
         }
@@ -338,7 +434,13 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
                 }
                 if (route.Local is { } leader)
                 {
-                    await InvokeLocalAsync<TArgs, object?>(leader, method, arguments, argumentsFormatter, null, timeout, remaining, CancellationToken.None).ConfigureAwait(false);
+                    long fence = _node.ConfirmedEpoch();
+                    if (fence == 0)
+                    {
+                        await Task.Delay(FencedRetryDelay).ConfigureAwait(false);
+                        continue;
+                    }
+                    await InvokeLocalAsync<TArgs, object?>(leader, method, arguments, argumentsFormatter, null, timeout, remaining, fence, CancellationToken.None).ConfigureAwait(false);
                     return;
                 }
                 if (route.Connection!.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter, SerializerOptions)) return;
@@ -377,7 +479,25 @@ internal sealed class NodeChannel<T> : NodeChannel, ISubscriptionReceiver where 
         }
     }
 
-    void ISubscriptionReceiver.OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header) => _subscriptions.OnRemote(frame, header);
+    void ISubscriptionReceiver.OnSubscriptionFrame(in Frame frame, in SubscribeResultHeader header)
+    {
+        // A value's receipt, linked to the leader's fan-out span; it covers handing the value to this process's listeners' queue.
+        var span = header.Kind == SubscriptionEventKind.Value && ClusterClientTracing.Source.HasListeners()
+            ? ClusterClientTracing.StartLinkedConsumer(MethodName(header.MethodId), ClusterClientTracing.FollowerRole, ClusterClientTracing.DeliverOperation,
+                header.TraceParent, header.TraceState)
+            : null;
+        _subscriptions.OnRemote(frame, header);
+        ClusterClientTracing.Stop(span);
+    }
+
+    private string MethodName(uint methodId)
+    {
+        foreach (var method in Contract.Methods)
+        {
+            if (method.Id == methodId) return method.Name;
+        }
+        return $"0x{methodId:x8}";
+    }
 
     /// <summary>Where calls go right now: the local leader channel or a leader connection.</summary>
     internal sealed record Route(LeaderChannel<T>? Local, LeaderConnection? Connection, int ChannelId);

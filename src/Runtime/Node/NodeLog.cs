@@ -37,4 +37,16 @@ internal static partial class NodeLog
 
     [LoggerMessage(1021, LogLevel.Debug, "Channel '{Channel}': more than {Max} distinct live publications; the oldest is no longer replayed after a failover")]
     public static partial void PublicationForgotten(ILogger logger, string channel, int max);
+
+    [LoggerMessage(1030, LogLevel.Error, "Leader work '{Name}' failed; {Next}")]
+    public static partial void LeaderWorkFailed(ILogger logger, string name, string next, Exception exception);
+
+    [LoggerMessage(1031, LogLevel.Warning, "Leader work '{Name}' still runs {GraceSeconds} s after leadership ended (its token was cancelled); no new run starts until it returns")]
+    public static partial void LeaderWorkIgnoresCancellation(ILogger logger, string name, double graceSeconds);
+
+    [LoggerMessage(1032, LogLevel.Information, "Leader work '{Name}' started (epoch {Epoch})")]
+    public static partial void LeaderWorkStarted(ILogger logger, string name, long epoch);
+
+    [LoggerMessage(1033, LogLevel.Debug, "Leader work '{Name}' ended ({How})")]
+    public static partial void LeaderWorkStopped(ILogger logger, string name, string how);
 }

@@ -51,6 +51,18 @@ internal static class HeaderFields
         return null;
     }
 
+    /// <summary>
+    /// Two optional trailing fields, traceparent and tracestate. Trace context is advisory: anything but a well-formed
+    /// traceparent (55 characters) and a tracestate of at most 512 characters (the W3C limits) counts as absent, never
+    /// as a malformed packet.
+    /// </summary>
+    public static (string? TraceParent, string? TraceState) ReadTraceContext(ref MessagePackReader reader)
+    {
+        string? traceParent = ReadOptionalString(ref reader);
+        string? traceState = ReadOptionalString(ref reader);
+        return traceParent is { Length: 55 } ? (traceParent, traceState is { Length: <= 512 } ? traceState : null) : (null, null);
+    }
+
     public static string ReadRequiredString(ref MessagePackReader reader, string header, string field) =>
         reader.ReadString() ?? throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject,
             $"The {field} field of a {header} header object is nil; a string is required.");

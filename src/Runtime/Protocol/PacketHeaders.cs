@@ -120,12 +120,9 @@ public readonly record struct CallHeader(long Epoch, int ChannelId, uint MethodI
             HeaderFields.SkipExtra(ref reader, count, 3);
             return header;
         }
-        // Trace context is advisory: anything but a well-formed traceparent (55 characters) and a tracestate of at most
-        // 512 characters (the W3C limits) counts as absent, never as a malformed packet.
-        string? traceParent = HeaderFields.ReadOptionalString(ref reader);
-        string? traceState = HeaderFields.ReadOptionalString(ref reader);
+        var (traceParent, traceState) = HeaderFields.ReadTraceContext(ref reader);
         HeaderFields.SkipExtra(ref reader, count, 5);
-        return traceParent is { Length: 55 } ? header with { TraceParent = traceParent, TraceState = traceState is { Length: <= 512 } ? traceState : null } : header;
+        return header with { TraceParent = traceParent, TraceState = traceState };
     }
 }
 
@@ -216,14 +213,19 @@ public enum SubscriptionEventKind : byte
 }
 
 /// <summary>
-/// Header object of <see cref="PacketType.SubscribeResult"/>: <c>[epoch, channelId, methodId, subscriptionId, kind]</c>.
+/// Header object of <see cref="PacketType.SubscribeResult"/>: <c>[epoch, channelId, methodId, subscriptionId, kind]</c>, or
+/// <c>[epoch, channelId, methodId, subscriptionId, kind, traceparent, tracestate]</c> when the leader's fan-out span is
+/// sampled (absent or nil: no trace context).
 /// </summary>
 /// <param name="Epoch">The leader's epoch.</param>
 /// <param name="ChannelId">The channel of the subscription.</param>
 /// <param name="MethodId">The subscribe member's id.</param>
 /// <param name="SubscriptionId">The follower's id from <see cref="SubscriptionHeader.SubscriptionId"/>.</param>
 /// <param name="Kind">Whether the body is a value, nothing (completed) or an error.</param>
-public readonly record struct SubscribeResultHeader(long Epoch, int ChannelId, uint MethodId, long SubscriptionId, SubscriptionEventKind Kind)
+/// <param name="TraceParent">The W3C traceparent of the leader's fan-out span, or null.</param>
+/// <param name="TraceState">The W3C tracestate of that span, or null.</param>
+public readonly record struct SubscribeResultHeader(long Epoch, int ChannelId, uint MethodId, long SubscriptionId, SubscriptionEventKind Kind,
+    string? TraceParent = null, string? TraceState = null)
     : IPacketHeader<SubscribeResultHeader>
 {
     /// <inheritdoc/>
@@ -232,12 +234,15 @@ public readonly record struct SubscribeResultHeader(long Epoch, int ChannelId, u
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)
     {
-        writer.WriteArrayHeader(5);
+        writer.WriteArrayHeader(TraceParent is null ? 5 : 7);
         writer.Write(Epoch);
         writer.Write(ChannelId);
         writer.Write(MethodId);
         writer.Write(SubscriptionId);
         writer.Write((byte)Kind);
+        if (TraceParent is null) return;
+        writer.Write(TraceParent);
+        writer.Write(TraceState);
     }
 
     /// <inheritdoc/>
@@ -246,20 +251,28 @@ public readonly record struct SubscribeResultHeader(long Epoch, int ChannelId, u
         int count = HeaderFields.ReadArray(ref reader, 5, nameof(PacketType.SubscribeResult));
         var header = new SubscribeResultHeader(reader.ReadInt64(), reader.ReadInt32(), reader.ReadUInt32(), reader.ReadInt64(),
             HeaderFields.ReadEnum<SubscriptionEventKind>(ref reader, (byte)SubscriptionEventKind.Faulted, nameof(PacketType.SubscribeResult), "kind"));
-        HeaderFields.SkipExtra(ref reader, count, 5);
-        return header;
+        if (count < 7)
+        {
+            HeaderFields.SkipExtra(ref reader, count, 5);
+            return header;
+        }
+        // Advisory, as in CallHeader: a malformed context counts as absent.
+        var (traceParent, traceState) = HeaderFields.ReadTraceContext(ref reader);
+        HeaderFields.SkipExtra(ref reader, count, 7);
+        return header with { TraceParent = traceParent, TraceState = traceState };
     }
 }
 
 /// <summary>
-/// Header object of <see cref="PacketType.Cancel"/> and <see cref="PacketType.SubscribeResultAck"/>: <c>[epoch]</c>.
-/// The frame's request id names the invoke to cancel or the value acknowledged.
+/// Header object of <see cref="PacketType.Cancel"/>, <see cref="PacketType.SubscribeResultAck"/>, <see cref="PacketType.Inspect"/>
+/// and <see cref="PacketType.InspectResult"/>: <c>[epoch]</c>. The frame's request id names the invoke to cancel, the value
+/// acknowledged or the inspect request answered.
 /// </summary>
 /// <param name="Epoch">The leader epoch the sender believes in.</param>
 public readonly record struct EpochHeader(long Epoch) : IPacketHeader<EpochHeader>
 {
     /// <inheritdoc/>
-    public static bool IsHeaderOf(PacketType type) => type is PacketType.Cancel or PacketType.SubscribeResultAck;
+    public static bool IsHeaderOf(PacketType type) => type is PacketType.Cancel or PacketType.SubscribeResultAck or PacketType.Inspect or PacketType.InspectResult;
 
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)

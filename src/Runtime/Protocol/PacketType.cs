@@ -53,6 +53,15 @@ public enum PacketType : byte
 
     /// <summary>Follower → leader: the proof for an <see cref="AuthChallenge"/>. Header: <see cref="AuthHeader"/>.</summary>
     AuthResponse = 16,
+
+    /// <summary>
+    /// Inspector → leader, after authentication: asks for the leader's view of the cluster (the <c>cluster-client status</c>
+    /// tool). Header: <see cref="EpochHeader"/>. Before authentication it closes the connection like any other packet.
+    /// </summary>
+    Inspect = 17,
+
+    /// <summary>Leader → inspector: answer to <see cref="Inspect"/>. Header: <see cref="EpochHeader"/>; body: the report (<c>InspectReport</c>).</summary>
+    InspectResult = 18,
 }
 
 /// <summary>Per-frame flags, carried in reserved byte 1 of the frame header (protocol version 2).</summary>
@@ -73,7 +82,7 @@ public enum PacketFlags : byte
 public static class PacketTypes
 {
     /// <summary>The highest defined <see cref="PacketType"/> value.</summary>
-    public const PacketType MaxValue = PacketType.AuthResponse;
+    public const PacketType MaxValue = PacketType.InspectResult;
 
     /// <summary>Every bit a version 2 peer may set in <see cref="PacketFlags"/>.</summary>
     public const PacketFlags KnownFlags = PacketFlags.Idempotent | PacketFlags.Broadcast;
@@ -84,8 +93,9 @@ public static class PacketTypes
     /// <summary>
     /// True for types that answer a request and so carry the response flag (1) in byte 1 of the frame header:
     /// <see cref="PacketType.RegisterChannelResult"/>, <see cref="PacketType.InvokeResult"/>,
-    /// <see cref="PacketType.SubscribeResultAck"/>, <see cref="PacketType.HeartbeatResponse"/> and <see cref="PacketType.AuthResponse"/>.
+    /// <see cref="PacketType.SubscribeResultAck"/>, <see cref="PacketType.HeartbeatResponse"/>, <see cref="PacketType.AuthResponse"/>
+    /// and <see cref="PacketType.InspectResult"/>.
     /// </summary>
     public static bool IsResponse(PacketType type) => type is PacketType.RegisterChannelResult or PacketType.InvokeResult
-        or PacketType.SubscribeResultAck or PacketType.HeartbeatResponse or PacketType.AuthResponse;
+        or PacketType.SubscribeResultAck or PacketType.HeartbeatResponse or PacketType.AuthResponse or PacketType.InspectResult;
 }

@@ -21,6 +21,18 @@ public sealed class RemoteError : IMessagePackFormatter<Exception>
     /// <summary>Writes the exception type only (<see cref="RemoteErrorDetail.TypeOnly"/>).</summary>
     public static RemoteError TypeOnly { get; } = new(RemoteErrorDetail.TypeOnly);
 
+    /// <summary>
+    /// The code of an invoke a deposed leader refused before running it (fencing): the follower reports it as
+    /// <see cref="LeaderLostException"/> with <see cref="LeaderLostException.RequestSent"/> false, so it is retried on the new leader.
+    /// </summary>
+    public const string NotRunCode = "ClusterClient.NotRun";
+
+    /// <summary>The type name a fencing refusal carries with <see cref="NotRunCode"/>.</summary>
+    public static string NotRunType => typeof(LeaderLostException).FullName!;
+
+    /// <summary>True for a fencing refusal (type and code both match, so an application error that merely reuses the code is not retried).</summary>
+    public static bool IsNotRun(ClusterClientException error) => error is ClusterRemoteException { Code: NotRunCode } remote && remote.RemoteType == NotRunType;
+
     /// <summary>The message sent in place of a withheld one.</summary>
     public const string WithheldMessage = "(the leader withholds error messages: its ClusterClientOptions.RemoteErrorDetail is TypeOnly; see its log)";
 

@@ -38,7 +38,7 @@ public sealed partial class FrameConnection : IAsyncDisposable
     private readonly FrameConnectionOptions _options;
     private readonly ProtocolLimits _limits;
     private ProtocolLimits _receiveLimits;
-    private long _budgetHeld; // read loop only
+    private long _budgetHeld; // written by the read loop only
     private readonly PeerIdentity? _unixPeer;
     private readonly string _name;
     private readonly object _sendLock = new();
@@ -158,6 +158,9 @@ public sealed partial class FrameConnection : IAsyncDisposable
     /// up by address while the peer's socket exists (loopback TCP).
     /// </summary>
     internal PeerIdentity? Peer => _unixPeer ?? PeerIdentity.OfTcp(RemoteEndPoint, LocalEndPoint);
+
+    /// <summary>Bytes of an incomplete frame buffered right now (counted only with a <see cref="FrameConnectionOptions.ReceiveBudget"/>).</summary>
+    internal long IncompleteFrameBytes => Volatile.Read(ref _budgetHeld);
 
     /// <summary>Completes once the connection is closed, with the first reason it closed for. Never faults.</summary>
     public Task<ConnectionCloseInfo> Closed => _closed.Task;

@@ -232,9 +232,7 @@ public sealed class LimitsTests
     internal sealed class RawFollower : IAsyncDisposable
     {
         private readonly Channel<(PacketType Type, long RequestId, string Text)> _frames = Channel.CreateUnbounded<(PacketType, long, string)>();
-        private byte[]? _secret;
-        private int _port;
-        private byte[] _nonces = [];
+        private FollowerHandshake? _handshake;
 
         private RawFollower(FrameConnection connection) => Connection = connection;
 
@@ -247,7 +245,7 @@ public sealed class LimitsTests
         /// <summary>Connects, authenticates with <paramref name="secret"/> (none: an open leader) and registers <paramref name="channel"/>.</summary>
         public static async Task<RawFollower> ConnectAndRegisterAsync(int port, string channel, byte[]? secret)
         {
-            var raw = new RawFollower(await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port))) { _secret = secret, _port = port };
+            var raw = new RawFollower(await FrameConnection.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port))) { _handshake = secret is null ? null : new FollowerHandshake(secret, port) };
             _ = raw.Connection.RunAsync(raw.OnFrame).ContinueWith(_ => raw._frames.Writer.TryComplete(), TaskScheduler.Default);
             if (secret is not null)
             {
@@ -282,11 +280,10 @@ public sealed class LimitsTests
                     id = result.SubscriptionId;
                     text = result.Kind == SubscriptionEventKind.Faulted ? ReadError(frame) : result.Kind.ToString();
                     break;
-                case PacketType.AuthChallenge when _nonces.Length == 0 && _secret is not null:
-                    byte[] leaderNonce = frame.ReadHeader<AuthHeader>().Data;
-                    byte[] ownNonce = AuthProof.NewNonce();
-                    _nonces = [.. leaderNonce, .. ownNonce];
-                    Connection.Send(PacketType.AuthResponse, frame.RequestId, new AuthHeader(0, [.. ownNonce, .. AuthProof.FollowerProof(_secret, _port, leaderNonce, ownNonce)]));
+                case PacketType.AuthChallenge when _handshake is not null:
+                    // The real follower half of the handshake: share, then (after the leader's proof) this side's proof.
+                    if (_handshake.OnChallenge(frame.ReadHeader<AuthHeader>().Data) is { } answer)
+                        Connection.Send(PacketType.AuthResponse, frame.RequestId, new AuthHeader(0, answer));
                     return default;
                 case PacketType.Heartbeat:
                     // Stay alive for the leader's eviction check.

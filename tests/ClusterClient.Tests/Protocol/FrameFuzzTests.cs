@@ -89,7 +89,7 @@ public class FrameFuzzTests(ITestOutputHelper output)
                 case PacketType.SubscribeResult:
                     if (frame.ReadHeader<SubscribeResultHeader>().Kind == SubscriptionEventKind.Faulted) ReadError(frame);
                     break;
-                case PacketType.Cancel or PacketType.SubscribeResultAck: frame.ReadHeader<EpochHeader>(); break;
+                case PacketType.Cancel or PacketType.SubscribeResultAck or PacketType.Inspect or PacketType.InspectResult: frame.ReadHeader<EpochHeader>(); break;
                 case PacketType.Heartbeat or PacketType.HeartbeatResponse: frame.ReadHeader<HeartbeatHeader>(); break;
                 case PacketType.Goodbye: frame.ReadHeader<GoodbyeHeader>(); break;
                 case PacketType.AuthChallenge or PacketType.AuthResponse: frame.ReadHeader<AuthHeader>(); break;

@@ -22,46 +22,104 @@ public sealed class HandshakeTests
 
     private static Frame Hello(long knownEpoch) => FrameOf(PacketType.Heartbeat, 1, new HeartbeatHeader(knownEpoch, 0));
 
+    private static Frame Response(byte[] data) => FrameOf(PacketType.AuthResponse, 1, new AuthHeader(0, data));
+
     [Fact]
-    public void Halves_with_the_same_secret_prove_themselves_to_each_other()
+    public void Halves_with_the_same_secret_prove_themselves_to_each_other_the_leader_first()
     {
         var leader = new LeaderHandshake(Secret, Port);
         var follower = new FollowerHandshake(Secret, Port);
         Assert.False(leader.IsAuthenticated);
 
-        Assert.Equal(LeaderHandshakeStep.Challenge, leader.Receive(Hello(7), out var nonce, out _));
+        Assert.Equal(LeaderHandshakeStep.Challenge, leader.Receive(Hello(7), out var leaderShare, out _));
         Assert.Equal(7, leader.HelloEpoch);
-        var response = follower.OnChallenge(nonce!);
-        Assert.NotNull(response);
+        Assert.Equal(AuthProof.ShareLength, leaderShare!.Length);
+        var followerShare = follower.OnChallenge(leaderShare);
+        Assert.Equal(AuthProof.ShareLength, followerShare!.Length);
 
-        Assert.Equal(LeaderHandshakeStep.Authenticated, leader.Receive(FrameOf(PacketType.AuthResponse, 1, new AuthHeader(0, response!)), out var proof, out _));
-        Assert.True(leader.IsAuthenticated);
-        Assert.Null(follower.OnChallenge(proof!));
+        Assert.Equal(LeaderHandshakeStep.Challenge, leader.Receive(Response(followerShare), out var leaderProof, out _));
+        Assert.False(leader.IsAuthenticated);
+        var followerProof = follower.OnChallenge(leaderProof!);
+        Assert.Equal(AuthProof.ProofLength, followerProof!.Length);
         Assert.Null(follower.Failure);
+
+        Assert.Equal(LeaderHandshakeStep.Authenticated, leader.Receive(Response(followerProof), out _, out _));
+        Assert.True(leader.IsAuthenticated);
         Assert.True(follower.TryComplete("127.0.0.1"));
+        // Both ends derive the same pulse tokens from the session, one a direction.
+        Assert.Equal(leader.PulseTokens, follower.PulseTokens);
+        Assert.NotEqual(0, leader.PulseTokens.FromFollower);
+        Assert.NotEqual(leader.PulseTokens.FromFollower, leader.PulseTokens.FromLeader);
     }
 
     [Fact]
-    public void The_leader_half_rejects_a_follower_with_another_secret()
+    public void A_follower_sends_no_proof_to_a_leader_that_cannot_prove_the_secret()
+    {
+        // Finding 10: a squatter (here: a leader with another secret) gets the follower's share, a random group element,
+        // and nothing it could test a guess against offline.
+        var squatter = new LeaderHandshake(OtherSecret, Port);
+        var follower = new FollowerHandshake(Secret, Port, () => "uid 1001 (mallory)");
+        squatter.Receive(Hello(1), out var share, out _);
+        var followerShare = follower.OnChallenge(share!)!;
+        squatter.Receive(Response(followerShare), out var forgedProof, out _);
+
+        Assert.Null(follower.OnChallenge(forgedProof!));
+        Assert.Contains("could not prove it knows this process's secret", follower.Failure);
+        Assert.Contains("was sent no proof", follower.Failure);
+        Assert.Contains("uid 1001 (mallory)", follower.Failure);
+        Assert.Contains($"port {Port}", follower.Failure);
+        Assert.False(follower.TryComplete("127.0.0.1"));
+    }
+
+    [Fact]
+    public void Shares_are_fresh_so_two_sessions_with_one_secret_differ()
+    {
+        var first = new LeaderHandshake(Secret, Port);
+        var second = new LeaderHandshake(Secret, Port);
+        first.Receive(Hello(1), out var a, out _);
+        second.Receive(Hello(1), out var b, out _);
+        Assert.NotEqual(a, b);
+    }
+
+    [Fact]
+    public void The_leader_half_rejects_a_follower_whose_proof_does_not_match()
     {
         var leader = new LeaderHandshake(Secret, Port);
-        var follower = new FollowerHandshake(OtherSecret, Port);
-        leader.Receive(Hello(1), out var nonce, out _);
-        var response = follower.OnChallenge(nonce!)!;
+        var follower = new FollowerHandshake(Secret, Port);
+        leader.Receive(Hello(1), out var share, out _);
+        leader.Receive(Response(follower.OnChallenge(share!)!), out _, out _);
 
-        Assert.Equal(LeaderHandshakeStep.Reject, leader.Receive(FrameOf(PacketType.AuthResponse, 1, new AuthHeader(0, response)), out _, out var rejection));
+        Assert.Equal(LeaderHandshakeStep.Reject, leader.Receive(Response(new byte[AuthProof.ProofLength]), out _, out var rejection));
         Assert.Contains("different secrets", rejection);
         Assert.False(leader.IsAuthenticated);
     }
 
-    [Fact]
-    public void The_follower_half_refuses_a_leader_whose_proof_does_not_match()
+    [Theory]
+    [InlineData("zero")]
+    [InlineData("one")]
+    [InlineData("at least p")]
+    public void Shares_outside_the_group_are_refused(string kind)
     {
-        var follower = new FollowerHandshake(Secret, Port);
-        follower.OnChallenge(new byte[AuthProof.NonceLength]);
+        var share = new byte[AuthProof.ShareLength];
+        if (kind == "one") share[^1] = 1;
+        if (kind == "at least p") Array.Fill(share, (byte)0xFF);
+        var leader = new LeaderHandshake(Secret, Port);
+        leader.Receive(Hello(1), out _, out _);
+        Assert.Equal(LeaderHandshakeStep.Reject, leader.Receive(Response(share), out _, out var rejection));
+        Assert.Contains("not a valid group element", rejection);
 
-        Assert.Null(follower.OnChallenge(new byte[AuthProof.ProofLength]));
-        Assert.Contains("could not prove it knows this process's secret", follower.Failure);
+        var follower = new FollowerHandshake(Secret, Port);
+        Assert.Null(follower.OnChallenge(share));
+        Assert.Contains("invalid key-exchange share", follower.Failure);
+    }
+
+    [Fact]
+    public void A_share_of_the_wrong_length_is_refused()
+    {
+        var leader = new LeaderHandshake(Secret, Port);
+        leader.Receive(Hello(1), out _, out _);
+        Assert.Equal(LeaderHandshakeStep.Reject, leader.Receive(Response(new byte[64]), out _, out var rejection));
+        Assert.Contains("64 bytes instead of 256", rejection);
     }
 
     [Fact]
@@ -69,7 +127,7 @@ public sealed class HandshakeTests
     {
         var follower = new FollowerHandshake(null, Port);
 
-        Assert.Null(follower.OnChallenge(new byte[AuthProof.NonceLength]));
+        Assert.Null(follower.OnChallenge(new byte[AuthProof.ShareLength]));
         Assert.Contains("requires a shared secret and this process has none", follower.Failure);
     }
 
@@ -83,10 +141,24 @@ public sealed class HandshakeTests
     }
 
     [Fact]
-    public void A_goodbye_right_after_the_proof_reads_as_a_rejected_proof()
+    public void An_old_style_32_byte_challenge_is_answered_with_nothing()
     {
+        // The handshake before the leader proved first: the follower would have sent a proof right away.
+        var follower = new FollowerHandshake(Secret, Port, () => "uid 1001 (mallory)");
+
+        Assert.Null(follower.OnChallenge(new byte[32]));
+        Assert.Contains("32-byte challenge", follower.Failure);
+        Assert.Contains("uid 1001 (mallory)", follower.Failure);
+    }
+
+    [Fact]
+    public void A_goodbye_after_the_followers_proof_reads_as_a_rejected_proof()
+    {
+        var leader = new LeaderHandshake(Secret, Port);
         var follower = new FollowerHandshake(Secret, Port);
-        follower.OnChallenge(new byte[AuthProof.NonceLength]);
+        leader.Receive(Hello(1), out var share, out _);
+        leader.Receive(Response(follower.OnChallenge(share!)!), out var proof, out _);
+        follower.OnChallenge(proof!);
 
         follower.OnGoodbye("authentication failed: its proof does not match");
         Assert.Contains("rejected this process's proof", follower.Failure);

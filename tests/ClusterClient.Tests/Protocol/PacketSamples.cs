@@ -97,6 +97,11 @@ internal static class PacketSamples
                 equal: (a, b) => a.Epoch == b.Epoch && a.Data.AsSpan().SequenceEqual(b.Data)),
             Make(PacketType.AuthResponse, 12, new AuthHeader(epoch, Enumerable.Range(0, 32).Select(i => (byte)(255 - i)).ToArray()), [],
                 equal: (a, b) => a.Epoch == b.Epoch && a.Data.AsSpan().SequenceEqual(b.Data)),
+            Make(PacketType.Inspect, 13, new EpochHeader(epoch), []),
+            Make(PacketType.InspectResult, 13, new EpochHeader(epoch), InspectReport.Write(new ClusterStatus(4711, 7777, epoch,
+                DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000), "127.0.0.1:7777",
+                [new FollowerStatus("127.0.0.1:50000", 4712, 1000, ["Demo.IRegistryClient"], 5, 1, TimeSpan.FromSeconds(3))],
+                [new ChannelStatus("Demo.IRegistryClient", true, [new SubscriptionStatus("Subscribe", "\"service-a\"", 1)])]))),
         ];
     }
 

@@ -124,6 +124,9 @@ internal sealed unsafe class LeaderLease : IDisposable
 
     private ref int IntField(int offset) => ref *(int*)(_base + offset);
 
+    /// <summary>The lease word alone (epoch and last renewal): one read of shared memory, no system call.</summary>
+    public long ReadWord() => Volatile.Read(ref Field(8));
+
     /// <summary>A consistent snapshot; <see cref="LeaseState.Kind"/> is None while the holder of the current epoch has not published.</summary>
     public LeaseState Read()
     {

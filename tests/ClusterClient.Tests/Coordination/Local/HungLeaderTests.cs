@@ -122,4 +122,25 @@ public sealed class HungLeaderTests
         Assert.True(firstTerm.IsCancellationRequested);
         Assert.Equal(leader.IsLeader, leaderNode.IsLeader);
     }
+
+    [Fact]
+    public async Task The_fencing_check_fails_at_once_when_the_lease_moved_on_even_before_the_monitor_notices()
+    {
+        await using var cluster = new TestCluster();
+        var (leaderNode, leader) = cluster.Start(configure: o => o.HeartbeatInterval = TimeSpan.FromMilliseconds(200));
+        await leader.ReadyAsync();
+        Assert.Equal(1, leaderNode.ConfirmedEpoch());
+
+        using var lease = LeaderLease.TryOpen(cluster.StateDirectory, cluster.Port, NullLogger.Instance)!;
+        long stolen = 0;
+        for (int attempt = 0; attempt < 1000 && stolen == 0; attempt++)
+        {
+            if (!lease.TryAcquire(lease.Read().Word, out stolen)) stolen = 0;
+        }
+        Assert.NotEqual(0, stolen);
+        // The very next dispatch is refused: the check reads the lease word, it does not wait for the next renewal.
+        Assert.Equal(0, leaderNode.ConfirmedEpoch());
+        Assert.Null(((ClusterSharing.Node.NodeChannel<ICalculator>)leaderNode.FindChannel(leader.Name)!).LocalTarget);
+        await TestCluster.WaitUntilAsync(() => leader.LeadershipLost.IsCancellationRequested, "the deposed leader to step down");
+    }
 }
