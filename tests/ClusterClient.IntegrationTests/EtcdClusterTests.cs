@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using ClusterSharing.EngineTests.Coordination.Etcd;
 using Xunit.Abstractions;
@@ -12,9 +11,8 @@ namespace ClusterSharing.IntegrationTests;
 /// </summary>
 public sealed class EtcdClusterTests(ITestOutputHelper output)
 {
-    private const int TtlSeconds = 3;
-    private const string Secret = "cluster secret shared by every machine";
-    private static readonly string[] Machines = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    private const int TtlSeconds = EtcdMachines.TtlSeconds;
+    private static readonly string[] Machines = EtcdMachines.Addresses;
 
     [Fact]
     public async Task Three_machines_elect_one_leader_and_every_machine_invokes_it_over_TLS()
@@ -100,16 +98,26 @@ public sealed class EtcdClusterTests(ITestOutputHelper output)
         Assert.Contains(etcd.ClientUrl, failed.GetRawText());
     }
 
-    private static string[] CommonArguments(EtcdServer etcd) =>
-    [
-        "--etcd", etcd.ClientUrl, "--etcd-ttl", TtlSeconds.ToString(CultureInfo.InvariantCulture), "--cluster", "tests",
-        "--secret", Secret, "--max-wait-ms", "30000", "--response-timeout-ms", "30000",
-    ];
-
-    private static async Task<(HostProcess Host, JsonElement Ready)[]> StartMachinesAsync(HostCluster cluster, string[] addresses)
+    [Fact]
+    public async Task A_machine_on_a_fourth_address_joining_late_finds_the_leader_and_invokes()
     {
-        var hosts = addresses.Select(a => cluster.Start("--bind", a)).ToArray();
-        var ready = await Task.WhenAll(hosts.Select(HostCluster.WaitReadyAsync));
-        return hosts.Zip(ready).ToArray();
+        await using var etcd = await EtcdServer.StartAsync();
+        await using var cluster = new HostCluster(CommonArguments(etcd));
+        var (leader, _) = await EtcdMachines.StartThreeAsync(cluster);
+        long epoch = Replies.Value(await leader.RequestAsync("status")).GetProperty("epoch").GetInt64();
+
+        var late = cluster.Start("--bind", EtcdMachines.LateMachine);
+        var ready = await HostCluster.WaitReadyAsync(late);
+
+        Assert.False(ready.GetProperty("leader").GetBoolean(), $"The late machine took over a led cluster.\n{cluster.DescribeAll()}");
+        Assert.Equal(leader.Pid, Replies.Value(await late.RequestAsync("pid")).GetInt32());
+        Assert.Equal(42, Replies.Value(await late.RequestAsync("add 40 2")).GetInt32());
+        Assert.Equal(epoch, Replies.Value(await late.RequestAsync("status")).GetProperty("epoch").GetInt64());
+        Assert.Empty(late.Events("factory"));
     }
+
+    private static string[] CommonArguments(EtcdServer etcd) => EtcdMachines.Arguments(etcd);
+
+    private static Task<(HostProcess Host, JsonElement Ready)[]> StartMachinesAsync(HostCluster cluster, string[] addresses) =>
+        EtcdMachines.StartAsync(cluster, addresses);
 }

@@ -39,7 +39,7 @@ ITestService Factory()
         if (arguments.FactoryCode is not null) error.Data["Code"] = arguments.FactoryCode;
         throw error;
     }
-    return new TestService(attempt);
+    return new TestService(attempt, () => Volatile.Read(ref EpochSource.Handle)?.Epoch ?? 0);
 }
 
 // --factory-delay-ms: the asynchronous factory, which awaits that long before building (a client that connects).
@@ -55,6 +55,7 @@ try
     handle = arguments.FactoryDelayMs is null
         ? ClusterClient.Create<ITestService>(Factory, arguments.Apply)
         : ClusterClient.Create<ITestService>(FactoryAsync, arguments.Apply);
+    Volatile.Write(ref EpochSource.Handle, handle);
 }
 catch (Exception e)
 {
@@ -127,6 +128,12 @@ static void WatchLeadership(ClusterClient<ITestService> handle)
         var h = (ClusterClient<ITestService>)state!;
         StdoutLines.Event("leadership-lost", w => w.WriteNumber("epoch", h.Epoch));
     }, handle);
+}
+
+/// <summary>The handle whose epoch the real client reports (set once Create returned; the factory may run before).</summary>
+internal static class EpochSource
+{
+    public static ClusterClient<ITestService>? Handle;
 }
 
 internal static class LeadershipWatch

@@ -12,10 +12,17 @@ internal sealed class TestService : ITestService, IDisposable
     private readonly Dictionary<string, List<Action<string>>> _listeners = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _announcements = new(StringComparer.Ordinal);
     private readonly int _instance;
+    private readonly Func<long> _epoch;
     private long _recorded;
     private int _disposed;
 
-    public TestService(int instance) => _instance = instance;
+    /// <param name="instance">Which factory call built it.</param>
+    /// <param name="epoch">The term this process leads right now, read at each call so "executing" names the term that ran it.</param>
+    public TestService(int instance, Func<long> epoch)
+    {
+        _instance = instance;
+        _epoch = epoch;
+    }
 
     public Task<string> EchoAsync(string text) => Task.FromResult(text);
 
@@ -137,7 +144,8 @@ internal sealed class TestService : ITestService, IDisposable
 
     private async Task<int> DelayThenPidAsync(string method, int delayMs, CancellationToken cancellationToken)
     {
-        StdoutLines.Event("executing", w => { w.WriteString("method", method); w.WriteNumber("delayMs", delayMs); });
+        long epoch = _epoch();
+        StdoutLines.Event("executing", w => { w.WriteString("method", method); w.WriteNumber("delayMs", delayMs); w.WriteNumber("epoch", epoch); });
         try
         {
             await Task.Delay(delayMs, cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Text.Json;
+using ClusterSharing.EngineTests.Coordination.Etcd;
+
+namespace ClusterSharing.IntegrationTests;
+
+/// <summary>
+/// Workers in a cluster scope on one etcd, each bound to its own loopback address as if it were its own machine
+/// (127.0.0.1, 127.0.0.2, ...), sharing the cluster secret. Used by the Etcd*Tests.
+/// </summary>
+internal static class EtcdMachines
+{
+    /// <summary>Lease TTL of the tests' clusters: the failover bound for a killed leader.</summary>
+    public const int TtlSeconds = 3;
+
+    public const string Secret = "cluster secret shared by every machine";
+
+    /// <summary>Three "machines"; a fourth address, <see cref="LateMachine"/>, is kept for late joiners.</summary>
+    public static readonly string[] Addresses = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+
+    public const string LateMachine = "127.0.0.4";
+
+    /// <summary>Flags every worker of a cluster on <paramref name="etcd"/> gets.</summary>
+    public static string[] Arguments(EtcdServer etcd) =>
+    [
+        "--etcd", etcd.ClientUrl, "--etcd-ttl", TtlSeconds.ToString(CultureInfo.InvariantCulture), "--cluster", "tests",
+        "--secret", Secret, "--max-wait-ms", "30000", "--response-timeout-ms", "30000",
+    ];
+
+    /// <summary>Starts one worker per address at once and waits until each is ready.</summary>
+    public static async Task<(HostProcess Host, JsonElement Ready)[]> StartAsync(HostCluster cluster, IEnumerable<string> addresses)
+    {
+        var hosts = addresses.Select(a => cluster.Start("--bind", a)).ToArray();
+        var ready = await Task.WhenAll(hosts.Select(HostCluster.WaitReadyAsync)).ConfigureAwait(false);
+        return hosts.Zip(ready).ToArray();
+    }
+
+    /// <summary>Starts the three machines and splits them into the one leader and the followers.</summary>
+    public static async Task<(HostProcess Leader, HostProcess[] Followers)> StartThreeAsync(HostCluster cluster)
+    {
+        var hosts = await StartAsync(cluster, Addresses).ConfigureAwait(false);
+        var leaders = hosts.Where(h => h.Ready.GetProperty("leader").GetBoolean()).Select(h => h.Host).ToArray();
+        Assert.True(leaders.Length == 1, $"Expected exactly one leader among the three machines, saw {leaders.Length}.\n{cluster.DescribeAll()}");
+        return (leaders[0], hosts.Select(h => h.Host).Where(h => h != leaders[0]).ToArray());
+    }
+
+    /// <summary>True for a "value" event of <paramref name="topic"/> carrying <paramref name="value"/>.</summary>
+    public static bool IsValue(JsonElement line, string topic, string value) =>
+        HostProcess.IsEvent(line, "value") && Replies.Text(line, "topic") == topic && Replies.Text(line, "value") == value;
+
+    /// <summary>The values of <paramref name="topic"/> <paramref name="host"/> received from line <paramref name="from"/>, in order.</summary>
+    public static string[] Values(HostProcess host, string topic, int from = 0) =>
+        host.Lines.Skip(from).Where(l => HostProcess.IsEvent(l, "value") && Replies.Text(l, "topic") == topic)
+            .Select(l => Replies.Text(l, "value")).ToArray();
+
+    /// <summary>
+    /// Raises notices until every listener has heard one: a notice raised before a handler reached the leader is
+    /// (correctly) missed, so one raise is not enough. Bounded in count and time.
+    /// </summary>
+    public static async Task RaiseUntilHeardAsync(HostProcess raiser, IReadOnlyList<HostProcess> listeners, HostCluster cluster)
+    {
+        var from = listeners.ToDictionary(l => l, l => l.LineCount);
+        bool everyoneHeard = false;
+        for (int attempt = 0; attempt < 50 && !everyoneHeard; attempt++)
+        {
+            Replies.Value(await raiser.RequestAsync($"raise notice-{attempt}").ConfigureAwait(false));
+            await Task.Delay(200).ConfigureAwait(false);
+            everyoneHeard = listeners.All(h => h.Lines.Skip(from[h]).Any(l => HostProcess.IsEvent(l, "notice")));
+        }
+        Assert.True(everyoneHeard, $"Not every machine heard a notice.\n{cluster.DescribeAll()}");
+    }
+}
