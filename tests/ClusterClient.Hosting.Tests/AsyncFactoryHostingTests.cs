@@ -9,7 +9,7 @@ namespace ClusterSharing.Hosting.Tests;
 /// <c>AddClusterClient</c> with an asynchronous factory. Not run alongside other tests: a host installs its meter factory
 /// process-wide, which would race the metrics tests.
 /// </summary>
-[Collection(nameof(AsyncFactoryHostingTests))]
+[Collection(GenericHosts.Name)]
 public sealed class AsyncFactoryHostingTests
 {
     [Fact]
@@ -43,7 +43,3 @@ public sealed class AsyncFactoryHostingTests
         await host.StopAsync();
     }
 }
-
-/// <summary>Runs <see cref="AsyncFactoryHostingTests"/> alone.</summary>
-[CollectionDefinition(nameof(AsyncFactoryHostingTests), DisableParallelization = true)]
-public sealed class AsyncFactoryHostingCollection;

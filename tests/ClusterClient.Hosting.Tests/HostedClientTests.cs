@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 
 namespace ClusterSharing.Hosting.Tests;
 
+[Collection(GenericHosts.Name)]
 public sealed class HostedClientTests
 {
     private static int FreePort()

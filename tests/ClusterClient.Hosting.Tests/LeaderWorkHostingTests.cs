@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 
 namespace ClusterSharing.Hosting.Tests;
 
+[Collection(GenericHosts.Name)]
 public sealed class LeaderWorkHostingTests
 {
     /// <summary>Leader work as a DI service: records its runs and the client's state when its token fired.</summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 
 namespace ClusterSharing.Hosting.Tests;
 
+[Collection(GenericHosts.Name)]
 public sealed class OptionsValidationTests
 {
     private static IHost Build(Dictionary<string, string?> settings, Action<ClusterClientOptions>? configure = null)
