@@ -25,7 +25,7 @@ internal sealed class RedisElection : ILeaderElection
     private readonly RedisElectionSettings _settings;
     private readonly ILogger _logger;
     private readonly RedisConnection _connection;
-    private readonly RedisKey[] _readKeys, _campaignKeys, _candidatesKey, _leaderKey;
+    private readonly RedisKey[] _readKeys, _campaignKeys, _candidatesKey, _resignKeys;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _gate = new();
     private Socket? _listener;
@@ -34,6 +34,8 @@ internal sealed class RedisElection : ILeaderElection
     private long _unreachableEpoch;
     private long _unreachableSince;
     private long _seenEpoch;
+    private string? _deferredTo;
+    private long _deferredSince;
     private bool _disposed;
 
     public RedisElection(RedisElectionSettings settings, ILogger logger)
@@ -44,7 +46,7 @@ internal sealed class RedisElection : ILeaderElection
         _readKeys = [settings.LeaderKey, settings.CandidatesKey, settings.SettleKey];
         _campaignKeys = [settings.LeaderKey, settings.EpochKey, settings.CandidatesKey, settings.SettleKey];
         _candidatesKey = [settings.CandidatesKey];
-        _leaderKey = [settings.LeaderKey];
+        _resignKeys = [settings.LeaderKey, settings.CandidatesKey];
         CandidateId = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}"[..^24];
         Description = $"Redis {settings.EndpointList} key {settings.LeaderKey}";
     }
@@ -91,7 +93,7 @@ internal sealed class RedisElection : ILeaderElection
                 if (candidate == CandidateId && !HoldsActiveTerm())
                 {
                     // A campaign whose answer was lost (timeout) may have set the key: release it rather than follow ourselves.
-                    await _connection.EvaluateAsync(RedisScripts.Resign, _leaderKey, [value, _settings.Channel], cancellationToken).ConfigureAwait(false);
+                    await _connection.EvaluateAsync(RedisScripts.Resign, _resignKeys, [value, _settings.Channel, CandidateId], cancellationToken).ConfigureAwait(false);
                     return new WaitStep($"released the leader key {_settings.LeaderKey} this process set in a campaign whose answer was lost", TimeSpan.Zero);
                 }
                 if (epoch == Interlocked.Read(ref _unreachableEpoch))
@@ -105,6 +107,7 @@ internal sealed class RedisElection : ILeaderElection
                     return new WaitStep($"the leader of epoch {epoch} at {record.Endpoint} does not answer; " +
                                         $"waiting for its Redis key (TTL {_settings.LeaseTtl.TotalSeconds:0.#} s) to expire", TimeSpan.Zero);
                 }
+                _deferredTo = null;
                 return Follow(record, epoch);
             }
 
@@ -114,14 +117,14 @@ internal sealed class RedisElection : ILeaderElection
                 return new WaitStep($"no leader is elected on {Description} yet (this node may not lead" +
                                     (_settings.Eligible ? ")" : ": Eligible is false)"), TimeSpan.Zero);
             }
-            if (settle > 0) return await SettleAsync(changed, settle, cancellationToken).ConfigureAwait(false);
-            if (best.Length > 0 && best != CandidateId)
+            if (best.Length > 0 && best != CandidateId && !DeferredTooLong(best))
             {
-                // Bully: a live candidate ahead of us (higher weight, or the same weight and joined earlier) campaigns first;
-                // if it does not, its registration expires and we are next.
+                // Bully: a live candidate ahead of us (higher weight, or the same weight and joined earlier) campaigns first.
+                // If it does not lead within one TTL (it died, or it is busy elsewhere), we campaign anyway.
                 await RedisConnection.WaitAsync(changed, TimeSpan.FromMilliseconds(Math.Clamp(bestLive + 20, 20, (long)_settings.LeaseTtl.TotalMilliseconds)), cancellationToken).ConfigureAwait(false);
                 return new WaitStep($"candidate {best} (weight {bestWeight}) comes first on {Description}; waiting for it to lead", TimeSpan.Zero);
             }
+            if (settle > 0) return await SettleAsync(changed, settle, cancellationToken).ConfigureAwait(false);
             return await CampaignAsync(changed, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -250,6 +253,19 @@ internal sealed class RedisElection : ILeaderElection
         {
             if (Interlocked.CompareExchange(ref _seenEpoch, epoch, known) == known) return;
         }
+    }
+
+    /// <summary>True once we have deferred to <paramref name="best"/> for a whole TTL while nobody led.</summary>
+    private bool DeferredTooLong(string best)
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (_deferredTo != best)
+        {
+            _deferredTo = best;
+            _deferredSince = now;
+            return false;
+        }
+        return Stopwatch.GetElapsedTime(_deferredSince, now) > _settings.LeaseTtl;
     }
 
     private bool HoldsActiveTerm()

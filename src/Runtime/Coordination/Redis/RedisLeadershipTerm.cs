@@ -27,7 +27,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
     private readonly ILogger _logger;
     private readonly string _election;
     private readonly string _candidateId;
-    private readonly RedisKey[] _renewKeys, _leaderKey;
+    private readonly RedisKey[] _renewKeys;
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _lost = new();
     private readonly long _marginTicks, _ttlTicks;
@@ -49,7 +49,6 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
         _candidateId = candidateId;
         _logger = logger;
         _renewKeys = [settings.LeaderKey, settings.CandidatesKey];
-        _leaderKey = [settings.LeaderKey];
         _marginTicks = (long)(settings.SafetyMargin.TotalSeconds * Stopwatch.Frequency);
         _ttlTicks = (long)(settings.LeaseTtl.TotalSeconds * Stopwatch.Frequency);
         Value = value;
@@ -105,7 +104,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
         {
             try
             {
-                var deleted = await _connection.EvaluateAsync(RedisScripts.Resign, _leaderKey, [Value, _settings.Channel], cancellationToken).ConfigureAwait(false);
+                var deleted = await _connection.EvaluateAsync(RedisScripts.Resign, _renewKeys, [Value, _settings.Channel, _candidateId], cancellationToken).ConfigureAwait(false);
                 if ((long)deleted[0] == 1) RedisLog.Resigned(_logger, Epoch, _election);
             }
             catch (Exception e)

@@ -42,7 +42,7 @@ internal static class RedisScripts
         """;
 
     /// <summary>KEYS: leader, candidates, settle. Returns {leader value or '', its PTTL, best id, best weight, ms the best stays live, settle PTTL}.</summary>
-    public const string Read = Functions + """
+    public const string Read = Functions + "\n" + """
         local v = redis.call('GET', KEYS[1]) or ''
         local pttl = redis.call('PTTL', KEYS[1])
         local bid, bw, bx = best(KEYS[2], now_ms())
@@ -50,7 +50,7 @@ internal static class RedisScripts
         """;
 
     /// <summary>KEYS: candidates. ARGV: id, weight, highest epoch seen, TTL ms, channel. Returns 1 for a candidate that was not live before (announced on the channel).</summary>
-    public const string Register = Functions + """
+    public const string Register = Functions + "\n" + """
         local fresh = register(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), now_ms())
         if fresh == 1 then redis.call('PUBLISH', ARGV[5], 'candidate') end
         return fresh
@@ -63,7 +63,7 @@ internal static class RedisScripts
     /// never goes back after Redis lost it; a missing counter (first start, data lost) fences one TTL first, so a
     /// leader from before steps down and the live candidates re-register what they saw.
     /// </summary>
-    public const string Campaign = Functions + """
+    public const string Campaign = Functions + "\n" + """
         local cur = redis.call('GET', KEYS[1])
         if cur then return {0, cur} end
         local settle = redis.call('PTTL', KEYS[4])
@@ -90,7 +90,7 @@ internal static class RedisScripts
     /// value. Returns {0, holder's value or ''} when it does not; else {1, id, weight} of a live candidate with a higher
     /// weight than ours ('' when none).
     /// </summary>
-    public const string Renew = Functions + """
+    public const string Renew = Functions + "\n" + """
         local cur = redis.call('GET', KEYS[1])
         if cur ~= ARGV[1] then return {0, cur or ''} end
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -101,8 +101,12 @@ internal static class RedisScripts
         return {1, '', 0}
         """;
 
-    /// <summary>KEYS: leader. ARGV: our value, channel. Deletes the key only if it still holds our value; 1 when deleted.</summary>
+    /// <summary>
+    /// KEYS: leader, candidates. ARGV: our value, channel, candidate id. Deletes the key only if it still holds our value,
+    /// and our candidate registration (re-registered later, we rank as a newcomer among equal weights); 1 when deleted.
+    /// </summary>
     public const string Resign = """
+        redis.call('HDEL', KEYS[2], ARGV[3])
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           redis.call('DEL', KEYS[1])
           redis.call('PUBLISH', ARGV[2], 'resigned')
