@@ -30,9 +30,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
     private readonly RedisKey[] _renewKeys;
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _lost = new();
-    private readonly long _marginTicks, _ttlTicks;
-    private long _validUntil; // Stopwatch timestamp
-    private long _lastRenewal; // Stopwatch timestamp of the last acknowledged request
+    private readonly TermDeadline _deadline;
     private int _state;
     private int _released;
     private int _disposed;
@@ -49,14 +47,11 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
         _candidateId = candidateId;
         _logger = logger;
         _renewKeys = [settings.LeaderKey, settings.CandidatesKey];
-        _marginTicks = (long)(settings.SafetyMargin.TotalSeconds * Stopwatch.Frequency);
-        _ttlTicks = (long)(settings.LeaseTtl.TotalSeconds * Stopwatch.Frequency);
+        _deadline = new TermDeadline(sentAt, settings.LeaseTtl, settings.SafetyMargin);
         Value = value;
         Epoch = epoch;
         Listener = listener;
         Endpoint = endpoint;
-        _lastRenewal = sentAt;
-        _validUntil = sentAt + _ttlTicks - _marginTicks;
     }
 
     /// <summary>The leader key's value while this term holds it.</summary>
@@ -87,7 +82,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
     public bool IsActive => Volatile.Read(ref _state) == Active;
 
     /// <inheritdoc/>
-    public bool IsCurrent => Volatile.Read(ref _state) == Active && Stopwatch.GetTimestamp() < Interlocked.Read(ref _validUntil);
+    public bool IsCurrent => Volatile.Read(ref _state) == Active && _deadline.IsValid;
 
     /// <summary>Starts renewing and watching the deadline.</summary>
     public void Start() => _loops = Task.WhenAll(Task.Run(RenewLoopAsync), Task.Run(DeadlineLoopAsync));
@@ -142,21 +137,6 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
         ThreadPool.UnsafeQueueUserWorkItem(static s => ((CancellationTokenSource)s!).Cancel(), _lost);
     }
 
-    private void Renewed(long sentAt)
-    {
-        long until = sentAt + _ttlTicks - _marginTicks;
-        long known;
-        while ((known = Interlocked.Read(ref _validUntil)) < until)
-        {
-            if (Interlocked.CompareExchange(ref _validUntil, until, known) == known) break;
-        }
-        long last;
-        while ((last = Interlocked.Read(ref _lastRenewal)) < sentAt)
-        {
-            if (Interlocked.CompareExchange(ref _lastRenewal, sentAt, last) == last) break;
-        }
-    }
-
     private async Task RenewLoopAsync()
     {
         var stop = _stop.Token;
@@ -183,7 +163,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
                     }
                     return;
                 }
-                Renewed(sentAt);
+                _deadline.Renewed(sentAt, _settings.LeaseTtl);
                 string better = (string?)result[1] ?? "";
                 if (better.Length > 0)
                 {
@@ -229,25 +209,8 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
 
     private async Task DeadlineLoopAsync()
     {
-        var stop = _stop.Token;
-        while (!stop.IsCancellationRequested)
-        {
-            long remaining = Interlocked.Read(ref _validUntil) - Stopwatch.GetTimestamp();
-            if (remaining <= 0)
-            {
-                var since = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastRenewal));
-                Lose($"the Redis leader key could not be renewed at {_settings.EndpointList} for {since.TotalSeconds:0.0} s; " +
-                     $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0.#} s)");
-                return;
-            }
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency) + TimeSpan.FromMilliseconds(1), stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
+        if (!await _deadline.WaitExpiredAsync(_stop.Token).ConfigureAwait(false)) return;
+        Lose($"the Redis leader key could not be renewed at {_settings.EndpointList} for {_deadline.SinceLastRenewal.TotalSeconds:0.0} s; " +
+             $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0.#} s)");
     }
 }
