@@ -79,7 +79,22 @@ internal sealed class RedisElection : ILeaderElection
         try
         {
             var changed = _connection.Changed; // before the read: a change after it wakes the wait below
-            if (mayLead) await EnsureRegisteredAsync(cancellationToken).ConfigureAwait(false);
+            string? cannotListen = null;
+            if (mayLead)
+            {
+                // Only a candidate that can serve registers (one whose port is taken would win handovers it cannot take);
+                // it still follows meanwhile.
+                try
+                {
+                    EnsureListener();
+                    await EnsureRegisteredAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException e)
+                {
+                    mayLead = false;
+                    cannotListen = $"cannot listen on {_settings.Listen} to lead ({e.Message}); choose a free port or address";
+                }
+            }
             var read = await _connection.EvaluateAsync(RedisScripts.Read, _readKeys, [], cancellationToken).ConfigureAwait(false);
             string value = (string?)read[0] ?? "";
             long ttlLeft = (long)read[1];
@@ -114,7 +129,7 @@ internal sealed class RedisElection : ILeaderElection
             if (!mayLead)
             {
                 await RedisConnection.WaitAsync(changed, FollowerWait, cancellationToken).ConfigureAwait(false);
-                return new WaitStep($"no leader is elected on {Description} yet (this node may not lead" +
+                return new WaitStep(cannotListen ?? $"no leader is elected on {Description} yet (this node may not lead" +
                                     (_settings.Eligible ? ")" : ": Eligible is false)"), TimeSpan.Zero);
             }
             if (best.Length > 0 && best != CandidateId && !DeferredTooLong(best))
