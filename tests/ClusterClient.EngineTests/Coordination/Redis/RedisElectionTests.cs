@@ -214,6 +214,26 @@ public sealed class RedisElectionTests
         Assert.Contains(redis.Endpoint, refused.Status);
     }
 
+    [Fact]
+    public async Task Over_TLS_to_Redis_a_candidate_that_trusts_its_CA_leads_and_a_plain_or_untrusting_one_is_told_why_it_waits()
+    {
+        await using var redis = await RedisServer.StartAsync(tls: true);
+        await using var plain = Candidate(redis, "127.0.0.2");
+        await using var member = new RedisElection(Settings(redis, "127.0.0.1") with
+        {
+            UseTls = true, TrustedCertificateAuthority = redis.CertificateAuthority,
+        }, NullLogger.Instance);
+
+        var term = await LeadAsync(member);
+        Assert.True(term.IsCurrent);
+        var refused = Assert.IsType<WaitStep>(await plain.NextAsync(mayLead: true, CancellationToken.None));
+        Assert.Contains(redis.Endpoint, refused.Status);
+        // TLS without trusting the CA: Redis's certificate is refused, so it never follows.
+        await using var untrusting = new RedisElection(Settings(redis, "127.0.0.3") with { UseTls = true }, NullLogger.Instance);
+        refused = Assert.IsType<WaitStep>(await untrusting.NextAsync(mayLead: true, CancellationToken.None));
+        Assert.Contains(redis.Endpoint, refused.Status);
+    }
+
     private static async Task<FollowStep[]> BackgroundFollowersAsync(params RedisElection[] elections) =>
         await Task.WhenAll(elections.Select(e => Task.Run(() => FollowAsync(e))));
 

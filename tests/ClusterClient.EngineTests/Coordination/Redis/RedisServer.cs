@@ -1,5 +1,9 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace ClusterSharing.EngineTests.Coordination.Redis;
@@ -15,13 +19,17 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly string? _password;
     private Process? _process;
 
-    private RedisServer(string binary, int port, string? password)
+    private RedisServer(string binary, int port, string? password, bool tls)
     {
         Binary = binary;
         Port = port;
         _password = password;
         _directory = Directory.CreateTempSubdirectory("cc-redis-").FullName;
+        if (tls) CertificateAuthority = WriteTlsFiles(_directory);
     }
+
+    /// <summary>With TLS: the CA that signed the server's certificate (for 127.0.0.1); null for plain TCP.</summary>
+    public X509Certificate2? CertificateAuthority { get; }
 
     /// <summary>The redis-server binary started.</summary>
     public string Binary { get; }
@@ -35,11 +43,14 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>PID of the running server, or null while stopped.</summary>
     public int? ProcessId => _process is { HasExited: false } p ? p.Id : null;
 
-    /// <summary>Starts a fresh Redis (with <c>requirepass</c> when <paramref name="password"/> is set) and waits until it answers PING.</summary>
-    public static async Task<RedisServer> StartAsync(string? password = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts a fresh Redis (with <c>requirepass</c> when <paramref name="password"/> is set, TLS only when
+    /// <paramref name="tls"/>) and waits until it answers PING.
+    /// </summary>
+    public static async Task<RedisServer> StartAsync(string? password = null, bool tls = false, CancellationToken cancellationToken = default)
     {
         string binary = await ServerBinaries.EnsureInstalledAsync("redis-server", "redis-server", cancellationToken).ConfigureAwait(false);
-        var server = new RedisServer(binary, ServerBinaries.FreePort(), password);
+        var server = new RedisServer(binary, ServerBinaries.FreePort(), password, tls);
         try
         {
             await server.StartProcessAsync(cancellationToken).ConfigureAwait(false);
@@ -89,10 +100,15 @@ public sealed class RedisServer : IAsyncDisposable
     private async Task StartProcessAsync(CancellationToken cancellationToken)
     {
         var info = new ProcessStartInfo(Binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        string port = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string[] args =
         [
-            "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", _directory, "--logfile", LogFile, "--daemonize", "no",
+            "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", _directory, "--logfile", LogFile, "--daemonize", "no",
+            .. CertificateAuthority is null
+                ? new[] { "--port", port }
+                : ["--port", "0", "--tls-port", port, "--tls-cert-file", Path.Combine(_directory, "server.crt"),
+                   "--tls-key-file", Path.Combine(_directory, "server.key"), "--tls-ca-cert-file", Path.Combine(_directory, "ca.crt"),
+                   "--tls-auth-clients", "no"],
         ];
         foreach (var arg in args) info.ArgumentList.Add(arg);
         if (_password is not null)
@@ -123,17 +139,46 @@ public sealed class RedisServer : IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(2));
             await client.ConnectAsync("127.0.0.1", Port, timeout.Token).ConfigureAwait(false);
-            var stream = client.GetStream();
+            Stream stream = client.GetStream();
+            if (CertificateAuthority is not null)
+            {
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false, (_, _, _, _) => true);
+                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "127.0.0.1" }, timeout.Token).ConfigureAwait(false);
+                stream = tls;
+            }
             await stream.WriteAsync("PING\r\n"u8.ToArray(), timeout.Token).ConfigureAwait(false);
             var buffer = new byte[64];
             int read = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
             string answer = Encoding.ASCII.GetString(buffer, 0, read);
             return answer.StartsWith("+PONG", StringComparison.Ordinal) || answer.StartsWith("-NOAUTH", StringComparison.Ordinal);
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
         {
             return false;
         }
+    }
+
+    /// <summary>Writes a CA and a server certificate for 127.0.0.1 it signed (PEM files in <paramref name="directory"/>); returns the CA.</summary>
+    private static X509Certificate2 WriteTlsFiles(string directory)
+    {
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest("CN=cc-test-redis-ca", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+
+        using var serverKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var serverRequest = new CertificateRequest("CN=127.0.0.1", serverKey, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        serverRequest.CertificateExtensions.Add(names.Build());
+        serverRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var server = serverRequest.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(12), RandomNumberGenerator.GetBytes(8));
+
+        File.WriteAllText(Path.Combine(directory, "ca.crt"), ca.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(directory, "server.crt"), server.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(directory, "server.key"), serverKey.ExportPkcs8PrivateKeyPem());
+        return X509CertificateLoader.LoadCertificate(ca.RawData);
     }
 
     private string ReadLog()
