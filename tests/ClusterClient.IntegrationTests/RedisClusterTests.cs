@@ -37,13 +37,15 @@ public sealed class RedisClusterTests(ITestOutputHelper output)
         var marks = followers.Select(s => s.LineCount).ToArray();
         var clock = Stopwatch.StartNew();
         Replies.Value(await leader.RequestAsync("close")); // disposing resigns: the key is deleted, a notification wakes the others
-        await await Task.WhenAny(followers.Select((s, i) =>
+        var became = await await Task.WhenAny(followers.Select((s, i) =>
             s.WaitForEventAsync("leader-changed", l => l.GetProperty("leader").GetBoolean(), from: marks[i])));
         var failover = clock.Elapsed;
         output.WriteLine($"graceful close of the leader: a survivor led after {failover.TotalMilliseconds:0} ms (TTL {TtlMs} ms)");
         Assert.True(failover < TimeSpan.FromMilliseconds(TtlMs), $"Failover after a graceful close took {failover}.\n{cluster.DescribeAll()}");
-        var status = Replies.Value(await followers[0].RequestAsync("status"));
-        Assert.True(status.GetProperty("epoch").GetInt64() > epoch, status.GetRawText());
+        Assert.True(became.GetProperty("epoch").GetInt64() > epoch, became.GetRawText());
+        // Every survivor is then answered by the new leader (a call waits while its machine reconnects).
+        int newLeaderPid = became.GetProperty("pid").GetInt32();
+        foreach (var survivor in followers) Assert.Equal(newLeaderPid, Replies.Value(await survivor.RequestAsync("slow-idem 0", TimeSpan.FromSeconds(30))).GetInt32());
     }
 
     [Fact]
