@@ -23,6 +23,12 @@ internal sealed partial class NodeChannel<T>
     public TimeSpan TimeoutOf(ClusterMethod method) =>
         method.TimeoutMilliseconds > 0 ? TimeSpan.FromMilliseconds(method.TimeoutMilliseconds) : _responseTimeout;
 
+    /// <summary>An awaited subscribe was not held by the leader's real client within <paramref name="timeout"/>: why, as a call would say it.</summary>
+    public ClusterTimeoutException SubscribeTimedOut(ClusterMethod method, TimeSpan timeout) =>
+        _node.HasLeader
+            ? new ClusterTimeoutException(method.Name, timeout, _node.LeaderWhere)
+            : new ClusterNoLeaderException(method.Name, timeout, _node.DescribeLeaderSearch());
+
     public ValueTask<TResult> InvokeAsync<TArgs, TResult>(ClusterMethod method, in TArgs arguments,
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken)
     {
