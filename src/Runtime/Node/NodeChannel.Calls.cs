@@ -23,6 +23,10 @@ internal sealed partial class NodeChannel<T>
     public TimeSpan TimeoutOf(ClusterMethod method) =>
         method.TimeoutMilliseconds > 0 ? TimeSpan.FromMilliseconds(method.TimeoutMilliseconds) : _responseTimeout;
 
+    /// <summary>A real-client exception in this (leading) process as a follower would see it, with the real exception inside.</summary>
+    public static ClusterRemoteException AsRemote(Exception error) =>
+        new(error.GetType().FullName ?? error.GetType().Name, error.Message, error.StackTrace, error.Data["Code"]?.ToString(), error);
+
     /// <summary>An awaited subscribe was not held by the leader's real client within <paramref name="timeout"/>: why, as a call would say it.</summary>
     public ClusterTimeoutException SubscribeTimedOut(ClusterMethod method, TimeSpan timeout) =>
         _node.HasLeader
@@ -224,7 +228,7 @@ internal sealed partial class NodeChannel<T>
         {
             // The real client threw: surface it as a follower would see it, with the real exception inside.
             telemetry.End(ex);
-            throw new ClusterRemoteException(ex.GetType().FullName ?? ex.GetType().Name, ex.Message, ex.StackTrace, ex.Data["Code"]?.ToString(), ex);
+            throw AsRemote(ex);
         }
         catch (Exception ex)
         {

@@ -112,6 +112,9 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
         {
             Remove(subscription.Method.Id, subscription.Registration, listener.Identity);
             if (ex is TimeoutException) throw _channel.SubscribeTimedOut(subscription.Method, timeout);
+            // The leader's own real client threw (a follower already has it as ClusterRemoteException): one shape on request.
+            if (ex is not (ClusterClientException or OperationCanceledException) && _channel.LeaderCalls == LeaderCallMode.SameAsFollowers)
+                throw NodeChannel<T>.AsRemote(ex);
             throw;
         }
     }
