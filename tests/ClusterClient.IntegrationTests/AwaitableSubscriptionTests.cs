@@ -1,5 +1,3 @@
-using ClusterSharing.ProcessHarness;
-
 namespace ClusterSharing.IntegrationTests;
 
 /// <summary>
@@ -9,7 +7,17 @@ namespace ClusterSharing.IntegrationTests;
 /// </summary>
 public sealed class AwaitableSubscriptionTests
 {
-    private static readonly string[] Common = ["--max-wait-ms", "20000", "--response-timeout-ms", "20000", "--heartbeat-ms", "200"];
+    private static readonly string[] Common = ["--max-wait-ms", "20000", "--response-timeout-ms", "20000"];
+
+    /// <summary>A leader (ready) first, then followers that never lead (ready), so the roles do not depend on a race.</summary>
+    private static async Task<(HostProcess Leader, HostProcess[] Followers)> StartAsync(HostCluster cluster, int followers)
+    {
+        var leader = cluster.Start("--role", "leader");
+        await HostCluster.WaitReadyAsync(leader);
+        var started = Enumerable.Range(0, followers).Select(_ => cluster.Start("--role", "follower")).ToArray();
+        await Task.WhenAll(started.Select(HostCluster.WaitReadyAsync));
+        return (leader, started);
+    }
 
     private static async Task<double> AttachedAtAsync(HostProcess leader, string topic)
     {
@@ -21,7 +29,7 @@ public sealed class AwaitableSubscriptionTests
     public async Task An_awaited_subscribe_on_a_follower_completes_only_after_the_leaders_real_client_holds_it()
     {
         await using var cluster = new HostCluster(Common);
-        var (leader, followers) = await cluster.StartReadyAsync(2);
+        var (leader, followers) = await StartAsync(cluster, 1);
         var follower = followers[0];
 
         // The real subscribe of a "slow" topic takes 1 s before it holds the listener.
@@ -38,7 +46,7 @@ public sealed class AwaitableSubscriptionTests
     public async Task An_awaited_subscribe_on_the_leader_completes_when_the_real_subscribe_returned()
     {
         await using var cluster = new HostCluster(Common);
-        var (leader, _) = await cluster.StartReadyAsync(1);
+        var (leader, _) = await StartAsync(cluster, 0);
 
         double completedAt = Replies.Value(await leader.RequestAsync("sub-awaited slow-local")).GetDouble();
         double attachedAt = await AttachedAtAsync(leader, "slow-local");
@@ -51,7 +59,7 @@ public sealed class AwaitableSubscriptionTests
     public async Task An_awaited_subscribe_the_real_client_refuses_fails_with_its_error_on_the_follower()
     {
         await using var cluster = new HostCluster(Common);
-        var (leader, followers) = await cluster.StartReadyAsync(2);
+        var (leader, followers) = await StartAsync(cluster, 1);
 
         var error = Replies.Error(await followers[0].RequestAsync("sub-awaited refuse-me"), nameof(ClusterRemoteException));
         Assert.Equal(typeof(InvalidOperationException).FullName, Replies.Text(error, "remoteType"));
@@ -62,17 +70,17 @@ public sealed class AwaitableSubscriptionTests
     [Fact]
     public async Task An_awaited_subscription_is_attached_again_to_the_next_leader_after_a_kill()
     {
-        await using var cluster = new HostCluster(Common);
-        var (leader, followers) = await cluster.StartReadyAsync(3);
+        await using var cluster = new HostCluster([.. Common, "--heartbeat-ms", "300"]);
+        var (leader, followers) = await StartAsync(cluster, 1);
         var subscriber = followers[0];
+        var next = cluster.Start();
+        await HostCluster.WaitReadyAsync(next);
         Replies.Value(await subscriber.RequestAsync("sub-awaited news"));
 
         leader.Kill();
         await leader.WaitForExitAsync();
-        var next = followers[1];
-        // Whoever leads next holds the subscription again without the subscriber doing anything.
-        Assert.True(await Poll.UntilAsync(() => followers.Any(f => f.Events("real-attached").Any(l => Replies.Text(l, "topic") == "news")),
-            TimeSpan.FromSeconds(30)), cluster.DescribeAll());
+        // The next leader's real client holds the subscription again without the subscriber doing anything.
+        await next.WaitForEventAsync("real-attached", l => Replies.Text(l, "topic") == "news", TimeSpan.FromSeconds(30));
         Replies.Value(await next.RequestAsync("burst news 1 after"));
         await subscriber.WaitForEventAsync("value", l => Replies.Text(l, "topic") == "news" && Replies.Text(l, "value") == "after-0");
     }

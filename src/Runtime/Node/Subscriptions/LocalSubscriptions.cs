@@ -44,6 +44,12 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
 
     private object Gate => _channel.RouteGate;
 
+    /// <summary>Distinct (member, registration) subscriptions this process holds (tests).</summary>
+    internal int Count
+    {
+        get { lock (Gate) return _entries.Count; }
+    }
+
     /// <summary>The MessagePack bytes of <paramref name="value"/> (registrations and publication arguments are keyed by them).</summary>
     internal static byte[] Encode<TValue>(TValue value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) =>
         WireSerializer.ToBytes(value, formatter, options);
