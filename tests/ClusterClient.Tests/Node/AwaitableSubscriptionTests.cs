@@ -17,6 +17,9 @@ public interface IAwaitedFeed
 
     Task<int> EmitAsync(string topic, int value);
 
+    /// <summary>The real client refuses every subscriber.</summary>
+    Task SubscribeRefused(string topic, Action<int> listener);
+
     [Publish(LastValue = true)]
     void PublishLatest(string key, int value);
 
@@ -49,6 +52,8 @@ public sealed class AwaitedFeed : IAwaitedFeed
 
     public Task SubscribeStuck(string topic, Action<int> listener) => new TaskCompletionSource().Task;
 
+    public Task SubscribeRefused(string topic, Action<int> listener) => throw new InvalidOperationException($"'{topic}' refuses subscribers");
+
     public Task<int> EmitAsync(string topic, int value)
     {
         Action<int>[] targets;
@@ -72,9 +77,10 @@ public sealed class AwaitableSubscriptionTests
 {
     private static readonly DynamicClusterContract<IAwaitedFeed> Contract = new();
 
-    private static async Task<(ClusterClient<IAwaitedFeed> Leader, ClusterNode FollowerNode, ClusterClient<IAwaitedFeed> Follower)> StartAsync(TestCluster cluster, AwaitedFeed real)
+    private static async Task<(ClusterClient<IAwaitedFeed> Leader, ClusterNode FollowerNode, ClusterClient<IAwaitedFeed> Follower)> StartAsync(TestCluster cluster, AwaitedFeed real,
+        LeaderCallMode leaderCalls = LeaderCallMode.Direct)
     {
-        var (_, leader) = cluster.Start(Contract, () => real);
+        var (_, leader) = cluster.Start(Contract, () => real, o => o.LeaderCalls = leaderCalls);
         await leader.ReadyAsync();
         var (followerNode, follower) = cluster.Start(Contract, () => new AwaitedFeed());
         await follower.ReadyAsync();
@@ -146,5 +152,27 @@ public sealed class AwaitableSubscriptionTests
         Assert.Equal(3 + 5, channel.Publications.Count);
         // Every publication still reached the leader's real client as it was made.
         await TestCluster.WaitUntilAsync(() => { lock (real.Latest) return real.Latest.Count == 300; }, "the 300 publications");
+    }
+
+    [Fact]
+    public async Task A_refused_awaited_subscribe_fails_with_ClusterRemoteException_on_a_follower_and_on_a_leader_that_asks_for_one_shape()
+    {
+        await using var cluster = new TestCluster();
+        var (leader, _, follower) = await StartAsync(cluster, new AwaitedFeed(), LeaderCallMode.SameAsFollowers);
+
+        var remote = await Assert.ThrowsAsync<ClusterRemoteException>(() => follower.Client.SubscribeRefused("t", _ => { }));
+        Assert.Equal(typeof(InvalidOperationException).FullName, remote.RemoteType);
+        var local = await Assert.ThrowsAsync<ClusterRemoteException>(() => leader.Client.SubscribeRefused("u", _ => { }));
+        Assert.Equal(remote.RemoteType, local.RemoteType);
+        Assert.IsType<InvalidOperationException>(local.InnerException);
+    }
+
+    [Fact]
+    public async Task A_refused_awaited_subscribe_on_a_direct_leader_throws_the_real_exception()
+    {
+        await using var cluster = new TestCluster();
+        var (leader, _, _) = await StartAsync(cluster, new AwaitedFeed());
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => leader.Client.SubscribeRefused("u", _ => { }));
+        Assert.Contains("refuses subscribers", error.Message);
     }
 }
