@@ -75,7 +75,7 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
         Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
         var added = new ActionListener<TValue>(listener, valueFormatter, _channel.SerializerOptions);
         var subscription = Add(method, Encode(registration, registrationFormatter, _channel.SerializerOptions), added);
         return subscription.Attached.IsCompletedSuccessfully ? default : WaitAttachedAsync(subscription, added, cancellationToken);
@@ -211,8 +211,9 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
     private void ForgetLocked(LocalSubscription subscription)
     {
         subscription.Closed = true;
-        subscription.FailAttach(new ClusterClientException(
-            $"The subscription '{subscription.Method.Name}' of channel '{_channel.Name}' was removed (unsubscribed, or the handle closed) before the leader's real client held it."));
+        if (!subscription.Attached.IsCompleted)
+            subscription.FailAttach(new ClusterClientException(
+                $"The subscription '{subscription.Method.Name}' of channel '{_channel.Name}' was removed (unsubscribed, or the handle closed) before the leader's real client held it."));
         _entries.Remove(KeyOf(subscription.Method.Id, subscription.Registration));
         _byId.Remove(subscription.SubscriptionId);
     }
