@@ -20,9 +20,36 @@ public sealed class ResolvedFormatter<T> : IMessagePackFormatter<T>
     /// <summary>The shared instance.</summary>
     public static ResolvedFormatter<T> Instance { get; } = new();
 
+    /// <summary>
+    /// The formatter the first options seen resolved for <typeparamref name="T"/>; a process usually has one channel per
+    /// contract, so every later value skips the resolver's type lookup. Other options take the lookup (no allocation, no
+    /// eviction); resolvers cache their answers, so the pair never goes stale.
+    /// </summary>
+    private static Resolution? s_first;
+
+    private sealed class Resolution(MessagePackSerializerOptions options, IMessagePackFormatter<T> formatter)
+    {
+        public readonly MessagePackSerializerOptions Options = options;
+        public readonly IMessagePackFormatter<T> Formatter = formatter;
+    }
+
+    private static IMessagePackFormatter<T> Resolve(MessagePackSerializerOptions options)
+    {
+        var first = s_first;
+        if (first is not null && ReferenceEquals(first.Options, options)) return first.Formatter;
+        return ResolveSlow(options);
+    }
+
+    private static IMessagePackFormatter<T> ResolveSlow(MessagePackSerializerOptions options)
+    {
+        var formatter = options.Resolver.GetFormatterWithVerify<T>();
+        if (s_first is null) Interlocked.CompareExchange(ref s_first, new Resolution(options, formatter), null);
+        return formatter;
+    }
+
     /// <inheritdoc/>
     public void Serialize(ref MessagePackWriter writer, T value, MessagePackSerializerOptions options) =>
-        options.Resolver.GetFormatterWithVerify<T>().Serialize(ref writer, value, options);
+        Resolve(options).Serialize(ref writer, value, options);
 
     /// <summary>
     /// Reads a <typeparamref name="T"/>. Whatever a formatter throws besides <see cref="MessagePackSerializationException"/>
@@ -33,7 +60,7 @@ public sealed class ResolvedFormatter<T> : IMessagePackFormatter<T>
     {
         try
         {
-            return options.Resolver.GetFormatterWithVerify<T>().Deserialize(ref reader, options);
+            return Resolve(options).Deserialize(ref reader, options);
         }
         catch (Exception e) when (e is not MessagePackSerializationException and not OperationCanceledException)
         {
