@@ -64,7 +64,7 @@ internal sealed class EtcdElection : ILeaderElection
             if (range.Kvs.Count == 0)
             {
                 if (mayLead) return await CampaignAsync(cancellationToken).ConfigureAwait(false);
-                await WaitForChangeAsync(revision, FollowerWait, cancellationToken).ConfigureAwait(false);
+                _ = await WaitForChangeAsync(revision, FollowerWait, cancellationToken).ConfigureAwait(false);
                 return new WaitStep($"no leader is elected on {Description} yet (this node may not lead)", TimeSpan.Zero);
             }
 
@@ -73,9 +73,15 @@ internal sealed class EtcdElection : ILeaderElection
             {
                 // A killed or hung leader keeps its key until the lease expires: wait for that instead of reconnecting to it.
                 var record = LeaderRecord.Parse(holder.Value, _settings.LeaderKey);
-                bool changed = await WaitForChangeAsync(revision, _settings.LeaseTtl + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                var change = await WaitForChangeAsync(revision, _settings.LeaseTtl + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                if (change.DeletedAt > 0 && mayLead)
+                {
+                    // Resigned or expired: the key is gone, so campaign now rather than read it again first.
+                    EtcdLog.LeaderKeyDeleted(_logger, Description, change.DeletedAt);
+                    return await CampaignAsync(cancellationToken).ConfigureAwait(false);
+                }
                 // Unchanged after a whole TTL: the holder renews, so it is alive; try it again rather than wait forever.
-                if (!changed) Interlocked.CompareExchange(ref _unreachableEpoch, 0, holder.CreateRevision);
+                if (!change.Changed) Interlocked.CompareExchange(ref _unreachableEpoch, 0, holder.CreateRevision);
                 return new WaitStep($"the leader of epoch {holder.CreateRevision} at {record.Endpoint} does not answer; " +
                                     $"waiting for its etcd lease (TTL {_settings.LeaseTtl.TotalSeconds:0} s) to expire", TimeSpan.Zero);
             }
@@ -148,6 +154,7 @@ internal sealed class EtcdElection : ILeaderElection
         var lease = await channel.Lease.LeaseGrantAsync(
             new LeaseGrantRequest { TTL = (long)Math.Ceiling(_settings.LeaseTtl.TotalSeconds) }, options).ResponseAsync.ConfigureAwait(false);
         if (!string.IsNullOrEmpty(lease.Error)) throw new IOException($"etcd refused a lease: {lease.Error}");
+        EtcdLog.Campaigning(_logger, Description, lease.ID, (long)Stopwatch.GetElapsedTime(sentAt).TotalMilliseconds);
 
         var txn = new TxnRequest();
         txn.Compare.Add(new Compare
@@ -172,9 +179,9 @@ internal sealed class EtcdElection : ILeaderElection
         {
             _abandonedLeases.Enqueue(lease.ID);
             var holders = result.Responses[0].ResponseRange.Kvs;
-            return holders.Count == 0
-                ? new WaitStep("the leader key changed while campaigning", TimeSpan.Zero)
-                : Follow(holders[0]);
+            if (holders.Count == 0) return new WaitStep("the leader key changed while campaigning", TimeSpan.Zero);
+            EtcdLog.CampaignLost(_logger, Description, holders[0].CreateRevision);
+            return Follow(holders[0]);
         }
 
         long epoch = result.Header.Revision; // the put's revision: the key's create revision
@@ -238,8 +245,11 @@ internal sealed class EtcdElection : ILeaderElection
         }
     }
 
-    /// <summary>Watches the leader key from after <paramref name="revision"/>; true when it changed within <paramref name="limit"/>.</summary>
-    private async Task<bool> WaitForChangeAsync(long revision, TimeSpan limit, CancellationToken cancellationToken)
+    /// <summary>What a watch of the leader key saw: nothing within its limit, a change, or the key's deletion (at that revision).</summary>
+    private readonly record struct KeyChange(bool Changed, long DeletedAt);
+
+    /// <summary>Watches the leader key from after <paramref name="revision"/> until it changes or <paramref name="limit"/> passed.</summary>
+    private async Task<KeyChange> WaitForChangeAsync(long revision, TimeSpan limit, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(limit);
@@ -255,14 +265,19 @@ internal sealed class EtcdElection : ILeaderElection
             while (await call.ResponseStream.MoveNext(timeout.Token).ConfigureAwait(false))
             {
                 var response = call.ResponseStream.Current;
-                if (response.Events.Count > 0 || response.CompactRevision > 0) return true;
+                if (response.Events.Count > 0)
+                {
+                    var last = response.Events[^1];
+                    return new KeyChange(true, last.Type == Mvccpb.Event.Types.EventType.Delete ? last.Kv.ModRevision : 0);
+                }
+                if (response.CompactRevision > 0) return new KeyChange(true, 0);
                 if (response.Canceled) throw new IOException($"etcd cancelled the watch ({response.CancelReason}).");
             }
             throw new IOException("etcd closed the watch stream.");
         }
         catch (Exception) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return default;
         }
     }
 
