@@ -84,7 +84,7 @@ internal static class EtcdRow
 
             var resign = new List<double>();
             var kill = new List<double>();
-            var resignStages = new List<Dictionary<int, double>>();
+            var resignStages = new List<Dictionary<string, double>>();
             for (int round = 0; round < rounds; round++)
             {
                 var (resignMs, stages) = await FailoverAsync(workers, graceful: true, port, etcd.ClientUrl, secret).ConfigureAwait(false);
@@ -101,11 +101,11 @@ internal static class EtcdRow
             Console.WriteLine($"| failover, graceful resign: close to every survivor answered by the new term ({rounds} round(s): {Join(resign)}) | {Median(resign):0} ms | max {resign.Max():0} ms |");
             Console.WriteLine($"| failover, kill -9: kill to every survivor answered by the new term ({rounds} round(s): {Join(kill)}) | {Median(kill):0} ms | max {kill.Max():0} ms |");
             Console.WriteLine();
-            Console.WriteLine("| graceful resign, stage (first process to reach it) | ms after close, median | per round |");
+            Console.WriteLine("| graceful resign, stage (event id) | ms after close, median | per round |");
             Console.WriteLine("|---|---|---|");
-            foreach (var (id, stage) in FailoverStages.Stages)
+            foreach (var (_, id, stage) in FailoverStages.Stages)
             {
-                var times = resignStages.Where(r => r.ContainsKey(id)).Select(r => r[id]).ToList();
+                var times = resignStages.Where(r => r.ContainsKey(stage)).Select(r => r[stage]).ToList();
                 if (times.Count > 0) Console.WriteLine($"| {stage} ({id}) | {Median(times):0.0} | {Join(times, "0.0")} |");
             }
             Console.WriteLine($"| every survivor answered in the new term | {Median(resign):0.0} | {Join(resign, "0.0")} |");
@@ -136,7 +136,7 @@ internal static class EtcdRow
     /// Ends the leader (resign or SIGKILL), waits until every survivor is answered in a newer term, starts a replacement.
     /// Answers the failover time and when each stage (<see cref="FailoverStages"/>) was first reached, in ms after the end.
     /// </summary>
-    private static async Task<(double Ms, Dictionary<int, double> Stages)> FailoverAsync(
+    private static async Task<(double Ms, Dictionary<string, double> Stages)> FailoverAsync(
         Dictionary<string, WorkerProcess> workers, bool graceful, int port, string etcd, string secret)
     {
         var (address, leader) = await LeaderAsync(workers).ConfigureAwait(false);
@@ -151,8 +151,8 @@ internal static class EtcdRow
         double ms = (answered.Max(a => long.Parse(a, CultureInfo.InvariantCulture)) - start) / 1e6;
         await closing.ConfigureAwait(false);
         var reached = new List<string>();
-        foreach (var worker in graceful ? workers.Values.ToArray() : survivors) reached.Add(await worker.CommandAsync("stages").ConfigureAwait(false));
-        var stages = FailoverStages.FirstAfter(reached, start).ToDictionary(s => s.Key, s => (s.Value - start) / 1e6);
+        foreach (var survivor in survivors) reached.Add(await survivor.CommandAsync("stages").ConfigureAwait(false));
+        var stages = FailoverStages.Place(graceful ? await leader.CommandAsync("stages").ConfigureAwait(false) : "", [.. reached], start);
         await leader.DisposeAsync().ConfigureAwait(false);
         workers[address] = await StartWorkerAsync(address, port, etcd, secret).ConfigureAwait(false);
         return (ms, stages);

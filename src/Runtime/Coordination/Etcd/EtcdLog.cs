@@ -36,4 +36,7 @@ internal static partial class EtcdLog
 
     [LoggerMessage(4113, LogLevel.Debug, "Campaign on {Election} lost to epoch {Epoch}; following it")]
     public static partial void CampaignLost(ILogger logger, string election, long epoch);
+
+    [LoggerMessage(4114, LogLevel.Debug, "Following the leader of epoch {Epoch} on {Election} at {Endpoint}")]
+    public static partial void Following(ILogger logger, long epoch, string election, string endpoint);
 }
