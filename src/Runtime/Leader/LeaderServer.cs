@@ -299,17 +299,6 @@ internal sealed class LeaderServer : IAsyncDisposable
         lock (_gate) _sessions.Remove(session);
     }
 
-    /// <summary>Closes the listener: nobody connects any more (<see cref="DisposeAsync"/> then closes the sessions).</summary>
-    public void StopAccepting()
-    {
-        lock (_gate)
-        {
-            if (_disposed) return;
-        }
-        _stop.Cancel();
-        _listener.Dispose();
-    }
-
     public async ValueTask DisposeAsync()
     {
         FollowerSession[] sessions;

@@ -57,7 +57,6 @@ internal sealed partial class ClusterNode : IAsyncDisposable
             _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, CoordinationLogger);
             // Resolved now, so a bad state directory or secret file fails Create with its name instead of every connection.
             _secret = LeaderElections.PeerSecret(options);
-            if (_secret is not null) Protocol.AuthProof.Prepare(_secret);
         }
     }
 
@@ -265,12 +264,11 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         {
             // The loop observes the stop token at every await; a timeout here only means a slow connect attempt.
         }
-        // The term is resigned while the sessions close (their goodbyes drain for up to 2 s), so a successor is elected
-        // at once; after the listener closed, so it binds the primary endpoint instead of an alternate one.
-        server?.StopAccepting();
-        await Task.WhenAll(
-            server is null ? Task.CompletedTask : server.DisposeAsync().AsTask(),
-            term is null ? Task.CompletedTask : term.DisposeAsync().AsTask()).ConfigureAwait(false);
+        if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
+        // After the listener closed: a successor then binds the primary endpoint instead of an alternate one. After the
+        // sessions closed too, which waited (within their drain) for the calls still running to reply, so no call of this
+        // term runs once a successor can be elected.
+        if (term is not null) await term.DisposeAsync().ConfigureAwait(false);
         if (connection is not null) await connection.CloseAsync("the follower closed its client").ConfigureAwait(false);
         foreach (var channel in channels) await channel.StopAsync().ConfigureAwait(false);
         _monitor.Dispose();

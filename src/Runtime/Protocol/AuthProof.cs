@@ -43,7 +43,6 @@ internal static class AuthProof
     private static readonly BigInteger M = HashToGroup("ClusterClient/2 SPAKE2 M");
     private static readonly BigInteger N = HashToGroup("ClusterClient/2 SPAKE2 N");
     private static readonly ConditionalWeakTable<byte[], Password> Passwords = new();
-    private static readonly ConditionalWeakTable<byte[], PreparedExchanges> Prepared = new();
 
     private static ReadOnlySpan<byte> TranscriptLabel => "ClusterClient/2 SPAKE2 transcript"u8;
     private static ReadOnlySpan<byte> LeaderLabel => "ClusterClient/2 leader"u8;
@@ -74,21 +73,6 @@ internal static class AuthProof
         BigInteger scalar = RandomScalar();
         var share = BigInteger.ModPow(G, scalar, P) * (leader ? password.NW : password.MW) % P;
         return new AuthExchange(password, leader, scalar, ToBytes(share));
-    }
-
-    /// <summary>
-    /// Like <see cref="Start"/>, but takes an exchange prepared ahead when there is one, and prepares the next on the
-    /// thread pool: a share's exponentiation is then off the connection's critical path (a failover's reconnections
-    /// wait for one exponentiation per side instead of two). Each prepared exchange is used once.
-    /// </summary>
-    public static AuthExchange Take(byte[] secret, bool leader) => Prepared.GetValue(secret, static s => new PreparedExchanges(s)).Take(leader);
-
-    /// <summary>Prepares one exchange for each side in the background, so the first connection does not compute one either.</summary>
-    public static void Prepare(byte[] secret)
-    {
-        var prepared = Prepared.GetValue(secret, static s => new PreparedExchanges(s));
-        prepared.Refill(leader: true);
-        prepared.Refill(leader: false);
     }
 
     /// <summary>
@@ -175,29 +159,6 @@ internal static class AuthProof
             (t0, t1) = (t1, t0 - quotient * t1);
         }
         return t0.Sign < 0 ? t0 + P : t0;
-    }
-
-    /// <summary>At most one unused exchange per side for one secret, refilled on the thread pool after each take.</summary>
-    private sealed class PreparedExchanges(byte[] secret)
-    {
-        private AuthExchange? _leader;
-        private AuthExchange? _follower;
-
-        public AuthExchange Take(bool leader)
-        {
-            var taken = Interlocked.Exchange(ref leader ? ref _leader : ref _follower, null);
-            Refill(leader);
-            return taken ?? Start(secret, leader);
-        }
-
-        public void Refill(bool leader) => ThreadPool.UnsafeQueueUserWorkItem(static state =>
-        {
-            var (prepared, leader) = state;
-            ref var slot = ref leader ? ref prepared._leader : ref prepared._follower;
-            if (Volatile.Read(ref slot) is null) Interlocked.CompareExchange(ref slot, Start(prepared.Secret, leader), null);
-        }, (this, leader), preferLocal: false);
-
-        private byte[] Secret => secret;
     }
 
     /// <summary>What one secret contributes, computed once per process and secret.</summary>

@@ -73,7 +73,7 @@ internal sealed class LeaderHandshake
         {
             case PacketType.Heartbeat when frame.RequestId != 0 && state == WaitingForHello:
                 HelloEpoch = frame.ReadHeader<HeartbeatHeader>().Epoch;
-                _exchange = AuthProof.Take(_secret!, leader: true);
+                _exchange = AuthProof.Start(_secret!, leader: true);
                 Volatile.Write(ref _state, ShareSent);
                 reply = _exchange.Share;
                 return LeaderHandshakeStep.Challenge;
@@ -194,7 +194,7 @@ internal sealed class FollowerHandshake
                         "in every process; otherwise another program or user holds the port: choose another Port";
                     return null;
                 }
-                var exchange = AuthProof.Take(_secret, leader: false);
+                var exchange = AuthProof.Start(_secret, leader: false);
                 _transcript = AuthProof.Transcript(exchange, data, _port);
                 if (_transcript is null)
                 {
