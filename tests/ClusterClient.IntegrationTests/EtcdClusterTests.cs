@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using System.Diagnostics;
 using System.Text.Json;
 using ClusterSharing.EngineTests.Coordination.Etcd;
+using ClusterSharing.ProcessHarness;
 using Xunit.Abstractions;
 
 namespace ClusterSharing.IntegrationTests;
@@ -123,6 +125,30 @@ public sealed class EtcdClusterTests(ITestOutputHelper output)
         Assert.Equal(42, Replies.Value(await late.RequestAsync("add 40 2")).GetInt32());
         Assert.Equal(epoch, Replies.Value(await late.RequestAsync("status")).GetProperty("epoch").GetInt64());
         Assert.Empty(late.Events("factory"));
+    }
+
+    [Fact]
+    public async Task A_machine_given_another_certificates_fingerprint_refuses_the_leader_and_both_sides_say_why()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        await using var cluster = new HostCluster([.. CommonArguments(etcd), "--log"]);
+        var (leader, _) = Assert.Single(await StartMachinesAsync(cluster, [Machines[0]]));
+        // Someone who can write the key prefix points followers at another certificate (the endpoint is the leader's).
+        string forged = new('0', 64);
+        string original = await etcd.RewriteAsync("/cluster-client/tests/leader",
+            v => Regex.Replace(v, "\"fingerprint\":\"[^\"]*\"", $"\"fingerprint\":\"{forged}\""));
+        Assert.Contains("\"fingerprint\"", original);
+
+        var late = cluster.Start("--bind", EtcdMachines.LateMachine, "--log", "--max-wait-ms", "8000");
+        await HostCluster.WaitReadyFailedAsync(late);
+
+        // The follower names both fingerprints; the leader says its certificate was refused.
+        Assert.True(late.StderrTail(200).Contains("Refused the leader", StringComparison.Ordinal) && late.StderrTail(200).Contains(forged, StringComparison.Ordinal),
+            $"The late machine did not say it refused the leader's certificate.\n{late.Describe()}");
+        Assert.True(await Poll.UntilAsync(() => leader.StderrTail(200).Contains("rejects the leader's certificate", StringComparison.Ordinal)
+                                                || leader.StderrTail(200).Contains("the fingerprint it pinned differs from ours", StringComparison.Ordinal), TimeSpan.FromSeconds(30)),
+            $"The leader did not log the refusal.\n{leader.Describe()}");
+        Assert.Equal(leader.Pid, Replies.Value(await leader.RequestAsync("pid")).GetInt32()); // it still leads and serves
     }
 
     private static string[] CommonArguments(EtcdServer etcd) => EtcdMachines.Arguments(etcd);
