@@ -58,6 +58,23 @@ internal static class FencedLedgerAudit
         return new Outcome(executed, tokenless, violations);
     }
 
+    /// <summary>
+    /// The end of a stop-and-resume test: audits every ledger, writes the summary, and asserts that nothing ran outside
+    /// its term and that no call was reported as not sent (a refused call is retried, never surfaced). Answers what was
+    /// executed and on how many connections a resumed leader refused calls (event 4008), for the test's own asserts.
+    /// </summary>
+    public static async Task<(long Executed, int Refusals)> AssertFencedAsync(HostCluster cluster, int rounds, long successes,
+        Dictionary<string, long> failures, Xunit.Abstractions.ITestOutputHelper output)
+    {
+        var (executed, tokenless, violations) = await CheckAsync(cluster.Hosts).ConfigureAwait(false);
+        int refusals = cluster.Hosts.Sum(h => h.FencingRefusalLines);
+        output.WriteLine($"{rounds} rounds: {executed} executions ({tokenless} without a token), {successes} stamp pairs succeeded; " +
+                         $"failures: {string.Join(", ", failures.Select(f => $"{f.Key} {f.Value}"))}; deposed leaders refused calls on {refusals} connections");
+        Assert.True(violations.Count == 0, string.Join("\n", violations) + "\n" + cluster.DescribeAll());
+        Assert.False(failures.ContainsKey("LeaderLostException(sent=False)"), string.Join(", ", failures));
+        return (executed, refusals);
+    }
+
     /// <summary>Adds a stamp-stop report's failures (by exception type) to <paramref name="failures"/>; returns its successes.</summary>
     public static long AddStampReport(JsonElement report, Dictionary<string, long> failures)
     {
