@@ -19,22 +19,32 @@ namespace ClusterSharing.Harness;
 internal static class EtcdRow
 {
     private const int TtlSeconds = 3;
+
+    /// <summary>The cluster engine a row runs on: its command name, how to start a local server, how a worker uses it.</summary>
+    internal sealed record Engine(string Name, string Description, Func<Task<(IAsyncDisposable Server, string Address)>> StartAsync,
+        Action<ClusterClientOptions, string, TimeSpan> Use);
+
+    private static readonly Engine Etcd = new("etcd",
+        "Cluster scope on a local etcd (Debian package etcd-server): cross-machine invoke p50 vs a raw TLS echo, and " +
+        "failover with graceful resign and with kill -9, workers on 127.0.0.1/.2/.3.",
+        async () => { var etcd = await EtcdServer.StartAsync().ConfigureAwait(false); return (etcd, etcd.ClientUrl); },
+        (o, address, ttl) => o.UseEtcd(address, e => { e.ClusterName = "harness"; e.LeaseTtl = ttl; }));
     private static readonly string[] Machines = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
-    public static Command BuildCommand()
+    public static Command BuildCommand() => BuildCommand(Etcd);
+
+    internal static Command BuildCommand(Engine engine)
     {
         var calls = NumberOption.Create("--calls", 5000, "Sequential calls measured for each latency.", 10, 10_000_000);
         var rounds = NumberOption.Create("--rounds", 3, "Failovers of each kind (graceful resign, SIGKILL).", 1, 100);
-        var command = new Command("etcd",
-            "Cluster scope on a local etcd (Debian package etcd-server): cross-machine invoke p50 vs a raw TLS echo, and " +
-            "failover with graceful resign and with kill -9, workers on 127.0.0.1/.2/.3.")
+        var command = new Command(engine.Name, engine.Description)
         {
             calls, rounds,
         };
         // Not listed in the harness's own help (its usage stays "ClusterClient.Harness [options]"); docs/cluster.md names it.
         command.Hidden = true;
-        command.SetAction((r, _) => RunAsync(r.GetValue(calls), r.GetValue(rounds)));
+        command.SetAction((r, _) => RunAsync(engine, r.GetValue(calls), r.GetValue(rounds)));
 
         var address = new Argument<string>("address");
         var port = new Argument<int>("port");
@@ -42,7 +52,7 @@ internal static class EtcdRow
         var secret = new Argument<string>("secret");
         var fingerprint = new Argument<string>("fingerprint");
         command.Add(Hidden("worker", [address, port, etcd, secret],
-            r => WorkerAsync(r.GetValue(address)!, r.GetValue(port), r.GetValue(etcd)!, r.GetValue(secret)!)));
+            r => WorkerAsync(engine, r.GetValue(address)!, r.GetValue(port), r.GetValue(etcd)!, r.GetValue(secret)!)));
         command.Add(Hidden("tls-server", [address], r => TlsServerAsync(r.GetValue(address)!)));
         command.Add(Hidden("tls-client", [address, port, fingerprint],
             r => TlsClientAsync(r.GetValue(address)!, r.GetValue(port), r.GetValue(fingerprint)!)));
@@ -57,10 +67,11 @@ internal static class EtcdRow
         return command;
     }
 
-    private static async Task<int> RunAsync(int calls, int rounds)
+    private static async Task<int> RunAsync(Engine engine, int calls, int rounds)
     {
         int warmup = Math.Min(calls, 500);
-        await using var etcd = await EtcdServer.StartAsync().ConfigureAwait(false);
+        var (engineServer, store) = await engine.StartAsync().ConfigureAwait(false);
+        await using var _ = engineServer;
         string secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         int port = LoopbackPort.Free();
         var workers = new Dictionary<string, WorkerProcess>();
@@ -69,16 +80,16 @@ internal static class EtcdRow
             foreach (string machine in Machines)
             {
                 // One at a time, so the first machine leads and the second is a follower on another address.
-                workers[machine] = await StartWorkerAsync(machine, port, etcd.ClientUrl, secret).ConfigureAwait(false);
+                workers[machine] = await StartWorkerAsync(engine, machine, port, store, secret).ConfigureAwait(false);
             }
             var leader = await LeaderAsync(workers).ConfigureAwait(false);
             var caller = workers.First(w => w.Value != leader.Value);
             var invoke = Latency(await caller.Value.CommandAsync($"seq {calls} {warmup}", TimeSpan.FromMinutes(10)).ConfigureAwait(false));
 
-            await using var server = WorkerProcess.StartThisProgram("tls echo server", ["etcd", "tls-server", leader.Key]);
+            await using var server = WorkerProcess.StartThisProgram("tls echo server", [engine.Name, "tls-server", leader.Key]);
             await server.WaitReadyAsync(StartTimeout).ConfigureAwait(false);
             string[] endpoint = (await server.CommandAsync("endpoint").ConfigureAwait(false)).Split(' ');
-            await using var client = WorkerProcess.StartThisProgram("tls echo client", ["etcd", "tls-client", endpoint[0], endpoint[1], endpoint[2]]);
+            await using var client = WorkerProcess.StartThisProgram("tls echo client", [engine.Name, "tls-client", endpoint[0], endpoint[1], endpoint[2]]);
             await client.WaitReadyAsync(StartTimeout).ConfigureAwait(false);
             var echo = Latency(await client.CommandAsync($"seq {calls} {warmup}", TimeSpan.FromMinutes(10)).ConfigureAwait(false));
 
@@ -87,28 +98,32 @@ internal static class EtcdRow
             var resignStages = new List<Dictionary<string, double>>();
             for (int round = 0; round < rounds; round++)
             {
-                var (resignMs, stages) = await FailoverAsync(workers, graceful: true, port, etcd.ClientUrl, secret).ConfigureAwait(false);
+                var (resignMs, stages) = await FailoverAsync(engine, workers, graceful: true, port, store, secret).ConfigureAwait(false);
                 resign.Add(resignMs);
                 resignStages.Add(stages);
-                kill.Add((await FailoverAsync(workers, graceful: false, port, etcd.ClientUrl, secret).ConfigureAwait(false)).Ms);
+                kill.Add((await FailoverAsync(engine, workers, graceful: false, port, store, secret).ConfigureAwait(false)).Ms);
             }
 
-            Console.WriteLine($"| cluster scope on etcd (lease TTL {TtlSeconds} s), {Environment.ProcessorCount} cores, load average {LoadAverage()} | p50 | p99 |");
+            Console.WriteLine($"| cluster scope on {engine.Name} (lease TTL {TtlSeconds} s), {Environment.ProcessorCount} cores, load average {LoadAverage()} | p50 | p99 |");
             Console.WriteLine("|---|---|---|");
             Console.WriteLine($"| invoke, follower on {caller.Key} -> leader on {leader.Key} (TLS 1.3 + secret), {calls} sequential | {invoke.P50:0} µs | {invoke.P99:0} µs |");
             Console.WriteLine($"| raw TLS 1.3 echo {Machines[1]} -> {leader.Key}, 8 bytes, same run | {echo.P50:0} µs | {echo.P99:0} µs |");
             Console.WriteLine($"| invoke / raw TLS echo | {invoke.P50 / echo.P50:0.0}x | {invoke.P99 / echo.P99:0.0}x |");
             Console.WriteLine($"| failover, graceful resign: close to every survivor answered by the new term ({rounds} round(s): {Join(resign)}) | {Median(resign):0} ms | max {resign.Max():0} ms |");
             Console.WriteLine($"| failover, kill -9: kill to every survivor answered by the new term ({rounds} round(s): {Join(kill)}) | {Median(kill):0} ms | max {kill.Max():0} ms |");
-            Console.WriteLine();
-            Console.WriteLine("| graceful resign, stage (event id) | ms after close, median | per round |");
-            Console.WriteLine("|---|---|---|");
-            foreach (var (_, id, stage) in FailoverStages.Stages)
+            if (resignStages.Any(r => r.Count > 0))
             {
-                var times = resignStages.Where(r => r.ContainsKey(stage)).Select(r => r[stage]).ToList();
-                if (times.Count > 0) Console.WriteLine($"| {stage} ({id}) | {Median(times):0.0} | {Join(times, "0.0")} |");
+                // The stages are the etcd engine's and the node's log events (FailoverStages); another engine shows the node's only.
+                Console.WriteLine();
+                Console.WriteLine("| graceful resign, stage (event id) | ms after close, median | per round |");
+                Console.WriteLine("|---|---|---|");
+                foreach (var (_, id, stage) in FailoverStages.Stages)
+                {
+                    var times = resignStages.Where(r => r.ContainsKey(stage)).Select(r => r[stage]).ToList();
+                    if (times.Count > 0) Console.WriteLine($"| {stage} ({id}) | {Median(times):0.0} | {Join(times, "0.0")} |");
+                }
+                Console.WriteLine($"| every survivor answered in the new term | {Median(resign):0.0} | {Join(resign, "0.0")} |");
             }
-            Console.WriteLine($"| every survivor answered in the new term | {Median(resign):0.0} | {Join(resign, "0.0")} |");
             return 0;
         }
         finally
@@ -117,10 +132,10 @@ internal static class EtcdRow
         }
     }
 
-    private static async Task<WorkerProcess> StartWorkerAsync(string address, int port, string etcd, string secret)
+    private static async Task<WorkerProcess> StartWorkerAsync(Engine engine, string address, int port, string store, string secret)
     {
-        var worker = WorkerProcess.StartThisProgram($"etcd worker {address}",
-            ["etcd", "worker", address, port.ToString(CultureInfo.InvariantCulture), etcd, secret]);
+        var worker = WorkerProcess.StartThisProgram($"{engine.Name} worker {address}",
+            [engine.Name, "worker", address, port.ToString(CultureInfo.InvariantCulture), store, secret]);
         await worker.WaitReadyAsync(StartTimeout).ConfigureAwait(false);
         return worker;
     }
@@ -137,7 +152,7 @@ internal static class EtcdRow
     /// Answers the failover time and when each stage (<see cref="FailoverStages"/>) was first reached, in ms after the end.
     /// </summary>
     private static async Task<(double Ms, Dictionary<string, double> Stages)> FailoverAsync(
-        Dictionary<string, WorkerProcess> workers, bool graceful, int port, string etcd, string secret)
+        Engine engine, Dictionary<string, WorkerProcess> workers, bool graceful, int port, string store, string secret)
     {
         var (address, leader) = await LeaderAsync(workers).ConfigureAwait(false);
         long epoch = long.Parse(await leader.CommandAsync("epoch").ConfigureAwait(false), CultureInfo.InvariantCulture);
@@ -154,21 +169,17 @@ internal static class EtcdRow
         foreach (var survivor in survivors) reached.Add(await survivor.CommandAsync("stages").ConfigureAwait(false));
         var stages = FailoverStages.Place(graceful ? await leader.CommandAsync("stages").ConfigureAwait(false) : "", [.. reached], start);
         await leader.DisposeAsync().ConfigureAwait(false);
-        workers[address] = await StartWorkerAsync(address, port, etcd, secret).ConfigureAwait(false);
+        workers[address] = await StartWorkerAsync(engine, address, port, store, secret).ConfigureAwait(false);
         return (ms, stages);
     }
 
-    private static async Task<int> WorkerAsync(string address, int port, string etcd, string secret)
+    private static async Task<int> WorkerAsync(Engine engine, string address, int port, string store, string secret)
     {
         var stages = new FailoverStages();
         var handle = ClusterClient.Create<IEchoClient>(() => new EchoClient(), o =>
         {
             o.Logger = stages;
-            o.UseEtcd(etcd, e =>
-            {
-                e.ClusterName = "harness";
-                e.LeaseTtl = TimeSpan.FromSeconds(TtlSeconds);
-            });
+            engine.Use(o, store, TimeSpan.FromSeconds(TtlSeconds));
             o.UseSecret(secret);
             o.BindAddress = IPAddress.Parse(address);
             o.Port = port;

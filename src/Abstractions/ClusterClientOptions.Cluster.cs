@@ -64,13 +64,16 @@ public sealed partial class ClusterClientOptions
 
     private void ValidateCluster()
     {
-        if (Etcd is null)
+        if (Etcd is null && Redis is null)
         {
             if (AdvertiseAddress is not null || Certificate is not null || CertificatePemFile is not null)
-                throw new ArgumentException("AdvertiseAddress and the TLS certificate options apply to a cluster scope only; call UseEtcd(...) too, or remove them.", nameof(AdvertiseAddress));
+                throw new ArgumentException("AdvertiseAddress and the TLS certificate options apply to a cluster scope only; call UseEtcd(...) or UseRedis(...) too, or remove them.", nameof(AdvertiseAddress));
             return;
         }
-        Etcd.Validate();
+        if (Etcd is not null && Redis is not null)
+            throw new ArgumentException("UseEtcd and UseRedis were both called: a cluster is elected on one engine; keep one.", nameof(Redis));
+        Etcd?.Validate();
+        Redis?.Validate();
         if (SingleMode)
             throw new ArgumentException($"SingleMode shares the client inside one process and cannot be combined with UseEtcd; unset it (or {SingleModeEnvironmentVariable}).", nameof(SingleMode));
         if (Transport != ClusterTransport.Tcp)

@@ -64,7 +64,7 @@ public sealed class EtcdOutageTests(ITestOutputHelper output)
     }
 
     /// <summary>One call at a time until stopped, bounded in count; returns how many failed.</summary>
-    private static async Task<int> KeepCallingAsync(HostProcess machine, CancellationToken stop)
+    internal static async Task<int> KeepCallingAsync(HostProcess machine, CancellationToken stop)
     {
         int failures = 0;
         for (int i = 0; i < 2000 && !stop.IsCancellationRequested; i++)
@@ -83,14 +83,14 @@ public sealed class EtcdOutageTests(ITestOutputHelper output)
         return failures;
     }
 
-    private sealed record Term(long Epoch, int Pid, double First, double Last, int Calls);
+    internal sealed record Term(long Epoch, int Pid, double First, double Last, int Calls);
 
     /// <summary>
     /// Each (process, epoch) that executed calls, with its first and last call, ordered by its first call. Epoch 0 is a
     /// call the TestHost ran before ClusterClient.Create returned its handle (it cannot read the epoch yet); these
     /// tests make no call that early.
     /// </summary>
-    private static List<Term> Terms(IEnumerable<HostProcess> machines) =>
+    internal static List<Term> Terms(IEnumerable<HostProcess> machines) =>
         machines.SelectMany(m => m.Events("executing"))
             .Select(e => (Epoch: e.GetProperty("epoch").GetInt64(), Pid: e.GetProperty("pid").GetInt32(), Ts: e.GetProperty("ts").GetDouble()))
             .GroupBy(e => (e.Epoch, e.Pid))
@@ -98,6 +98,6 @@ public sealed class EtcdOutageTests(ITestOutputHelper output)
             .OrderBy(t => t.First)
             .ToList();
 
-    private static long LastExecutingEpoch(IEnumerable<HostProcess> machines) =>
+    internal static long LastExecutingEpoch(IEnumerable<HostProcess> machines) =>
         machines.SelectMany(m => m.Events("executing")).Select(e => e.GetProperty("epoch").GetInt64()).DefaultIfEmpty(0).Max();
 }

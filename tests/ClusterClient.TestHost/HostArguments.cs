@@ -31,6 +31,10 @@ internal sealed class HostArguments
     public int? SubscriptionBuffer { get; private set; }
     public string? Etcd { get; private set; }
     public int? EtcdTtlSeconds { get; private set; }
+    public string? Redis { get; private set; }
+    public int? RedisTtlMs { get; private set; }
+    public int? Weight { get; private set; }
+    public bool Ineligible { get; private set; }
     public string? ClusterName { get; private set; }
     public System.Net.IPAddress? Bind { get; private set; }
     public bool Open { get; private set; }
@@ -40,7 +44,7 @@ internal sealed class HostArguments
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
         "[--factory-fail-file PATH] [--factory-delay-ms N] [--factory-code CODE] [--max-frame-size N] [--leader-calls direct|same] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
-        "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--cluster NAME] [--bind ADDRESS]";
+        "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--redis ENDPOINTS] [--redis-ttl-ms N] [--weight N] [--ineligible] [--cluster NAME] [--bind ADDRESS]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -102,6 +106,10 @@ internal sealed class HostArguments
                 case "--subscription-buffer": result.SubscriptionBuffer = Number(); break;
                 case "--etcd": result.Etcd = Value(); break;
                 case "--etcd-ttl": result.EtcdTtlSeconds = Number(); break;
+                case "--redis": result.Redis = Value(); break;
+                case "--redis-ttl-ms": result.RedisTtlMs = Number(); break;
+                case "--weight": result.Weight = Number(); break;
+                case "--ineligible": result.Ineligible = true; break;
                 case "--cluster": result.ClusterName = Value(); break;
                 case "--bind": result.Bind = System.Net.IPAddress.Parse(Value()); break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
@@ -150,6 +158,16 @@ internal sealed class HostArguments
                 if (EtcdTtlSeconds is { } ttl) e.LeaseTtl = TimeSpan.FromSeconds(ttl);
             });
         }
+        if (Redis is not null)
+        {
+            options.UseRedis(Redis, r =>
+            {
+                if (ClusterName is not null) r.ClusterName = ClusterName;
+                if (RedisTtlMs is { } ttl) r.LeaseTtl = TimeSpan.FromMilliseconds(ttl);
+            });
+        }
+        if (Weight is { } weight) options.Weight = weight;
+        if (Ineligible) options.Eligible = false;
         if (Log) options.Logger = new StderrLogger();
     }
 }

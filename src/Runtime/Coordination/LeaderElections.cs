@@ -1,5 +1,6 @@
 using ClusterSharing.Coordination.Etcd;
 using ClusterSharing.Coordination.Local;
+using ClusterSharing.Coordination.Redis;
 using ClusterSharing.Liveness;
 using Microsoft.Extensions.Logging;
 
@@ -14,11 +15,12 @@ internal delegate ILeaderElection LeaderElectionFactory(ClusterClientOptions opt
 /// <summary>Chooses the election engine from the options: the one place that knows the engines by name.</summary>
 internal static class LeaderElections
 {
-    /// <summary>The factory for <paramref name="options"/>: etcd for a cluster scope (<see cref="ClusterClientOptions.UseEtcd"/>), else the local engine (lease file + port).</summary>
+    /// <summary>The factory for <paramref name="options"/>: etcd or Redis for a cluster scope (<see cref="ClusterClientOptions.UseEtcd"/>, <see cref="ClusterClientOptions.UseRedis"/>), else the local engine (lease file + port).</summary>
     public static LeaderElectionFactory For(ClusterClientOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Etcd is not null) return static (o, _, logger) => EtcdElection.FromOptions(o, logger);
+        if (options.Redis is not null) return static (o, _, logger) => RedisElection.FromOptions(o, logger);
         return static (o, monitor, logger) => new LocalElection(o, monitor, logger);
     }
 

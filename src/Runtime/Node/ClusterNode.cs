@@ -209,7 +209,10 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     internal string? LeaderWhere => IsLeader ? "this process" : Volatile.Read(ref _connection) is { IsClosed: false } connection ? connection.Where : null;
 
     /// <summary>Where this process looks for a leader and what it saw there last, for a call that found none.</summary>
-    internal string DescribeLeaderSearch() => Options.Etcd is null ? $"port {Port}: {Status}" : $"port {Port}, through etcd: {Status}";
+    internal string DescribeLeaderSearch() =>
+        Options.Etcd is not null ? $"port {Port}, through etcd: {Status}"
+        : Options.Redis is not null ? $"port {Port}, through Redis: {Status}"
+        : $"port {Port}: {Status}";
 
     /// <summary>The message of a <c>ReadyAsync</c> that gave up waiting.</summary>
     public string DescribeNotReady(NodeChannel channel, TimeSpan waited)

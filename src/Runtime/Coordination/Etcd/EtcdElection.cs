@@ -258,19 +258,7 @@ internal sealed class EtcdElection : ILeaderElection
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_listener is { } existing) return existing;
-            var socket = new Socket(_settings.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                socket.Bind(_settings.Listen);
-                socket.Listen(512);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-            return _listener = socket;
+            return _listener ??= LeaderListener.Open(_settings.Listen);
         }
     }
 

@@ -30,9 +30,7 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
     private readonly ByteString _key;
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _lost = new();
-    private readonly long _marginTicks;
-    private long _validUntil; // Stopwatch timestamp
-    private long _lastRenewal; // Stopwatch timestamp of the last acknowledged request
+    private readonly TermDeadline _deadline;
     private int _state;
     private int _disposed;
     private string? _lostReason;
@@ -48,13 +46,11 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
         _abandonLease = abandonLease;
         _logger = logger;
         _key = ByteString.CopyFromUtf8(settings.LeaderKey);
-        _marginTicks = (long)(settings.SafetyMargin.TotalSeconds * Stopwatch.Frequency);
+        _deadline = new TermDeadline(grantSentAt, TimeSpan.FromSeconds(grantedTtlSeconds), settings.SafetyMargin);
         LeaseId = leaseId;
         Epoch = epoch;
         Listener = listener;
         Endpoint = endpoint;
-        _lastRenewal = grantSentAt;
-        _validUntil = grantSentAt + grantedTtlSeconds * Stopwatch.Frequency - _marginTicks;
     }
 
     /// <summary>The etcd lease the leader key is bound to.</summary>
@@ -82,7 +78,7 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
     public long SuccessorEpoch => Interlocked.Read(ref _successorEpoch);
 
     /// <inheritdoc/>
-    public bool IsCurrent => Volatile.Read(ref _state) == Active && Stopwatch.GetTimestamp() < Interlocked.Read(ref _validUntil);
+    public bool IsCurrent => Volatile.Read(ref _state) == Active && _deadline.IsValid;
 
     /// <summary>Starts keeping the lease alive and watching the key.</summary>
     public void Start() =>
@@ -152,43 +148,11 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
         ThreadPool.UnsafeQueueUserWorkItem(static s => ((CancellationTokenSource)s!).Cancel(), _lost);
     }
 
-    private void Renewed(long sentAt, long ttlSeconds)
-    {
-        long until = sentAt + ttlSeconds * Stopwatch.Frequency - _marginTicks;
-        long known;
-        while ((known = Interlocked.Read(ref _validUntil)) < until)
-        {
-            if (Interlocked.CompareExchange(ref _validUntil, until, known) == known) break;
-        }
-        long last;
-        while ((last = Interlocked.Read(ref _lastRenewal)) < sentAt)
-        {
-            if (Interlocked.CompareExchange(ref _lastRenewal, sentAt, last) == last) break;
-        }
-    }
-
     private async Task DeadlineLoopAsync()
     {
-        var stop = _stop.Token;
-        while (!stop.IsCancellationRequested)
-        {
-            long remaining = Interlocked.Read(ref _validUntil) - Stopwatch.GetTimestamp();
-            if (remaining <= 0)
-            {
-                var since = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastRenewal));
-                Lose($"the etcd lease {LeaseId:x} could not be renewed at {_settings.EndpointList} for {since.TotalSeconds:0.0} s; " +
-                     $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0} s)");
-                return;
-            }
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency) + TimeSpan.FromMilliseconds(1), stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
+        if (!await _deadline.WaitExpiredAsync(_stop.Token).ConfigureAwait(false)) return;
+        Lose($"the etcd lease {LeaseId:x} could not be renewed at {_settings.EndpointList} for {_deadline.SinceLastRenewal.TotalSeconds:0.0} s; " +
+             $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0} s)");
     }
 
     private async Task KeepAliveLoopAsync()
@@ -220,7 +184,7 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
                         Lose($"etcd reports the lease {LeaseId:x} expired or was revoked");
                         return;
                     }
-                    Renewed(sentAt, response.TTL);
+                    _deadline.Renewed(sentAt, TimeSpan.FromSeconds(response.TTL));
                     await Task.Delay(_settings.RenewEvery, stop).ConfigureAwait(false);
                 }
             }

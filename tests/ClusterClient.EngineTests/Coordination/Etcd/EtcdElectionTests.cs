@@ -5,6 +5,7 @@ using ClusterSharing.Coordination.Etcd;
 using ClusterSharing.Transport;
 using Etcdserverpb;
 using Microsoft.Extensions.Logging.Abstractions;
+using static ClusterSharing.EngineTests.Coordination.ElectionSteps;
 
 namespace ClusterSharing.EngineTests.Coordination.Etcd;
 
@@ -12,7 +13,6 @@ namespace ClusterSharing.EngineTests.Coordination.Etcd;
 public sealed class EtcdElectionTests
 {
     private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(2);
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
     [Fact]
     public async Task One_of_two_candidates_wins_and_the_other_follows_its_endpoint_and_fingerprint()
@@ -236,42 +236,4 @@ public sealed class EtcdElectionTests
 
     private static EtcdElection Candidate(EtcdServer etcd, string address, string? fingerprint = null) =>
         new(Settings(etcd, address, fingerprint), NullLogger.Instance);
-
-    /// <summary>Asks for steps until this candidate leads (bounded), as the node's loop would.</summary>
-    private static async Task<ILeadershipTerm> LeadAsync(EtcdElection election)
-    {
-        var deadline = Stopwatch.StartNew();
-        var steps = new List<string>();
-        while (deadline.Elapsed < Patience)
-        {
-            using var timeout = new CancellationTokenSource(Patience);
-            var step = await election.NextAsync(mayLead: true, timeout.Token);
-            if (step is LeadStep lead) return lead.Term;
-            steps.Add(step.ToString());
-            if (step is WaitStep wait) await Task.Delay(wait.Delay);
-            else await Task.Delay(50);
-        }
-        throw new TimeoutException($"No leadership within {Patience}; steps: {string.Join("; ", steps.TakeLast(5))}");
-    }
-
-    /// <summary>Asks for steps until this candidate is told to follow (bounded), skipping waits.</summary>
-    private static async Task<FollowStep> FollowAsync(EtcdElection election)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            var step = await election.NextAsync(mayLead: true, CancellationToken.None);
-            if (step is FollowStep follow) return follow;
-            var wait = Assert.IsType<WaitStep>(step);
-            if (deadline.Elapsed > Patience) Assert.Fail($"Not told to follow within {Patience}; last: {wait.Status}");
-            await Task.Delay(wait.Delay);
-        }
-    }
-
-    private static async Task WaitForAsync(CancellationToken token)
-    {
-        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var registration = token.Register(() => fired.TrySetResult());
-        await fired.Task.WaitAsync(Patience);
-    }
 }

@@ -16,7 +16,6 @@ namespace ClusterSharing.EngineTests.Coordination.Etcd;
 /// </remarks>
 public sealed class EtcdServer : IAsyncDisposable
 {
-    private static readonly SemaphoreSlim InstallLock = new(1, 1);
     private readonly string _dataDirectory;
     private readonly StringBuilder _output = new();
     private Process? _process;
@@ -47,8 +46,8 @@ public sealed class EtcdServer : IAsyncDisposable
     /// <summary>Starts a fresh etcd and waits until it answers its health check.</summary>
     public static async Task<EtcdServer> StartAsync(CancellationToken cancellationToken = default)
     {
-        string binary = await EnsureInstalledAsync(cancellationToken).ConfigureAwait(false);
-        var server = new EtcdServer(binary, FreePort(), FreePort());
+        string binary = await ServerBinaries.EnsureInstalledAsync("etcd", "etcd-server", cancellationToken).ConfigureAwait(false);
+        var server = new EtcdServer(binary, ServerBinaries.FreePort(), ServerBinaries.FreePort());
         try
         {
             await server.StartProcessAsync(cancellationToken).ConfigureAwait(false);
@@ -182,49 +181,5 @@ public sealed class EtcdServer : IAsyncDisposable
         {
             if (_output.Length < 64 * 1024) _output.AppendLine(line);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
-    private static async Task<string> EnsureInstalledAsync(CancellationToken cancellationToken)
-    {
-        if (FindBinary() is { } found) return found;
-        await InstallLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (FindBinary() is { } again) return again;
-            if (Environment.UserName != "root")
-            {
-                throw new InvalidOperationException(
-                    "The engine tests need etcd from the Debian package etcd-server: run `sudo apt-get update && sudo apt-get install -y etcd-server`.");
-            }
-            foreach (var args in new[] { "update -qq", "install -y -qq etcd-server" })
-            {
-                using var apt = Process.Start(new ProcessStartInfo("apt-get", args) { UseShellExecute = false })
-                    ?? throw new InvalidOperationException("Could not start apt-get to install etcd-server.");
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(TimeSpan.FromMinutes(5));
-                await apt.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-                if (apt.ExitCode != 0)
-                    throw new InvalidOperationException($"`apt-get {args}` failed with exit code {apt.ExitCode}; install etcd-server by hand.");
-            }
-            return FindBinary() ?? throw new InvalidOperationException("etcd-server was installed but no etcd binary is on PATH or in /usr/bin.");
-        }
-        finally
-        {
-            InstallLock.Release();
-        }
-    }
-
-    private static string? FindBinary()
-    {
-        var directories = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Append("/usr/bin").Append("/usr/local/bin");
-        return directories.Select(d => Path.Combine(d, "etcd")).FirstOrDefault(File.Exists);
     }
 }
