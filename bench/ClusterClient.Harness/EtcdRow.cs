@@ -95,10 +95,13 @@ internal static class EtcdRow
 
             var resign = new List<double>();
             var kill = new List<double>();
+            var resignStages = new List<Dictionary<string, double>>();
             for (int round = 0; round < rounds; round++)
             {
-                resign.Add(await FailoverAsync(engine, workers, graceful: true, port, store, secret).ConfigureAwait(false));
-                kill.Add(await FailoverAsync(engine, workers, graceful: false, port, store, secret).ConfigureAwait(false));
+                var (resignMs, stages) = await FailoverAsync(engine, workers, graceful: true, port, store, secret).ConfigureAwait(false);
+                resign.Add(resignMs);
+                resignStages.Add(stages);
+                kill.Add((await FailoverAsync(engine, workers, graceful: false, port, store, secret).ConfigureAwait(false)).Ms);
             }
 
             Console.WriteLine($"| cluster scope on {engine.Name} (lease TTL {TtlSeconds} s), {Environment.ProcessorCount} cores, load average {LoadAverage()} | p50 | p99 |");
@@ -108,6 +111,19 @@ internal static class EtcdRow
             Console.WriteLine($"| invoke / raw TLS echo | {invoke.P50 / echo.P50:0.0}x | {invoke.P99 / echo.P99:0.0}x |");
             Console.WriteLine($"| failover, graceful resign: close to every survivor answered by the new term ({rounds} round(s): {Join(resign)}) | {Median(resign):0} ms | max {resign.Max():0} ms |");
             Console.WriteLine($"| failover, kill -9: kill to every survivor answered by the new term ({rounds} round(s): {Join(kill)}) | {Median(kill):0} ms | max {kill.Max():0} ms |");
+            if (resignStages.Any(r => r.Count > 0))
+            {
+                // The stages are the etcd engine's and the node's log events (FailoverStages); another engine shows the node's only.
+                Console.WriteLine();
+                Console.WriteLine("| graceful resign, stage (event id) | ms after close, median | per round |");
+                Console.WriteLine("|---|---|---|");
+                foreach (var (_, id, stage) in FailoverStages.Stages)
+                {
+                    var times = resignStages.Where(r => r.ContainsKey(stage)).Select(r => r[stage]).ToList();
+                    if (times.Count > 0) Console.WriteLine($"| {stage} ({id}) | {Median(times):0.0} | {Join(times, "0.0")} |");
+                }
+                Console.WriteLine($"| every survivor answered in the new term | {Median(resign):0.0} | {Join(resign, "0.0")} |");
+            }
             return 0;
         }
         finally
@@ -131,12 +147,17 @@ internal static class EtcdRow
         throw new InvalidOperationException("No worker leads.");
     }
 
-    /// <summary>Ends the leader (resign or SIGKILL), waits until every survivor is answered in a newer term, starts a replacement.</summary>
-    private static async Task<double> FailoverAsync(Engine engine, Dictionary<string, WorkerProcess> workers, bool graceful, int port, string store, string secret)
+    /// <summary>
+    /// Ends the leader (resign or SIGKILL), waits until every survivor is answered in a newer term, starts a replacement.
+    /// Answers the failover time and when each stage (<see cref="FailoverStages"/>) was first reached, in ms after the end.
+    /// </summary>
+    private static async Task<(double Ms, Dictionary<string, double> Stages)> FailoverAsync(
+        Engine engine, Dictionary<string, WorkerProcess> workers, bool graceful, int port, string store, string secret)
     {
         var (address, leader) = await LeaderAsync(workers).ConfigureAwait(false);
         long epoch = long.Parse(await leader.CommandAsync("epoch").ConfigureAwait(false), CultureInfo.InvariantCulture);
         var survivors = workers.Where(w => w.Key != address).Select(w => w.Value).ToArray();
+        foreach (var worker in workers.Values) await worker.CommandAsync("stages").ConfigureAwait(false); // forget earlier events
         long start = MonotonicClock.Nanoseconds();
         Task closing = Task.CompletedTask;
         if (graceful) closing = leader.CommandAsync("close");
@@ -144,15 +165,20 @@ internal static class EtcdRow
         var answered = await Task.WhenAll(survivors.Select(s => s.CommandAsync($"next-term {epoch}", TimeSpan.FromSeconds(90)))).ConfigureAwait(false);
         double ms = (answered.Max(a => long.Parse(a, CultureInfo.InvariantCulture)) - start) / 1e6;
         await closing.ConfigureAwait(false);
+        var reached = new List<string>();
+        foreach (var survivor in survivors) reached.Add(await survivor.CommandAsync("stages").ConfigureAwait(false));
+        var stages = FailoverStages.Place(graceful ? await leader.CommandAsync("stages").ConfigureAwait(false) : "", [.. reached], start);
         await leader.DisposeAsync().ConfigureAwait(false);
         workers[address] = await StartWorkerAsync(engine, address, port, store, secret).ConfigureAwait(false);
-        return ms;
+        return (ms, stages);
     }
 
     private static async Task<int> WorkerAsync(Engine engine, string address, int port, string store, string secret)
     {
+        var stages = new FailoverStages();
         var handle = ClusterClient.Create<IEchoClient>(() => new EchoClient(), o =>
         {
+            o.Logger = stages;
             engine.Use(o, store, TimeSpan.FromSeconds(TtlSeconds));
             o.UseSecret(secret);
             o.BindAddress = IPAddress.Parse(address);
@@ -169,6 +195,7 @@ internal static class EtcdRow
             "seq" => await SequentialAsync(i => new ValueTask(handle.Client.EchoAsync(i)), Int(c[1]), Int(c[2])).ConfigureAwait(false),
             "next-term" => await NextTermAsync(handle, long.Parse(c[1], CultureInfo.InvariantCulture)).ConfigureAwait(false),
             "close" => await CloseAsync(handle).ConfigureAwait(false),
+            "stages" => stages.Drain(),
             _ => throw new ArgumentException($"unknown command '{c[0]}'"),
         }).ConfigureAwait(false);
         await handle.DisposeAsync().ConfigureAwait(false);
@@ -307,7 +334,7 @@ internal static class EtcdRow
         return sorted[sorted.Length / 2];
     }
 
-    private static string Join(List<double> values) => string.Join(", ", values.Select(v => v.ToString("0", CultureInfo.InvariantCulture)));
+    private static string Join(List<double> values, string format = "0") => string.Join(", ", values.Select(v => v.ToString(format, CultureInfo.InvariantCulture)));
 
     private static string LoadAverage()
     {

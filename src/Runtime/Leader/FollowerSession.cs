@@ -307,7 +307,12 @@ internal sealed partial class FollowerSession : PeerConnection
 
     private bool DispatchStopped => Volatile.Read(ref _dispatchMark) < 0;
 
-    protected override long StopDispatching() => Interlocked.Or(ref _dispatchMark, long.MinValue) & long.MaxValue;
+    protected override long StopDispatching()
+    {
+        long lastDispatched = Interlocked.Or(ref _dispatchMark, long.MinValue) & long.MaxValue;
+        _channels.StopDispatching();
+        return lastDispatched;
+    }
 
     protected override Task WhenCallsFinishedAsync()
     {

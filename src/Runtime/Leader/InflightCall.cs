@@ -149,6 +149,11 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
                     _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException),
                         $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?");
                 }
+                else if (error is CallNotRunException)
+                {
+                    // Answered as not run: the follower retries it on the next leader (LeaderLostException, RequestSent false).
+                    _session.SendError(RequestId, RemoteError.NotRunType, error.Message, null, RemoteError.NotRunCode);
+                }
                 else if (error is ClusterClientNotReadyException)
                 {
                     // The leader's own failure (its real client could not be had while the call waited): not the real client's.
@@ -194,3 +199,6 @@ internal sealed class NoReply : IReplyWriter
     {
     }
 }
+
+/// <summary>A call the leader took but did not run (it was closing while the call waited for a client): answered as not run.</summary>
+internal sealed class CallNotRunException(string message) : Exception(message);

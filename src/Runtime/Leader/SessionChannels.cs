@@ -25,6 +25,7 @@ internal sealed class SessionChannels(FollowerSession session, LeaderServer serv
     private readonly List<ILeaderChannel> _channels = new();
     private readonly Queue<WaitingCall> _waitingOneways = new();
     private readonly CancellationTokenSource _closed = new();
+    private readonly CancellationTokenSource _leaving = new();
     private bool _drainingOneways;
     private int _waiting;
 
@@ -155,8 +156,33 @@ internal sealed class SessionChannels(FollowerSession session, LeaderServer serv
     public async ValueTask DispatchWhenReadyAsync(ILeaderChannel channel, ClusterMethod method, byte[] arguments, DecodingLimits limits, IReplyWriter reply,
         CancellationToken cancellationToken)
     {
-        await WaitUntilReadyAsync(channel, cancellationToken).ConfigureAwait(false);
+        using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _leaving.Token))
+        {
+            try
+            {
+                await WaitUntilReadyAsync(channel, waiting.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_leaving.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // The leader said goodbye while the call waited for a client (it is closing, and its client is gone): the
+                // call did not run, so the follower retries it on the next leader instead of the goodbye's drain waiting for it.
+                throw new CallNotRunException(
+                    $"The call '{method.Name}' was not run: the leader was closing while it waited for the client of channel '{channel.Name}'; it is retried on the next leader.");
+            }
+        }
         await Dispatch(channel, method, arguments, limits, reply, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The leader said goodbye on this connection: invokes still waiting for a client end as not run.</summary>
+    public void StopDispatching()
+    {
+        try
+        {
+            _leaving.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 
     /// <summary>

@@ -268,7 +268,9 @@ internal sealed partial class ClusterNode : IAsyncDisposable
             // The loop observes the stop token at every await; a timeout here only means a slow connect attempt.
         }
         if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
-        // After the listener closed: a successor then binds the primary endpoint instead of an alternate one.
+        // After the listener closed: a successor then binds the primary endpoint instead of an alternate one. After the
+        // sessions closed too, which waited (within their drain) for the calls still running to reply, so no call of this
+        // term runs once a successor can be elected.
         if (term is not null) await term.DisposeAsync().ConfigureAwait(false);
         if (connection is not null) await connection.CloseAsync("the follower closed its client").ConfigureAwait(false);
         foreach (var channel in channels) await channel.StopAsync().ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 
@@ -15,6 +16,15 @@ internal static class TlsTransport
 {
     /// <summary>A TLS record starts with this content type (handshake); anything else is not TLS.</summary>
     private const byte HandshakeRecord = 0x16;
+
+    private static readonly ConditionalWeakTable<X509Certificate2, SslStreamCertificateContext> Contexts = new();
+
+    /// <summary>
+    /// The server context of <paramref name="certificate"/>, built once (it builds the certificate's chain): a failover's
+    /// reconnections do not pay for it again. Call it ahead (a candidate does) to build it off the critical path.
+    /// </summary>
+    public static SslStreamCertificateContext ContextOf(X509Certificate2 certificate) =>
+        Contexts.GetValue(certificate, static c => SslStreamCertificateContext.Create(c, additionalCertificates: null, offline: true));
 
     /// <summary>Leader side: runs the TLS handshake on an accepted socket and wraps it. The socket is owned (closed on failure).</summary>
     /// <exception cref="ClusterClientException">The peer spoke plain TCP, rejected our certificate, or did not finish in time.</exception>
@@ -37,7 +47,7 @@ internal static class TlsTransport
             }
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+                ServerCertificateContext = ContextOf(certificate),
                 EnabledSslProtocols = SslProtocols.Tls13,
                 ClientCertificateRequired = false,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

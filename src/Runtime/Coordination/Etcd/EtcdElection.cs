@@ -28,6 +28,7 @@ internal sealed class EtcdElection : ILeaderElection
     private readonly object _gate = new();
     private Socket? _listener;
     private EtcdLeadershipTerm? _term;
+    private Task<GrantedLease>? _spareLease;
     private long _unreachableEpoch;
     private bool _disposed;
 
@@ -38,6 +39,9 @@ internal sealed class EtcdElection : ILeaderElection
         _connection = new EtcdConnection(settings);
         _key = ByteString.CopyFromUtf8(settings.LeaderKey);
         Description = $"etcd {settings.EndpointList} key {settings.LeaderKey}";
+        // Every node is a candidate: its TLS server context is ready before it ever leads, not built during a failover.
+        if (settings.Certificate is { } certificate)
+            ThreadPool.UnsafeQueueUserWorkItem(static c => Transport.TlsTransport.ContextOf(c), certificate, preferLocal: false);
     }
 
     /// <summary>The engine for validated options with <see cref="ClusterClientOptions.Etcd"/> set, serving TLS with the options' certificate (or a new self-signed one).</summary>
@@ -64,7 +68,7 @@ internal sealed class EtcdElection : ILeaderElection
             if (range.Kvs.Count == 0)
             {
                 if (mayLead) return await CampaignAsync(cancellationToken).ConfigureAwait(false);
-                await WaitForChangeAsync(revision, FollowerWait, cancellationToken).ConfigureAwait(false);
+                _ = await WaitForChangeAsync(revision, FollowerWait, cancellationToken).ConfigureAwait(false);
                 return new WaitStep($"no leader is elected on {Description} yet (this node may not lead)", TimeSpan.Zero);
             }
 
@@ -73,9 +77,22 @@ internal sealed class EtcdElection : ILeaderElection
             {
                 // A killed or hung leader keeps its key until the lease expires: wait for that instead of reconnecting to it.
                 var record = LeaderRecord.Parse(holder.Value, _settings.LeaderKey);
-                bool changed = await WaitForChangeAsync(revision, _settings.LeaseTtl + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                // While waiting, a candidate gets a lease ready, so a campaign after a resign costs one request, not two.
+                if (mayLead && _spareLease is null)
+                {
+                    _spareLease = GrantLeaseAsync(cancellationToken);
+                    _ = _spareLease.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                        TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+                var change = await WaitForChangeAsync(revision, _settings.LeaseTtl + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                if (change.DeletedAt > 0 && mayLead)
+                {
+                    // Resigned or expired: the key is gone, so campaign now rather than read it again first.
+                    EtcdLog.LeaderKeyDeleted(_logger, Description, change.DeletedAt);
+                    return await CampaignAsync(cancellationToken).ConfigureAwait(false);
+                }
                 // Unchanged after a whole TTL: the holder renews, so it is alive; try it again rather than wait forever.
-                if (!changed) Interlocked.CompareExchange(ref _unreachableEpoch, 0, holder.CreateRevision);
+                if (!change.Changed) Interlocked.CompareExchange(ref _unreachableEpoch, 0, holder.CreateRevision);
                 return new WaitStep($"the leader of epoch {holder.CreateRevision} at {record.Endpoint} does not answer; " +
                                     $"waiting for its etcd lease (TTL {_settings.LeaseTtl.TotalSeconds:0} s) to expire", TimeSpan.Zero);
             }
@@ -116,6 +133,7 @@ internal sealed class EtcdElection : ILeaderElection
         }
         if (term is not null) await term.DisposeAsync().ConfigureAwait(false);
         listener?.Dispose();
+        if (Interlocked.Exchange(ref _spareLease, null) is { IsCompletedSuccessfully: true } spare) _abandonedLeases.Enqueue(spare.Result.Id);
         if (!_abandonedLeases.IsEmpty)
         {
             try
@@ -143,11 +161,9 @@ internal sealed class EtcdElection : ILeaderElection
         var record = new LeaderRecord(LeaderRecord.FormatEndpoint(host, bound.Port), _settings.CertificateFingerprint,
             Environment.MachineName, Environment.ProcessId);
 
+        var lease = await TakeLeaseAsync(cancellationToken).ConfigureAwait(false);
+        EtcdLog.Campaigning(_logger, Description, lease.Id, (long)Stopwatch.GetElapsedTime(lease.SentAt).TotalMilliseconds);
         var (channel, options) = await _connection.UnaryAsync(cancellationToken).ConfigureAwait(false);
-        long sentAt = Stopwatch.GetTimestamp();
-        var lease = await channel.Lease.LeaseGrantAsync(
-            new LeaseGrantRequest { TTL = (long)Math.Ceiling(_settings.LeaseTtl.TotalSeconds) }, options).ResponseAsync.ConfigureAwait(false);
-        if (!string.IsNullOrEmpty(lease.Error)) throw new IOException($"etcd refused a lease: {lease.Error}");
 
         var txn = new TxnRequest();
         txn.Compare.Add(new Compare
@@ -155,7 +171,7 @@ internal sealed class EtcdElection : ILeaderElection
             Key = _key, Target = Compare.Types.CompareTarget.Create,
             Result = Compare.Types.CompareResult.Equal, CreateRevision = 0,
         });
-        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = _key, Value = record.ToByteString(), Lease = lease.ID } });
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = _key, Value = record.ToByteString(), Lease = lease.Id } });
         txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = _key } });
         TxnResponse result;
         try
@@ -164,35 +180,72 @@ internal sealed class EtcdElection : ILeaderElection
         }
         catch
         {
-            _abandonedLeases.Enqueue(lease.ID); // the put may have happened; the next step revokes it (and the key with it)
+            _abandonedLeases.Enqueue(lease.Id); // the put may have happened; the next step revokes it (and the key with it)
             throw;
         }
 
         if (!result.Succeeded)
         {
-            _abandonedLeases.Enqueue(lease.ID);
+            _abandonedLeases.Enqueue(lease.Id);
             var holders = result.Responses[0].ResponseRange.Kvs;
-            return holders.Count == 0
-                ? new WaitStep("the leader key changed while campaigning", TimeSpan.Zero)
-                : Follow(holders[0]);
+            if (holders.Count == 0) return new WaitStep("the leader key changed while campaigning", TimeSpan.Zero);
+            EtcdLog.CampaignLost(_logger, Description, holders[0].CreateRevision);
+            return Follow(holders[0]);
         }
 
         long epoch = result.Header.Revision; // the put's revision: the key's create revision
-        var term = new EtcdLeadershipTerm(_connection, _settings, Description, lease.ID, epoch, listener,
-            record.ToEndPoint(_settings.LeaderKey), sentAt, lease.TTL, _abandonedLeases.Enqueue, _logger);
+        var term = new EtcdLeadershipTerm(_connection, _settings, Description, lease.Id, epoch, listener,
+            record.ToEndPoint(_settings.LeaderKey), lease.SentAt, lease.Ttl, _abandonedLeases.Enqueue, _logger);
         lock (_gate)
         {
             _listener = null; // the term owns it now
             _term = term;
         }
         term.Start();
-        EtcdLog.Elected(_logger, Description, epoch, record.Endpoint, lease.ID);
+        EtcdLog.Elected(_logger, Description, epoch, record.Endpoint, lease.Id);
         return new LeadStep(term);
+    }
+
+    /// <summary>A lease etcd granted, and when it was requested (the term's deadline counts from then).</summary>
+    private readonly record struct GrantedLease(long Id, long Ttl, long SentAt);
+
+    private async Task<GrantedLease> GrantLeaseAsync(CancellationToken cancellationToken)
+    {
+        var (channel, options) = await _connection.UnaryAsync(cancellationToken).ConfigureAwait(false);
+        long sentAt = Stopwatch.GetTimestamp();
+        var lease = await channel.Lease.LeaseGrantAsync(
+            new LeaseGrantRequest { TTL = (long)Math.Ceiling(_settings.LeaseTtl.TotalSeconds) }, options).ResponseAsync.ConfigureAwait(false);
+        if (!string.IsNullOrEmpty(lease.Error)) throw new IOException($"etcd refused a lease: {lease.Error}");
+        return new GrantedLease(lease.ID, lease.TTL, sentAt);
+    }
+
+    /// <summary>
+    /// The lease to campaign with: the spare one granted while waiting when it is still fresh (younger than a renewal
+    /// period, so the term starts with most of its TTL), else a new one; a stale spare is revoked later.
+    /// </summary>
+    private async Task<GrantedLease> TakeLeaseAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _spareLease, null) is { } spare)
+        {
+            try
+            {
+                var lease = await spare.ConfigureAwait(false);
+                if (Stopwatch.GetElapsedTime(lease.SentAt) < _settings.RenewEvery) return lease;
+                _abandonedLeases.Enqueue(lease.Id);
+            }
+            catch (Exception e) when (e is RpcException or IOException or HttpRequestException or OperationCanceledException
+                                      && !cancellationToken.IsCancellationRequested)
+            {
+                // That grant failed; ask again.
+            }
+        }
+        return await GrantLeaseAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private ElectionStep Follow(Mvccpb.KeyValue holder)
     {
         var record = LeaderRecord.Parse(holder.Value, _settings.LeaderKey);
+        EtcdLog.Following(_logger, holder.CreateRevision, Description, record.Endpoint);
         var address = new LeaderAddress(record.ToEndPoint(_settings.LeaderKey), holder.CreateRevision, record.CertificateFingerprint)
         {
             EngineState = record,
@@ -226,8 +279,11 @@ internal sealed class EtcdElection : ILeaderElection
         }
     }
 
-    /// <summary>Watches the leader key from after <paramref name="revision"/>; true when it changed within <paramref name="limit"/>.</summary>
-    private async Task<bool> WaitForChangeAsync(long revision, TimeSpan limit, CancellationToken cancellationToken)
+    /// <summary>What a watch of the leader key saw: nothing within its limit, a change, or the key's deletion (at that revision).</summary>
+    private readonly record struct KeyChange(bool Changed, long DeletedAt);
+
+    /// <summary>Watches the leader key from after <paramref name="revision"/> until it changes or <paramref name="limit"/> passed.</summary>
+    private async Task<KeyChange> WaitForChangeAsync(long revision, TimeSpan limit, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(limit);
@@ -243,14 +299,19 @@ internal sealed class EtcdElection : ILeaderElection
             while (await call.ResponseStream.MoveNext(timeout.Token).ConfigureAwait(false))
             {
                 var response = call.ResponseStream.Current;
-                if (response.Events.Count > 0 || response.CompactRevision > 0) return true;
+                if (response.Events.Count > 0)
+                {
+                    var last = response.Events[^1];
+                    return new KeyChange(true, last.Type == Mvccpb.Event.Types.EventType.Delete ? last.Kv.ModRevision : 0);
+                }
+                if (response.CompactRevision > 0) return new KeyChange(true, 0);
                 if (response.Canceled) throw new IOException($"etcd cancelled the watch ({response.CancelReason}).");
             }
             throw new IOException("etcd closed the watch stream.");
         }
         catch (Exception) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return default;
         }
     }
 

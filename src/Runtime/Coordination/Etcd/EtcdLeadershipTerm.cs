@@ -94,18 +94,12 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
         {
             try
             {
+                EtcdLog.Resigning(_logger, Epoch, _election, LeaseId);
                 var (channel, options) = await _connection.UnaryAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    // Delete the key only if it is still ours, then revoke the lease (which would delete it too).
-                    var txn = new TxnRequest();
-                    txn.Compare.Add(new Compare
-                    {
-                        Key = _key, Target = Compare.Types.CompareTarget.Create,
-                        Result = Compare.Types.CompareResult.Equal, CreateRevision = Epoch,
-                    });
-                    txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = _key } });
-                    await channel.KV.TxnAsync(txn, options).ResponseAsync.ConfigureAwait(false);
+                    // One request: revoking the lease deletes the key bound to it in the same revision, and cannot touch a
+                    // successor's key (bound to the successor's lease).
                     await channel.Lease.LeaseRevokeAsync(new LeaseRevokeRequest { ID = LeaseId }, options).ResponseAsync.ConfigureAwait(false);
                     EtcdLog.Resigned(_logger, Epoch, _election);
                 }

@@ -22,4 +22,21 @@ internal static partial class EtcdLog
 
     [LoggerMessage(4105, LogLevel.Debug, "Lease keep-alive of epoch {Epoch} through {Endpoint} failed: {Reason}")]
     public static partial void KeepAliveFailed(ILogger logger, long epoch, string endpoint, string reason, Exception? exception);
+
+    // 4110-4129: the stages of a failover, at Debug, so a slow one can be taken apart (the harness's etcd row does).
+
+    [LoggerMessage(4110, LogLevel.Debug, "Resigning epoch {Epoch} on {Election}: revoking lease {Lease:x}")]
+    public static partial void Resigning(ILogger logger, long epoch, string election, long lease);
+
+    [LoggerMessage(4111, LogLevel.Debug, "The leader key of {Election} was deleted at revision {Revision}; campaigning at once")]
+    public static partial void LeaderKeyDeleted(ILogger logger, string election, long revision);
+
+    [LoggerMessage(4112, LogLevel.Debug, "Campaigning on {Election} with lease {Lease:x}, granted {LeaseAgeMs} ms ago")]
+    public static partial void Campaigning(ILogger logger, string election, long lease, long leaseAgeMs);
+
+    [LoggerMessage(4113, LogLevel.Debug, "Campaign on {Election} lost to epoch {Epoch}; following it")]
+    public static partial void CampaignLost(ILogger logger, string election, long epoch);
+
+    [LoggerMessage(4114, LogLevel.Debug, "Following the leader of epoch {Epoch} on {Election} at {Endpoint}")]
+    public static partial void Following(ILogger logger, long epoch, string election, string endpoint);
 }

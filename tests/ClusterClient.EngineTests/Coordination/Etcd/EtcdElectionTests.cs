@@ -154,6 +154,7 @@ public sealed class EtcdElectionTests
         await using var b = Candidate(etcd, "127.0.0.2");
         var settings = Settings(etcd, "127.0.0.1");
         long deadEpoch;
+        var sincePut = Stopwatch.StartNew();
         using (var dead = new EtcdConnection(settings))
         {
             // What a killed leader leaves behind: its key, bound to a lease nobody renews or revokes.
@@ -170,11 +171,37 @@ public sealed class EtcdElectionTests
         Assert.Equal(deadEpoch, follow.Leader.Epoch);
 
         b.LeaderUnreachable(follow.Leader);
-        var next = Assert.IsType<WaitStep>(await b.NextAsync(mayLead: true, CancellationToken.None));
-        Assert.Contains("does not answer", next.Status);
-
-        var second = await LeadAsync(b);
+        // One step: it watches the key until the lease expires (nobody reconnects to the dead leader meanwhile), then
+        // campaigns at once.
+        var lead = Assert.IsType<LeadStep>(await b.NextAsync(mayLead: true, CancellationToken.None));
+        await using var second = lead.Term;
+        Assert.True(sincePut.Elapsed >= Ttl - TimeSpan.FromMilliseconds(100), $"Took over {sincePut.Elapsed} after the put, before a {Ttl} lease could expire.");
         Assert.True(second.Epoch > deadEpoch);
+        Assert.True(second.IsCurrent);
+    }
+
+    [Fact]
+    public async Task A_follower_waiting_on_a_silent_leader_takes_over_in_the_same_step_when_that_leader_resigns()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        await using var a = Candidate(etcd, "127.0.0.1");
+        await using var b = Candidate(etcd, "127.0.0.2");
+        var first = await LeadAsync(a);
+        var follow = Assert.IsType<FollowStep>(await b.NextAsync(mayLead: true, CancellationToken.None));
+
+        // The follower saw its connection close (the leader is closing) and waits on the key; the leader then resigns.
+        b.LeaderUnreachable(follow.Leader);
+        var next = b.NextAsync(mayLead: true, CancellationToken.None);
+        await Task.Delay(200);
+        Assert.False(next.IsCompleted, "The follower did not wait for the key to change.");
+        await first.DisposeAsync();
+
+        var lead = Assert.IsType<LeadStep>(await next.WaitAsync(Patience));
+        await using var second = lead.Term;
+        Assert.True(second.Epoch > first.Epoch, $"epoch {second.Epoch} should exceed {first.Epoch}");
+        Assert.True(second.IsCurrent);
+        var followed = Assert.IsType<FollowStep>(await a.NextAsync(mayLead: true, CancellationToken.None));
+        Assert.Equal(second.Epoch, followed.Leader.Epoch);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 
 namespace ClusterSharing.EngineTests.Coordination.Etcd;
 
@@ -57,6 +58,31 @@ public sealed class EtcdServer : IAsyncDisposable
             await server.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Rewrites the value of <paramref name="key"/> in place (its lease kept), as someone with write access to the key
+    /// prefix could; answers the value it had.
+    /// </summary>
+    public async Task<string> RewriteAsync(string key, Func<string, string> rewrite)
+    {
+        // Through etcd's JSON gateway (keys and values in base64), so every project that links this file can use it.
+        using var http = new HttpClient { BaseAddress = new Uri(ClientUrl), Timeout = TimeSpan.FromSeconds(10) };
+        string name = Convert.ToBase64String(Encoding.UTF8.GetBytes(key));
+        using var range = await http.PostAsync(new Uri("/v3/kv/range", UriKind.Relative),
+            new StringContent(JsonSerializer.Serialize(new Dictionary<string, string> { ["key"] = name }))).ConfigureAwait(false);
+        range.EnsureSuccessStatusCode();
+        using var found = JsonDocument.Parse(await range.Content.ReadAsStringAsync().ConfigureAwait(false));
+        if (!found.RootElement.TryGetProperty("kvs", out var kvs) || kvs.GetArrayLength() == 0)
+            throw new InvalidOperationException($"etcd has no key {key}.");
+        string value = Encoding.UTF8.GetString(Convert.FromBase64String(kvs[0].GetProperty("value").GetString()!));
+        var put = new Dictionary<string, object>
+        {
+            ["key"] = name, ["value"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(rewrite(value))), ["ignore_lease"] = true,
+        };
+        using var written = await http.PostAsync(new Uri("/v3/kv/put", UriKind.Relative), new StringContent(JsonSerializer.Serialize(put))).ConfigureAwait(false);
+        written.EnsureSuccessStatusCode();
+        return value;
     }
 
     /// <summary>Starts etcd again on the same ports and data directory (after <see cref="StopAsync"/>).</summary>
