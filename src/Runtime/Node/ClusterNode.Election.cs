@@ -21,7 +21,7 @@ internal sealed partial class ClusterNode
                     return;
                 }
                 var election = _election!;
-                var step = await election.NextAsync(Options.Role != ClusterRole.Follower, stop).ConfigureAwait(false);
+                var step = await election.NextAsync(Options.Role != ClusterRole.Follower && Options.Eligible, stop).ConfigureAwait(false);
                 if (step is WaitStep wait)
                 {
                     SetStatus(wait.Status);

@@ -24,6 +24,8 @@ internal sealed partial class ClusterNode
             ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _term = term;
             foreach (var channel in _channels.Values) channel.StartLeading(LeaderLogger);
+            string listenAddress = term?.Listener.LocalEndPoint is { } local ? Transport.EndPointText.Describe(local) : "this process (single mode)";
+            var members = Membership.StartLeading(listenAddress, () => Epoch);
             if (term is not null)
             {
                 _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, LeaderLogger)
@@ -31,6 +33,7 @@ internal sealed partial class ClusterNode
                     Certificate = term.Certificate,
                     ConfirmTerm = ConfirmedEpoch,
                     Channels = LeaderChannels,
+                    Members = members,
                 };
                 _server.Start();
             }
@@ -68,6 +71,7 @@ internal sealed partial class ClusterNode
             ourEpoch = _epoch;
             Interlocked.Exchange(ref _epoch, Math.Max(_epoch, term.SuccessorEpoch));
         }
+        Membership.StopLeading();
         ClusterClientMetrics.Failover(Port);
         SetStatus($"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
         _ = Task.Run(async () =>
