@@ -33,6 +33,8 @@ internal sealed class HostArguments
     public int? EtcdTtlSeconds { get; private set; }
     public string? ClusterName { get; private set; }
     public System.Net.IPAddress? Bind { get; private set; }
+    public int? Weight { get; private set; }
+    public bool Ineligible { get; private set; }
     public bool Open { get; private set; }
     public RemoteErrorDetail? RemoteError { get; private set; }
 
@@ -40,7 +42,7 @@ internal sealed class HostArguments
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
         "[--factory-fail-file PATH] [--factory-delay-ms N] [--factory-code CODE] [--max-frame-size N] [--leader-calls direct|same] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
-        "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--cluster NAME] [--bind ADDRESS]";
+        "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--cluster NAME] [--bind ADDRESS] [--weight N] [--ineligible]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -104,6 +106,8 @@ internal sealed class HostArguments
                 case "--etcd-ttl": result.EtcdTtlSeconds = Number(); break;
                 case "--cluster": result.ClusterName = Value(); break;
                 case "--bind": result.Bind = System.Net.IPAddress.Parse(Value()); break;
+                case "--weight": result.Weight = Number(); break;
+                case "--ineligible": result.Ineligible = true; break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
             }
         }
@@ -142,6 +146,8 @@ internal sealed class HostArguments
         if (StateDirectory is not null) options.StateDirectory = StateDirectory;
         if (SubscriptionBuffer is { } buffer) options.SubscriptionBufferSize = buffer;
         if (Bind is not null) options.BindAddress = Bind;
+        if (Weight is { } weight) options.Weight = weight;
+        if (Ineligible) options.Eligible = false;
         if (Etcd is not null)
         {
             options.UseEtcd(Etcd, e =>
