@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using ClusterSharing.EngineTests.Coordination.Etcd;
 using Xunit.Abstractions;
 
 namespace ClusterSharing.IntegrationTests;
@@ -167,5 +168,27 @@ public sealed class MembershipTests
             await Task.Delay(50);
         }
         throw new Xunit.Sdk.XunitException($"The leader never saw the advertisement.\n{cluster.DescribeAll()}");
+    }
+
+    [Fact]
+    public async Task On_an_etcd_cluster_scope_members_on_three_machines_converge_through_the_one_leader_and_a_killed_one_is_removed()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        await using var cluster = new HostCluster(EtcdMachines.Arguments(etcd));
+        var (leader, followers) = await EtcdMachines.StartThreeAsync(cluster);
+        HostProcess[] hosts = [leader, .. followers];
+        var ids = new Dictionary<HostProcess, string>();
+        foreach (var host in hosts) ids[host] = await IdOf(host);
+        Assert.Equal(ids[leader], await WaitConvergedAsync(hosts, ids.Values, cluster));
+
+        Replies.Value(await followers[1].RequestAsync("member-join news"));
+        await Task.Delay(300);
+        Replies.Value(await followers[0].RequestAsync("member-send news over-tls"));
+        await followers[1].WaitForEventAsync("member-message", l => Replies.Text(l, "value") == "over-tls");
+
+        int mark = leader.LineCount;
+        followers[0].Kill();
+        await leader.WaitForEventAsync("member-removed", l => Replies.Text(l, "member") == ids[followers[0]], from: mark);
+        await WaitConvergedAsync([leader, followers[1]], [ids[leader], ids[followers[1]]], cluster);
     }
 }
