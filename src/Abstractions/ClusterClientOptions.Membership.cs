@@ -2,10 +2,13 @@ namespace ClusterSharing;
 
 public sealed partial class ClusterClientOptions
 {
-    /// <summary>
-    /// Leader preference: among live eligible members the highest weight leads (ties: the earliest joined). Every member
-    /// sees it in <c>ClusterMember.Weight</c>. Default 0.
-    /// </summary>
+    /// <summary>Leader preference: among live eligible members the highest weight leads (ties: the earliest joined).</summary>
+    /// <remarks>
+    /// Machine scope today: a leader that sees an eligible member with a strictly higher weight join hands leadership
+    /// over to it (it stops serving, then resigns, so two leaders never serve); after losing a leader, a member leaves
+    /// the election to a heavier member of its view for at most ConnectTimeout + 3 × HeartbeatInterval. On equal weights
+    /// the election decides and the leader in place stays. Every member sees the value in <c>ClusterMember.Weight</c>. Default 0.
+    /// </remarks>
     public int Weight { get; set; }
 
     /// <summary>

@@ -36,6 +36,7 @@ internal sealed partial class ClusterNode
             if (_connection == connection) _connection = null;
         }
         Membership.StopFollowing(connection);
+        Membership.NoteLeaderLost();
         if (!stop.IsCancellationRequested)
         {
             SetStatus($"the leader was lost ({reason}); electing a new one");

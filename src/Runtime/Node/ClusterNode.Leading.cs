@@ -1,6 +1,7 @@
 using ClusterSharing.Coordination;
 using ClusterSharing.Leader;
 using ClusterSharing.Diagnostics;
+using ClusterSharing.Node.Membership;
 
 namespace ClusterSharing.Node;
 
@@ -51,7 +52,28 @@ internal sealed partial class ClusterNode
     /// The term ended while this process led (say it was stopped or starved for longer than its lease lasts and another
     /// process took over). Stop serving (listener, sessions, real clients) and follow the new leader.
     /// </summary>
-    private void OnTermLost(ILeadershipTerm term)
+    private void OnTermLost(ILeadershipTerm term) => StepDown(term, handover: null);
+
+    /// <summary>
+    /// A heavier eligible member joined while this process leads: step down gracefully (leader work, channels, listener,
+    /// then resign the term), then leave the election to it for a while. The lease (or key) is released only after the
+    /// listener closed, so two leaders never serve at once.
+    /// </summary>
+    private void OnHandoverWanted(ClusterMember heavier)
+    {
+        ILeadershipTerm? term;
+        lock (_gate)
+        {
+            if (_disposed || !_isLeader) return;
+            term = _term;
+        }
+        if (term is null) return; // single mode: nobody else to lead
+        MembershipLog.HandingOver(Logger, Port, heavier.Id, heavier.Weight, Options.Weight);
+        Membership.NoteLeaderLost();
+        StepDown(term, handover: $"handing leadership over to member {heavier.Id} (weight {heavier.Weight} > {Options.Weight})");
+    }
+
+    private void StepDown(ILeadershipTerm term, string? handover)
     {
         LeaderServer? server;
         NodeChannel[] channels;
@@ -73,7 +95,9 @@ internal sealed partial class ClusterNode
         }
         Membership.StopLeading();
         ClusterClientMetrics.Failover(Port);
-        SetStatus($"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
+        SetStatus(handover is not null
+            ? $"this process stepped down (epoch {ourEpoch}): {handover}"
+            : $"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
         _ = Task.Run(async () =>
         {
             try

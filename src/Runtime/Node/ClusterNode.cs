@@ -54,6 +54,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         FollowerLogger = options.LoggerFor("Follower") ?? NullLogger.Instance;
         _monitor = new LivenessMonitor($"ClusterClient monitor :{Port}");
         Membership = new NodeMembership(options, options.LoggerFor("Membership") ?? NullLogger.Instance);
+        Membership.HandoverWanted += OnHandoverWanted;
         if (!options.SingleMode)
         {
             _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, CoordinationLogger);

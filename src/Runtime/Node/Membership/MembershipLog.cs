@@ -17,6 +17,9 @@ internal static partial class MembershipLog
     [LoggerMessage(6003, LogLevel.Warning, "More than {Limit} membership messages and events wait for this process's handlers; message on channel {Channel} dropped")]
     public static partial void MessageDropped(ILogger logger, int limit, string channel);
 
+    [LoggerMessage(6005, LogLevel.Information, "Port {Port}: handing leadership over to member {Id} (weight {Weight}, this process {OwnWeight})")]
+    public static partial void HandingOver(ILogger logger, int port, string id, int weight, int ownWeight);
+
     [LoggerMessage(6004, LogLevel.Information, "Member {Id} joined (port {Port})")]
     public static partial void Joined(ILogger logger, string id, int port);
 }

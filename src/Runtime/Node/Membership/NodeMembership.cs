@@ -47,6 +47,8 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     private LeaderConnection? _connection;
     private long _nextMessageId;
     private int _queuedMessages;
+    private long _deferUntil;
+    private readonly HashSet<string> _handedOverTo = new(StringComparer.Ordinal);
     private int _disposed;
 
     public NodeMembership(ClusterClientOptions options, ILogger logger)
@@ -104,6 +106,37 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
 
     /// <summary>Raised on the dispatch worker when the view names a new leader.</summary>
     public event Action<ClusterMember>? LeaderChanged;
+
+    /// <summary>
+    /// Raised (on a pool thread) while this process leads, when an eligible member with a higher weight attached: the
+    /// node hands leadership over to it. Raised at most once per member.
+    /// </summary>
+    public event Action<ClusterMember>? HandoverWanted;
+
+    // ---- leader preference ----
+
+    /// <summary>The leader was lost or handed over: for a while, this process leaves the election to heavier members.</summary>
+    public void NoteLeaderLost() => Interlocked.Exchange(ref _deferUntil, Stopwatch.GetTimestamp() + (long)(RejoinGrace.TotalSeconds * Stopwatch.Frequency));
+
+    /// <summary>
+    /// True when this process should not campaign now: shortly after it lost a leader (at most <see cref="RejoinGrace"/>),
+    /// while its view holds an eligible member, other than the lost leader, with a higher weight. The bound keeps a dead
+    /// heavier member from stopping every election.
+    /// </summary>
+    public bool DefersToHeavierMember(out ClusterMember? heavier)
+    {
+        heavier = null;
+        if (Stopwatch.GetTimestamp() >= Interlocked.Read(ref _deferUntil)) return false;
+        lock (_gate)
+        {
+            foreach (var member in _view.Members)
+            {
+                if (member.Id != Id && member.Eligible && !member.IsLeader && member.Weight > _self.Weight && (heavier is null || member.Weight > heavier.Weight))
+                    heavier = member;
+            }
+        }
+        return heavier is not null;
+    }
 
     // ---- roles (called by the node) ----
 
@@ -431,6 +464,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
                 MembershipLog.Joined(_logger, Id, _options.Port);
             }
         }
+        if (Volatile.Read(ref _hub) is not null && _options.Eligible) WantHandover(changes);
         foreach (var change in changes)
         {
             if (change.Kind != MemberChangeKind.Removed) continue;
@@ -439,6 +473,25 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
                 if (pending.Target == change.Member.Id) pending.Complete(DeliveryStatus.MemberGone);
             }
         }
+    }
+
+    /// <summary>While leading, a change names an attached eligible member heavier than this one: ask the node to hand over (once per member).</summary>
+    private void WantHandover(List<MemberChange> changes)
+    {
+        ClusterMember? heavier = null;
+        lock (_gate)
+        {
+            foreach (var change in changes)
+            {
+                var m = change.Member;
+                if (change.Kind == MemberChangeKind.Removed || m.Id == Id || !m.Eligible || m.Weight <= _self.Weight || _handedOverTo.Contains(m.Id)) continue;
+                if (heavier is null || m.Weight > heavier.Weight) heavier = m;
+            }
+            if (heavier is null) return;
+            _handedOverTo.Add(heavier.Id);
+        }
+        var handlers = HandoverWanted;
+        if (handlers is not null) _ = Task.Run(() => handlers(heavier));
     }
 
     private void Enqueue(in MemberMessageHeader header, byte[] body)

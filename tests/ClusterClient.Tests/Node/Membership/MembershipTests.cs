@@ -203,12 +203,12 @@ public sealed class MembershipTests
         await using var cluster = new TestCluster();
         var (_, client) = cluster.Start();
         await client.ReadyAsync();
-        var options = cluster.Options(o => o.Weight = 5);
+        var options = cluster.Options(o => o.Weight = -5); // lighter than the leader: no handover
         await using var node = new ClusterNode(options);
         await using var alone = new ClusterMembership(node, ownsNode: false);
         node.Start();
         await alone.ReadyAsync();
-        await TestCluster.WaitUntilAsync(() => client.Membership.Find(alone.LocalId) is { Weight: 5 }, "the client's process to see the lone member");
+        await TestCluster.WaitUntilAsync(() => client.Membership.Find(alone.LocalId) is { Weight: -5 }, "the client's process to see the lone member");
         Assert.Equal(2, alone.Members.Count);
     }
 
