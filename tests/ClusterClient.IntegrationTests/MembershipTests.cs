@@ -191,4 +191,31 @@ public sealed class MembershipTests
         await leader.WaitForEventAsync("member-removed", l => Replies.Text(l, "member") == ids[followers[0]], from: mark);
         await WaitConvergedAsync([leader, followers[1]], [ids[leader], ids[followers[1]]], cluster);
     }
+
+    [Fact]
+    public async Task A_heavier_worker_that_joins_takes_over_and_when_it_is_killed_another_leads()
+    {
+        await using var cluster = new HostCluster(Common);
+        var (leader, followers) = await cluster.StartReadyAsync(3);
+        HostProcess[] light = [leader, .. followers];
+        var marks = light.ToDictionary(h => h, h => h.LineCount);
+
+        var heavy = cluster.Start("--weight", "10");
+        await HostCluster.WaitReadyAsync(heavy);
+        await heavy.WaitForEventAsync("leader-changed", l => l.GetProperty("leader").GetBoolean());
+        string heavyId = await IdOf(heavy);
+        HostProcess[] all = [.. light, heavy];
+        var ids = new Dictionary<HostProcess, string>();
+        foreach (var host in all) ids[host] = await IdOf(host);
+        Assert.Equal(heavyId, await WaitConvergedAsync(all, ids.Values, cluster));
+        foreach (var host in all) Assert.Equal(heavy.Pid, Replies.Value(await host.RequestAsync("pid")).GetInt32());
+        // The old leader stepped down once; no light worker led after it.
+        Assert.Contains(leader.Lines.Skip(marks[leader]), l => HostProcess.IsEvent(l, "leader-changed") && !l.GetProperty("leader").GetBoolean());
+        Assert.All(light, h => Assert.DoesNotContain(h.Lines.Skip(marks[h]), l => HostProcess.IsEvent(l, "leader-changed") && l.GetProperty("leader").GetBoolean()));
+
+        // The heavy leader dies: the deferral excludes the lost leader, so a light worker takes over as after any failover.
+        heavy.Kill();
+        string next = await WaitConvergedAsync(light, [.. light.Select(h => ids[h])], cluster);
+        Assert.NotEqual(heavyId, next);
+    }
 }

@@ -225,3 +225,40 @@ public sealed class MembershipTests
         await TestCluster.WaitUntilAsync(() => eligible.Membership.Find(ineligible.Membership.LocalId) is { Eligible: false }, "the ineligible member in the view");
     }
 }
+
+public sealed class MembershipChurnTests
+{
+    [Fact]
+    public async Task After_fifty_joins_and_leaves_every_member_holds_the_same_view()
+    {
+        await using var cluster = new TestCluster();
+        var (_, first) = cluster.Start();
+        await first.ReadyAsync();
+        var stable = new List<ClusterMembership> { first.Membership };
+        for (int i = 0; i < 3; i++) stable.Add(cluster.Start().Client.Membership);
+        await Task.WhenAll(stable.Select(m => m.ReadyAsync()));
+
+        // 25 members join and leave, up to 5 at a time, some before they even joined.
+        var random = new Random(15);
+        var transient = new List<Task>();
+        for (int i = 0; i < 25; i++)
+        {
+            int lifeMs = random.Next(0, 300);
+            var options = cluster.Options();
+            transient.Add(Task.Run(async () =>
+            {
+                await using var node = new ClusterSharing.Node.ClusterNode(options);
+                await using var member = new ClusterMembership(node, ownsNode: false);
+                node.Start();
+                await Task.Delay(lifeMs);
+            }));
+            if (transient.Count(t => !t.IsCompleted) >= 5) await Task.WhenAny(transient);
+        }
+        await Task.WhenAll(transient);
+
+        var expected = stable.Select(m => m.LocalId).ToHashSet();
+        await TestCluster.WaitUntilAsync(() => stable.All(m => m.Members.Select(x => x.Id).ToHashSet().SetEquals(expected)),
+            "every stable member to hold exactly the stable members");
+        Assert.All(stable, m => Assert.Equal(first.Membership.LocalId, m.Leader!.Id));
+    }
+}
