@@ -10,8 +10,9 @@ namespace ClusterSharing;
 public sealed class ClusterMember
 {
     internal ClusterMember(string id, string host, int processId, string? endpoint, int weight, bool eligible, ReadOnlyMemory<byte> advertisement,
-        bool isLeader, DateTimeOffset joinedAt, DateTimeOffset lastSeen, long revision)
+        bool isLeader, DateTimeOffset joinedAt, DateTimeOffset lastSeen, long revision, IReadOnlyList<ClusterService>? services = null)
     {
+        Services = services ?? [];
         Id = id;
         Host = host;
         ProcessId = processId;
@@ -55,6 +56,9 @@ public sealed class ClusterMember
     /// <summary>When the leader last heard the member announce itself (its join, an advertisement, a re-attach after a failover).</summary>
     public DateTimeOffset LastSeen { get; }
 
+    /// <summary>The services the member advertises (<see cref="ClusterMembership.AdvertiseService{T}(string, bool, T)"/>).</summary>
+    public IReadOnlyList<ClusterService> Services { get; }
+
     /// <summary>Counts the member's own changes (advertisements): higher is newer.</summary>
     public long Revision { get; }
 
@@ -69,14 +73,62 @@ public sealed class ClusterMember
     }
 
     internal ClusterMember With(bool isLeader, DateTimeOffset lastSeen) =>
-        new(Id, Host, ProcessId, Endpoint, Weight, Eligible, Advertisement, isLeader, JoinedAt, lastSeen, Revision);
+        new(Id, Host, ProcessId, Endpoint, Weight, Eligible, Advertisement, isLeader, JoinedAt, lastSeen, Revision, Services);
 
     /// <summary>True when every field but <see cref="LastSeen"/> is equal: a difference is an update worth an event.</summary>
     internal bool SameAs(ClusterMember other) =>
         Id == other.Id && Host == other.Host && ProcessId == other.ProcessId && Endpoint == other.Endpoint && Weight == other.Weight
         && Eligible == other.Eligible && IsLeader == other.IsLeader && JoinedAt == other.JoinedAt && Revision == other.Revision
-        && Advertisement.Span.SequenceEqual(other.Advertisement.Span);
+        && Advertisement.Span.SequenceEqual(other.Advertisement.Span) && Services.Count == other.Services.Count
+        && Services.Zip(other.Services).All(p => p.First.SameAs(p.Second));
 
     /// <inheritdoc/>
     public override string ToString() => $"{Id} ({Host}, pid {ProcessId}{(IsLeader ? ", leader" : "")}, weight {Weight}{(Eligible ? "" : ", not eligible")})";
+}
+
+/// <summary>A service a member advertises: a name, whether it is ready, and its configuration (MessagePack).</summary>
+public sealed class ClusterService
+{
+    internal ClusterService(string name, bool ready, ReadOnlyMemory<byte> config)
+    {
+        Name = name;
+        Ready = ready;
+        Config = config;
+    }
+
+    /// <summary>The service's name, e.g. <c>service.db</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>True when the member says the service can be used.</summary>
+    public bool Ready { get; }
+
+    /// <summary>The configuration (MessagePack bytes); empty when none.</summary>
+    public ReadOnlyMemory<byte> Config { get; }
+
+    /// <summary>Reads the configuration as <typeparamref name="T"/>; default when there is none.</summary>
+    /// <exception cref="MessagePackSerializationException">The configuration is not a <typeparamref name="T"/>.</exception>
+    public T? ReadConfig<T>(MessagePackSerializerOptions? options = null)
+    {
+        if (Config.IsEmpty) return default;
+        var resolved = WireSerializer.CreateOptions(null, options, DecodingLimits.UntrustedData);
+        return WireSerializer.Decode(Config, resolved.Resolver.GetFormatterWithVerify<T>(), resolved);
+    }
+
+    internal bool SameAs(ClusterService other) => Name == other.Name && Ready == other.Ready && Config.Span.SequenceEqual(other.Config.Span);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Name} ({(Ready ? "ready" : "not ready")})";
+}
+
+/// <summary>One member's instance of a service (<see cref="ClusterMembership.Setup"/>).</summary>
+/// <param name="Member">The member that advertises it.</param>
+/// <param name="Service">The service as it advertises it.</param>
+public sealed record ClusterServiceInstance(ClusterMember Member, ClusterService Service);
+
+/// <summary>Data of <see cref="ClusterMembership.ServiceLost"/>.</summary>
+/// <param name="service">The service that has no ready instance left.</param>
+public sealed class ClusterServiceEventArgs(string service) : EventArgs
+{
+    /// <summary>The service that has no ready instance left.</summary>
+    public string Service { get; } = service;
 }

@@ -23,6 +23,12 @@ public sealed class ClusterMembership : IAsyncDisposable
     private readonly Action<MemberChange> _onChanged;
     private readonly Action<ClusterMember> _onLeaderChanged;
     private int _disposed;
+    private readonly object _servicesGate = new();
+    private readonly ServiceTracker _services = new();
+    private readonly Dictionary<string, Func<ClusterServiceInstance, CancellationToken, ValueTask>> _setups = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _closing = new();
+    private Task _serviceWork = Task.CompletedTask;
+    private TaskCompletionSource _servicesReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal ClusterMembership(ClusterNode node, bool ownsNode)
     {
@@ -205,6 +211,114 @@ public sealed class ClusterMembership : IAsyncDisposable
         return _membership.SendToAsync(memberId, channel, Encode(message), wait, cancellationToken);
     }
 
+    // ---- services ----
+
+    /// <summary>
+    /// Advertises (or updates) the service <paramref name="name"/> of this member, with whether it is ready and its
+    /// configuration (MessagePack, at most 4 KiB); members that <see cref="Need"/> it see it. At most 32 per process.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is invalid (the channel-name rules) or the configuration too large.</exception>
+    public void AdvertiseService<T>(string name, bool ready, T config)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _membership.AdvertiseService(name, ready, Encode(config));
+    }
+
+    /// <summary>Advertises (or updates) a service without configuration.</summary>
+    /// <exception cref="ArgumentException">The name is invalid.</exception>
+    public void AdvertiseService(string name, bool ready)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _membership.AdvertiseService(name, ready, []);
+    }
+
+    /// <summary>Stops advertising the service <paramref name="name"/>.</summary>
+    public void WithdrawService(string name) => _membership.WithdrawService(name);
+
+    /// <summary>The ready instances of <paramref name="name"/> among the members this process knows.</summary>
+    public IReadOnlyList<ClusterServiceInstance> FindServices(string name) =>
+        [.. Members.SelectMany(m => m.Services.Where(s => s.Ready && s.Name == name).Select(s => new ClusterServiceInstance(m, s)))];
+
+    /// <summary>Adds <paramref name="name"/> to the services this handle needs before <see cref="ServicesReady"/>.</summary>
+    public void Need(string name)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        lock (_servicesGate) _services.Need(name);
+        UpdateServices();
+    }
+
+    /// <summary>
+    /// Needs <paramref name="name"/> and calls <paramref name="setup"/> once for each ready instance discovered (one at a
+    /// time, in discovery order); <see cref="ServicesReady"/> is raised after the setups of the instances that made the
+    /// needed services present.
+    /// </summary>
+    public void Setup(string name, Func<ClusterServiceInstance, CancellationToken, ValueTask> setup)
+    {
+        ArgumentNullException.ThrowIfNull(setup);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        lock (_servicesGate)
+        {
+            _setups[name] = setup;
+            _services.Need(name);
+        }
+        UpdateServices();
+    }
+
+    /// <summary>Every needed service has a ready instance (raised again after one was lost and came back).</summary>
+    public event EventHandler? ServicesReady;
+
+    /// <summary>A needed service lost its last ready instance.</summary>
+    public event EventHandler<ClusterServiceEventArgs>? ServiceLost;
+
+    /// <summary>Completes when every needed service has a ready instance (at once if they have).</summary>
+    public Task WhenServicesReadyAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_servicesGate) return _servicesReady.Task.WaitAsync(cancellationToken);
+    }
+
+    private void UpdateServices()
+    {
+        if (Volatile.Read(ref _disposed) != 0) return;
+        var members = Members;
+        lock (_servicesGate)
+        {
+            var changes = _services.Update(members);
+            foreach (var instance in changes.Discovered)
+            {
+                if (!_setups.TryGetValue(instance.Service.Name, out var setup)) continue;
+                _serviceWork = _serviceWork.ContinueWith(_ => RunSetupAsync(setup, instance), CancellationToken.None,
+                    TaskContinuationOptions.None, TaskScheduler.Default).Unwrap();
+            }
+            foreach (var lost in changes.Lost)
+            {
+                if (_servicesReady.Task.IsCompleted) _servicesReady = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _serviceWork = _serviceWork.ContinueWith(_ => ServiceLost?.Invoke(this, new ClusterServiceEventArgs(lost)), CancellationToken.None,
+                    TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+            if (changes.BecameReady)
+            {
+                var ready = _servicesReady;
+                _serviceWork = _serviceWork.ContinueWith(_ =>
+                {
+                    ready.TrySetResult();
+                    ServicesReady?.Invoke(this, EventArgs.Empty);
+                }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task RunSetupAsync(Func<ClusterServiceInstance, CancellationToken, ValueTask> setup, ClusterServiceInstance instance)
+    {
+        try
+        {
+            await setup(instance, _closing.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            MembershipLog.HandlerFailed(_node.Logger, "setup of " + instance.Service.Name, ex);
+        }
+    }
+
     private byte[] Encode<T>(T message) => WireSerializer.ToBytes(message, _serializer.Resolver.GetFormatterWithVerify<T>(), _serializer);
 
     private void OnChanged(MemberChange change)
@@ -216,6 +330,7 @@ public sealed class ClusterMembership : IAsyncDisposable
             _ => MemberUpdated,
         };
         handlers?.Invoke(this, new ClusterMemberEventArgs(change.Member));
+        UpdateServices();
     }
 
     /// <summary>Leaves this object's channels and stops its events; a membership from <see cref="JoinAsync(Action{ClusterClientOptions}?, CancellationToken)"/> also leaves the cluster (when no client of this process keeps the node).</summary>
@@ -225,6 +340,7 @@ public sealed class ClusterMembership : IAsyncDisposable
         _membership.Changed -= _onChanged;
         _membership.LeaderChanged -= _onLeaderChanged;
         _membership.Leave(null, this);
+        _closing.Cancel();
         if (_ownsNode) await ClusterNodeRegistry.ReleaseAsync(_node).ConfigureAwait(false);
     }
 }

@@ -65,7 +65,7 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
                 var member = MemberCodec.DecodeOne(frame.Body, frame.Limits.BodyDecodingLimits);
                 // The leader vouches for what it publishes: the address it sees, the time it heard, nobody else leads.
                 var published = new ClusterMember(member.Id, member.Host, member.ProcessId, from.RemoteAddress ?? member.Endpoint, member.Weight, member.Eligible,
-                    member.Advertisement, false, member.JoinedAt, DateTimeOffset.UtcNow, member.Revision);
+                    member.Advertisement, false, member.JoinedAt, DateTimeOffset.UtcNow, member.Revision, member.Services);
                 lock (_gate) AnnounceLocked(from, published);
                 break;
             case PacketType.MemberChannel:

@@ -12,10 +12,11 @@ namespace ClusterSharing.Node.Membership;
 internal static class MemberCodec
 {
     private const int Fields = 11;
+    private const int FieldsWithServices = 12;
 
     public static void Write(ref MessagePackWriter writer, ClusterMember member)
     {
-        writer.WriteArrayHeader(Fields);
+        writer.WriteArrayHeader(FieldsWithServices);
         writer.Write(member.Id);
         writer.Write(member.Host);
         writer.Write(member.ProcessId);
@@ -27,6 +28,14 @@ internal static class MemberCodec
         writer.Write(member.LastSeen.ToUnixTimeMilliseconds());
         writer.Write(member.IsLeader);
         writer.Write(member.Revision);
+        writer.WriteArrayHeader(member.Services.Count);
+        foreach (var service in member.Services)
+        {
+            writer.WriteArrayHeader(3);
+            writer.Write(service.Name);
+            writer.Write(service.Ready);
+            writer.Write(service.Config.Span);
+        }
     }
 
     /// <exception cref="ProtocolException">A field is missing or out of bounds.</exception>
@@ -50,8 +59,26 @@ internal static class MemberCodec
         var seen = DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(reader.ReadInt64(), 0, 253402300799999));
         bool isLeader = reader.ReadBoolean();
         long revision = reader.ReadInt64();
-        HeaderFields.SkipExtra(ref reader, count, Fields);
-        return new ClusterMember(id, host, pid, endpoint, weight, eligible, advertisement, isLeader, joined, seen, revision);
+        var services = new List<ClusterService>();
+        if (count >= FieldsWithServices)
+        {
+            int serviceCount = reader.ReadArrayHeader();
+            if (serviceCount > MembershipLimits.MaxServicesPerMember) throw Malformed($"member {id} advertises {serviceCount} services (at most {MembershipLimits.MaxServicesPerMember})");
+            for (int i = 0; i < serviceCount; i++)
+            {
+                int parts = reader.ReadArrayHeader();
+                if (parts < 3) throw Malformed("a service has fewer than 3 fields");
+                string name = reader.ReadString() ?? throw Malformed("a service name is nil");
+                if (MembershipLimits.DescribeBadService(name) is { } problem) throw Malformed(problem);
+                bool ready = reader.ReadBoolean();
+                var config = reader.ReadBytes() is { } c ? c.ToArray() : [];
+                if (config.Length > MembershipLimits.MaxServiceConfigBytes) throw Malformed($"service {name} has a {config.Length}-byte configuration");
+                HeaderFields.SkipExtra(ref reader, parts, 3);
+                services.Add(new ClusterService(name, ready, config));
+            }
+        }
+        HeaderFields.SkipExtra(ref reader, count, FieldsWithServices);
+        return new ClusterMember(id, host, pid, endpoint, weight, eligible, advertisement, isLeader, joined, seen, revision, services);
     }
 
     public static byte[] Encode(ClusterMember member)

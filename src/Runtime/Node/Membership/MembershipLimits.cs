@@ -23,6 +23,25 @@ internal static class MembershipLimits
     /// <summary>Most channels one member may join (the leader keeps the set per member).</summary>
     public const int MaxChannelsPerMember = 1024;
 
+    /// <summary>Most services one member advertises.</summary>
+    public const int MaxServicesPerMember = 32;
+
+    /// <summary>Largest configuration of one service (MessagePack bytes).</summary>
+    public const int MaxServiceConfigBytes = 4 * 1024;
+
+    /// <summary>Null when <paramref name="name"/> is a usable service name (the channel-name rules, no reserved prefixes); otherwise why not.</summary>
+    public static string? DescribeBadService(string? name)
+    {
+        if (string.IsNullOrEmpty(name)) return "a service name must not be empty";
+        if (name.Length > MaxChannelNameLength) return $"a service name is {name.Length} characters; at most {MaxChannelNameLength} are allowed";
+        foreach (char c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or ':' or '/'))
+                return $"service name '{name}' contains '{c}'; use ASCII letters, digits and . - _ : /";
+        }
+        return null;
+    }
+
     /// <summary>Channel names starting with these are kept for the runtime's own use (services, leadership per key).</summary>
     public static readonly string[] ReservedPrefixes = ["$", "cluster."];
 

@@ -234,13 +234,40 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     {
         if (advertisement.Length > MembershipLimits.MaxAdvertisementBytes)
             throw new ArgumentException($"The advertisement is {advertisement.Length} bytes of MessagePack; at most {MembershipLimits.MaxAdvertisementBytes} are allowed (every member keeps every member's). Advertise less, or a key to where the rest is.", nameof(advertisement));
+        UpdateSelf(m => With(m, advertisement: advertisement, revision: m.Revision + 1));
+    }
+
+    /// <summary>Adds or replaces one advertised service (by name); every member sees the update.</summary>
+    public void AdvertiseService(string name, bool ready, byte[] config)
+    {
+        if (MembershipLimits.DescribeBadService(name) is { } problem) throw new ArgumentException(char.ToUpperInvariant(problem[0]) + problem[1..] + ".", nameof(name));
+        if (config.Length > MembershipLimits.MaxServiceConfigBytes)
+            throw new ArgumentException($"The configuration of service '{name}' is {config.Length} bytes of MessagePack; at most {MembershipLimits.MaxServiceConfigBytes} are allowed.", nameof(config));
+        UpdateSelf(m =>
+        {
+            var services = m.Services.Where(s => s.Name != name).ToList();
+            if (services.Count >= MembershipLimits.MaxServicesPerMember)
+                throw new InvalidOperationException($"This process already advertises {MembershipLimits.MaxServicesPerMember} services.");
+            services.Add(new ClusterService(name, ready, config));
+            return With(m, services: services, revision: m.Revision + 1);
+        });
+    }
+
+    /// <summary>Stops advertising a service (no-op when not advertised).</summary>
+    public void WithdrawService(string name) =>
+        UpdateSelf(m => m.Services.Any(s => s.Name == name) ? With(m, services: [.. m.Services.Where(s => s.Name != name)], revision: m.Revision + 1) : m);
+
+    private void UpdateSelf(Func<ClusterMember, ClusterMember> update)
+    {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         lock (_routeGate)
         {
             ClusterMember self;
             lock (_gate)
             {
-                _self = With(_self, advertisement: advertisement, revision: _self.Revision + 1);
+                var updated = update(_self);
+                if (ReferenceEquals(updated, _self)) return;
+                _self = updated;
                 self = _self;
             }
             if (_hub is { } hub) hub.AnnounceSelf(self);
@@ -252,7 +279,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
                 }
                 catch (ProtocolException ex)
                 {
-                    throw new ArgumentException($"The advertisement does not fit in a frame (MaxFrameSize {_options.MaxFrameSize}): {ex.Message}", nameof(advertisement), ex);
+                    throw new ArgumentException($"This member's record does not fit in a frame (MaxFrameSize {_options.MaxFrameSize}): {ex.Message}", "info", ex);
                 }
             }
             // Otherwise the next connection announces it.
@@ -597,8 +624,10 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
         _stop.Dispose();
     }
 
-    private static ClusterMember With(ClusterMember m, string? endpoint = null, ReadOnlyMemory<byte>? advertisement = null, long? revision = null) =>
-        new(m.Id, m.Host, m.ProcessId, endpoint ?? m.Endpoint, m.Weight, m.Eligible, advertisement ?? m.Advertisement, m.IsLeader, m.JoinedAt, m.LastSeen, revision ?? m.Revision);
+    private static ClusterMember With(ClusterMember m, string? endpoint = null, ReadOnlyMemory<byte>? advertisement = null, long? revision = null,
+        IReadOnlyList<ClusterService>? services = null) =>
+        new(m.Id, m.Host, m.ProcessId, endpoint ?? m.Endpoint, m.Weight, m.Eligible, advertisement ?? m.Advertisement, m.IsLeader, m.JoinedAt, m.LastSeen,
+            revision ?? m.Revision, services ?? m.Services);
 
     /// <summary>One item for the dispatch worker: a view change, a new leader, or a message (Body set).</summary>
     private sealed record Work(MemberChange Change, ClusterMember? Leader, MemberMessageHeader Message, byte[]? Body);
