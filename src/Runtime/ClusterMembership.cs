@@ -23,6 +23,8 @@ public sealed class ClusterMembership : IAsyncDisposable
     private readonly Action<MemberChange> _onChanged;
     private readonly Action<ClusterMember> _onLeaderChanged;
     private int _disposed;
+    private readonly Action<bool, long> _onRoleChanged;
+    private int _wasLeader;
     private readonly object _servicesGate = new();
     private readonly ServiceTracker _services = new();
     private readonly Dictionary<string, Func<ClusterServiceInstance, CancellationToken, ValueTask>> _setups = new(StringComparer.Ordinal);
@@ -38,6 +40,9 @@ public sealed class ClusterMembership : IAsyncDisposable
         _serializer = WireSerializer.CreateOptions(null, node.Options.SerializerOptions, DecodingLimits.UntrustedData);
         _onChanged = OnChanged;
         _onLeaderChanged = leader => LeaderChanged?.Invoke(this, new ClusterMemberEventArgs(leader));
+        _onRoleChanged = OnRoleChanged;
+        _wasLeader = node.IsLeader ? 1 : 0;
+        node.RoleChanged += _onRoleChanged;
         _membership.Changed += _onChanged;
         _membership.LeaderChanged += _onLeaderChanged;
     }
@@ -211,6 +216,66 @@ public sealed class ClusterMembership : IAsyncDisposable
         return _membership.SendToAsync(memberId, channel, Encode(message), wait, cancellationToken);
     }
 
+    // ---- leadership ----
+
+    /// <summary>This process became the leader (a promotion: elected, handed over to, or promoted).</summary>
+    public event EventHandler? Promoted;
+
+    /// <summary>This process stopped leading (demoted, handed over, deposed or closing).</summary>
+    public event EventHandler? Demoted;
+
+    private void OnRoleChanged(bool isLeader, long epoch)
+    {
+        if (Interlocked.Exchange(ref _wasLeader, isLeader ? 1 : 0) == (isLeader ? 1 : 0)) return;
+        (isLeader ? Promoted : Demoted)?.Invoke(this, EventArgs.Empty);
+    }
+
+    /// <summary>
+    /// Makes this process the leader: it takes a weight above every member it knows (and becomes eligible), so the
+    /// leader hands over to it. Completes when this process leads.
+    /// </summary>
+    /// <exception cref="ClusterClientException">It did not lead within <see cref="ClusterClientOptions.MaxWaitTime"/> (say its Role is Follower).</exception>
+    public async Task PromoteAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_node.IsLeader) return;
+        if (_node.Options.Role == ClusterRole.Follower)
+            throw new InvalidOperationException("This process has Role Follower and cannot lead; use Role Auto to allow promotion.");
+        var led = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Action<bool, long> watch = (isLeader, _) => { if (isLeader) led.TrySetResult(); };
+        _node.RoleChanged += watch;
+        try
+        {
+            int top = Members.Count == 0 ? Self.Weight : Members.Max(m => m.Weight);
+            _membership.SetPreference(top == int.MaxValue ? top : top + 1, eligible: true);
+            if (_node.IsLeader) return;
+            await led.Task.WaitAsync(_node.Options.MaxWaitTime, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new ClusterClientException($"This process did not become the leader on port {_node.Port} within MaxWaitTime ({_node.Options.MaxWaitTime.TotalMilliseconds:0} ms): {_node.DescribeLeaderSearch()}.");
+        }
+        finally
+        {
+            _node.RoleChanged -= watch;
+        }
+    }
+
+    /// <summary>
+    /// Stops this process leading: it takes a weight below every member it knows (and, with <paramref name="ineligible"/>,
+    /// never leads again), steps down gracefully and leaves the election to the others. Nothing happens to a follower
+    /// beyond the preference change.
+    /// </summary>
+    /// <returns>True when this process was leading and stepped down.</returns>
+    public Task<bool> DemoteAsync(bool ineligible = false, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        int bottom = Members.Count == 0 ? Self.Weight : Members.Min(m => m.Weight);
+        _membership.SetPreference(bottom == int.MinValue ? bottom : bottom - 1, eligible: !ineligible && _membership.IsEligible);
+        return Task.FromResult(_node.Demote(ineligible ? "demoted (ineligible from now on)" : "demoted"));
+    }
+
     // ---- services ----
 
     /// <summary>
@@ -337,6 +402,7 @@ public sealed class ClusterMembership : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _node.RoleChanged -= _onRoleChanged;
         _membership.Changed -= _onChanged;
         _membership.LeaderChanged -= _onLeaderChanged;
         _membership.Leave(null, this);

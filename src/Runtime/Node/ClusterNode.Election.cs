@@ -22,7 +22,7 @@ internal sealed partial class ClusterNode
                 }
                 var election = _election!;
                 // Leader preference: right after a leader loss or handover, a heavier eligible member goes first (bounded).
-                bool mayLead = Options.Role != ClusterRole.Follower && Options.Eligible && !Membership.DefersToHeavierMember(out _);
+                bool mayLead = Options.Role != ClusterRole.Follower && Membership.IsEligible && !Membership.DefersToHeavierMember(out _);
                 var step = await election.NextAsync(mayLead, stop).ConfigureAwait(false);
                 if (step is WaitStep wait)
                 {

@@ -73,6 +73,20 @@ internal sealed partial class ClusterNode
         StepDown(term, handover: $"handing leadership over to member {heavier.Id} (weight {heavier.Weight} > {Options.Weight})");
     }
 
+    /// <summary>This process stops leading on request (DemoteAsync); false when it does not lead (or has no term to give up: single mode).</summary>
+    internal bool Demote(string reason)
+    {
+        ILeadershipTerm? term;
+        lock (_gate)
+        {
+            if (_disposed || !_isLeader || _term is null) return false;
+            term = _term;
+        }
+        Membership.NoteLeaderLost();
+        StepDown(term, handover: reason);
+        return true;
+    }
+
     private void StepDown(ILeadershipTerm term, string? handover)
     {
         LeaderServer? server;

@@ -48,7 +48,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     private long _nextMessageId;
     private int _queuedMessages;
     private long _deferUntil;
-    private readonly HashSet<string> _handedOverTo = new(StringComparer.Ordinal);
+    private readonly HashSet<(string Id, long Revision)> _handedOverTo = new();
     private int _disposed;
 
     public NodeMembership(ClusterClientOptions options, ILogger logger)
@@ -252,6 +252,17 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
             return With(m, services: services, revision: m.Revision + 1);
         });
     }
+
+    /// <summary>Whether this member may lead now (<see cref="ClusterClientOptions.Eligible"/>, or as <see cref="SetPreference"/> left it).</summary>
+    public bool IsEligible
+    {
+        get { lock (_gate) return _self.Eligible; }
+    }
+
+    /// <summary>Changes this member's weight and eligibility; every member sees the update (a leader hands over to a heavier one).</summary>
+    public void SetPreference(int weight, bool eligible) =>
+        UpdateSelf(m => m.Weight == weight && m.Eligible == eligible ? m
+            : new ClusterMember(m.Id, m.Host, m.ProcessId, m.Endpoint, weight, eligible, m.Advertisement, m.IsLeader, m.JoinedAt, m.LastSeen, m.Revision + 1, m.Services));
 
     /// <summary>Stops advertising a service (no-op when not advertised).</summary>
     public void WithdrawService(string name) =>
@@ -491,7 +502,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
                 MembershipLog.Joined(_logger, Id, _options.Port);
             }
         }
-        if (Volatile.Read(ref _hub) is not null && _options.Eligible) WantHandover(changes);
+        if (Volatile.Read(ref _hub) is not null && IsEligible) WantHandover(changes);
         foreach (var change in changes)
         {
             if (change.Kind != MemberChangeKind.Removed) continue;
@@ -511,11 +522,11 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
             foreach (var change in changes)
             {
                 var m = change.Member;
-                if (change.Kind == MemberChangeKind.Removed || m.Id == Id || !m.Eligible || m.Weight <= _self.Weight || _handedOverTo.Contains(m.Id)) continue;
+                if (change.Kind == MemberChangeKind.Removed || m.Id == Id || !m.Eligible || m.Weight <= _self.Weight || _handedOverTo.Contains((m.Id, m.Revision))) continue;
                 if (heavier is null || m.Weight > heavier.Weight) heavier = m;
             }
             if (heavier is null) return;
-            _handedOverTo.Add(heavier.Id);
+            _handedOverTo.Add((heavier.Id, heavier.Revision));
         }
         var handlers = HandoverWanted;
         if (handlers is not null) _ = Task.Run(() => handlers(heavier));

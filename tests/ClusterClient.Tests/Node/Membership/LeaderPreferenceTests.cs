@@ -58,3 +58,40 @@ public sealed class LeaderPreferenceTests
         Assert.Equal(1, a.Epoch);
     }
 }
+
+public sealed class PromoteDemoteTests
+{
+    [Fact]
+    public async Task Promote_makes_a_follower_the_leader_and_demote_hands_leadership_to_another_member_with_events_on_each()
+    {
+        await using var cluster = new TestCluster();
+        var (_, a) = cluster.Start();
+        await a.ReadyAsync();
+        var (_, b) = cluster.Start();
+        var (_, c) = cluster.Start();
+        await Task.WhenAll(b.ReadyAsync(), c.ReadyAsync());
+        var events = new ConcurrentQueue<string>();
+        a.Membership.Promoted += (_, _) => events.Enqueue("a+");
+        a.Membership.Demoted += (_, _) => events.Enqueue("a-");
+        b.Membership.Promoted += (_, _) => events.Enqueue("b+");
+        b.Membership.Demoted += (_, _) => events.Enqueue("b-");
+
+        await b.Membership.PromoteAsync();
+        Assert.True(b.IsLeader);
+        await TestCluster.WaitUntilAsync(() => !a.IsLeader && a.IsReady && c.IsReady, "the old leader to follow");
+        await TestCluster.WaitUntilAsync(() => events.Contains("a-") && events.Contains("b+"), "a demoted, b promoted");
+        Assert.Equal(await b.Client.WhoAmIAsync(), await c.Client.WhoAmIAsync());
+
+        Assert.True(await b.Membership.DemoteAsync(ineligible: true));
+        await TestCluster.WaitUntilAsync(() => a.IsLeader || c.IsLeader, "another member to lead");
+        await TestCluster.WaitUntilAsync(() => events.Contains("b-"), "b demoted");
+        await TestCluster.WaitUntilAsync(() => b.IsReady, "b to follow");
+        Assert.False(b.IsLeader);
+        Assert.False(b.Membership.Self.Eligible);
+        await TestCluster.WaitUntilAsync(() => a.Membership.Find(b.Membership.LocalId) is { Eligible: false }, "everyone to see b ineligible");
+        // A follower's demotion changes only its preference.
+        var follower = a.IsLeader ? c : a;
+        Assert.False(await follower.Membership.DemoteAsync());
+        Assert.False(follower.IsLeader);
+    }
+}
