@@ -105,7 +105,7 @@ internal static class Coordinator
     }
 
     /// <summary>Node and cluster-client 3.7.0 (installed into bench/node, which git ignores), or why not.</summary>
-    private static async Task<(Implementation?, string)> FindNodeAsync()
+    internal static async Task<(Implementation?, string)> FindNodeAsync()
     {
         string nodeDir = Path.Combine(RepoRoot(), "bench", "node");
         string script = Path.Combine(AppContext.BaseDirectory, "NodeWorker", "cluster-client-worker.js");

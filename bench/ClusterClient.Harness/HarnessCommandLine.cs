@@ -81,6 +81,7 @@ internal static class HarnessCommandLine
         root.Add(Hidden("rawserver", "The raw socket echo server.", [transport, address], r => RawEcho.ServeAsync(r.GetValue(transport)!, r.GetValue(address)!)));
         root.Add(Hidden("rawclient", "A raw socket echo client, driven over stdin/stdout.", [transport, address], r => RawEcho.ClientAsync(r.GetValue(transport)!, r.GetValue(address)!)));
         root.Add(EtcdRow.BuildCommand());
+        root.Add(ColdStartRow.BuildCommand());
         return root;
     }
 

@@ -30,6 +30,9 @@ internal sealed class LeaderConnection : PeerConnection
     private readonly ConcurrentDictionary<int, ISubscriptionReceiver> _receivers = new();
     private long _nextRequestId;
     private volatile string? _goodbyeReason;
+    // From a leader's goodbye: the highest request id it ran on this connection (-1: it did not say). Requests above it
+    // fail as not run at once; the replies of the others are still read until the leader closes the connection.
+    private long _leaderRanUpTo = -1;
 
     private LeaderConnection(FrameConnection connection, ClusterClientOptions options, byte[]? secret, LivenessMonitor monitor,
         Action<LeaderConnection> onClosing, ILogger logger)
@@ -51,6 +54,9 @@ internal sealed class LeaderConnection : PeerConnection
     protected override long Epoch => LeaderEpoch;
 
     protected override bool SettlesBeforeDrain => true;
+
+    /// <summary>How long the replies of a leaving leader are read after its goodbye (its own drain is 2 s).</summary>
+    private static readonly TimeSpan LeavingLeaderDrain = TimeSpan.FromSeconds(3);
 
     /// <summary>Completes with the reason when the connection closes.</summary>
     public Task<string> Completion => _completion.Task;
@@ -168,10 +174,22 @@ internal sealed class LeaderConnection : PeerConnection
                 MemberReceiver?.OnMemberFrame(this, frame);
                 break;
             case PacketType.Goodbye:
-                string reason = frame.ReadHeader<GoodbyeHeader>().Reason ?? "no reason given";
+                var goodbye = frame.ReadHeader<GoodbyeHeader>();
+                string reason = goodbye.Reason ?? "no reason given";
                 _handshake.OnGoodbye(reason);
                 _goodbyeReason = reason;
-                Close($"the leader closed: {reason}");
+                if (goodbye.LastDispatched >= 0)
+                {
+                    // The leader is leaving on purpose and ran nothing above LastDispatched: the channels move on to the
+                    // next leader now, while the read loop keeps taking the replies of the calls it did run.
+                    Volatile.Write(ref _leaderRanUpTo, goodbye.LastDispatched);
+                    Close($"the leader closed: {reason}", abort: false);
+                    _ = AbortAfterDrainAsync(reason);
+                }
+                else
+                {
+                    Close($"the leader closed: {reason}");
+                }
                 break;
             case PacketType.AuthChallenge:
                 var answer = _handshake.OnChallenge(frame.ReadHeader<AuthHeader>().Data);
@@ -380,11 +398,41 @@ internal sealed class LeaderConnection : PeerConnection
         {
             FollowerLog.CloseCallbackFailed(_logger, ex);
         }
+        long ranUpTo = Volatile.Read(ref _leaderRanUpTo);
+        if (ranUpTo < 0)
+        {
+            FailPending(reason);
+        }
+        else
+        {
+            var notRun = new List<PendingRequest>();
+            _pending.RemoveAbove(ranUpTo, notRun);
+            string notRunReason = $"{reason}; the leader said it had not run this request";
+            foreach (var request in notRun)
+            {
+                if (request.TryClaim()) request.FailNotRun(notRunReason);
+            }
+        }
+        _completion.TrySetResult(reason);
+        _pulse?.Dispose();
+    }
+
+    /// <summary>After a leader's goodbye: the calls it ran and did not answer before closing are lost (sent).</summary>
+    protected override void OnReadingEnded(string reason) => FailPending(reason);
+
+    private void FailPending(string reason)
+    {
         foreach (var request in _pending.RemoveAll())
         {
             if (request.TryClaim()) request.Fail(request.Lost(reason));
         }
-        _completion.TrySetResult(reason);
-        _pulse?.Dispose();
+    }
+
+    /// <summary>A leader that said goodbye closes within its drain (2 s); one that does not is not waited for any longer.</summary>
+    private async Task AbortAfterDrainAsync(string reason)
+    {
+        await Task.Delay(LeavingLeaderDrain).ConfigureAwait(false);
+        FailPending($"the leader closed: {reason}; it did not answer within {LeavingLeaderDrain.TotalSeconds:0} s of its goodbye");
+        Connection.Abort($"the leader closed: {reason}");
     }
 }

@@ -48,6 +48,12 @@ internal abstract class PendingRequest : ITrackedRequest
 
     /// <summary>The exception when the leader is lost with this request pending.</summary>
     public abstract Exception Lost(string reason);
+
+    /// <summary>
+    /// Fails because the leader said, leaving, that it never ran this request (its goodbye's last dispatched id is
+    /// lower): an invoke is then safe to run again on the next leader.
+    /// </summary>
+    public virtual void FailNotRun(string reason) => Fail(Lost(reason));
 }
 
 /// <summary>
@@ -202,6 +208,20 @@ internal sealed class PendingCall<TResult> : PendingRequest, IValueTaskSource<TR
         _cancellation.Dispose();
         Telemetry.End(error);
         ReleaseRetry();
+        _core.SetException(error);
+    }
+
+    public override void FailNotRun(string reason)
+    {
+        _cancellation.Dispose();
+        var error = new LeaderLostException(_method, requestSent: false, new ClusterClientException(reason));
+        Telemetry.End(error);
+        if (_retry is { } retry)
+        {
+            _retry = null;
+            retry.Retry(this);
+            return;
+        }
         _core.SetException(error);
     }
 

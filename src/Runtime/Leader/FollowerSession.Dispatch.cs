@@ -35,15 +35,23 @@ internal sealed partial class FollowerSession
         }
         // A cancel frees the request id at once but not the slot: the real call may ignore its token and keep running,
         // so the slot is held until it actually finishes (CallFinished).
+        // Counted as running before it is marked dispatched, so the goodbye's wait for running calls cannot miss it.
+        int running = Interlocked.Increment(ref _running);
+        if (!TryMarkDispatched(requestId))
+        {
+            CallFinished();
+            RefuseLeaving(requestId);
+            return;
+        }
         Interlocked.Increment(ref _calls);
         var call = InflightCall.Rent(this, requestId, method);
-        var added = Interlocked.Increment(ref _running) > _server.Options.MaxInflightCallsPerFollower
+        var added = running > _server.Options.MaxInflightCallsPerFollower
             ? RequestAddResult.Full
             : _inflight.TryAdd(call, _server.Options.MaxInflightCallsPerFollower);
         if (added != RequestAddResult.Added)
         {
-            Interlocked.Decrement(ref _running);
             call.ReturnUnused();
+            CallFinished();
         }
         if (added == RequestAddResult.Full)
         {
@@ -92,6 +100,8 @@ internal sealed partial class FollowerSession
     private void OnOneway(in Frame frame)
     {
         var header = frame.ReadHeader<CallHeader>();
+        // After the goodbye nothing runs: a publication is re-published to the next leader by its process, a oneway is at most once.
+        if (DispatchStopped) return;
         long fence = _server.ConfirmedEpoch();
         if (fence == 0)
         {
@@ -135,6 +145,11 @@ internal sealed partial class FollowerSession
     /// <see cref="LeaderLostException"/> with RequestSent false, so it is retried on the new leader; then the connection
     /// is closed, so the follower looks for the new leader at once.
     /// </summary>
+    /// <summary>An invoke that arrived after this leader's goodbye: not run; the follower retries it on the next leader.</summary>
+    private void RefuseLeaving(long requestId) =>
+        SendError(requestId, RemoteError.NotRunType,
+            "The call was not run: the leader was closing (it had said goodbye) when the call arrived; it is retried on the next leader.", null, RemoteError.NotRunCode);
+
     private void RefuseDeposed(long requestId, uint methodId)
     {
         if (requestId != 0)

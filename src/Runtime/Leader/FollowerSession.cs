@@ -28,6 +28,10 @@ internal sealed partial class FollowerSession : PeerConnection, IMemberLink
     private readonly SubscriptionQuota _subscriptions;
     // Real calls still executing for this follower, cancelled-but-running ones included: what MaxInflightCallsPerFollower bounds.
     private int _running;
+    // The highest invoke request id dispatched on this session; its sign bit is set once the leader said goodbye, and
+    // from then on nothing is dispatched (see GoodbyeHeader.LastDispatched).
+    private long _dispatchMark;
+    private TaskCompletionSource? _callsFinished;
     private readonly LeaderHandshake _handshake;
     private readonly long _authDeadline;
     private int _admission;     // 0 not yet, 1 counted as a follower, 2 refused or closed
@@ -321,8 +325,37 @@ internal sealed partial class FollowerSession : PeerConnection, IMemberLink
     /// <summary>Invokes running on the leader for this follower (tests).</summary>
     internal int InflightCount => _inflight.Count;
 
-    /// <summary>A real call of this follower finished (whether or not its caller still waited): its slot is free.</summary>
-    internal void CallFinished() => Interlocked.Decrement(ref _running);
+    /// <summary>A real call of this follower finished (whether or not its caller still waited, its reply sent): its slot is free.</summary>
+    internal void CallFinished()
+    {
+        if (Interlocked.Decrement(ref _running) == 0 && Volatile.Read(ref _dispatchMark) < 0) Volatile.Read(ref _callsFinished)?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Takes <paramref name="requestId"/> for dispatch: false once the goodbye sealed the session (the invoke is then
+    /// refused unrun). Only the read loop calls it, so the mark only races with <see cref="StopDispatching"/>.
+    /// </summary>
+    private bool TryMarkDispatched(long requestId)
+    {
+        while (true)
+        {
+            long mark = Volatile.Read(ref _dispatchMark);
+            if (mark < 0) return false;
+            if (Interlocked.CompareExchange(ref _dispatchMark, Math.Max(mark, requestId), mark) == mark) return true;
+        }
+    }
+
+    private bool DispatchStopped => Volatile.Read(ref _dispatchMark) < 0;
+
+    protected override long StopDispatching() => Interlocked.Or(ref _dispatchMark, long.MinValue) & long.MaxValue;
+
+    protected override Task WhenCallsFinishedAsync()
+    {
+        var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _callsFinished, finished);
+        if (Volatile.Read(ref _running) == 0) finished.TrySetResult();
+        return finished.Task;
+    }
 
     /// <summary>Real calls still executing for this follower, abandoned ones included (tests).</summary>
     internal int RunningCount => Volatile.Read(ref _running);

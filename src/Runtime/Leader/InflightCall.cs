@@ -137,32 +137,40 @@ internal sealed class InflightCall : IReplyWriter, ITrackedRequest
     private void Finish(Exception? error)
     {
         Telemetry.End(error);
-        // The real call is over (completed, failed or finally honoured its cancellation): its in-flight slot is free.
-        _session.CallFinished();
-        _removed |= _session.TryRemoveInflight(RequestId, this);
-        if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
+        var session = _session;
+        _removed |= session.TryRemoveInflight(RequestId, this);
+        try
         {
-            _session.LogCallFailed(RequestId, _method.Name, error);
-            if (error is MessagePackSerializationException)
+            if (error is not null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {
-                _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException),
-                    $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?");
+                _session.LogCallFailed(RequestId, _method.Name, error);
+                if (error is MessagePackSerializationException)
+                {
+                    _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException),
+                        $"The leader could not decode the arguments of '{_method.Name}': {error.Message}. Do all processes run the same contract version?");
+                }
+                else if (error is ClusterClientNotReadyException)
+                {
+                    // The leader's own failure (its real client could not be had while the call waited): not the real client's.
+                    _session.SendRuntimeError(RequestId, error.GetType(), error.Message);
+                }
+                else
+                {
+                    _session.SendError(RequestId, error.GetType().FullName ?? error.GetType().Name, RemoteError.MessageOf(error, _session.ErrorDetail),
+                        RemoteError.StackTraceOf(error, _session.ErrorDetail), error.Data["Code"]?.ToString());
+                }
             }
-            else if (error is ClusterClientNotReadyException)
+            else if (error is null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
             {
-                // The leader's own failure (its real client could not be had while the call waited): not the real client's.
-                _session.SendRuntimeError(RequestId, error.GetType(), error.Message);
-            }
-            else
-            {
-                _session.SendError(RequestId, error.GetType().FullName ?? error.GetType().Name, RemoteError.MessageOf(error, _session.ErrorDetail),
-                    RemoteError.StackTraceOf(error, _session.ErrorDetail), error.Data["Code"]?.ToString());
+                // The dispatcher returned without writing a result (a contract bug); never leave the caller waiting.
+                _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException), $"'{_method.Name}' completed on the leader without a result.");
             }
         }
-        else if (error is null && Interlocked.CompareExchange(ref _done, 1, 0) == 0 && !_cancellation.IsCancellationRequested)
+        finally
         {
-            // The dispatcher returned without writing a result (a contract bug); never leave the caller waiting.
-            _session.SendRuntimeError(RequestId, typeof(ClusterProtocolException), $"'{_method.Name}' completed on the leader without a result.");
+            // The real call is over (completed, failed or finally honoured its cancellation) and its reply is queued: its
+            // in-flight slot is free, and a closing session may now close the connection.
+            session.CallFinished();
         }
         // Abandoned calls may still be cancelling their source on another thread: leave both to the GC.
         if (Volatile.Read(ref _done) != 2)

@@ -64,6 +64,12 @@ internal abstract class PeerConnection : IMonitored
             reason = $"{ex.GetType().Name}: {ex.Message}";
         }
         Close(reason);
+        OnReadingEnded(reason);
+    }
+
+    /// <summary>The read loop ended (after <see cref="OnClosed"/>; later than it when the connection closed without an abort and kept reading).</summary>
+    protected virtual void OnReadingEnded(string reason)
+    {
     }
 
     private ValueTask Receive(Frame frame)
@@ -131,12 +137,33 @@ internal abstract class PeerConnection : IMonitored
     /// <summary>Runs once when the connection closes: settle the requests in progress, tell the owner.</summary>
     protected abstract void OnClosed(string reason);
 
-    /// <summary>Says goodbye, drains what was queued (at most 2 s) and closes.</summary>
+    /// <summary>
+    /// Called once, just before the goodbye is sent: the role stops dispatching and returns the highest request id it
+    /// dispatched (the goodbye's <see cref="GoodbyeHeader.LastDispatched"/>), or -1 to say nothing about its calls.
+    /// </summary>
+    protected virtual long StopDispatching() => -1;
+
+    /// <summary>After the goodbye: completes when the calls this side is still running have sent their replies (bounded by the drain).</summary>
+    protected virtual Task WhenCallsFinishedAsync() => Task.CompletedTask;
+
+    /// <summary>
+    /// Says goodbye, lets the running calls send their replies and drains what was queued (at most 2 s in all), then
+    /// closes.
+    /// </summary>
     public async ValueTask CloseAsync(string reason)
     {
-        if (!IsClosed) Connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason));
+        long lastDispatched = StopDispatching();
+        if (!IsClosed) Connection.Send(PacketType.Goodbye, 0, new GoodbyeHeader(Epoch, reason, lastDispatched));
         if (SettlesBeforeDrain) Close(reason, abort: false);
         using var drain = new CancellationTokenSource(DrainTimeout);
+        try
+        {
+            await WhenCallsFinishedAsync().WaitAsync(drain.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Calls that outlive the drain are abandoned: their callers learn it from the closed connection.
+        }
         await Connection.CloseAsync(reason, drain.Token).ConfigureAwait(false);
         Close(reason, abort: false);
     }

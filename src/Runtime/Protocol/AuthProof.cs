@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -53,10 +54,22 @@ internal static class AuthProof
     public static bool Matches(ReadOnlySpan<byte> expected, ReadOnlySpan<byte> actual) =>
         expected.Length == actual.Length && CryptographicOperations.FixedTimeEquals(expected, actual);
 
-    /// <summary>Starts one side of an exchange with a fresh random scalar.</summary>
+    /// <summary>
+    /// Starts one side of an exchange with a fresh random scalar: one prepared in the background when there is one (so
+    /// a connection pays one modular exponentiation instead of two on its critical path), else computed now. Each
+    /// prepared share is handed out once.
+    /// </summary>
     public static AuthExchange Start(byte[] secret, bool leader)
     {
         var password = Passwords.GetValue(secret, static s => new Password(s));
+        if (!password.Prepared(leader).TryDequeue(out var exchange)) exchange = Compute(password, leader);
+        password.Refill();
+        return exchange;
+    }
+
+    /// <summary>Computes an exchange's scalar and share now.</summary>
+    internal static AuthExchange Compute(Password password, bool leader)
+    {
         BigInteger scalar = RandomScalar();
         var share = BigInteger.ModPow(G, scalar, P) * (leader ? password.NW : password.MW) % P;
         return new AuthExchange(password, leader, scalar, ToBytes(share));
@@ -160,6 +173,45 @@ internal static class AuthProof
             MWInverse = Inverse(MW);
             NWInverse = Inverse(NW);
         }
+
+        /// <summary>
+        /// Shares prepared ahead, per role. A process prepares leader shares too, because after a failover the new
+        /// leader handshakes every follower at once; a few suffice for the first, the rest are computed as they come.
+        /// </summary>
+        private readonly ConcurrentQueue<AuthExchange> _leaderShares = new(), _followerShares = new();
+        private int _refilling;
+
+        internal const int PreparedLeaderShares = 4, PreparedFollowerShares = 2;
+
+        public ConcurrentQueue<AuthExchange> Prepared(bool leader) => leader ? _leaderShares : _followerShares;
+
+        /// <summary>
+        /// Tops both queues up in the background (one refill at a time per secret), after a pause: a burst of
+        /// handshakes (every follower reconnecting to a new leader) is not slowed by refills competing for the CPU.
+        /// </summary>
+        public void Refill()
+        {
+            if (_leaderShares.Count >= PreparedLeaderShares && _followerShares.Count >= PreparedFollowerShares) return;
+            if (Interlocked.CompareExchange(ref _refilling, 1, 0) != 0) return;
+            _ = RefillLaterAsync();
+        }
+
+        private async Task RefillLaterAsync()
+        {
+            try
+            {
+                await Task.Delay(RefillDelay).ConfigureAwait(false);
+                // Follower shares first: a follower reconnects after every failover, a process leads rarely.
+                while (_followerShares.Count < PreparedFollowerShares) _followerShares.Enqueue(Compute(this, leader: false));
+                while (_leaderShares.Count < PreparedLeaderShares) _leaderShares.Enqueue(Compute(this, leader: true));
+            }
+            finally
+            {
+                Volatile.Write(ref _refilling, 0);
+            }
+        }
+
+        private static readonly TimeSpan RefillDelay = TimeSpan.FromMilliseconds(500);
 
         public byte[] WBytes { get; }
 

@@ -320,10 +320,16 @@ public readonly record struct HeartbeatHeader(long Epoch, long SentAtTicks) : IP
     }
 }
 
-/// <summary>Header object of <see cref="PacketType.Goodbye"/>: <c>[epoch, reason]</c>.</summary>
+/// <summary>Header object of <see cref="PacketType.Goodbye"/>: <c>[epoch, reason]</c>, or <c>[epoch, reason, last dispatched]</c> from a leader leaving on purpose.</summary>
 /// <param name="Epoch">The leader epoch the sender believes in.</param>
 /// <param name="Reason">Why the sender is leaving (for logs), or nil.</param>
-public readonly record struct GoodbyeHeader(long Epoch, string? Reason) : IPacketHeader<GoodbyeHeader>
+/// <param name="LastDispatched">
+/// From a leader closing an established session: the highest request id it handed to its real client on this connection
+/// (0: none). It dispatches nothing after the goodbye, so the follower knows that every invoke with a higher id was not
+/// run and may retry it on the next leader, and keeps reading the replies of the others. -1 (the field is absent): the
+/// sender says nothing about its calls (a refusal during the handshake, a follower leaving, an older version).
+/// </param>
+public readonly record struct GoodbyeHeader(long Epoch, string? Reason, long LastDispatched = -1) : IPacketHeader<GoodbyeHeader>
 {
     /// <inheritdoc/>
     public static bool IsHeaderOf(PacketType type) => type == PacketType.Goodbye;
@@ -331,18 +337,27 @@ public readonly record struct GoodbyeHeader(long Epoch, string? Reason) : IPacke
     /// <inheritdoc/>
     public void Write(ref MessagePackWriter writer)
     {
-        writer.WriteArrayHeader(2);
+        writer.WriteArrayHeader(LastDispatched >= 0 ? 3 : 2);
         writer.Write(Epoch);
         writer.Write(Reason);
+        if (LastDispatched >= 0) writer.Write(LastDispatched);
     }
 
     /// <inheritdoc/>
     public static GoodbyeHeader Read(ref MessagePackReader reader)
     {
         int count = HeaderFields.ReadArray(ref reader, 2, nameof(PacketType.Goodbye));
-        var header = new GoodbyeHeader(reader.ReadInt64(), reader.ReadString());
-        HeaderFields.SkipExtra(ref reader, count, 2);
-        return header;
+        long epoch = reader.ReadInt64();
+        string? reason = reader.ReadString();
+        long lastDispatched = -1;
+        if (count >= 3)
+        {
+            lastDispatched = reader.ReadInt64();
+            if (lastDispatched < 0)
+                throw new ProtocolException(ProtocolErrorReason.MalformedHeaderObject, $"A goodbye's last dispatched request id is negative ({lastDispatched}).");
+        }
+        HeaderFields.SkipExtra(ref reader, count, Math.Min(count, 3));
+        return new GoodbyeHeader(epoch, reason, lastDispatched);
     }
 }
 

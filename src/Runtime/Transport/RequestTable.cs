@@ -80,6 +80,19 @@ internal sealed class RequestTable<TRequest> where TRequest : class, ITrackedReq
         }
     }
 
+    /// <summary>Moves every request whose id is above <paramref name="id"/> into <paramref name="removed"/>.</summary>
+    public void RemoveAbove(long id, List<TRequest> removed)
+    {
+        lock (_gate)
+        {
+            foreach (var entry in _entries)
+            {
+                if (entry.Key > id) removed.Add(entry.Value);
+            }
+            foreach (var request in removed) _entries.Remove(request.RequestId);
+        }
+    }
+
     /// <summary>Empties the table, returning what was in it.</summary>
     public TRequest[] RemoveAll()
     {

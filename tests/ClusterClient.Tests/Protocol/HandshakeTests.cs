@@ -72,6 +72,35 @@ public sealed class HandshakeTests
     }
 
     [Fact]
+    public async Task Prepared_shares_are_refilled_in_the_background_each_handed_out_once_and_valid()
+    {
+        byte[] secret = Encoding.UTF8.GetBytes("a secret used by this test alone");
+        var first = AuthProof.Start(secret, leader: true);
+        // The first use computes inline and starts the background refill (after its pause).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var password = first.Password;
+        while ((password.Prepared(leader: true).Count < AuthProof.Password.PreparedLeaderShares
+                || password.Prepared(leader: false).Count < AuthProof.Password.PreparedFollowerShares) && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.Equal(AuthProof.Password.PreparedLeaderShares, password.Prepared(leader: true).Count);
+        Assert.Equal(AuthProof.Password.PreparedFollowerShares, password.Prepared(leader: false).Count);
+
+        // Every share handed out is distinct (prepared ones, then computed ones), and each pair agrees on the transcript.
+        var shares = new HashSet<string>();
+        for (int i = 0; i < AuthProof.Password.PreparedLeaderShares + 2; i++)
+        {
+            var leader = AuthProof.Start(secret, leader: true);
+            var follower = AuthProof.Start(secret, leader: false);
+            Assert.True(shares.Add(Convert.ToHexString(leader.Share)));
+            Assert.True(shares.Add(Convert.ToHexString(follower.Share)));
+            var leaderTranscript = AuthProof.Transcript(leader, follower.Share, Port);
+            Assert.NotNull(leaderTranscript);
+            Assert.Equal(leaderTranscript, AuthProof.Transcript(follower, leader.Share, Port));
+        }
+        Assert.DoesNotContain(Convert.ToHexString(first.Share), shares);
+    }
+
+    [Fact]
     public void Shares_are_fresh_so_two_sessions_with_one_secret_differ()
     {
         var first = new LeaderHandshake(Secret, Port);

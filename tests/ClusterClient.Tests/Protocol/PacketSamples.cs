@@ -96,6 +96,7 @@ internal static class PacketSamples
             Make(PacketType.Heartbeat, 10, new HeartbeatHeader(epoch, 123_456_789_012), []),
             Make(PacketType.HeartbeatResponse, 10, new HeartbeatHeader(epoch, 123_456_789_012), []),
             Make(PacketType.Goodbye, 11, new GoodbyeHeader(epoch, "shutting down"), []),
+            Make(PacketType.Goodbye, 11, new GoodbyeHeader(epoch, "leaving", LastDispatched: 41), []),
             Make(PacketType.AuthChallenge, 12, new AuthHeader(epoch, Enumerable.Range(0, 32).Select(i => (byte)i).ToArray()), [],
                 equal: (a, b) => a.Epoch == b.Epoch && a.Data.AsSpan().SequenceEqual(b.Data)),
             Make(PacketType.AuthResponse, 12, new AuthHeader(epoch, Enumerable.Range(0, 32).Select(i => (byte)(255 - i)).ToArray()), [],
