@@ -30,17 +30,7 @@ internal static class MembershipLimits
     public const int MaxServiceConfigBytes = 4 * 1024;
 
     /// <summary>Null when <paramref name="name"/> is a usable service name (the channel-name rules, no reserved prefixes); otherwise why not.</summary>
-    public static string? DescribeBadService(string? name)
-    {
-        if (string.IsNullOrEmpty(name)) return "a service name must not be empty";
-        if (name.Length > MaxChannelNameLength) return $"a service name is {name.Length} characters; at most {MaxChannelNameLength} are allowed";
-        foreach (char c in name)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or ':' or '/'))
-                return $"service name '{name}' contains '{c}'; use ASCII letters, digits and . - _ : /";
-        }
-        return null;
-    }
+    public static string? DescribeBadService(string? name) => DescribeBadName("service", name);
 
     /// <summary>Channel names starting with these are kept for the runtime's own use (services, leadership per key).</summary>
     public static readonly string[] ReservedPrefixes = ["$", "cluster."];
@@ -48,25 +38,37 @@ internal static class MembershipLimits
     /// <summary>Null when <paramref name="name"/> is a usable channel name; otherwise why not.</summary>
     public static string? DescribeBadChannel(string? name)
     {
-        if (string.IsNullOrEmpty(name)) return "a channel name must not be empty";
-        if (name.Length > MaxChannelNameLength) return $"channel name '{name[..32]}...' is {name.Length} characters; at most {MaxChannelNameLength} are allowed";
-        foreach (char c in name)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or ':' or '/' or '$'))
-                return $"channel name '{name}' contains '{c}'; use ASCII letters, digits and . - _ : /";
-        }
+        if (DescribeBadName("channel", name) is { } problem) return problem;
         foreach (var prefix in ReservedPrefixes)
         {
-            if (name.StartsWith(prefix, StringComparison.Ordinal))
+            if (name!.StartsWith(prefix, StringComparison.Ordinal))
                 return $"channel name '{name}' is reserved (names starting with '{prefix}' belong to ClusterClient); choose another name";
         }
         return null;
     }
 
-    /// <exception cref="ArgumentException"><paramref name="name"/> is not a usable channel name.</exception>
-    public static void CheckChannel(string name, string parameter)
+    private static string? DescribeBadName(string kind, string? name)
     {
-        if (DescribeBadChannel(name) is { } problem) throw new ArgumentException(char.ToUpperInvariant(problem[0]) + problem[1..] + ".", parameter);
+        if (string.IsNullOrEmpty(name)) return $"a {kind} name must not be empty";
+        if (name.Length > MaxChannelNameLength) return $"{kind} name '{name[..32]}...' is {name.Length} characters; at most {MaxChannelNameLength} are allowed";
+        foreach (char c in name)
+        {
+            // '$' passes here so that a reserved name is refused as reserved, not as a bad character.
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or ':' or '/' || (c == '$' && kind == "channel")))
+                return $"{kind} name '{name}' contains '{c}'; use ASCII letters, digits and . - _ : /";
+        }
+        return null;
+    }
+
+    /// <exception cref="ArgumentException"><paramref name="name"/> is not a usable channel name.</exception>
+    public static void CheckChannel(string name, string parameter) => Throw(DescribeBadChannel(name), parameter);
+
+    /// <exception cref="ArgumentException"><paramref name="name"/> is not a usable service name.</exception>
+    public static void CheckService(string name, string parameter) => Throw(DescribeBadService(name), parameter);
+
+    private static void Throw(string? problem, string parameter)
+    {
+        if (problem is not null) throw new ArgumentException(char.ToUpperInvariant(problem[0]) + problem[1..] + ".", parameter);
     }
 
     /// <exception cref="ProtocolException">A member id from the wire is empty or too long.</exception>

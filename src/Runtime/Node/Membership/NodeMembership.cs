@@ -240,7 +240,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     /// <summary>Adds or replaces one advertised service (by name); every member sees the update.</summary>
     public void AdvertiseService(string name, bool ready, byte[] config)
     {
-        if (MembershipLimits.DescribeBadService(name) is { } problem) throw new ArgumentException(char.ToUpperInvariant(problem[0]) + problem[1..] + ".", nameof(name));
+        MembershipLimits.CheckService(name, nameof(name));
         if (config.Length > MembershipLimits.MaxServiceConfigBytes)
             throw new ArgumentException($"The configuration of service '{name}' is {config.Length} bytes of MessagePack; at most {MembershipLimits.MaxServiceConfigBytes} are allowed.", nameof(config));
         UpdateSelf(m =>
