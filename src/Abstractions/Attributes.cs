@@ -11,7 +11,12 @@ public sealed class ClusterDelegateAttribute : Attribute
     public string? Name { get; set; }
 }
 
-/// <summary>Marks <c>void M(TReg reg, Action&lt;T&gt; listener)</c> or <c>IAsyncEnumerable&lt;T&gt; M(TReg reg, CancellationToken ct)</c> as a subscription.</summary>
+/// <summary>
+/// Marks <c>void M(TReg reg, Action&lt;T&gt; listener)</c> or <c>IAsyncEnumerable&lt;T&gt; M(TReg reg, CancellationToken ct)</c> as a
+/// subscription; also the awaitable forms <c>Task M(TReg reg, Action&lt;T&gt; listener[, CancellationToken ct])</c> and
+/// <c>Task&lt;IAsyncEnumerable&lt;T&gt;&gt; M(TReg reg[, CancellationToken ct])</c> (or <c>ValueTask</c>), which complete once the
+/// leader's real client holds the subscription.
+/// </summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 public sealed class SubscribeAttribute : Attribute
 {
@@ -25,7 +30,17 @@ public sealed class UnsubscribeAttribute : Attribute { }
 
 /// <summary>Marks <c>void M(TReg reg)</c> as a publication: it reaches the leader's real client and is re-published after failover.</summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
-public sealed class PublishAttribute : Attribute { }
+public sealed class PublishAttribute : Attribute
+{
+    /// <summary>
+    /// When true, a publication supersedes the earlier ones with the same key: after a failover only the latest one per
+    /// key is re-published (in the order they were made), and one waiting for this process's own real client replaces
+    /// an older one still waiting. The key is the member alone for <c>void M(TValue value)</c>, and the member plus the
+    /// first argument for <c>void M(TKey key, TValue value)</c>. False (the default): every distinct publication (by
+    /// its argument bytes) is remembered and re-published.
+    /// </summary>
+    public bool LastValue { get; set; }
+}
 
 /// <summary>Marks a method as fire-and-forget (cluster-client's <c>invokeOneway</c>): no reply is awaited.</summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]

@@ -39,7 +39,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor WrongSubscribeSignature = Error("CC0007",
         "Wrong subscribe signature",
-        "'{0}' is a subscription (by name or [Subscribe]) but its signature is not 'void {0}(TReg registration, Action<T> listener)' or 'IAsyncEnumerable<T> {0}(TReg registration, CancellationToken cancellationToken)': change the signature, or mark it [Oneway] if it is not a subscription");
+        "'{0}' is a subscription (by name or [Subscribe]) but its signature is not 'void {0}(TReg registration, Action<T> listener)' or 'IAsyncEnumerable<T> {0}(TReg registration, CancellationToken cancellationToken)', nor an awaitable 'Task {0}(TReg registration, Action<T> listener, CancellationToken cancellationToken)' or 'Task<IAsyncEnumerable<T>> {0}(TReg registration, CancellationToken cancellationToken)' (ValueTask alike, token optional): change the signature, or mark it [Oneway] if it is not a subscription");
 
     public static readonly DiagnosticDescriptor WrongUnsubscribeSignature = Error("CC0008",
         "Wrong unsubscribe signature",
@@ -76,6 +76,14 @@ internal static class Diagnostics
     public static readonly DiagnosticDescriptor NonPositiveTimeout = Error("CC0016",
         "Timeout must be positive",
         "'{0}' has [Timeout({1})], which is not positive: a timeout is a number of milliseconds greater than zero; give a timeout greater than zero, or remove the attribute to use ClusterClientOptions.ResponseTimeout");
+
+    public static readonly DiagnosticDescriptor KeyedPublicationWithoutLastValue = Error("CC0017",
+        "A keyed publication must be a last-value publication",
+        "'{0}' is a publication with a key and a value, but only a last-value publication is keyed: add [Publish(LastValue = true)] (the first parameter is then the key, and only the latest value per key is re-published after a failover), or take a single parameter");
+
+    public static readonly DiagnosticDescriptor WrongLastValuePublishSignature = Error("CC0018",
+        "Wrong last-value publication signature",
+        "'{0}' is declared [Publish(LastValue = true)] but {1}: use 'void {0}(TValue value)' (the latest value of the member is kept) or 'void {0}(TKey key, TValue value)' (the latest value per key is kept)");
 
     public static readonly DiagnosticDescriptor GeneratorFailed = Error("CC0099",
         "The ClusterClient generator failed",

@@ -63,7 +63,8 @@ internal static partial class Emitter
                 + TypeNames.Literal(m.DisplayName) + ", " + TypeNames.Literal(m.Signature) + ", global::ClusterSharing.ClusterMethodKind." + WireKind(m.Kind)
                 + ", timeoutMilliseconds: " + m.TimeoutMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)
                 + ", idempotent: " + (m.Idempotent ? "true" : "false") + ", broadcast: " + (m.Broadcast ? "true" : "false")
-                + ", pairedId: " + TypeNames.Hex(m.PairedId) + ");");
+                + ", pairedId: " + TypeNames.Hex(m.PairedId)
+                + (m.Awaitable ? ", awaitable: true" : string.Empty) + (m.LastValue ? ", lastValue: true" : string.Empty) + ");");
         }
         w.Line();
         w.Line("private static readonly global::System.Collections.Generic.IReadOnlyList<" + ClusterMethod + "> AllMethods = global::System.Array.AsReadOnly(new " + ClusterMethod + "[]");
@@ -96,7 +97,8 @@ internal static partial class Emitter
         EmitProxy(w, contract);
         EmitArguments(w, contract);
         EmitFormatters(w, contract);
-        if (contract.Members.Any(m => m.Kind == MemberKind.SubscribeStream)) EmitStreamSubscription(w);
+        if (contract.Members.Any(m => m.Kind == MemberKind.SubscribeStream))
+            EmitStreamSubscription(w, awaitable: contract.Members.Any(m => m.Kind == MemberKind.SubscribeStream && m.Awaitable));
         w.Close();
     }
 

@@ -97,8 +97,18 @@ internal static partial class Emitter
                     w.Open("case " + TypeNames.Hex(m.Id) + ": // " + m.DisplayName);
                     w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration, options);");
                     w.Line("global::System.Action<" + value.FormatterType + "> listener = value => sink.OnValue<" + value.FormatterType + ">(value, Formatters." + value.Formatter + ", options);");
-                    w.Line(Target(contract, m, "target") + "." + m.Name + "(reg!, listener!);");
-                    w.Line("return listener;");
+                    if (m.Awaitable)
+                    {
+                        // The leader counts the subscription as held once the real member's task completes.
+                        string token = m.HasCancellationToken ? ", " + CancellationToken + ".None" : string.Empty;
+                        w.Line("return new " + Proxies + "PendingSubscription(listener, " + Target(contract, m, "target") + "." + m.Name + "(reg!, listener!" + token + ")"
+                            + (m.Shape == ReturnShape.ValueTask ? ".AsTask()" : string.Empty) + ");");
+                    }
+                    else
+                    {
+                        w.Line(Target(contract, m, "target") + "." + m.Name + "(reg!, listener!);");
+                        w.Line("return listener;");
+                    }
                     w.Close();
                     break;
                 }
@@ -109,6 +119,13 @@ internal static partial class Emitter
                     w.Line("var reg = Formatters." + m.Registration!.Formatter + ".Deserialize(ref registration, options);");
                     w.Line("var subscription = new StreamSubscription();");
                     string token = m.HasCancellationToken ? ", subscription.Token" : string.Empty;
+                    if (m.Awaitable)
+                    {
+                        w.Line("return new " + Proxies + "PendingSubscription(subscription, subscription.StartAfter<" + value.FormatterType + ">(" + Target(contract, m, "target") + "." + m.Name + "(reg!" + token + ")"
+                            + (m.Shape == ReturnShape.ValueTaskOfT ? ".AsTask()" : string.Empty) + "!, sink, Formatters." + value.Formatter + ", options));");
+                        w.Close();
+                        break;
+                    }
                     w.Line("subscription.Start<" + value.FormatterType + ">(" + Target(contract, m, "target") + "." + m.Name + "(reg!" + token + ")!, sink, Formatters." + value.Formatter + ", options);");
                     w.Line("return subscription;");
                     w.Close();
@@ -187,7 +204,7 @@ internal static partial class Emitter
         w.Close();
     }
 
-    private static void EmitStreamSubscription(SourceWriter w)
+    private static void EmitStreamSubscription(SourceWriter w, bool awaitable)
     {
         w.Line();
         w.Line("/// <summary>A running async-stream subscription on the leader; Stop ends it without reporting completion.</summary>");
@@ -199,6 +216,23 @@ internal static partial class Emitter
         w.Line("public void Start<TValue>(global::System.Collections.Generic.IAsyncEnumerable<TValue> source, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter, " + Options + " options) =>");
         w.Line("    _ = PumpAsync(source, sink, formatter, options);");
         w.Line();
+        if (awaitable)
+        {
+            w.Line("/// <summary>An awaitable stream member: pumps the stream once the real member's task has it; the leader awaits that task.</summary>");
+            w.Open("public global::System.Threading.Tasks.Task StartAfter<TValue>(global::System.Threading.Tasks.Task<global::System.Collections.Generic.IAsyncEnumerable<TValue>> pending, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter, " + Options + " options)");
+            w.Line("_ = PumpAfterAsync(pending, sink, formatter, options);");
+            w.Line("return pending;");
+            w.Close();
+            w.Line();
+            w.Open("private async global::System.Threading.Tasks.Task PumpAfterAsync<TValue>(global::System.Threading.Tasks.Task<global::System.Collections.Generic.IAsyncEnumerable<TValue>> pending, " + Proxies + "ISubscriptionSink sink, " + Formatter + "<TValue> formatter, " + Options + " options)");
+            w.Line("global::System.Collections.Generic.IAsyncEnumerable<TValue> source;");
+            // A failed real subscribe is reported by the leader through the task it awaits; nothing is pumped then.
+            w.Line("try { source = await pending.ConfigureAwait(false); }");
+            w.Line("catch (global::System.Exception) { return; }");
+            w.Line("await PumpAsync(source, sink, formatter, options).ConfigureAwait(false);");
+            w.Close();
+            w.Line();
+        }
         w.Open("public void Stop()");
         w.Line("try { _cancellation.Cancel(); }");
         w.Line("catch (global::System.ObjectDisposedException) { }");

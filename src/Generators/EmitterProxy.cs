@@ -65,6 +65,16 @@ internal static partial class Emitter
             case MemberKind.Publish:
                 w.Line("this._invoker.Publish<" + ArgsName(m) + ">(" + method + ", " + newArgs + ", " + argsFormatter + ");");
                 break;
+            case MemberKind.SubscribeListener when m.Awaitable:
+                w.Line("return this._invoker.SubscribeAsync<" + m.Registration!.FormatterType + ", " + m.Value!.FormatterType + ">(" + method + ", "
+                    + m.Parameters[0].Name + "!, Formatters." + m.Registration.Formatter + ", " + m.Parameters[1].Name + "!, Formatters." + m.Value.Formatter + ", " + token + ")"
+                    + (m.Shape == ReturnShape.Task ? ".AsTask()" : string.Empty) + ";");
+                break;
+            case MemberKind.SubscribeStream when m.Awaitable:
+                w.Line("return this._invoker.SubscribeStreamAsync<" + m.Registration!.FormatterType + ", " + m.Value!.FormatterType + ">(" + method + ", "
+                    + m.Parameters[0].Name + "!, Formatters." + m.Registration.Formatter + ", Formatters." + m.Value.Formatter + ", " + token + ")"
+                    + (m.Shape == ReturnShape.TaskOfT ? ".AsTask()" : string.Empty) + "!;");
+                break;
             case MemberKind.SubscribeListener:
                 w.Line("this._invoker.Subscribe<" + m.Registration!.FormatterType + ", " + m.Value!.FormatterType + ">(" + method + ", "
                     + m.Parameters[0].Name + "!, Formatters." + m.Registration.Formatter + ", " + m.Parameters[1].Name + "!, Formatters." + m.Value.Formatter + ");");

@@ -123,6 +123,10 @@ internal sealed partial class Parser
                 "an async stream is a subscription: name the method Subscribe... or add [Subscribe], with the signature 'IAsyncEnumerable<T> M(TReg registration, CancellationToken cancellationToken)'");
             return null;
         }
+        // A task-returning Subscribe* of an awaitable subscription's shape subscribes; any other 'Task SubscribeX(...)' stays a call.
+        if (method.Name.StartsWith("Subscribe", StringComparison.Ordinal) && shape is not null
+            && (AwaitableListenerShape(method, shape.Value) || StreamOf(method, shape.Value) is not null))
+            return MemberKind.SubscribeListener;
         if (shape is ReturnShape.Task or ReturnShape.TaskOfT or ReturnShape.ValueTask or ReturnShape.ValueTaskOfT) return MemberKind.Invoke;
         Report(Diagnostics.UnsupportedReturnType, location, method.Name, method.ReturnType.ToDisplayString(),
             "a remote call must be asynchronous; return Task, Task<T>, ValueTask or ValueTask<T> for a call, or void for a fire-and-forget call");
@@ -250,19 +254,44 @@ internal sealed partial class Parser
         return parameters is null ? null : spec with { Parameters = parameters.Value };
     }
 
+    /// <summary><c>Task|ValueTask M(TReg reg, Action&lt;T&gt; listener[, CancellationToken ct])</c>.</summary>
+    private bool AwaitableListenerShape(IMethodSymbol method, ReturnShape shape)
+    {
+        var ps = method.Parameters;
+        return shape is ReturnShape.Task or ReturnShape.ValueTask
+            && (ps.Length == 2 || (ps.Length == 3 && IsCancellationToken(ps[2].Type)))
+            && !IsCancellationToken(ps[0].Type) && IsAction(ps[1].Type);
+    }
+
+    /// <summary>
+    /// The stream type of <c>IAsyncEnumerable&lt;T&gt; M(TReg reg[, CancellationToken ct])</c> or its awaitable form
+    /// <c>Task|ValueTask&lt;IAsyncEnumerable&lt;T&gt;&gt; M(TReg reg[, CancellationToken ct])</c>; otherwise null.
+    /// </summary>
+    private INamedTypeSymbol? StreamOf(IMethodSymbol method, ReturnShape shape)
+    {
+        var ps = method.Parameters;
+        if (!((ps.Length == 1 && !IsCancellationToken(ps[0].Type)) || (ps.Length == 2 && !IsCancellationToken(ps[0].Type) && IsCancellationToken(ps[1].Type))))
+            return null;
+        if (shape == ReturnShape.AsyncEnumerable) return (INamedTypeSymbol)method.ReturnType;
+        if (shape is ReturnShape.TaskOfT or ReturnShape.ValueTaskOfT
+            && ((INamedTypeSymbol)method.ReturnType).TypeArguments[0] is INamedTypeSymbol inner && Same(inner.OriginalDefinition, _known.AsyncEnumerable))
+            return inner;
+        return null;
+    }
+
     private MemberSpec? CompleteSubscribe(MemberSpec spec, IMethodSymbol method, Location? location)
     {
         var ps = method.Parameters;
-        bool listener = spec.Shape == ReturnShape.Void && ps.Length == 2 && !IsCancellationToken(ps[0].Type) && IsAction(ps[1].Type);
-        bool stream = spec.Shape == ReturnShape.AsyncEnumerable
-            && ((ps.Length == 1 && !IsCancellationToken(ps[0].Type)) || (ps.Length == 2 && !IsCancellationToken(ps[0].Type) && IsCancellationToken(ps[1].Type)));
-        if (!listener && !stream)
+        bool listener = (spec.Shape == ReturnShape.Void && ps.Length == 2 && !IsCancellationToken(ps[0].Type) && IsAction(ps[1].Type))
+            || AwaitableListenerShape(method, spec.Shape);
+        var streamType = listener ? null : StreamOf(method, spec.Shape);
+        if (!listener && streamType is null)
         {
             Report(Diagnostics.WrongSubscribeSignature, location, spec.DisplayName);
             return null;
         }
         var registration = ps[0].Type;
-        var value = listener ? ((INamedTypeSymbol)ps[1].Type).TypeArguments[0] : ((INamedTypeSymbol)method.ReturnType).TypeArguments[0];
+        var value = listener ? ((INamedTypeSymbol)ps[1].Type).TypeArguments[0] : streamType!.TypeArguments[0];
         var reg = Formatted(registration, spec.DisplayName, location);
         var val = Formatted(value, spec.DisplayName, location);
         if (reg is null || val is null) return null;
@@ -270,6 +299,7 @@ internal sealed partial class Parser
         var result = spec with
         {
             Kind = listener ? MemberKind.SubscribeListener : MemberKind.SubscribeStream,
+            Awaitable = spec.Shape is not (ReturnShape.Void or ReturnShape.AsyncEnumerable),
             Parameters = parameters,
             Registration = reg,
             Value = val,
@@ -303,13 +333,36 @@ internal sealed partial class Parser
 
     private MemberSpec? CompletePublish(MemberSpec spec, IMethodSymbol method, Location? location)
     {
-        if (spec.Shape != ReturnShape.Void || method.Parameters.Length != 1 || IsCancellationToken(method.Parameters[0].Type))
+        var ps = method.Parameters;
+        bool lastValue = method.GetAttributes()
+            .Where(a => a.AttributeClass?.ToDisplayString() == AttributeNamespace + "PublishAttribute")
+            .SelectMany(a => a.NamedArguments)
+            .Any(n => n.Key == "LastValue" && n.Value.Value is true);
+        bool token = ps.Any(p => IsCancellationToken(p.Type));
+        if (lastValue)
+        {
+            string? problem = spec.Shape != ReturnShape.Void ? $"it returns '{method.ReturnType.ToDisplayString()}'"
+                : token ? "it takes a CancellationToken (a publication is not awaited)"
+                : ps.Length is 0 or > 2 ? $"it takes {ps.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)} parameters"
+                : null;
+            if (problem is not null)
+            {
+                Report(Diagnostics.WrongLastValuePublishSignature, location, spec.DisplayName, problem);
+                return null;
+            }
+        }
+        else if (spec.Shape == ReturnShape.Void && ps.Length == 2 && !token)
+        {
+            Report(Diagnostics.KeyedPublicationWithoutLastValue, location, spec.DisplayName);
+            return null;
+        }
+        else if (spec.Shape != ReturnShape.Void || ps.Length != 1 || token)
         {
             Report(Diagnostics.WrongPublishSignature, location, spec.DisplayName);
             return null;
         }
         var parameters = WireParameters(method, spec.DisplayName);
-        return parameters is null ? null : spec with { Parameters = parameters.Value };
+        return parameters is null ? null : spec with { Parameters = parameters.Value, LastValue = lastValue };
     }
 
     private MemberSpec? CompleteClose(MemberSpec spec, IMethodSymbol method, Location? location)

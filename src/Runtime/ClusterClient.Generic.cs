@@ -286,6 +286,14 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
             Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter) =>
             Channel.Subscriptions.Subscribe(method, registration, registrationFormatter, listener, valueFormatter);
 
+        public ValueTask SubscribeAsync<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+            Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken) =>
+            Channel.Subscriptions.SubscribeAsync(method, registration, registrationFormatter, listener, valueFormatter, cancellationToken);
+
+        public ValueTask<IAsyncEnumerable<TValue>> SubscribeStreamAsync<TReg, TValue>(ClusterMethod method, TReg registration,
+            IMessagePackFormatter<TReg> registrationFormatter, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken) =>
+            Channel.Subscriptions.SubscribeStreamAsync(method, registration, registrationFormatter, valueFormatter, cancellationToken);
+
         public void Unsubscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter, Action<TValue>? listener) =>
             Channel.Subscriptions.Unsubscribe(method, registration, registrationFormatter, listener);
 

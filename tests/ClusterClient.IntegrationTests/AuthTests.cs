@@ -12,8 +12,10 @@ public sealed class AuthTests
         var (leader, followers) = await cluster.StartReadyAsync(2, "--secret", Secret);
         Assert.Equal(leader.Pid, Replies.Value(await followers[0].RequestAsync("pid")).GetInt32());
 
-        var wrong = cluster.Start("--secret", "another secret, also long enough", "--max-wait-ms", "3000", "--role", "follower");
-        var none = cluster.Start("--open", "--max-wait-ms", "3000", "--role", "follower");
+        // 8 s, not less: on a loaded 2-core machine a refused process's handshakes may all be slower than a short wait,
+        // and then its ReadyAsync reports the wait, not the refusal (seen at load ~45).
+        var wrong = cluster.Start("--secret", "another secret, also long enough", "--max-wait-ms", "8000", "--role", "follower");
+        var none = cluster.Start("--open", "--max-wait-ms", "8000", "--role", "follower");
         foreach (var (host, expected) in new[] { (wrong, "different secrets"), (none, "requires a shared secret") })
         {
             var failed = await HostCluster.WaitReadyFailedAsync(host);

@@ -140,6 +140,30 @@ internal sealed class CommandProcessor
                     Subscribe(Str(a, 0), Int(a, 1));
                     StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
+                case "sub-awaited":
+                {
+                    // Replies once the awaited subscribe completed, with the machine-wide time it did.
+                    string topic = Str(a, 0);
+                    await Client.SubscribeAwaited(topic, value => StdoutLines.Event("value", w => { w.WriteString("topic", topic); w.WriteString("value", value); }))
+                        .ConfigureAwait(false);
+                    double at = MonotonicClock.Milliseconds();
+                    StdoutLines.Reply(id, w => w.WriteNumberValue(at));
+                    break;
+                }
+                case "publish-latest-many":
+                {
+                    // COUNT publications over KEYS keys (k0, k1, ...; publication i has key k(i % KEYS) and value PREFIX-i), in order from one thread.
+                    int keys = Int(a, 0), count = Int(a, 1);
+                    string prefix = Str(a, 2);
+                    for (int i = 0; i < count; i++)
+                        Client.PublishLatest("k" + (i % keys).ToString(CultureInfo.InvariantCulture), prefix + "-" + i.ToString(CultureInfo.InvariantCulture));
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                }
+                case "publish-latest":
+                    Client.PublishLatest(Str(a, 0), Str(a, 1));
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
                 case "sub-work":
                 {
                     string queue = Str(a, 0);

@@ -64,6 +64,19 @@ public partial interface ITestService
 
     /// <summary>Returns a string of <paramref name="length"/> characters (a result as large as asked).</summary>
     Task<string> BigAsync(int length);
+
+    /// <summary>
+    /// An awaitable subscription: completes once the real client holds the listener. The real subscribe takes 1 s for
+    /// topics starting with "slow" (a client that attaches over the network) and throws for topics starting with "refuse".
+    /// Values come from <see cref="BurstAsync"/> like those of <see cref="Subscribe"/>.
+    /// </summary>
+    Task SubscribeAwaited(string topic, Action<string> listener, CancellationToken cancellationToken = default);
+
+    void UnsubscribeAwaited(string topic, Action<string>? listener);
+
+    /// <summary>A last-value publication: after a failover only the latest value per key reaches the new real client.</summary>
+    [Publish(LastValue = true)]
+    void PublishLatest(string key, string value);
 }
 
 /// <summary>A publication: the real client remembers it and tells the topic's subscribers.</summary>

@@ -110,6 +110,27 @@ internal sealed class TestService : ITestService, IDisposable
         return Task.CompletedTask;
     }
 
+    public async Task SubscribeAwaited(string topic, Action<string> listener, CancellationToken cancellationToken = default)
+    {
+        if (topic.StartsWith("refuse", StringComparison.Ordinal)) throw new InvalidOperationException($"topic '{topic}' refuses subscribers");
+        if (topic.StartsWith("slow", StringComparison.Ordinal)) await Task.Delay(1000, cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (!_listeners.TryGetValue(topic, out var list)) _listeners[topic] = list = new List<Action<string>>();
+            list.Add(listener);
+        }
+        // When the real client holds the listener, on the machine-wide clock: the follower's awaited subscribe may complete only after this.
+        StdoutLines.Event("real-attached", w => { w.WriteString("topic", topic); w.WriteNumber("atMs", MonotonicClock.Milliseconds()); });
+    }
+
+    public void UnsubscribeAwaited(string topic, Action<string>? listener) => Unsubscribe(topic, listener);
+
+    public void PublishLatest(string key, string value)
+    {
+        // Under the lock: the lines are in the order the real client received the publications.
+        lock (_gate) StdoutLines.Event("real-published-latest", w => { w.WriteString("key", key); w.WriteString("value", value); });
+    }
+
     public event EventHandler<string>? Notice;
 
     public Task RaiseNoticeAsync(string text)

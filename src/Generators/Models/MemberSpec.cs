@@ -39,6 +39,8 @@ internal enum ReturnShape
 /// <param name="Registration">Subscribe/unsubscribe registration (formatter field and type), else null.</param>
 /// <param name="Value">Subscription, stream or event value (formatter field and type), else null.</param>
 /// <param name="PairedIndex">For an unsubscribe, the index of the subscribe it undoes; otherwise -1.</param>
+/// <param name="Awaitable">For a subscribe: it returns a task that completes once the leader's real client holds the subscription.</param>
+/// <param name="LastValue">For a publication: <c>[Publish(LastValue = true)]</c>.</param>
 internal sealed record MemberSpec(
     int Index,
     MemberKind Kind,
@@ -58,7 +60,9 @@ internal sealed record MemberSpec(
     uint PairedId,
     int TimeoutMilliseconds,
     bool Idempotent,
-    bool Broadcast)
+    bool Broadcast,
+    bool Awaitable = false,
+    bool LastValue = false)
 {
     public bool HasCancellationToken
     {

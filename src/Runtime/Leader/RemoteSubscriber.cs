@@ -12,6 +12,12 @@ internal sealed class RemoteSubscriber(FollowerSession session, int channelId, u
 
     public void Deliver(ReadOnlySpan<byte> value) => session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Value, value);
 
+    public void Attached()
+    {
+        ReadOnlySpan<byte> nil = [MessagePackCode.Nil];
+        session.SendValue(channelId, methodId, subscriptionId, SubscriptionEventKind.Attached, nil);
+    }
+
     public void Complete(Exception? error)
     {
         if (error is null)

@@ -23,6 +23,9 @@ internal interface ISubscriber
 
     /// <summary>The real subscription ended (async streams) or failed.</summary>
     void Complete(Exception? error);
+
+    /// <summary>The real client holds the subscription (the real subscribe returned); called for awaitable members only.</summary>
+    void Attached();
 }
 
 /// <summary>A leader channel that hosts subscriptions.</summary>
@@ -137,7 +140,7 @@ internal sealed class SubscriptionHub
             return false;
         }
         Entry entry = null!;
-        bool start = false;
+        bool start = false, attached = false;
         string? refusal = null;
         lock (_gate)
         {
@@ -173,6 +176,8 @@ internal sealed class SubscriptionHub
                 }
                 start = _active && entry.Token is null && !entry.Starting;
                 if (start) entry.Starting = true;
+                // Already held by the real client (another subscriber's, or an idle key): attached now. Otherwise Started tells it.
+                attached = entry.Token is not null;
             }
         }
         if (refusal is not null)
@@ -181,6 +186,7 @@ internal sealed class SubscriptionHub
             return false;
         }
         if (start) Start(entry);
+        else if (attached && method.Awaitable) NotifyAttached(subscriber);
         return true;
     }
 
@@ -292,18 +298,63 @@ internal sealed class SubscriptionHub
         }
         catch (Exception ex)
         {
-            LeaderLog.SubscriptionFailed(_logger, _channel, ex);
-            ISubscriber[] subscribers;
-            lock (_gate)
-            {
-                entry.Starting = false;
-                if (_entries.TryGetValue(new Key(entry.Method.Id, entry.Registration), out var same) && same == entry) Forget(entry);
-                lock (entry.DeliveryGate) subscribers = entry.Subscribers;
-            }
-            foreach (var subscriber in subscribers) subscriber.Complete(ex);
+            StartFailed(entry, ex);
             return;
         }
+        if (token is PendingSubscription pending)
+        {
+            // An awaitable member: the real client holds the subscription when its task completes.
+            if (!pending.Attached.IsCompleted)
+            {
+                _ = StartWhenAttachedAsync(entry, pending);
+                return;
+            }
+            if (!pending.Attached.IsCompletedSuccessfully)
+            {
+                StartFailed(entry, Failure(pending.Attached));
+                return;
+            }
+            token = pending.Token;
+        }
+        Started(entry, token);
+    }
+
+    private async Task StartWhenAttachedAsync(Entry entry, PendingSubscription pending)
+    {
+        try
+        {
+            await pending.Attached.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            StartFailed(entry, ex);
+            return;
+        }
+        Started(entry, pending.Token);
+    }
+
+    private static Exception Failure(Task task) =>
+        task.Exception is { } faulted ? faulted.InnerException ?? faulted : new OperationCanceledException("The real subscribe member's task was cancelled.");
+
+    /// <summary>The real subscribe failed: the key is forgotten and each of its subscribers ends with <paramref name="error"/>.</summary>
+    private void StartFailed(Entry entry, Exception error)
+    {
+        LeaderLog.SubscriptionFailed(_logger, _channel, error);
+        ISubscriber[] subscribers;
+        lock (_gate)
+        {
+            entry.Starting = false;
+            if (_entries.TryGetValue(new Key(entry.Method.Id, entry.Registration), out var same) && same == entry) Forget(entry);
+            lock (entry.DeliveryGate) subscribers = entry.Subscribers;
+        }
+        foreach (var subscriber in subscribers) subscriber.Complete(error);
+    }
+
+    /// <summary>The real subscribe returned <paramref name="token"/>: keep it (or undo it when nobody wants it any more).</summary>
+    private void Started(Entry entry, object? token)
+    {
         bool undo;
+        ISubscriber[] attached = [];
         lock (_gate)
         {
             entry.Starting = false;
@@ -319,9 +370,24 @@ internal sealed class SubscriptionHub
             {
                 entry.Token = token;
                 if (unused && current && token is not null) MarkIdle(entry);
+                // Those here now are told below; a subscriber added from here on sees the token in Add.
+                if (current && entry.Method.Awaitable) lock (entry.DeliveryGate) attached = entry.Subscribers;
             }
         }
         if (undo) Undo(entry, token!);
+        foreach (var subscriber in attached) NotifyAttached(subscriber);
+    }
+
+    private void NotifyAttached(ISubscriber subscriber)
+    {
+        try
+        {
+            subscriber.Attached();
+        }
+        catch (Exception ex)
+        {
+            LeaderLog.SubscriptionFailed(_logger, _channel, ex);
+        }
     }
 
     /// <summary>The key stays with no subscriber (its real subscription cannot be undone). Under the hub's lock.</summary>

@@ -23,6 +23,16 @@ internal sealed partial class NodeChannel<T>
     public TimeSpan TimeoutOf(ClusterMethod method) =>
         method.TimeoutMilliseconds > 0 ? TimeSpan.FromMilliseconds(method.TimeoutMilliseconds) : _responseTimeout;
 
+    /// <summary>A real-client exception in this (leading) process as a follower would see it, with the real exception inside.</summary>
+    public static ClusterRemoteException AsRemote(Exception error) =>
+        new(error.GetType().FullName ?? error.GetType().Name, error.Message, error.StackTrace, error.Data["Code"]?.ToString(), error);
+
+    /// <summary>An awaited subscribe was not held by the leader's real client within <paramref name="timeout"/>: why, as a call would say it.</summary>
+    public ClusterTimeoutException SubscribeTimedOut(ClusterMethod method, TimeSpan timeout) =>
+        _node.HasLeader
+            ? new ClusterTimeoutException(method.Name, timeout, _node.LeaderWhere)
+            : new ClusterNoLeaderException(method.Name, timeout, _node.DescribeLeaderSearch());
+
     public ValueTask<TResult> InvokeAsync<TArgs, TResult>(ClusterMethod method, in TArgs arguments,
         IMessagePackFormatter<TArgs> argumentsFormatter, IMessagePackFormatter<TResult> resultFormatter, CancellationToken cancellationToken)
     {
@@ -218,7 +228,7 @@ internal sealed partial class NodeChannel<T>
         {
             // The real client threw: surface it as a follower would see it, with the real exception inside.
             telemetry.End(ex);
-            throw new ClusterRemoteException(ex.GetType().FullName ?? ex.GetType().Name, ex.Message, ex.StackTrace, ex.Data["Code"]?.ToString(), ex);
+            throw AsRemote(ex);
         }
         catch (Exception ex)
         {

@@ -210,6 +210,12 @@ public enum SubscriptionEventKind : byte
 
     /// <summary>The subscription failed; the body is a <see cref="RemoteError"/> map.</summary>
     Faulted = 2,
+
+    /// <summary>
+    /// The leader's real client holds the subscription; the body is nil. Sent only for subscribe members that are
+    /// awaitable (<c>ClusterMethod.Awaitable</c>), so a follower with only void subscribe members never receives it.
+    /// </summary>
+    Attached = 3,
 }
 
 /// <summary>
@@ -250,7 +256,7 @@ public readonly record struct SubscribeResultHeader(long Epoch, int ChannelId, u
     {
         int count = HeaderFields.ReadArray(ref reader, 5, nameof(PacketType.SubscribeResult));
         var header = new SubscribeResultHeader(reader.ReadInt64(), reader.ReadInt32(), reader.ReadUInt32(), reader.ReadInt64(),
-            HeaderFields.ReadEnum<SubscriptionEventKind>(ref reader, (byte)SubscriptionEventKind.Faulted, nameof(PacketType.SubscribeResult), "kind"));
+            HeaderFields.ReadEnum<SubscriptionEventKind>(ref reader, (byte)SubscriptionEventKind.Attached, nameof(PacketType.SubscribeResult), "kind"));
         if (count < 7)
         {
             HeaderFields.SkipExtra(ref reader, count, 5);

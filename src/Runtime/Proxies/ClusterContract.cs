@@ -75,7 +75,10 @@ public abstract class ClusterContract<T> where T : class
     /// <see cref="ClusterMethodKind.Event"/> (no registration: <paramref name="registration"/> is at an empty array).
     /// Subscribes <paramref name="target"/> once; each value goes to <paramref name="sink"/>.
     /// </summary>
-    /// <returns>A token to pass to <see cref="Unsubscribe"/> (the listener delegate, or a handle that stops the stream).</returns>
+    /// <returns>
+    /// A token to pass to <see cref="Unsubscribe"/> (the listener delegate, or a handle that stops the stream); for an
+    /// awaitable member (<see cref="ClusterMethod.Awaitable"/>) a <see cref="PendingSubscription"/> around that token.
+    /// </returns>
     public abstract object Subscribe(T target, ClusterMethod method, ref MessagePackReader registration, MessagePackSerializerOptions options, ISubscriptionSink sink);
 
     /// <summary>
@@ -85,6 +88,22 @@ public abstract class ClusterContract<T> where T : class
     /// </summary>
     /// <returns>False when nothing could be undone on the real client.</returns>
     public abstract bool Unsubscribe(T target, ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, ref MessagePackReader registration, MessagePackSerializerOptions options, object token);
+}
+
+/// <summary>
+/// What <see cref="ClusterContract{T}.Subscribe"/> returns for an awaitable subscribe member (<see cref="ClusterMethod.Awaitable"/>):
+/// the token that undoes the subscription, and the task of the real subscribe call. The leader counts the subscription as
+/// held by its real client when <see cref="Attached"/> completes, and as failed when it faults.
+/// </summary>
+/// <param name="token">The token to pass to <see cref="ClusterContract{T}.Unsubscribe"/>.</param>
+/// <param name="attached">The real subscribe member's task.</param>
+public sealed class PendingSubscription(object token, Task attached)
+{
+    /// <summary>The token to pass to <see cref="ClusterContract{T}.Unsubscribe"/>.</summary>
+    public object Token { get; } = token ?? throw new ArgumentNullException(nameof(token));
+
+    /// <summary>The real subscribe member's task: completes once the real client holds the subscription.</summary>
+    public Task Attached { get; } = attached ?? throw new ArgumentNullException(nameof(attached));
 }
 
 /// <summary>Receives an invoke's result on the leader and encodes it for the caller.</summary>
@@ -141,6 +160,22 @@ public interface IClusterInvoker<T> where T : class
 
     /// <summary>Async-stream subscription; ends when <paramref name="cancellationToken"/> fires.</summary>
     IAsyncEnumerable<TValue> SubscribeStream<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+        IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Awaitable listener-form subscription: completes once the leader's real client holds the subscription (at once when
+    /// this process already has it); fails when it cannot be had (the real subscribe threw, a leader limit refused it, the
+    /// method's timeout passed, <paramref name="cancellationToken"/> fired, or the handle closed), and then the listener is
+    /// not subscribed.
+    /// </summary>
+    ValueTask SubscribeAsync<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+        Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Awaitable async-stream subscription: the stream is returned once the leader's real client holds the subscription
+    /// (failures as <see cref="SubscribeAsync"/>); it ends when <paramref name="cancellationToken"/> fires or its consumer stops.
+    /// </summary>
+    ValueTask<IAsyncEnumerable<TValue>> SubscribeStreamAsync<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
         IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken);
 
     /// <summary>Adds a handler of an <c>event EventHandler&lt;TValue&gt;</c> member; raised with <paramref name="sender"/> (the proxy).</summary>

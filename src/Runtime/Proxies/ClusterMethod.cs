@@ -12,9 +12,13 @@ public sealed class ClusterMethod
     /// <param name="idempotent">Whether <see cref="IdempotentAttribute"/> is present.</param>
     /// <param name="broadcast">For subscriptions: every subscriber (true) or one of them (false).</param>
     /// <param name="pairedId">For an unsubscribe: the id of the subscribe it undoes; otherwise 0.</param>
+    /// <param name="awaitable">For subscriptions: the member returns a task that completes once the leader's real client holds the subscription.</param>
+    /// <param name="lastValue">For publications: <see cref="PublishAttribute.LastValue"/>.</param>
     public ClusterMethod(uint id, string name, string signature, ClusterMethodKind kind,
-        int timeoutMilliseconds = 0, bool idempotent = false, bool broadcast = true, uint pairedId = 0)
+        int timeoutMilliseconds = 0, bool idempotent = false, bool broadcast = true, uint pairedId = 0, bool awaitable = false, bool lastValue = false)
     {
+        Awaitable = awaitable;
+        LastValue = lastValue;
         Id = id;
         Name = name;
         Signature = signature;
@@ -48,6 +52,19 @@ public sealed class ClusterMethod
 
     /// <summary>For an unsubscribe, the id of the subscribe it undoes; otherwise 0.</summary>
     public uint PairedId { get; }
+
+    /// <summary>
+    /// For subscriptions: the member returns <c>Task</c>/<c>ValueTask</c> (listener form) or a task of the stream, which
+    /// completes once the leader's real client holds the subscription; the leader acknowledges it (SubscribeResult kind
+    /// <c>Attached</c>).
+    /// </summary>
+    public bool Awaitable { get; }
+
+    /// <summary>
+    /// For publications: a publication supersedes the earlier ones with the same key (the member, plus the first argument
+    /// when there are two), so only the latest per key is re-published after a failover.
+    /// </summary>
+    public bool LastValue { get; }
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name} ({Kind}, 0x{Id:x8})";

@@ -106,6 +106,89 @@ public sealed class CompileAndRunTests
         """);
 
     [Fact]
+    public Task Awaitable_contract_runs_every_awaitable_form_and_last_value_publication() => RunScenarioAsync("Snapshots.Awaitable.Scenario", SnapshotContracts.Awaitable, """
+        using ClusterSharing.Generators.Tests.Support;
+        using ClusterSharing.Proxies;
+        using System.Runtime.CompilerServices;
+        using Xunit;
+
+        namespace Snapshots.Awaitable;
+
+        public sealed class Quotes : IQuotes
+        {
+            public readonly TaskCompletionSource Gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            public Action<Quote?>? Listener;
+            public Action<string?>? Claimer;
+            public readonly List<(string, Quote?)> Published = new();
+            public string? Status;
+            public async Task SubscribeQuotes(string symbol, Action<Quote?> listener, CancellationToken cancellationToken = default)
+            {
+                await Gate.Task;
+                Listener = listener;
+            }
+            public void UnsubscribeQuotes(string symbol, Action<Quote?>? listener) { if (ReferenceEquals(listener, Listener)) Listener = null; }
+            public ValueTask Claim(string queue, Action<string?> listener) { Claimer = listener; return default; }
+            public Task<IAsyncEnumerable<Quote>> SubscribeTape(string? venue, CancellationToken cancellationToken) => Task.FromResult(Tape(venue, cancellationToken));
+            private static async IAsyncEnumerable<Quote> Tape(string? venue, [EnumeratorCancellation] CancellationToken cancellationToken)
+            {
+                await Task.Yield();
+                yield return new Quote("A", 1, venue);
+                yield return new Quote("B", 2, venue);
+            }
+            public async ValueTask<IAsyncEnumerable<double>> Ticks(string symbol) { await Task.Yield(); return Prices(); }
+            private static async IAsyncEnumerable<double> Prices() { await Task.Yield(); yield return 1.5; yield return 2.5; }
+            public void PublishQuote(string symbol, Quote? quote) { lock (Published) Published.Add((symbol, quote)); }
+            public void PublishStatus(string status) => Status = status;
+        }
+
+        public static class Scenario
+        {
+            public static async Task RunAsync()
+            {
+                var contract = ClusterContractRegistry.TryGetGenerated<IQuotes>();
+                Assert.NotNull(contract);
+                Assert.All(contract.Methods.Where(m => m.Kind == ClusterSharing.ClusterMethodKind.Subscribe), m => Assert.True(m.Awaitable));
+                Assert.All(contract.Methods.Where(m => m.Kind == ClusterSharing.ClusterMethodKind.Publish), m => Assert.True(m.LastValue));
+                var real = new Quotes();
+                var invoker = new LoopbackInvoker<IQuotes>(contract, real);
+                IQuotes proxy = contract.CreateProxy(invoker);
+
+                var seen = new List<Quote?>();
+                Action<Quote?> listener = seen.Add;
+                var subscribing = proxy.SubscribeQuotes("A", listener);
+                await Task.Delay(20);
+                Assert.False(subscribing.IsCompleted);
+                real.Gate.SetResult();
+                await subscribing;
+                real.Listener!(new Quote("A", 3, null));
+                Assert.Equal(new Quote("A", 3, null), Assert.Single(seen));
+                proxy.UnsubscribeQuotes("A", listener);
+                Assert.Null(real.Listener);
+
+                var claimed = new List<string?>();
+                await proxy.Claim("jobs", claimed.Add);
+                real.Claimer!("job-1");
+                Assert.Equal(["job-1"], claimed);
+
+                var tape = new List<Quote>();
+                await foreach (var q in await proxy.SubscribeTape("X", CancellationToken.None)) tape.Add(q);
+                Assert.Equal([new Quote("A", 1, "X"), new Quote("B", 2, "X")], tape);
+
+                var ticks = new List<double>();
+                await foreach (var t in await proxy.Ticks("A")) ticks.Add(t);
+                Assert.Equal([1.5, 2.5], ticks);
+
+                proxy.PublishQuote("A", new Quote("A", 4, "Y"));
+                proxy.PublishStatus("up");
+                await invoker.DrainAsync();
+                Assert.Equal(("A", new Quote("A", 4, "Y")), Assert.Single(real.Published));
+                Assert.Equal("up", real.Status);
+                Assert.Empty(invoker.BackgroundErrors);
+            }
+        }
+        """);
+
+    [Fact]
     public Task Private_nested_contract_with_keyword_names_inheritance_and_sync_close_runs() => RunScenarioAsync("Snapshots.Nested.Host", SnapshotContracts.NestedPrivate, """
         using ClusterSharing.Generators.Tests.Support;
         using ClusterSharing.Proxies;
@@ -157,9 +240,9 @@ public sealed class CompileAndRunTests
     [Fact]
     public void Emitted_code_compiles_without_any_warning_under_nullable_and_the_highest_warning_level()
     {
-        var run = GeneratorHarness.Run(SnapshotContracts.Minimal, SnapshotContracts.Subscriptions, SnapshotContracts.NestedPrivate);
+        var run = GeneratorHarness.Run(SnapshotContracts.Minimal, SnapshotContracts.Subscriptions, SnapshotContracts.NestedPrivate, SnapshotContracts.Awaitable);
         Assert.Empty(run.GeneratorDiagnostics);
-        Assert.Equal(3, run.Sources.Length);
+        Assert.Equal(4, run.Sources.Length);
         var strict = run.Compilation.WithOptions(run.Compilation.Options
             .WithGeneralDiagnosticOption(ReportDiagnostic.Error)
             .WithNullableContextOptions(Microsoft.CodeAnalysis.NullableContextOptions.Enable));

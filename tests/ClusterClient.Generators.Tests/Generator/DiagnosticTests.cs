@@ -111,7 +111,52 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void CC0009_wrong_publish_signature() => Expect("CC0009", "void Publish(string a, string b);", "Publish");
+    public void CC0009_wrong_publish_signature() => Expect("CC0009", "void Publish(string a, CancellationToken cancellationToken);", "Publish");
+
+    [Fact]
+    public void CC0017_keyed_publication_without_last_value()
+    {
+        var d = Expect("CC0017", "void Publish(string key, int value);", "Publish");
+        Assert.Contains("[Publish(LastValue = true)]", d.GetMessage());
+    }
+
+    [Theory]
+    [InlineData("[Publish(LastValue = true)] void PublishAll(string a, int b, int c);", "PublishAll", "it takes 3 parameters")]
+    [InlineData("[Publish(LastValue = true)] void PublishNone();", "PublishNone", "it takes 0 parameters")]
+    [InlineData("[Publish(LastValue = true)] void PublishWithToken(string a, CancellationToken cancellationToken);", "PublishWithToken", "CancellationToken")]
+    [InlineData("[Publish(LastValue = true)] Task PublishAsync(string a);", "PublishAsync", "it returns")]
+    public void CC0018_wrong_last_value_publication_signature(string member, string name, string problem)
+    {
+        var d = Expect("CC0018", member, name);
+        Assert.Contains(problem, d.GetMessage());
+    }
+
+    [Fact]
+    public void Awaitable_subscribes_and_last_value_publications_are_accepted()
+    {
+        var run = GeneratorHarness.Run("""
+            namespace Diag;
+            [ClusterDelegate]
+            public interface IAwaited
+            {
+                Task SubscribeA(string topic, Action<int> listener, CancellationToken cancellationToken = default);
+                [Subscribe] ValueTask B(string topic, Action<int> listener);
+                Task<IAsyncEnumerable<int>> SubscribeC(string topic, CancellationToken cancellationToken);
+                Task<int> SubscribeCountAsync(int amount);
+                [Publish(LastValue = true)] void PublishD(string key, int value);
+                [Publish(LastValue = true)] void PublishE(int value);
+            }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.NotEmpty(run.Sources);
+    }
+
+    [Fact]
+    public void CC0007_awaitable_subscribe_with_a_result()
+    {
+        var d = Expect("CC0007", "[Subscribe] Task<int> SubscribeNews(string topic, Action<int> listener);", "SubscribeNews");
+        Assert.Contains("awaitable", d.GetMessage());
+    }
 
     [Fact]
     public void CC0010_duplicate_method_id()

@@ -37,6 +37,29 @@ internal static class SnapshotContracts
         }
         """;
 
+    /// <summary>Awaitable subscribe forms (listener and stream, Task and ValueTask) and last-value publications.</summary>
+    public const string Awaitable = """
+        namespace Snapshots.Awaitable;
+
+        public sealed record Quote(string Symbol, double Price, string? Venue);
+
+        [ClusterDelegate(Name = "quotes")]
+        public interface IQuotes
+        {
+            Task SubscribeQuotes(string symbol, Action<Quote?> listener, CancellationToken cancellationToken = default);
+            void UnsubscribeQuotes(string symbol, Action<Quote?>? listener);
+            [Subscribe(Broadcast = false)]
+            ValueTask Claim(string queue, Action<string?> listener);
+            Task<IAsyncEnumerable<Quote>> SubscribeTape(string? venue, CancellationToken cancellationToken);
+            [Subscribe]
+            ValueTask<IAsyncEnumerable<double>> Ticks(string symbol);
+            [Publish(LastValue = true)]
+            void PublishQuote(string symbol, Quote? quote);
+            [Publish(LastValue = true)]
+            void PublishStatus(string status);
+        }
+        """;
+
     /// <summary>A private interface (so the contract nests in the partial host), keyword names, inheritance, a sync Close.</summary>
     public const string NestedPrivate = """
         namespace Snapshots.Nested;

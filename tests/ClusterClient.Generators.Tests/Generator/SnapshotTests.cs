@@ -11,6 +11,7 @@ public sealed class SnapshotTests
     [InlineData(nameof(SnapshotContracts.Minimal), SnapshotContracts.Minimal)]
     [InlineData(nameof(SnapshotContracts.Subscriptions), SnapshotContracts.Subscriptions)]
     [InlineData(nameof(SnapshotContracts.NestedPrivate), SnapshotContracts.NestedPrivate)]
+    [InlineData(nameof(SnapshotContracts.Awaitable), SnapshotContracts.Awaitable)]
     public void Emitted_source_matches_the_verified_snapshot(string name, string source)
     {
         var run = GeneratorHarness.Run(source);

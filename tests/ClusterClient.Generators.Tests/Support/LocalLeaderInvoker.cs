@@ -47,6 +47,20 @@ public sealed class LocalLeaderInvoker<T>(LoopbackInvoker<T> inner, T target) : 
         inner.Subscribe(method, registration, registrationFormatter, listener, valueFormatter);
     }
 
+    public ValueTask SubscribeAsync<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+        Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
+    {
+        Forwarded.Add(method.Name);
+        return inner.SubscribeAsync(method, registration, registrationFormatter, listener, valueFormatter, cancellationToken);
+    }
+
+    public ValueTask<IAsyncEnumerable<TValue>> SubscribeStreamAsync<TReg, TValue>(ClusterMethod method, TReg registration,
+        IMessagePackFormatter<TReg> registrationFormatter, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
+    {
+        Forwarded.Add(method.Name);
+        return inner.SubscribeStreamAsync(method, registration, registrationFormatter, valueFormatter, cancellationToken);
+    }
+
     public void Unsubscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter, Action<TValue>? listener)
     {
         Forwarded.Add(method.Name);

@@ -166,10 +166,44 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     public void Subscribe<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
         Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter)
     {
-        Expect(method, ClusterMethodKind.Subscribe);
+        Expect(method, ClusterMethodKind.Subscribe, awaitable: false);
         ArgumentNullException.ThrowIfNull(listener);
         var key = Encode(method, LoopbackPayloadKind.Registration, registration, registrationFormatter);
-        Attach(method, key, new Subscriber(listener, bytes => listener(Decode(bytes, valueFormatter)), null), replayLast: true);
+        _ = Attach(method, key, new Subscriber(listener, bytes => listener(Decode(bytes, valueFormatter)), null), replayLast: true);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Completes when the real subscribe member's task does; when that fails the listener is removed and the error surfaces as the leader's would.</remarks>
+    public async ValueTask SubscribeAsync<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+        Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
+    {
+        Expect(method, ClusterMethodKind.Subscribe, awaitable: true);
+        ArgumentNullException.ThrowIfNull(listener);
+        var key = Encode(method, LoopbackPayloadKind.Registration, registration, registrationFormatter);
+        var subscriber = new Subscriber(listener, bytes => listener(Decode(bytes, valueFormatter)), null);
+        await AttachedAsync(method, key, subscriber, Attach(method, key, subscriber, replayLast: true), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<IAsyncEnumerable<TValue>> SubscribeStreamAsync<TReg, TValue>(ClusterMethod method, TReg registration,
+        IMessagePackFormatter<TReg> registrationFormatter, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
+    {
+        Expect(method, ClusterMethodKind.Subscribe, awaitable: true);
+        var key = Encode(method, LoopbackPayloadKind.Registration, registration, registrationFormatter);
+        var channel = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+        var subscriber = StreamSubscriber(channel);
+        await AttachedAsync(method, key, subscriber, Attach(method, key, subscriber, replayLast: true), cancellationToken).ConfigureAwait(false);
+        return ReadAsync(method, key, channel, subscriber, valueFormatter, cancellationToken);
+    }
+
+    private async Task AttachedAsync(ClusterMethod method, byte[] key, Subscriber subscriber, Task attached, CancellationToken cancellationToken)
+    {
+        try { await attached.WaitAsync(cancellationToken).ConfigureAwait(false); }
+        catch (Exception ex) when (ex is not ContractViolationException)
+        {
+            Detach(method, null, key, subscriber);
+            throw ToRemote(ex, cancellationToken);
+        }
     }
 
     /// <inheritdoc/>
@@ -186,7 +220,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     public IAsyncEnumerable<TValue> SubscribeStream<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
         IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
     {
-        Expect(method, ClusterMethodKind.Subscribe);
+        Expect(method, ClusterMethodKind.Subscribe, awaitable: false);
         var key = Encode(method, LoopbackPayloadKind.Registration, registration, registrationFormatter);
         return ReadStreamAsync(method, key, valueFormatter, cancellationToken);
     }
@@ -196,7 +230,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     {
         Expect(method, ClusterMethodKind.Event);
         ArgumentNullException.ThrowIfNull(handler);
-        Attach(method, EmptyArray, new Subscriber(handler, bytes => handler(sender, Decode(bytes, valueFormatter)), null), replayLast: false);
+        _ = Attach(method, EmptyArray, new Subscriber(handler, bytes => handler(sender, Decode(bytes, valueFormatter)), null), replayLast: false);
     }
 
     /// <inheritdoc/>
@@ -208,6 +242,13 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     }
 
     private static readonly object RemoveAll = new();
+
+    private void Expect(ClusterMethod method, ClusterMethodKind kind, bool awaitable)
+    {
+        Expect(method, kind);
+        if (method.Awaitable != awaitable)
+            throw new ContractViolationException($"The proxy called the {(awaitable ? "awaitable" : "void")} subscribe of the invoker for {method}, whose Awaitable is {method.Awaitable}.");
+    }
 
     private void Expect(ClusterMethod method, ClusterMethodKind kind)
     {
@@ -269,11 +310,20 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     private async IAsyncEnumerable<TValue> ReadStreamAsync<TValue>(ClusterMethod method, byte[] key, IMessagePackFormatter<TValue> valueFormatter,
         CancellationToken cancellationToken, [EnumeratorCancellation] CancellationToken enumeratorCancellation = default)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, enumeratorCancellation);
         var channel = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
-        var subscriber = new Subscriber(channel, bytes => channel.Writer.TryWrite(bytes),
-            error => channel.Writer.TryComplete(error is null ? null : ToRemote(error, CancellationToken.None)));
-        Attach(method, key, subscriber, replayLast: true);
+        var subscriber = StreamSubscriber(channel);
+        _ = Attach(method, key, subscriber, replayLast: true);
+        await foreach (var value in ReadAsync(method, key, channel, subscriber, valueFormatter, cancellationToken).WithCancellation(enumeratorCancellation).ConfigureAwait(false))
+            yield return value;
+    }
+
+    private Subscriber StreamSubscriber(Channel<byte[]> channel) =>
+        new(channel, bytes => channel.Writer.TryWrite(bytes), error => channel.Writer.TryComplete(error is null ? null : ToRemote(error, CancellationToken.None)));
+
+    private async IAsyncEnumerable<TValue> ReadAsync<TValue>(ClusterMethod method, byte[] key, Channel<byte[]> channel, Subscriber subscriber,
+        IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken, [EnumeratorCancellation] CancellationToken enumeratorCancellation = default)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, enumeratorCancellation);
         try
         {
             while (await channel.Reader.WaitToReadAsync(linked.Token).ConfigureAwait(false))
@@ -287,7 +337,8 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
         }
     }
 
-    private void Attach(ClusterMethod method, byte[] registration, Subscriber subscriber, bool replayLast)
+    /// <returns>The real subscription's attachment: completed for void members, the real member's task for awaitable ones.</returns>
+    private Task Attach(ClusterMethod method, byte[] registration, Subscriber subscriber, bool replayLast)
     {
         var key = new SubscriptionKey(method.Id, Convert.ToHexString(registration));
         Subscription? existing;
@@ -309,19 +360,32 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
         if (existing is not null)
         {
             if (replayLast && existing.LastValue is { } last) Deliver(subscriber, last);
-            return;
+            return existing.Attached;
         }
         // Outside the lock: the real client may call its listener synchronously from inside Subscribe.
+        object token;
         try
         {
             var reader = new MessagePackReader(registration);
-            created.Token = _contract.Subscribe(_target, method, ref reader, _options, created);
+            token = _contract.Subscribe(_target, method, ref reader, _options, created);
         }
         catch (Exception ex) when (ex is not ContractViolationException)
         {
             lock (_gate) _subscriptions.Remove(key);
             throw ToRemote(ex, CancellationToken.None);
         }
+        if (token is PendingSubscription pending != method.Awaitable)
+            throw new ContractViolationException($"Subscribe of {method} returned {token.GetType().Name}; an awaitable member returns a PendingSubscription, a void one its token.");
+        if (token is PendingSubscription { } awaited)
+        {
+            created.Token = awaited.Token;
+            created.Attached = awaited.Attached;
+        }
+        else
+        {
+            created.Token = token;
+        }
+        return created.Attached;
     }
 
     private void Detach(ClusterMethod subscribeMethod, ClusterMethod? unsubscribeMethod, byte[] registration, object listenerOrSubscriber)
@@ -409,6 +473,7 @@ public sealed class LoopbackInvoker<T> : IClusterInvoker<T> where T : class
     {
         public List<Subscriber> Subscribers { get; } = new();
         public object? Token { get; set; }
+        public Task Attached { get; set; } = Task.CompletedTask;
         public byte[]? LastValue { get; private set; }
 
         public void OnValue<TValue>(TValue value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options)

@@ -66,6 +66,18 @@ internal sealed class TestCluster : IAsyncDisposable
         return (node, client);
     }
 
+    /// <summary>A new node (as if in another process) with one handle of another contract on it.</summary>
+    public (ClusterNode Node, ClusterClient<T> Client) Start<T>(ClusterSharing.Proxies.ClusterContract<T> contract, Func<T> factory,
+        Action<ClusterClientOptions>? configure = null) where T : class
+    {
+        var options = Options(configure);
+        var node = new ClusterNode(options);
+        _nodes.Add(node);
+        var client = ClusterClient<T>.Open(node, contract, factory, options, ownsNodeReference: false);
+        _handles.Add(client);
+        return (node, client);
+    }
+
     public ClusterClient<ICalculator> OpenAnother(ClusterNode node, Func<ICalculator>? factory = null, Action<ClusterClientOptions>? configure = null)
     {
         var options = Options(configure);

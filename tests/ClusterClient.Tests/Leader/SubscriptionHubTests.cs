@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using ClusterSharing.Leader;
 using ClusterSharing.Proxies;
 using ClusterSharing.Serialization;
+using ClusterSharing.Tests.Fixtures;
 using MessagePack;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -34,6 +35,7 @@ public sealed class SubscriptionHubTests
     {
         public readonly ConcurrentQueue<int> Values = new();
         public Exception? Completed;
+        public int Attachments;
 
         public object? Owner => owner;
 
@@ -45,6 +47,8 @@ public sealed class SubscriptionHubTests
         }
 
         public void Complete(Exception? error) => Completed = error ?? new OperationCanceledException("completed");
+
+        public void Attached() => Interlocked.Increment(ref Attachments);
     }
 
     private static (SubscriptionHub Hub, RealClient Real) CreateHub(bool pairedUnsubscribe)
@@ -166,5 +170,66 @@ public sealed class SubscriptionHubTests
         var error = Assert.IsType<ClusterClientException>(subscriber.Completed);
         Assert.Contains("0xdeadbeef", error.Message);
         Assert.Equal(0, hub.Count);
+    }
+
+    private static readonly ClusterMethod Awaited = new(4, "SubscribeAwaited", "System.Threading.Tasks.Task SubscribeAwaited(System.String,System.Action<System.Int32>)",
+        ClusterMethodKind.Subscribe, awaitable: true);
+
+    /// <summary>A hub whose real subscribe is asynchronous: it holds the listener when <paramref name="attached"/> completes.</summary>
+    private static SubscriptionHub CreateAwaitingHub(Task attached, List<ISubscriptionSink> sinks) =>
+        CreateActive(new SubscriptionHub("test", id => id == Awaited.Id ? Awaited : null,
+            (method, _, sink) =>
+            {
+                lock (sinks) sinks.Add(sink);
+                return new PendingSubscription(new Action<int>(_ => { }), attached);
+            },
+            (_, _, _) => true, (_, _) => true, NullLogger.Instance));
+
+    private static SubscriptionHub CreateActive(SubscriptionHub hub)
+    {
+        hub.Activate();
+        return hub;
+    }
+
+    [Fact]
+    public async Task An_awaitable_subscriber_is_told_attached_only_when_the_real_subscribe_task_completes()
+    {
+        var real = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hub = CreateAwaitingHub(real.Task, []);
+        var first = new Subscriber(new object(), 1);
+        hub.Add(Awaited.Id, Topic, first);
+        Assert.Equal(0, first.Attachments);
+
+        real.SetResult();
+        await TestCluster.WaitUntilAsync(() => Volatile.Read(ref first.Attachments) == 1, "the attachment");
+        // Joining a key the real client already holds: attached at once, and the first one is not told again.
+        var second = new Subscriber(new object(), 2);
+        hub.Add(Awaited.Id, Topic, second);
+        Assert.Equal(1, second.Attachments);
+        Assert.Equal(1, first.Attachments);
+    }
+
+    [Fact]
+    public async Task A_failed_real_subscribe_task_ends_every_awaiting_subscriber_with_its_error()
+    {
+        var real = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hub = CreateAwaitingHub(real.Task, []);
+        var subscriber = new Subscriber(new object(), 1);
+        hub.Add(Awaited.Id, Topic, subscriber);
+        real.SetException(new InvalidOperationException("no such topic"));
+        await TestCluster.WaitUntilAsync(() => Volatile.Read(ref subscriber.Completed) is not null, "the failure");
+        Assert.Equal("no such topic", Assert.IsType<InvalidOperationException>(subscriber.Completed).Message);
+        Assert.Equal(0, subscriber.Attachments);
+        Assert.Equal(0, hub.Count);
+    }
+
+    [Fact]
+    public void Void_subscribe_members_are_never_told_attached()
+    {
+        var (hub, _) = CreateHub(pairedUnsubscribe: true);
+        var subscriber = new Subscriber(new object(), 1);
+        hub.Add(Broadcast.Id, Topic, subscriber);
+        hub.Add(Broadcast.Id, Topic, new Subscriber(new object(), 2));
+        Assert.Equal(0, subscriber.Attachments);
     }
 }

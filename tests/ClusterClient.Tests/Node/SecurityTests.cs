@@ -259,6 +259,10 @@ public sealed class SecurityTests
         }
 
         public void Complete(Exception? error) => Error = error;
+
+        public void Attached()
+        {
+        }
     }
 
     [Fact]

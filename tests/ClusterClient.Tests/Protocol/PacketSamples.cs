@@ -91,6 +91,7 @@ internal static class PacketSamples
             Make(PacketType.Unsubscribe, 6, new SubscriptionHeader(epoch, 3, 78, 1001), Arguments("service-a")),
             Make(PacketType.SubscribeResult, 7, new SubscribeResultHeader(epoch, 3, 77, 1001, SubscriptionEventKind.Value), Arguments("10.0.0.1:80")),
             Make(PacketType.SubscribeResult, 8, new SubscribeResultHeader(epoch, 3, 77, 1001, SubscriptionEventKind.Completed), [0xc0]),
+            Make(PacketType.SubscribeResult, 8, new SubscribeResultHeader(epoch, 3, 77, 1001, SubscriptionEventKind.Attached), [0xc0]),
             Make(PacketType.SubscribeResultAck, 7, new EpochHeader(epoch), []),
             Make(PacketType.Publish, 9, new CallHeader(epoch, 3, 99), Arguments("10.0.0.2:80")),
             Make(PacketType.Heartbeat, 10, new HeartbeatHeader(epoch, 123_456_789_012), []),

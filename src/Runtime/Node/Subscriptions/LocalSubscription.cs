@@ -28,9 +28,32 @@ internal sealed class LocalSubscription(DeliveryQueue queue, ClusterMethod metho
 
     public bool ReplaysLastValue => Method.Kind == ClusterMethodKind.Subscribe && Method.Broadcast;
 
+    // Only awaitable members are acknowledged by the leader; the others never wait for it.
+    private readonly TaskCompletionSource? _attached = method.Awaitable ? new(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+
+    /// <summary>
+    /// Completes the first time the leader's real client holds this subscription (later re-attachments after a failover
+    /// change nothing); faults when the subscription ends before that. Completed for members that are not awaitable.
+    /// </summary>
+    public Task Attached => _attached?.Task ?? Task.CompletedTask;
+
+    /// <summary>The leader's acknowledgement (SubscribeResult kind Attached), or this process's hub when it leads.</summary>
+    public void OnAttached() => _attached?.TrySetResult();
+
+    /// <summary>The subscription is gone before it was attached (unsubscribed, channel closed): the awaiting callers fail with <paramref name="error"/>.</summary>
+    public void FailAttach(Exception error) => _attached?.TrySetException(error);
+
     public void Deliver(ReadOnlySpan<byte> value) => Deliver(value.ToArray());
 
     public void Deliver(byte[] value) => queue.Enqueue(Delivery.Value(this, value));
 
-    public void Complete(Exception? error) => queue.Enqueue(Delivery.Completed(this, error));
+    public void Complete(Exception? error)
+    {
+        // A stream that ended normally was attached first; an error before the attachment is the awaited subscribe's failure.
+        if (error is null) OnAttached();
+        else FailAttach(error);
+        queue.Enqueue(Delivery.Completed(this, error));
+    }
+
+    void ISubscriber.Attached() => OnAttached();
 }

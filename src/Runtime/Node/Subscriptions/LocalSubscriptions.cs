@@ -44,6 +44,12 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
 
     private object Gate => _channel.RouteGate;
 
+    /// <summary>Distinct (member, registration) subscriptions this process holds (tests).</summary>
+    internal int Count
+    {
+        get { lock (Gate) return _entries.Count; }
+    }
+
     /// <summary>The MessagePack bytes of <paramref name="value"/> (registrations and publication arguments are keyed by them).</summary>
     internal static byte[] Encode<TValue>(TValue value, IMessagePackFormatter<TValue> formatter, MessagePackSerializerOptions options) =>
         WireSerializer.ToBytes(value, formatter, options);
@@ -64,15 +70,74 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
         Remove(subscribeId, Encode(registration, registrationFormatter, _channel.SerializerOptions), listener);
     }
 
+    /// <summary>The awaitable listener form: completes once the leader's real client holds the subscription.</summary>
+    public ValueTask SubscribeAsync<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
+        Action<TValue> listener, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+        var added = new ActionListener<TValue>(listener, valueFormatter, _channel.SerializerOptions);
+        var subscription = Add(method, Encode(registration, registrationFormatter, _channel.SerializerOptions), added);
+        return subscription.Attached.IsCompletedSuccessfully ? default : WaitAttachedAsync(subscription, added, cancellationToken);
+    }
+
     public IAsyncEnumerable<TValue> SubscribeStream<TReg, TValue>(ClusterMethod method, TReg registration, IMessagePackFormatter<TReg> registrationFormatter,
         IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken) =>
         StreamAsync(method, Encode(registration, registrationFormatter, _channel.SerializerOptions), valueFormatter, cancellationToken);
+
+    /// <summary>The awaitable stream form: the stream is handed out once the leader's real client holds the subscription.</summary>
+    public async ValueTask<IAsyncEnumerable<TValue>> SubscribeStreamAsync<TReg, TValue>(ClusterMethod method, TReg registration,
+        IMessagePackFormatter<TReg> registrationFormatter, IMessagePackFormatter<TValue> valueFormatter, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        byte[] encoded = Encode(registration, registrationFormatter, _channel.SerializerOptions);
+        var listener = new StreamListener<TValue>(valueFormatter, _channel.SerializerOptions);
+        var subscription = Add(method, encoded, listener);
+        await WaitAttachedAsync(subscription, listener, cancellationToken).ConfigureAwait(false);
+        // A stream nobody enumerates still ends with its token.
+        var ending = cancellationToken.UnsafeRegister(static state =>
+        {
+            var (self, method, registration, listener) = ((LocalSubscriptions<T>, ClusterMethod, byte[], SubscriptionListener))state!;
+            self.Remove(method.Id, registration, listener.Identity);
+        }, (this, method, encoded, (SubscriptionListener)listener));
+        return ReadAsync(method, encoded, listener, ending, cancellationToken);
+    }
+
+    /// <summary>
+    /// Waits for the leader's acknowledgement within the member's timeout. When it does not come (timeout, cancellation,
+    /// the subscription failed or was removed), this listener is removed again and the caller gets the reason.
+    /// </summary>
+    private async ValueTask WaitAttachedAsync(LocalSubscription subscription, SubscriptionListener listener, CancellationToken cancellationToken)
+    {
+        var timeout = _channel.TimeoutOf(subscription.Method);
+        try
+        {
+            await subscription.Attached.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Remove(subscription.Method.Id, subscription.Registration, listener.Identity);
+            if (ex is TimeoutException) throw _channel.SubscribeTimedOut(subscription.Method, timeout);
+            // The leader's own real client threw (a follower already has it as ClusterRemoteException): one shape on request.
+            if (ex is not (ClusterClientException or OperationCanceledException) && _channel.LeaderCalls == LeaderCallMode.SameAsFollowers)
+                throw NodeChannel<T>.AsRemote(ex);
+            throw;
+        }
+    }
 
     private async IAsyncEnumerable<TValue> StreamAsync<TValue>(ClusterMethod method, byte[] registration, IMessagePackFormatter<TValue> valueFormatter,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var listener = new StreamListener<TValue>(valueFormatter, _channel.SerializerOptions);
         Add(method, registration, listener);
+        await foreach (var value in ReadAsync(method, registration, listener, default, cancellationToken).ConfigureAwait(false))
+            yield return value;
+    }
+
+    /// <summary>One consumer's values; its share of the subscription ends with the enumeration.</summary>
+    private async IAsyncEnumerable<TValue> ReadAsync<TValue>(ClusterMethod method, byte[] registration, StreamListener<TValue> listener,
+        CancellationTokenRegistration ending, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         try
         {
             await foreach (var value in listener.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -81,6 +146,7 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
         finally
         {
             // Cancelled, broken out of, or ended by the leader: this consumer's share of the subscription ends here.
+            ending.Dispose();
             Remove(method.Id, registration, listener);
         }
     }
@@ -93,7 +159,7 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
 
     public void RemoveEventHandler<TValue>(ClusterMethod method, EventHandler<TValue> handler) => Remove(method.Id, EmptyArray, handler);
 
-    private void Add(ClusterMethod method, byte[] registration, SubscriptionListener listener)
+    private LocalSubscription Add(ClusterMethod method, byte[] registration, SubscriptionListener listener)
     {
         LocalSubscription? subscription;
         lock (Gate)
@@ -106,7 +172,7 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
                 _byId.Add(subscription.SubscriptionId, subscription);
                 subscription.Listeners = [listener];
                 Attach(_channel.CurrentRoute, subscription);
-                return;
+                return subscription;
             }
             // A second listener of a key this process already has: it joins in the queue's order, and first gets the
             // last value the others saw (if the key replays), so it never sees an older value after a newer one.
@@ -114,6 +180,7 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
             subscription.Listeners = [.. subscription.Listeners, listener];
         }
         _queue.Enqueue(Delivery.Join(subscription, listener));
+        return subscription;
     }
 
     private void Remove(uint methodId, byte[] registration, object? identity)
@@ -144,6 +211,9 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
     private void ForgetLocked(LocalSubscription subscription)
     {
         subscription.Closed = true;
+        if (!subscription.Attached.IsCompleted)
+            subscription.FailAttach(new ClusterClientException(
+                $"The subscription '{subscription.Method.Name}' of channel '{_channel.Name}' was removed (unsubscribed, or the handle closed) before the leader's real client held it."));
         _entries.Remove(KeyOf(subscription.Method.Id, subscription.Registration));
         _byId.Remove(subscription.SubscriptionId);
     }
@@ -194,6 +264,9 @@ internal sealed class LocalSubscriptions<T> : IDeliveryOwner where T : class
                 break;
             case SubscriptionEventKind.Completed:
                 subscription.Complete(null);
+                break;
+            case SubscriptionEventKind.Attached:
+                subscription.OnAttached();
                 break;
             default:
                 var reader = frame.CreateBodyReader();

@@ -12,7 +12,9 @@ namespace ClusterSharing.Node.Subscriptions;
 /// <summary>
 /// The publications this process made on one channel, remembered (deduplicated by member and argument bytes, at most
 /// <see cref="Capacity"/>) so that each new leader gets them once: sent through the channel's current route as they
-/// are made, replayed when the channel takes a new route.
+/// are made, replayed when the channel takes a new route. A <see cref="ClusterMethod.LastValue"/> publication is keyed
+/// by its member and first argument (the member alone when it has one argument) instead, so it supersedes the earlier
+/// ones with that key: in the replay and in the queue to this process's own real client.
 /// </summary>
 /// <remarks>
 /// Shares the channel's route lock, so a publication made while a new leader is being attached reaches it exactly once.
@@ -32,7 +34,9 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
     // The remembered publications by member and argument bytes, so a repeated publication is found without a scan.
     private readonly Dictionary<(uint, string), LinkedListNode<(ClusterMethod Method, byte[] Arguments)>> _index = new();
     // Publications on their way to this process's real client, in the order made; guarded by the route lock.
-    private readonly Queue<LocalPublication> _local = new();
+    private readonly LinkedList<LocalPublication> _local = new();
+    // The waiting last-value publication of each key, so a newer one replaces it where it waits.
+    private readonly Dictionary<(uint, string), LinkedListNode<LocalPublication>> _localLatest = new();
     private bool _draining;
 
     private object Gate => channel.RouteGate;
@@ -50,14 +54,14 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
         lock (Gate)
         {
             // The same publication again replaces the remembered one (moved to the end), so a replay sends it once.
-            var key = LocalSubscriptions<T>.KeyOf(method.Id, encoded);
+            var key = KeyOf(method, encoded);
             if (_index.Remove(key, out var previous)) _publications.Remove(previous);
             _index.Add(key, _publications.AddLast((method, encoded)));
             if (_publications.Count > Capacity)
             {
                 var oldest = _publications.First!.Value;
                 _publications.RemoveFirst();
-                _index.Remove(LocalSubscriptions<T>.KeyOf(oldest.Method.Id, oldest.Arguments));
+                _index.Remove(KeyOf(oldest.Method, oldest.Arguments));
                 NodeLog.PublicationForgotten(logger, channel.Name, Capacity);
             }
             // Sent under the lock, to the route that has already replayed: a publication made while a new leader is
@@ -76,6 +80,21 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
         if (start) _ = DrainLocallyAsync();
     }
 
+    /// <summary>
+    /// What a publication replaces: the same member and argument bytes, or for a last-value member the same member and
+    /// first argument (the member alone when it takes one argument).
+    /// </summary>
+    internal static (uint, string) KeyOf(ClusterMethod method, byte[] arguments)
+    {
+        if (!method.LastValue) return LocalSubscriptions<T>.KeyOf(method.Id, arguments);
+        var reader = new MessagePackReader(arguments);
+        int count = reader.ReadArrayHeader();
+        if (count < 2) return (method.Id, string.Empty);
+        long start = reader.Consumed;
+        reader.Skip();
+        return (method.Id, Convert.ToBase64String(arguments, (int)start, (int)(reader.Consumed - start)));
+    }
+
     /// <summary>Under the route lock: a new leader connection accepted the channel; re-publish everything, once.</summary>
     public void ReplayTo(LeaderConnection connection, int channelId)
     {
@@ -90,7 +109,8 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
     {
         // What still waits for a previous term's client is remembered too, and replayed here in its place.
         _local.Clear();
-        foreach (var (method, arguments) in _publications) _local.Enqueue(new LocalPublication(leader, method, arguments));
+        _localLatest.Clear();
+        foreach (var (method, arguments) in _publications) AddLocallyLocked(new LocalPublication(leader, method, arguments));
         if (_draining || _local.Count == 0) return;
         _draining = true;
         // Not on the caller's thread: it holds the route lock.
@@ -103,6 +123,7 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
         _publications.Clear();
         _index.Clear();
         _local.Clear();
+        _localLatest.Clear();
     }
 
     /// <summary>Under the route lock; true when the caller must start the worker.</summary>
@@ -110,13 +131,40 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
     {
         if (_local.Count >= MaxWaitingLocally)
         {
-            _local.Dequeue();
+            TakeFirstLocked();
             NodeLog.LocalPublicationDropped(logger, channel.Name, MaxWaitingLocally);
         }
-        _local.Enqueue(publication);
+        AddLocallyLocked(publication);
         if (_draining) return false;
         _draining = true;
         return true;
+    }
+
+    /// <summary>Under the route lock: queues <paramref name="publication"/> last; a waiting one it supersedes leaves the queue.</summary>
+    private void AddLocallyLocked(in LocalPublication publication)
+    {
+        if (!publication.Method.LastValue)
+        {
+            _local.AddLast(publication);
+            return;
+        }
+        var key = KeyOf(publication.Method, publication.Arguments);
+        if (_localLatest.Remove(key, out var superseded)) _local.Remove(superseded);
+        _localLatest.Add(key, _local.AddLast(publication));
+    }
+
+    /// <summary>Under the route lock: removes and returns the oldest waiting publication.</summary>
+    private LocalPublication TakeFirstLocked()
+    {
+        var first = _local.First!;
+        _local.RemoveFirst();
+        var publication = first.Value;
+        if (publication.Method.LastValue)
+        {
+            var key = KeyOf(publication.Method, publication.Arguments);
+            if (_localLatest.TryGetValue(key, out var latest) && latest == first) _localLatest.Remove(key);
+        }
+        return publication;
     }
 
     /// <summary>The one worker of the local queue: each publication waits for its real client, then reaches it, in order.</summary>
@@ -128,11 +176,12 @@ internal sealed class PublicationLog<T>(NodeChannel<T> channel, ILogger logger) 
             lock (Gate)
             {
                 // Cleared only once the previous publication was delivered: a later one cannot overtake it.
-                if (!_local.TryDequeue(out next))
+                if (_local.Count == 0)
                 {
                     _draining = false;
                     return;
                 }
+                next = TakeFirstLocked();
             }
             try
             {

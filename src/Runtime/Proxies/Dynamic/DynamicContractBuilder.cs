@@ -173,6 +173,9 @@ internal sealed class DynamicContractBuilder<T> where T : class
             throw Unsupported(name, $"return type '{TypeName(returnType)}' is an async stream, which is a subscription",
                 "name the method Subscribe... or add [Subscribe], with the signature IAsyncEnumerable<T> M(TReg registration, CancellationToken cancellationToken)");
         }
+        // A task-returning Subscribe* of an awaitable subscription's shape subscribes; any other 'Task SubscribeX(...)' stays a call.
+        if (name.StartsWith("Subscribe", StringComparison.Ordinal) && SubscribeShape(method, parameters) is { Awaitable: true })
+            return ClusterMethodKind.Subscribe;
         if (returnType == typeof(Task) || returnType == typeof(ValueTask) || IsGeneric(returnType, typeof(Task<>)) || IsGeneric(returnType, typeof(ValueTask<>)))
             return ClusterMethodKind.Invoke;
         throw Unsupported(name, $"return type '{TypeName(returnType)}' is not supported",
@@ -232,30 +235,56 @@ internal sealed class DynamicContractBuilder<T> where T : class
 
     private DynamicMember<T> BuildPublish(MethodInfo method, ParameterInfo[] parameters)
     {
-        if (!IsPublishShape(method, parameters))
+        // The generator's rules (CC0009, CC0017, CC0018), as exceptions.
+        bool lastValue = method.GetCustomAttribute<PublishAttribute>()?.LastValue ?? false;
+        bool token = parameters.Any(p => p.ParameterType == typeof(CancellationToken));
+        if (lastValue)
+        {
+            string? problem = method.ReturnType != typeof(void) ? $"it returns '{TypeName(method.ReturnType)}'"
+                : token ? "it takes a CancellationToken (a publication is not awaited)"
+                : parameters.Length is 0 or > 2 ? $"it takes {parameters.Length} parameters"
+                : null;
+            if (problem is not null)
+                throw Unsupported(method.Name, $"it is declared [Publish(LastValue = true)] but {problem}",
+                    $"declare it as void {method.Name}(TValue value) (the latest value of the member is kept) or void {method.Name}(TKey key, TValue value) (the latest value per key is kept)");
+        }
+        else if (method.ReturnType == typeof(void) && parameters.Length == 2 && !token)
+        {
+            throw Unsupported(method.Name, "it is a publication with a key and a value, but only a last-value publication is keyed",
+                "add [Publish(LastValue = true)] (the first parameter is then the key), or take a single parameter");
+        }
+        else if (method.ReturnType != typeof(void) || parameters.Length != 1 || token)
+        {
             throw Unsupported(method.Name, "a publish member has the shape void M(TReg reg)", "declare it as void Publish(TReg reg)");
-        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Publish);
+        }
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Publish, lastValue: lastValue);
         return new VoidCallMember<T>(clusterMethod, method, ArgumentsFormatter(method, parameters), cancellationIndex: -1);
     }
 
-    private static bool IsPublishShape(MethodInfo method, ParameterInfo[] parameters) =>
-        method.ReturnType == typeof(void) && parameters.Length == 1 && parameters[0].ParameterType != typeof(CancellationToken);
-
-    /// <summary>(registration type, value type, stream form) of a subscribe-shaped method, or null.</summary>
-    private static (Type Registration, Type Value, bool Stream)? SubscribeShape(MethodInfo method, ParameterInfo[] parameters)
+    /// <summary>
+    /// (registration type, value type, stream form, awaitable) of a subscribe-shaped method, or null: <c>void M(TReg, Action&lt;T&gt;)</c>,
+    /// <c>Task|ValueTask M(TReg, Action&lt;T&gt;[, CancellationToken])</c>, <c>IAsyncEnumerable&lt;T&gt; M(TReg[, CancellationToken])</c> and
+    /// <c>Task|ValueTask&lt;IAsyncEnumerable&lt;T&gt;&gt; M(TReg[, CancellationToken])</c>.
+    /// </summary>
+    private static (Type Registration, Type Value, bool Stream, bool Awaitable)? SubscribeShape(MethodInfo method, ParameterInfo[] parameters)
     {
-        if (parameters.Length is 0 or > 2 || parameters[0].ParameterType == typeof(CancellationToken)) return null;
-        if (parameters.Length == 1)
+        if (parameters.Length is 0 or > 3 || parameters[0].ParameterType == typeof(CancellationToken)) return null;
+        var returnType = method.ReturnType;
+        bool token = parameters[^1].ParameterType == typeof(CancellationToken);
+        int wire = parameters.Length - (token ? 1 : 0);
+        var registration = parameters[0].ParameterType;
+        if (wire == 2 && IsGeneric(parameters[1].ParameterType, typeof(Action<>)))
         {
-            return IsGeneric(method.ReturnType, typeof(IAsyncEnumerable<>))
-                ? (parameters[0].ParameterType, method.ReturnType.GetGenericArguments()[0], true)
-                : null;
+            var value = parameters[1].ParameterType.GetGenericArguments()[0];
+            if (returnType == typeof(void) && !token) return (registration, value, false, false);
+            if (returnType == typeof(Task) || returnType == typeof(ValueTask)) return (registration, value, false, true);
+            return null;
         }
-        var second = parameters[1].ParameterType;
-        if (method.ReturnType == typeof(void) && IsGeneric(second, typeof(Action<>)))
-            return (parameters[0].ParameterType, second.GetGenericArguments()[0], false);
-        if (IsGeneric(method.ReturnType, typeof(IAsyncEnumerable<>)) && second == typeof(CancellationToken))
-            return (parameters[0].ParameterType, method.ReturnType.GetGenericArguments()[0], true);
+        if (wire != 1) return null;
+        if (IsGeneric(returnType, typeof(IAsyncEnumerable<>))) return (registration, returnType.GetGenericArguments()[0], true, false);
+        if ((IsGeneric(returnType, typeof(Task<>)) || IsGeneric(returnType, typeof(ValueTask<>)))
+            && returnType.GetGenericArguments()[0] is var inner && IsGeneric(inner, typeof(IAsyncEnumerable<>)))
+            return (registration, inner.GetGenericArguments()[0], true, true);
         return null;
     }
 
@@ -270,10 +299,11 @@ internal sealed class DynamicContractBuilder<T> where T : class
     private DynamicMember<T> BuildSubscribe(MethodInfo method, ParameterInfo[] parameters)
     {
         var shape = SubscribeShape(method, parameters)
-            ?? throw Unsupported(method.Name, "a subscribe member has the shape void M(TReg reg, Action<T> listener) or IAsyncEnumerable<T> M(TReg reg[, CancellationToken ct])",
+            ?? throw Unsupported(method.Name, "a subscribe member has the shape void M(TReg reg, Action<T> listener) or IAsyncEnumerable<T> M(TReg reg[, CancellationToken ct]), " +
+                "or the awaitable Task M(TReg reg, Action<T> listener[, CancellationToken ct]) or Task<IAsyncEnumerable<T>> M(TReg reg[, CancellationToken ct]) (ValueTask alike)",
                 "change it to one of these shapes");
         bool broadcast = method.GetCustomAttribute<SubscribeAttribute>()?.Broadcast ?? true;
-        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Subscribe, broadcast: broadcast);
+        var clusterMethod = NewMethod(method, parameters, ClusterMethodKind.Subscribe, broadcast: broadcast, awaitable: shape.Awaitable);
         var registration = Formatter(method.Name, $"registration '{parameters[0].Name}'", shape.Registration);
         var value = Formatter(method.Name, "subscription value", shape.Value);
         var definition = shape.Stream ? typeof(StreamSubscribeMember<,,>) : typeof(ListenerSubscribeMember<,,>);
@@ -300,7 +330,8 @@ internal sealed class DynamicContractBuilder<T> where T : class
         return Create(typeof(UnsubscribeMember<,,>), [_contract, shape.Registration, shape.Value], clusterMethod, method, registration);
     }
 
-    private ClusterMethod NewMethod(MethodInfo method, ParameterInfo[] parameters, ClusterMethodKind kind, bool broadcast = true, uint pairedId = 0)
+    private ClusterMethod NewMethod(MethodInfo method, ParameterInfo[] parameters, ClusterMethodKind kind, bool broadcast = true, uint pairedId = 0,
+        bool awaitable = false, bool lastValue = false)
     {
         string signature = Signature(method, parameters);
         int timeout = 0;
@@ -312,7 +343,7 @@ internal sealed class DynamicContractBuilder<T> where T : class
             timeout = attribute.Milliseconds;
         }
         bool idempotent = method.IsDefined(typeof(IdempotentAttribute), false);
-        return new ClusterMethod(ClusterMethodId.Compute(signature), method.Name, signature, kind, timeout, idempotent, broadcast, pairedId);
+        return new ClusterMethod(ClusterMethodId.Compute(signature), method.Name, signature, kind, timeout, idempotent, broadcast, pairedId, awaitable, lastValue);
     }
 
     /// <summary>The canonical signature: <c>{return} {name}({param},{param})</c> without cancellation tokens.</summary>

@@ -219,16 +219,33 @@ internal sealed class ListenerSubscribeMember<T, TReg, TValue>(ClusterMethod met
     public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments)
     {
         var listener = arguments[1] as Action<TValue> ?? throw new ArgumentNullException("listener", $"'{Method.Name}' needs a listener.");
-        invoker.Subscribe(Method, (TReg)arguments[0]!, registration, listener, value);
-        return null;
+        if (!Method.Awaitable)
+        {
+            invoker.Subscribe(Method, (TReg)arguments[0]!, registration, listener, value);
+            return null;
+        }
+        var pending = invoker.SubscribeAsync(Method, (TReg)arguments[0]!, registration, listener, value, arguments is [_, _, CancellationToken token] ? token : default);
+        return member.ReturnType == typeof(Task) ? pending.AsTask() : pending;
     }
 
     public override object Subscribe(T target, ref MessagePackReader reader, MessagePackSerializerOptions options, ISubscriptionSink sink)
     {
         var reg = registration.Deserialize(ref reader, options);
         Action<TValue> listener = v => sink.OnValue(v, value, options);
-        Call(member, target, [reg, listener]);
-        return listener;
+        if (!Method.Awaitable)
+        {
+            Call(member, target, [reg, listener]);
+            return listener;
+        }
+        // The leader counts the subscription as held once the real member's task completes.
+        object? returned = Call(member, target, member.GetParameters().Length == 3 ? [reg, listener, CancellationToken.None] : [reg, listener]);
+        var attached = returned switch
+        {
+            Task task => task,
+            ValueTask valueTask => valueTask.AsTask(),
+            _ => throw new InvalidOperationException($"'{Method.Name}' of the real client returned a null task; return a completed task instead."),
+        };
+        return new PendingSubscription(listener, attached);
     }
 
     public override bool Unsubscribe(T target, DynamicMember<T>? unsubscribe, ref MessagePackReader reader, MessagePackSerializerOptions options, object token)
@@ -243,8 +260,13 @@ internal sealed class ListenerSubscribeMember<T, TReg, TValue>(ClusterMethod met
 internal sealed class StreamSubscribeMember<T, TReg, TValue>(ClusterMethod method, MethodInfo member,
     IMessagePackFormatter<TReg> registration, IMessagePackFormatter<TValue> value) : DynamicMember<T>(method) where T : class
 {
-    public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments) =>
-        invoker.SubscribeStream(Method, (TReg)arguments[0]!, registration, value, arguments is [_, CancellationToken token] ? token : default);
+    public override object? Intercept(T proxy, IClusterInvoker<T> invoker, MethodInfo called, object?[] arguments)
+    {
+        var token = arguments is [_, CancellationToken given] ? given : default;
+        if (!Method.Awaitable) return invoker.SubscribeStream(Method, (TReg)arguments[0]!, registration, value, token);
+        var pending = invoker.SubscribeStreamAsync(Method, (TReg)arguments[0]!, registration, value, token);
+        return IsGeneric(member.ReturnType, typeof(Task<>)) ? pending.AsTask() : pending;
+    }
 
     public override object Subscribe(T target, ref MessagePackReader reader, MessagePackSerializerOptions options, ISubscriptionSink sink)
     {
@@ -252,10 +274,33 @@ internal sealed class StreamSubscribeMember<T, TReg, TValue>(ClusterMethod metho
         var handle = new StreamHandle();
         // The stream form may or may not take a CancellationToken; WithCancellation below stops it either way.
         object?[] call = member.GetParameters().Length == 2 ? [reg, handle.Token] : [reg];
-        var stream = Call(member, target, call) as IAsyncEnumerable<TValue>
+        var returned = Call(member, target, call);
+        if (Method.Awaitable)
+        {
+            var pending = returned switch
+            {
+                Task<IAsyncEnumerable<TValue>> task => task,
+                ValueTask<IAsyncEnumerable<TValue>> valueTask => valueTask.AsTask(),
+                _ => throw new InvalidOperationException($"'{Method.Name}' of the real client returned a null task; return a completed task instead."),
+            };
+            _ = PumpAfterAsync(pending, sink, options, handle);
+            return new PendingSubscription(handle, pending);
+        }
+        var stream = returned as IAsyncEnumerable<TValue>
             ?? throw new InvalidOperationException($"'{Method.Name}' of the real client returned a null stream; return an empty IAsyncEnumerable instead.");
         _ = PumpAsync(stream, sink, options, handle);
         return handle;
+    }
+
+    private static bool IsGeneric(Type type, Type definition) => type.IsGenericType && type.GetGenericTypeDefinition() == definition;
+
+    private async Task PumpAfterAsync(Task<IAsyncEnumerable<TValue>> pending, ISubscriptionSink sink, MessagePackSerializerOptions options, StreamHandle handle)
+    {
+        IAsyncEnumerable<TValue> stream;
+        // A failed real subscribe is reported by the leader through the task it awaits; nothing is pumped then.
+        try { stream = await pending.ConfigureAwait(false); }
+        catch (Exception) { return; }
+        await PumpAsync(stream, sink, options, handle).ConfigureAwait(false);
     }
 
     private async Task PumpAsync(IAsyncEnumerable<TValue> stream, ISubscriptionSink sink, MessagePackSerializerOptions options, StreamHandle handle)
