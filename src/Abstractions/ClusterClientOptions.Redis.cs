@@ -5,12 +5,6 @@ public sealed partial class ClusterClientOptions
     /// <summary>The cluster scope on Redis, set by <see cref="UseRedis"/>; null (default) when not on Redis.</summary>
     public RedisOptions? Redis { get; set; }
 
-    /// <summary>Leader preference: among live eligible members the highest weight leads (ties: the earliest joined)</summary>
-    public int Weight { get; set; }
-
-    /// <summary>Whether this member may be elected leader (default true); an ineligible member only follows.</summary>
-    public bool Eligible { get; set; } = true;
-
     /// <summary>
     /// Elects one leader for the whole cluster on Redis instead of one per machine (Bully priority by
     /// <see cref="Weight"/>). Followers on every machine connect to the leader's <see cref="AdvertiseAddress"/>:<see cref="Port"/>

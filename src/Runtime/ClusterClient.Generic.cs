@@ -25,6 +25,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     private int _disposed;
     private bool _wasLeader;
     private int _wasReady;
+    private ClusterMembership? _membership;
 
     private ClusterClient(ClusterNode node, NodeChannel<T> channel, bool ownsNodeReference)
     {
@@ -95,6 +96,27 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
             if (outcome.IsCompletedSuccessfully) Volatile.Write(ref self._wasReady, 1);
             else if (Volatile.Read(ref self._disposed) == 0) self.WatchFirstReadiness();
         }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>
+    /// This process's membership on the port: who is in the cluster, their advertisements, channels and direct messages.
+    /// Every process is a member; this object lives as long as this handle (its channel handlers stop when the handle is disposed).
+    /// </summary>
+    public ClusterMembership Membership
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            var membership = Volatile.Read(ref _membership);
+            if (membership is not null) return membership;
+            var created = new ClusterMembership(_node, ownsNode: false);
+            if (Interlocked.CompareExchange(ref _membership, created, null) is { } raced)
+            {
+                _ = created.DisposeAsync();
+                return raced;
+            }
+            return created;
+        }
+    }
 
     /// <summary>The leadership epoch known to this process (1 for the first leader, +1 for each failover it saw).</summary>
     public long Epoch => _node.Epoch;
@@ -223,6 +245,7 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
         lock (_roleGate) works = [.. _leaderWork];
         // Before the channel is released: the work may still use the real client while it winds down.
         foreach (var work in works) await work.DisposeAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _membership) is { } membership) await membership.DisposeAsync().ConfigureAwait(false);
         bool wasLeader;
         lock (_roleGate) wasLeader = _wasLeader || _node.IsLeader;
         bool empty = await _node.ReleaseChannelAsync(_channel).ConfigureAwait(false);

@@ -150,6 +150,8 @@ internal sealed class HostArguments
         if (StateDirectory is not null) options.StateDirectory = StateDirectory;
         if (SubscriptionBuffer is { } buffer) options.SubscriptionBufferSize = buffer;
         if (Bind is not null) options.BindAddress = Bind;
+        if (Weight is { } weight) options.Weight = weight;
+        if (Ineligible) options.Eligible = false;
         if (Etcd is not null)
         {
             options.UseEtcd(Etcd, e =>
@@ -166,8 +168,6 @@ internal sealed class HostArguments
                 if (RedisTtlMs is { } ttl) r.LeaseTtl = TimeSpan.FromMilliseconds(ttl);
             });
         }
-        if (Weight is { } weight) options.Weight = weight;
-        if (Ineligible) options.Eligible = false;
         if (Log) options.Logger = new StderrLogger();
     }
 }

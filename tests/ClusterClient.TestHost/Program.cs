@@ -69,6 +69,8 @@ handle.ListenerError += (_, e) => StdoutLines.Event("listener-error", w =>
     w.WriteString("message", e.Exception.Message);
 });
 
+MembershipCommands.WatchEvents(handle.Membership);
+
 handle.LeaderChanged += (_, e) =>
 {
     StdoutLines.Event("leader-changed", w => { w.WriteBoolean("leader", e.IsLeader); w.WriteNumber("epoch", e.Epoch); });

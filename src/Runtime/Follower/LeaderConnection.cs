@@ -61,6 +61,17 @@ internal sealed class LeaderConnection : PeerConnection
     /// <summary>Completes with the reason when the connection closes.</summary>
     public Task<string> Completion => _completion.Task;
 
+    /// <summary>Takes the membership frames; set before this process announces itself.</summary>
+    public IMemberReceiver? MemberReceiver { get; set; }
+
+    /// <summary>This end's address (its TCP endpoint, or the socket path), for the member view.</summary>
+    public string LocalAddress => Connection.LocalEndPoint is { } local ? EndPointText.Describe(local) : Where;
+
+    /// <summary>Sends a membership packet; false when the connection is closed.</summary>
+    /// <exception cref="ProtocolException">The frame would exceed MaxFrameSize (nothing was sent).</exception>
+    public bool TrySendMember<THeader>(PacketType type, in THeader header, ReadOnlySpan<byte> body = default) where THeader : struct, IPacketHeader<THeader> =>
+        !IsClosed && Connection.Send(type, 0, header, body);
+
     /// <summary>Routes subscription values of <paramref name="channelId"/> to <paramref name="receiver"/>.</summary>
     public void AddReceiver(int channelId, ISubscriptionReceiver receiver) => _receivers[channelId] = receiver;
 
@@ -155,6 +166,12 @@ internal sealed class LeaderConnection : PeerConnection
             case PacketType.SubscribeResult:
                 var subscription = frame.ReadHeader<SubscribeResultHeader>();
                 if (_receivers.TryGetValue(subscription.ChannelId, out var receiver)) receiver.OnSubscriptionFrame(frame, subscription);
+                break;
+            case PacketType.MemberView:
+            case PacketType.MemberMessage:
+            case PacketType.MemberMessageAck:
+                // No receiver yet: this process has not announced itself, so the leader sends none; a stray one is dropped.
+                MemberReceiver?.OnMemberFrame(this, frame);
                 break;
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();

@@ -15,7 +15,7 @@ namespace ClusterSharing.Leader;
 /// registrations, dispatch of invokes (with the caller's deadline and cancel packets honoured), oneways, publications
 /// and subscriptions (the calls in FollowerSession.Dispatch.cs). Read loop, heartbeats, silence and goodbye: <see cref="PeerConnection"/>.
 /// </summary>
-internal sealed partial class FollowerSession : PeerConnection
+internal sealed partial class FollowerSession : PeerConnection, IMemberLink
 {
     private readonly LeaderServer _server;
     private readonly SessionChannels _channels;
@@ -38,6 +38,7 @@ internal sealed partial class FollowerSession : PeerConnection
     private volatile bool _registered;
     private int _refusedDeposed; // 1 once a call was refused because the term ended: the connection is closing
     private int _processId;
+    private volatile bool _memberJoined;
     private long _calls;
 
     public FollowerSession(LeaderServer server, FrameConnection connection)
@@ -144,6 +145,12 @@ internal sealed partial class FollowerSession : PeerConnection
             case PacketType.Inspect:
                 OnInspect(frame.RequestId);
                 break;
+            case PacketType.MemberAnnounce:
+            case PacketType.MemberChannel:
+            case PacketType.MemberMessage:
+            case PacketType.MemberMessageAck:
+                OnMember(frame);
+                break;
             case PacketType.Goodbye:
                 var goodbye = frame.ReadHeader<GoodbyeHeader>();
                 Close($"the follower said goodbye: {goodbye.Reason ?? "no reason given"}");
@@ -230,6 +237,38 @@ internal sealed partial class FollowerSession : PeerConnection
         _channels.Register(frame.RequestId, header);
     }
 
+    /// <summary>
+    /// Membership frames go to the node's member view. An announcement admits the connection like a registration does:
+    /// a process that only joins the membership (no client) is a follower too.
+    /// </summary>
+    private void OnMember(in Frame frame)
+    {
+        if (_server.Members is not { } members)
+            throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"This leader keeps no member view; {frame.Type} is not accepted.");
+        if (frame.Type == PacketType.MemberAnnounce)
+        {
+            if (!Admit()) return;
+            _registered = true;
+            Connection.ReceiveLimits = _server.Limits;
+            _memberJoined = true;
+        }
+        else if (!_memberJoined)
+        {
+            throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"A {frame.Type} packet came before this connection's MemberAnnounce.");
+        }
+        members.OnFrame(this, frame);
+    }
+
+    string IMemberLink.Name => _name;
+
+    string? IMemberLink.RemoteAddress => _name;
+
+    bool IMemberLink.SendView(in MemberViewHeader header, ReadOnlySpan<byte> body) => !IsClosed && Connection.Send(PacketType.MemberView, 0, header, body);
+
+    bool IMemberLink.SendMessage(in MemberMessageHeader header, ReadOnlySpan<byte> body) => !IsClosed && Connection.Send(PacketType.MemberMessage, 0, header, body);
+
+    bool IMemberLink.SendAck(in MemberMessageAckHeader header) => !IsClosed && Connection.Send(PacketType.MemberMessageAck, 0, header);
+
     internal void SendRegistrationResult(long requestId, in RegisterChannelResultHeader header) =>
         Connection.Send(PacketType.RegisterChannelResult, requestId, header);
 
@@ -275,6 +314,7 @@ internal sealed partial class FollowerSession : PeerConnection
         else if (admission == 0 && _server.QuietCloses.TryLog(out _)) LeaderLog.UnadmittedClosed(_server.Logger, Who, reason);
         foreach (var call in _inflight.RemoveAll()) call.CancelByCaller();
         _channels.Close();
+        if (_memberJoined) _server.Members?.OnLinkClosed(this);
         foreach (var channel in _channels.Snapshot())
         {
             if (channel is ISubscriptionHost host) host.Hub.RemoveAll(this);

@@ -259,6 +259,12 @@ internal sealed class LeaderServer : IAsyncDisposable
     /// <summary>When this server (this leadership term) started.</summary>
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
 
+    /// <summary>The member view this leader keeps and relays (membership packets); null: those packets close the connection.</summary>
+    public IMemberHub? Members { get; init; }
+
+    /// <summary>The listener's address, for the leader's own member entry.</summary>
+    public string ListenAddress => _listener.LocalEndPoint is { } local ? Transport.EndPointText.Describe(local) : "(unknown)";
+
     /// <summary>The channels this leader hosts, for the inspector's report; none when not given.</summary>
     public Func<IReadOnlyCollection<ILeaderChannel>>? Channels { get; init; }
 

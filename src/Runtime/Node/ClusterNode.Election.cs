@@ -21,7 +21,9 @@ internal sealed partial class ClusterNode
                     return;
                 }
                 var election = _election!;
-                var step = await election.NextAsync(Options.Role != ClusterRole.Follower, stop).ConfigureAwait(false);
+                // Leader preference: right after a leader loss or handover, a heavier eligible member goes first (bounded).
+                bool mayLead = Options.Role != ClusterRole.Follower && Membership.IsEligible && !Membership.DefersToHeavierMember(out _);
+                var step = await election.NextAsync(mayLead, stop).ConfigureAwait(false);
                 if (step is WaitStep wait)
                 {
                     SetStatus(wait.Status);

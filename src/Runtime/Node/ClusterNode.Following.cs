@@ -24,6 +24,7 @@ internal sealed partial class ClusterNode
             Interlocked.Exchange(ref _epoch, Math.Max(_epoch, connection.LeaderEpoch));
             channels = [.. _channels.Values];
         }
+        Membership.StartFollowing(connection);
         SetStatus($"following the leader on port {Port}");
         NodeLog.BecameFollower(Logger, Port, connection.LeaderEpoch);
         if (newEpoch) RaiseRoleChanged(false, connection.LeaderEpoch);
@@ -34,6 +35,8 @@ internal sealed partial class ClusterNode
         {
             if (_connection == connection) _connection = null;
         }
+        Membership.StopFollowing(connection);
+        Membership.NoteLeaderLost();
         if (!stop.IsCancellationRequested)
         {
             SetStatus($"the leader was lost ({reason}); electing a new one");

@@ -1,6 +1,7 @@
 using ClusterSharing.Coordination;
 using ClusterSharing.Leader;
 using ClusterSharing.Diagnostics;
+using ClusterSharing.Node.Membership;
 
 namespace ClusterSharing.Node;
 
@@ -24,6 +25,8 @@ internal sealed partial class ClusterNode
             ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _term = term;
             foreach (var channel in _channels.Values) channel.StartLeading(LeaderLogger);
+            string listenAddress = term?.Listener.LocalEndPoint is { } local ? Transport.EndPointText.Describe(local) : "this process (single mode)";
+            var members = Membership.StartLeading(listenAddress, () => Epoch);
             if (term is not null)
             {
                 _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, LeaderLogger)
@@ -31,6 +34,7 @@ internal sealed partial class ClusterNode
                     Certificate = term.Certificate,
                     ConfirmTerm = ConfirmedEpoch,
                     Channels = LeaderChannels,
+                    Members = members,
                 };
                 _server.Start();
             }
@@ -48,7 +52,42 @@ internal sealed partial class ClusterNode
     /// The term ended while this process led (say it was stopped or starved for longer than its lease lasts and another
     /// process took over). Stop serving (listener, sessions, real clients) and follow the new leader.
     /// </summary>
-    private void OnTermLost(ILeadershipTerm term)
+    private void OnTermLost(ILeadershipTerm term) => StepDown(term, handover: null);
+
+    /// <summary>
+    /// A heavier eligible member joined while this process leads: step down gracefully (leader work, channels, listener,
+    /// then resign the term), then leave the election to it for a while. The lease (or key) is released only after the
+    /// listener closed, so two leaders never serve at once.
+    /// </summary>
+    private void OnHandoverWanted(ClusterMember heavier)
+    {
+        ILeadershipTerm? term;
+        lock (_gate)
+        {
+            if (_disposed || !_isLeader) return;
+            term = _term;
+        }
+        if (term is null) return; // single mode: nobody else to lead
+        MembershipLog.HandingOver(Logger, Port, heavier.Id, heavier.Weight, Options.Weight);
+        Membership.NoteLeaderLost();
+        StepDown(term, handover: $"handing leadership over to member {heavier.Id} (weight {heavier.Weight} > {Options.Weight})");
+    }
+
+    /// <summary>This process stops leading on request (DemoteAsync); false when it does not lead (or has no term to give up: single mode).</summary>
+    internal bool Demote(string reason)
+    {
+        ILeadershipTerm? term;
+        lock (_gate)
+        {
+            if (_disposed || !_isLeader || _term is null) return false;
+            term = _term;
+        }
+        Membership.NoteLeaderLost();
+        StepDown(term, handover: reason);
+        return true;
+    }
+
+    private void StepDown(ILeadershipTerm term, string? handover)
     {
         LeaderServer? server;
         NodeChannel[] channels;
@@ -68,8 +107,11 @@ internal sealed partial class ClusterNode
             ourEpoch = _epoch;
             Interlocked.Exchange(ref _epoch, Math.Max(_epoch, term.SuccessorEpoch));
         }
+        Membership.StopLeading();
         ClusterClientMetrics.Failover(Port);
-        SetStatus($"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
+        SetStatus(handover is not null
+            ? $"this process stepped down (epoch {ourEpoch}): {handover}"
+            : $"this process was deposed (epoch {ourEpoch}; {term.LostReason ?? "its leadership term ended"}); following the new leader");
         _ = Task.Run(async () =>
         {
             try

@@ -7,6 +7,7 @@ using ClusterSharing.Proxies;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ClusterSharing.Diagnostics;
+using ClusterSharing.Node.Membership;
 
 namespace ClusterSharing.Node;
 
@@ -52,6 +53,8 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         LeaderLogger = options.LoggerFor("Leader") ?? NullLogger.Instance;
         FollowerLogger = options.LoggerFor("Follower") ?? NullLogger.Instance;
         _monitor = new LivenessMonitor($"ClusterClient monitor :{Port}");
+        Membership = new NodeMembership(options, options.LoggerFor("Membership") ?? NullLogger.Instance);
+        Membership.HandoverWanted += OnHandoverWanted;
         if (!options.SingleMode)
         {
             _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, CoordinationLogger);
@@ -61,6 +64,9 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     }
 
     public ClusterClientOptions Options { get; }
+
+    /// <summary>This process's membership (every node is a member: the view, its channels and messages).</summary>
+    public NodeMembership Membership { get; }
 
     public int Port { get; }
 
@@ -119,14 +125,27 @@ internal sealed partial class ClusterNode : IAsyncDisposable
                 channel.WaitingFor = null;
                 register = _connection;
             }
-            if (!_started)
-            {
-                _started = true;
-                _loop = Task.Run(() => RunAsync(_stop.Token));
-            }
+            StartLocked();
         }
         if (register is not null) _ = RegisterLoopAsync(register, channel);
         return channel;
+    }
+
+    /// <summary>Starts the election loop if no channel did yet (a process that is only a member).</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            StartLocked();
+        }
+    }
+
+    private void StartLocked()
+    {
+        if (_started) return;
+        _started = true;
+        _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
     /// <summary>Drops one reference; the last one stops the channel (disposing the real client if this process leads).</summary>
@@ -273,6 +292,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         // term runs once a successor can be elected.
         if (term is not null) await term.DisposeAsync().ConfigureAwait(false);
         if (connection is not null) await connection.CloseAsync("the follower closed its client").ConfigureAwait(false);
+        await Membership.DisposeAsync().ConfigureAwait(false);
         foreach (var channel in channels) await channel.StopAsync().ConfigureAwait(false);
         _monitor.Dispose();
         if (_election is not null) await _election.DisposeAsync().ConfigureAwait(false);

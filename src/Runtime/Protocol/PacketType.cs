@@ -62,6 +62,24 @@ public enum PacketType : byte
 
     /// <summary>Leader → inspector: answer to <see cref="Inspect"/>. Header: <see cref="EpochHeader"/>; body: the report (<c>InspectReport</c>).</summary>
     InspectResult = 18,
+
+    /// <summary>
+    /// Follower → leader: this process joins the member view, or updates its entry (weight, eligibility, advertisement).
+    /// Header: <see cref="MemberAnnounceHeader"/>; body: the member record.
+    /// </summary>
+    MemberAnnounce = 19,
+
+    /// <summary>Leader → follower: the member view (a snapshot) or a change to it. Header: <see cref="MemberViewHeader"/>; body: records or ids.</summary>
+    MemberView = 20,
+
+    /// <summary>Follower → leader: this member joined or left a message channel. Header: <see cref="MemberChannelHeader"/>.</summary>
+    MemberChannel = 21,
+
+    /// <summary>Either way: a channel or direct message, relayed by the leader. Header: <see cref="MemberMessageHeader"/>; body: the message.</summary>
+    MemberMessage = 22,
+
+    /// <summary>Either way: what became of a direct message, relayed back to its sender. Header: <see cref="MemberMessageAckHeader"/>.</summary>
+    MemberMessageAck = 23,
 }
 
 /// <summary>Per-frame flags, carried in reserved byte 1 of the frame header (protocol version 2).</summary>
@@ -82,13 +100,14 @@ public enum PacketFlags : byte
 public static class PacketTypes
 {
     /// <summary>The highest defined <see cref="PacketType"/> value.</summary>
-    public const PacketType MaxValue = PacketType.InspectResult;
+    public const PacketType MaxValue = PacketType.MemberMessageAck;
 
     /// <summary>Every bit a version 2 peer may set in <see cref="PacketFlags"/>.</summary>
     public const PacketFlags KnownFlags = PacketFlags.Idempotent | PacketFlags.Broadcast;
 
     /// <summary>True for a value this protocol version defines.</summary>
-    public static bool IsDefined(PacketType type) => type is >= PacketType.RegisterChannel and <= MaxValue;
+    public static bool IsDefined(PacketType type) => type is (>= PacketType.RegisterChannel and <= PacketType.InspectResult)
+        or (>= PacketType.MemberAnnounce and <= PacketType.MemberMessageAck);
 
     /// <summary>
     /// True for types that answer a request and so carry the response flag (1) in byte 1 of the frame header:

@@ -93,6 +93,11 @@ public class FrameFuzzTests(ITestOutputHelper output)
                 case PacketType.Heartbeat or PacketType.HeartbeatResponse: frame.ReadHeader<HeartbeatHeader>(); break;
                 case PacketType.Goodbye: frame.ReadHeader<GoodbyeHeader>(); break;
                 case PacketType.AuthChallenge or PacketType.AuthResponse: frame.ReadHeader<AuthHeader>(); break;
+                case PacketType.MemberAnnounce: frame.ReadHeader<MemberAnnounceHeader>(); break;
+                case PacketType.MemberView: frame.ReadHeader<MemberViewHeader>(); break;
+                case PacketType.MemberChannel: frame.ReadHeader<MemberChannelHeader>(); break;
+                case PacketType.MemberMessage: frame.ReadHeader<MemberMessageHeader>(); break;
+                case PacketType.MemberMessageAck: frame.ReadHeader<MemberMessageAckHeader>(); break;
                 default: throw new InvalidOperationException($"FrameReader let through undefined type {frame.Type}.");
             }
         }

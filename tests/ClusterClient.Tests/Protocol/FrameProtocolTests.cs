@@ -113,7 +113,7 @@ public class FrameProtocolTests
 
     [Theory]
     [InlineData(0)]
-    [InlineData(19)]
+    [InlineData(24)]
     [InlineData(255)]
     public void Unknown_packet_types_are_rejected(byte type)
     {

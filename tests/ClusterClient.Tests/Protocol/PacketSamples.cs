@@ -67,6 +67,9 @@ internal static class PacketSamples
             });
     }
 
+    private static readonly ClusterMember SampleMember = new("0123456789abcdef0123456789abcdef", "host-a", 4711, "127.0.0.1:50000", 3, true, new byte[] { 0xa2, 0x68, 0x69 },
+        false, DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000), DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_001_000), 2);
+
     public static IReadOnlyList<Sample> All(long epoch = 7)
     {
         var args = Arguments(42, "hello", true, null);
@@ -104,6 +107,11 @@ internal static class PacketSamples
                 DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000), "127.0.0.1:7777",
                 [new FollowerStatus("127.0.0.1:50000", 4712, 1000, ["Demo.IRegistryClient"], 5, 1, TimeSpan.FromSeconds(3))],
                 [new ChannelStatus("Demo.IRegistryClient", true, [new SubscriptionStatus("Subscribe", "\"service-a\"", 1)])]))),
+            Make(PacketType.MemberAnnounce, 0, new MemberAnnounceHeader(epoch), ClusterSharing.Node.Membership.MemberCodec.Encode(SampleMember)),
+            Make(PacketType.MemberView, 0, new MemberViewHeader(epoch, MemberViewKind.Snapshot, 3), ClusterSharing.Node.Membership.MemberCodec.EncodeMany([SampleMember])),
+            Make(PacketType.MemberChannel, 0, new MemberChannelHeader(epoch, "news", true), []),
+            Make(PacketType.MemberMessage, 0, new MemberMessageHeader(epoch, 9, "a1", "news", null), Arguments("hello")),
+            Make(PacketType.MemberMessageAck, 0, new MemberMessageAckHeader(epoch, 9, "a1", MemberDeliveryCode.NotJoined), []),
         ];
     }
 
