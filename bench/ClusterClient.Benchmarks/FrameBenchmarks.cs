@@ -7,34 +7,68 @@ using ClusterSharing.Serialization;
 using MessagePack;
 using MessagePack.Formatters;
 using ClusterSharing.Transport;
+using ClusterSharing.Proxies;
 
 namespace ClusterSharing.Benchmarks;
 
 /// <summary>Arguments of a typical invoke with primitive parameters: <c>Task&lt;int&gt; M(int, long, double, bool)</c>.</summary>
 public readonly record struct PrimitiveArguments(int Count, long Id, double Ratio, bool Flag);
 
-/// <summary>A fixed-length array formatter for <see cref="PrimitiveArguments"/> over MessagePack-CSharp's built-in formatters.</summary>
+/// <summary>What the generator emits for <see cref="PrimitiveArguments"/> (compare <see cref="EndpointSampleFormatter"/>).</summary>
 public sealed class PrimitiveArgumentsFormatter : IMessagePackFormatter<PrimitiveArguments>
 {
     /// <summary>The shared instance.</summary>
     public static readonly PrimitiveArgumentsFormatter Instance = new();
 
+    private static MessagePackSerializerOptions? s_direct;
+
+    private static bool IsDirect(MessagePackSerializerOptions options)
+    {
+        if (ReferenceEquals(options, s_direct)) return true;
+        if (!WireDirect.IsBuiltIn<int>(options) || !WireDirect.IsBuiltIn<long>(options) || !WireDirect.IsBuiltIn<double>(options)
+            || !WireDirect.IsBuiltIn<bool>(options)) return false;
+        s_direct = options;
+        return true;
+    }
+
     /// <inheritdoc/>
     public void Serialize(ref MessagePackWriter writer, PrimitiveArguments value, MessagePackSerializerOptions options)
     {
+        if (IsDirect(options))
+        {
+            var span = new WireSpanWriter(writer.GetSpan(25));
+            span.WriteArrayHeader(4);
+            span.Write(value.Count);
+            span.Write(value.Id);
+            span.Write(value.Ratio);
+            span.Write(value.Flag);
+            writer.Advance(span.Written);
+            return;
+        }
         writer.WriteArrayHeader(4);
-        Int32Formatter.Instance.Serialize(ref writer, value.Count, options);
-        Int64Formatter.Instance.Serialize(ref writer, value.Id, options);
-        writer.Write(value.Ratio);
-        writer.Write(value.Flag);
+        ResolvedFormatter<int>.Instance.Serialize(ref writer, value.Count, options);
+        ResolvedFormatter<long>.Instance.Serialize(ref writer, value.Id, options);
+        ResolvedFormatter<double>.Instance.Serialize(ref writer, value.Ratio, options);
+        ResolvedFormatter<bool>.Instance.Serialize(ref writer, value.Flag, options);
     }
 
     /// <inheritdoc/>
     public PrimitiveArguments Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
-        if (reader.ReadArrayHeader() != 4) throw new MessagePackSerializationException("Expected 4 arguments.");
-        return new PrimitiveArguments(Int32Formatter.Instance.Deserialize(ref reader, options), Int64Formatter.Instance.Deserialize(ref reader, options),
-            reader.ReadDouble(), reader.ReadBoolean());
+        if (IsDirect(options) && WireSpanReader.TryCreate(ref reader, options, out var span) && span.TryReadArrayHeader(4)
+            && span.TryRead(out int count) && span.TryRead(out long id) && span.TryRead(out double ratio) && span.TryRead(out bool flag))
+        {
+            reader.ReadRaw(span.Consumed);
+            return new PrimitiveArguments(count, id, ratio, flag);
+        }
+        int length = reader.ReadArrayHeader();
+        if (length != 4) throw new MessagePackSerializationException("M takes 4 argument(s), but the message has " + length + ".");
+        options.Security.DepthStep(ref reader);
+        var value = new PrimitiveArguments(ResolvedFormatter<int>.Instance.Deserialize(ref reader, options),
+            ResolvedFormatter<long>.Instance.Deserialize(ref reader, options), ResolvedFormatter<double>.Instance.Deserialize(ref reader, options),
+            ResolvedFormatter<bool>.Instance.Deserialize(ref reader, options));
+        reader.Depth--;
+        return value;
     }
 }
 

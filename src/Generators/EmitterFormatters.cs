@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using ClusterSharing.Generators.Models;
@@ -28,16 +29,30 @@ internal static partial class Emitter
             }
             w.Close();
 
+            // Arguments of built-in scalar types only: written into one span and read from one span (see EmitDirect).
+            var direct = wire.Select(p => contract.Formatters.First(f => f.Field == p.Formatter)).ToList();
+            bool isDirect = wire.Count > 0 && direct.All(f => f.DirectLength != 0);
+
             w.Line();
             w.Open("private sealed class " + name + "Formatter : " + Formatter + "<" + name + ">");
             w.Line("public static readonly " + name + "Formatter Instance = new();");
+            if (isDirect) EmitDirectCheck(w, direct);
             w.Line();
             w.Open("public void Serialize(ref " + Writer + " writer, " + name + " value, " + Options + " options)");
+            if (isDirect) EmitDirectWrite(w, wire.Select((p, i) => (Value: "value." + p.Name, direct[i].DirectLength)).ToList());
             w.Line("writer.WriteArrayHeader(" + Count(wire.Count) + ");");
             foreach (var p in wire) w.Line("Formatters." + p.Formatter + ".Serialize(ref writer, value." + p.Name + ", options);");
             w.Close();
             w.Line();
             w.Open("public " + name + " Deserialize(ref " + Reader + " reader, " + Options + " options)");
+            if (isDirect)
+            {
+                w.Line("if (IsDirect(options) && " + WireSpanReader + ".TryCreate(ref reader, options, out var __span) && __span.TryReadArrayHeader(" + Count(wire.Count) + ")");
+                w.Open("    && " + string.Join(" && ", wire.Select((p, i) => "__span.TryRead(out " + p.FormatterType + " __direct" + Count(i) + ")")) + ")");
+                w.Line("reader.ReadRaw(__span.Consumed);");
+                w.Line("return new " + name + "(" + string.Join(", ", wire.Select((_, i) => "__direct" + Count(i))) + ");");
+                w.Close();
+            }
             w.Line("int count = reader.ReadArrayHeader();");
             w.Line("if (count != " + Count(wire.Count) + ") throw new " + SerializationException + "(\""
                 + Escape(m.DisplayName) + " takes " + Count(wire.Count) + " argument(s), but the message has \" + count + \".\");");
@@ -55,6 +70,51 @@ internal static partial class Emitter
             w.Close();
             w.Close();
         }
+    }
+
+    private const string WireSpanReader = "global::ClusterSharing.Serialization.WireSpanReader";
+    private const string WireSpanWriter = "global::ClusterSharing.Serialization.WireSpanWriter";
+
+    /// <summary>
+    /// The cached test that the options resolve every argument type to MessagePack-CSharp's built-in formatter, which is
+    /// when the span path writes the same bytes and reads the same values as the formatters would.
+    /// </summary>
+    private static void EmitDirectCheck(SourceWriter w, IReadOnlyList<FormatterSpec> types)
+    {
+        w.Line();
+        w.Line("/// <summary>The last options found to resolve every argument type to MessagePack's built-in formatter.</summary>");
+        w.Line("private static " + Options + "? s_direct;");
+        w.Line();
+        w.Open("private static bool IsDirect(" + Options + " options)");
+        w.Line("if (global::System.Object.ReferenceEquals(options, s_direct)) return true;");
+        w.Line("if (" + string.Join(" || ", types.Select(f => f.RuntimeType).Distinct().Select(t => "!global::ClusterSharing.Serialization.WireDirect.IsBuiltIn<" + t + ">(options)")) + ") return false;");
+        w.Line("s_direct = options;");
+        w.Line("return true;");
+        w.Close();
+    }
+
+    /// <summary>Writes the array into one span from the writer: one buffer request instead of one per value.</summary>
+    private static void EmitDirectWrite(SourceWriter w, IReadOnlyList<(string Value, int DirectLength)> values)
+    {
+        int header = values.Count <= 15 ? 1 : 3;
+        int fixedLength = header + values.Where(v => v.DirectLength > 0).Sum(v => v.DirectLength);
+        var variable = values.Where(v => v.DirectLength < 0).ToList();
+        if (variable.Count == 0)
+        {
+            w.Open("if (IsDirect(options))");
+            w.Line("var __span = new " + WireSpanWriter + "(writer.GetSpan(" + Count(fixedLength) + "));");
+        }
+        else
+        {
+            w.Line("long __length = " + Count(fixedLength) + string.Concat(variable.Select(v => " + " + WireSpanWriter + ".MaxLength(" + v.Value + ")")) + ";");
+            w.Open("if (__length <= " + WireSpanWriter + ".MaxDirectLength && IsDirect(options))");
+            w.Line("var __span = new " + WireSpanWriter + "(writer.GetSpan((int)__length));");
+        }
+        w.Line("__span.WriteArrayHeader(" + Count(values.Count) + ");");
+        foreach (var v in values) w.Line("__span.Write(" + v.Value + ");");
+        w.Line("writer.Advance(__span.Written);");
+        w.Line("return;");
+        w.Close();
     }
 
     private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");

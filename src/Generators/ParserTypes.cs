@@ -51,9 +51,9 @@ internal sealed partial class Parser
             return spec;
         }
 
-        FormatterSpec Add(FormatterKind kind, string? expression)
+        FormatterSpec Add(FormatterKind kind, string? expression, int directLength = 0)
         {
-            var spec = new FormatterSpec(FieldName(type), key, RuntimeTypeOf(type), kind, expression, null, null, null, null, null);
+            var spec = new FormatterSpec(FieldName(type), key, RuntimeTypeOf(type), kind, expression, null, null, null, null, null, directLength);
             _types[key] = spec;
             _composites.Add(spec);
             return spec;
@@ -84,7 +84,7 @@ internal sealed partial class Parser
         if (builtIn is null && Same(type, _known.TimeSpan)) builtIn = "TimeSpanFormatter";
         if (builtIn is null && Same(type, _known.Guid)) builtIn = "GuidFormatter";
         if (type is IArrayTypeSymbol { Rank: 1, ElementType.SpecialType: SpecialType.System_Byte }) builtIn = "ByteArrayFormatter";
-        if (builtIn is not null) return Add(FormatterKind.BuiltIn, null).Field;
+        if (builtIn is not null) return Add(FormatterKind.BuiltIn, null, DirectLength(builtIn)).Field;
 
         switch (type.SpecialType)
         {
@@ -226,6 +226,19 @@ internal sealed partial class Parser
         _objects.Add(spec);
         return field;
     }
+
+    /// <summary>The most bytes a value of a built-in type takes in MessagePack (-1: depends on the value); 0 when generated code reads and writes it through MessagePack-CSharp only.</summary>
+    private static int DirectLength(string builtInFormatter) => builtInFormatter switch
+    {
+        "BooleanFormatter" => 1,
+        "ByteFormatter" or "SByteFormatter" => 2,
+        "Int16Formatter" or "UInt16Formatter" or "CharFormatter" => 3,
+        "Int32Formatter" or "UInt32Formatter" or "SingleFormatter" => 5,
+        "Int64Formatter" or "UInt64Formatter" or "DoubleFormatter" => 9,
+        "DateTimeFormatter" => 15,
+        "StringFormatter" or "ByteArrayFormatter" => -1,
+        _ => 0,
+    };
 
     private string FieldName(ITypeSymbol type) => UniqueName(Describe(type));
 

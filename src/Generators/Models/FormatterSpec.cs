@@ -28,6 +28,10 @@ internal enum FormatterKind
 /// <param name="SecondType">Dictionary: the value type.</param>
 /// <param name="Second">Dictionary: the value formatter field.</param>
 /// <param name="Object">Object: the members and construction.</param>
+/// <param name="DirectLength">
+/// BuiltIn types that <c>WireSpanWriter</c>/<c>WireSpanReader</c> handle: the most bytes a value takes, or -1 when that
+/// depends on the value (string, byte[]); 0 for every other type.
+/// </param>
 internal sealed record FormatterSpec(
     string Field,
     string ValueType,
@@ -38,7 +42,8 @@ internal sealed record FormatterSpec(
     string? Element,
     string? SecondType,
     string? Second,
-    ObjectSpec? Object);
+    ObjectSpec? Object,
+    int DirectLength = 0);
 
 /// <summary>A record, class or struct written as a map of its public properties.</summary>
 /// <param name="ClassName">The emitted formatter class.</param>

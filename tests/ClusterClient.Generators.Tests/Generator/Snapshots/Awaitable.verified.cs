@@ -255,14 +255,40 @@ namespace Snapshots.Awaitable
         {
             public static readonly Args6_PublishStatusFormatter Instance = new();
 
+            /// <summary>The last options found to resolve every argument type to MessagePack's built-in formatter.</summary>
+            private static global::MessagePack.MessagePackSerializerOptions? s_direct;
+
+            private static bool IsDirect(global::MessagePack.MessagePackSerializerOptions options)
+            {
+                if (global::System.Object.ReferenceEquals(options, s_direct)) return true;
+                if (!global::ClusterSharing.Serialization.WireDirect.IsBuiltIn<string>(options)) return false;
+                s_direct = options;
+                return true;
+            }
+
             public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args6_PublishStatus value, global::MessagePack.MessagePackSerializerOptions options)
             {
+                long __length = 1 + global::ClusterSharing.Serialization.WireSpanWriter.MaxLength(value.status);
+                if (__length <= global::ClusterSharing.Serialization.WireSpanWriter.MaxDirectLength && IsDirect(options))
+                {
+                    var __span = new global::ClusterSharing.Serialization.WireSpanWriter(writer.GetSpan((int)__length));
+                    __span.WriteArrayHeader(1);
+                    __span.Write(value.status);
+                    writer.Advance(__span.Written);
+                    return;
+                }
                 writer.WriteArrayHeader(1);
                 Formatters.String.Serialize(ref writer, value.status, options);
             }
 
             public Args6_PublishStatus Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
+                if (IsDirect(options) && global::ClusterSharing.Serialization.WireSpanReader.TryCreate(ref reader, options, out var __span) && __span.TryReadArrayHeader(1)
+                    && __span.TryRead(out string? __direct0))
+                {
+                    reader.ReadRaw(__span.Consumed);
+                    return new Args6_PublishStatus(__direct0);
+                }
                 int count = reader.ReadArrayHeader();
                 if (count != 1) throw new global::MessagePack.MessagePackSerializationException("PublishStatus takes 1 argument(s), but the message has " + count + ".");
                 options.Security.DepthStep(ref reader);

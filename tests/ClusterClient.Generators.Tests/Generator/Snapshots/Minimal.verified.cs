@@ -132,8 +132,28 @@ namespace Snapshots.Minimal
         {
             public static readonly Args0_AddAsyncFormatter Instance = new();
 
+            /// <summary>The last options found to resolve every argument type to MessagePack's built-in formatter.</summary>
+            private static global::MessagePack.MessagePackSerializerOptions? s_direct;
+
+            private static bool IsDirect(global::MessagePack.MessagePackSerializerOptions options)
+            {
+                if (global::System.Object.ReferenceEquals(options, s_direct)) return true;
+                if (!global::ClusterSharing.Serialization.WireDirect.IsBuiltIn<int>(options)) return false;
+                s_direct = options;
+                return true;
+            }
+
             public void Serialize(ref global::MessagePack.MessagePackWriter writer, Args0_AddAsync value, global::MessagePack.MessagePackSerializerOptions options)
             {
+                if (IsDirect(options))
+                {
+                    var __span = new global::ClusterSharing.Serialization.WireSpanWriter(writer.GetSpan(11));
+                    __span.WriteArrayHeader(2);
+                    __span.Write(value.a);
+                    __span.Write(value.b);
+                    writer.Advance(__span.Written);
+                    return;
+                }
                 writer.WriteArrayHeader(2);
                 Formatters.Int32.Serialize(ref writer, value.a, options);
                 Formatters.Int32.Serialize(ref writer, value.b, options);
@@ -141,6 +161,12 @@ namespace Snapshots.Minimal
 
             public Args0_AddAsync Deserialize(ref global::MessagePack.MessagePackReader reader, global::MessagePack.MessagePackSerializerOptions options)
             {
+                if (IsDirect(options) && global::ClusterSharing.Serialization.WireSpanReader.TryCreate(ref reader, options, out var __span) && __span.TryReadArrayHeader(2)
+                    && __span.TryRead(out int __direct0) && __span.TryRead(out int __direct1))
+                {
+                    reader.ReadRaw(__span.Consumed);
+                    return new Args0_AddAsync(__direct0, __direct1);
+                }
                 int count = reader.ReadArrayHeader();
                 if (count != 2) throw new global::MessagePack.MessagePackSerializationException("AddAsync takes 2 argument(s), but the message has " + count + ".");
                 options.Security.DepthStep(ref reader);
