@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using ClusterSharing.Serialization;
 using MessagePack;
 
@@ -53,6 +54,18 @@ public readonly struct Frame
     {
         if (!THeader.IsHeaderOf(Type))
             throw new InvalidOperationException($"A {Type} frame does not carry a {typeof(THeader).Name}.");
+        // The invoke path's header objects are read straight from the span (a constant test per THeader); what that does not
+        // recognise is validated and read by MessagePack-CSharp below, which decides.
+        if (typeof(THeader) == typeof(CallHeader) && HeaderObject.IsSingleSegment
+            && PacketHeaderSpans.TryRead(HeaderObject.FirstSpan, Limits.HeaderDecodingLimits, out CallHeader call))
+        {
+            return Unsafe.As<CallHeader, THeader>(ref call);
+        }
+        if (typeof(THeader) == typeof(ResultHeader) && HeaderObject.IsSingleSegment
+            && PacketHeaderSpans.TryRead(HeaderObject.FirstSpan, Limits.HeaderDecodingLimits, out ResultHeader result))
+        {
+            return Unsafe.As<ResultHeader, THeader>(ref result);
+        }
         try
         {
             var reader = WireSerializer.CreateReader(HeaderObject, Limits.HeaderDecodingLimits);

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using ClusterSharing.Serialization;
 using MessagePack;
 using MessagePack.Formatters;
 
@@ -65,12 +67,14 @@ public static class FrameWriter
         try
         {
             builder.Begin(output, limits, body.KnownLength);
-            var writer = new MessagePackWriter(builder);
-            header.Write(ref writer);
-            writer.Flush();
+            if (!builder.TryWriteHeaderObject(in header))
+            {
+                var headerWriter = new MessagePackWriter(builder);
+                header.Write(ref headerWriter);
+                headerWriter.Flush();
+            }
             int headerLength = builder.EndHeaderObject();
-            body.Write(ref writer);
-            writer.Flush();
+            body.Write(builder);
             return builder.Complete(type, requestId, timeoutMilliseconds, flags, headerLength);
         }
         finally
@@ -86,7 +90,8 @@ internal interface IFrameBody
     /// <summary>The encoded length when known in advance, otherwise -1.</summary>
     int KnownLength { get; }
 
-    void Write(ref MessagePackWriter writer);
+    /// <summary>Writes the body into <paramref name="output"/> (the frame being built).</summary>
+    void Write(IBufferWriter<byte> output);
 }
 
 internal readonly ref struct RawFrameBody(ReadOnlySpan<byte> bytes) : IFrameBody
@@ -95,7 +100,12 @@ internal readonly ref struct RawFrameBody(ReadOnlySpan<byte> bytes) : IFrameBody
 
     public int KnownLength => _bytes.Length;
 
-    public void Write(ref MessagePackWriter writer) => writer.WriteRaw(_bytes);
+    public void Write(IBufferWriter<byte> output)
+    {
+        if (_bytes.IsEmpty) return;
+        _bytes.CopyTo(output.GetSpan(_bytes.Length));
+        output.Advance(_bytes.Length);
+    }
 }
 
 internal readonly ref struct FormattedFrameBody<T> : IFrameBody
@@ -115,7 +125,12 @@ internal readonly ref struct FormattedFrameBody<T> : IFrameBody
 
     public int KnownLength => -1;
 
-    public void Write(ref MessagePackWriter writer) => _formatter.Serialize(ref writer, _value, _options);
+    public void Write(IBufferWriter<byte> output)
+    {
+        var writer = new MessagePackWriter(output);
+        _formatter.Serialize(ref writer, _value, _options);
+        writer.Flush();
+    }
 }
 
 internal readonly ref struct CallbackFrameBody<TState> : IFrameBody
@@ -132,7 +147,12 @@ internal readonly ref struct CallbackFrameBody<TState> : IFrameBody
 
     public int KnownLength => -1;
 
-    public void Write(ref MessagePackWriter writer) => _writer(ref writer, _state);
+    public void Write(IBufferWriter<byte> output)
+    {
+        var writer = new MessagePackWriter(output);
+        _writer(ref writer, _state);
+        writer.Flush();
+    }
 }
 
 /// <summary>
@@ -181,6 +201,24 @@ internal sealed class FrameBuilder : IBufferWriter<byte>
     }
 
     private int ContentLength => _scratch is null ? _position - FrameHeader.Size : _scratchLength;
+
+    /// <summary>
+    /// Writes the header objects of the invoke path (<see cref="CallHeader"/> without trace context, <see cref="ResultHeader"/>)
+    /// straight into the span behind the frame header, as <see cref="IPacketHeader{TSelf}.Write"/> would write them;
+    /// false for every other header, which then goes through a <see cref="MessagePackWriter"/>.
+    /// </summary>
+    public bool TryWriteHeaderObject<THeader>(in THeader header) where THeader : struct, IPacketHeader<THeader>
+    {
+        // Both tests are constants once THeader is known, so each instantiation keeps at most one branch.
+        if (typeof(THeader) != typeof(CallHeader) && typeof(THeader) != typeof(ResultHeader)) return false;
+        if (_scratch is not null || _direct.Length - _position < PacketHeaderSpans.MaxDirectLength) return false;
+        var span = new WireSpanWriter(_direct.Span.Slice(_position));
+        bool written = typeof(THeader) == typeof(CallHeader)
+            ? PacketHeaderSpans.TryWrite(in Unsafe.As<THeader, CallHeader>(ref Unsafe.AsRef(in header)), ref span)
+            : PacketHeaderSpans.TryWrite(in Unsafe.As<THeader, ResultHeader>(ref Unsafe.AsRef(in header)), ref span);
+        _position += span.Written;
+        return written;
+    }
 
     public int EndHeaderObject()
     {
