@@ -2,6 +2,7 @@ using System.Buffers;
 using ClusterSharing.Protocol;
 using ClusterSharing.Serialization;
 using MessagePack;
+using static ClusterSharing.Tests.Serialization.CodecTestKit;
 
 namespace ClusterSharing.Tests.Protocol;
 
@@ -73,8 +74,6 @@ public class PacketHeaderSpansTests
 
     private delegate bool TryReadHeader<THeader>(byte[] bytes, out THeader header);
 
-    private delegate void WriteWith(ref MessagePackWriter writer);
-
     private static void AssertSameRead<THeader>(byte[] bytes, TryReadHeader<THeader> direct) where THeader : struct, IPacketHeader<THeader>
     {
         THeader? expected;
@@ -116,12 +115,4 @@ public class PacketHeaderSpansTests
             : PacketHeaderSpans.TryWrite((ResultHeader)(object)header, ref span);
     }
 
-    private static byte[] Encode(WriteWith write)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(buffer);
-        write(ref writer);
-        writer.Flush();
-        return buffer.WrittenSpan.ToArray();
-    }
 }

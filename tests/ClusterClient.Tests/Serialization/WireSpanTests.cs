@@ -4,6 +4,7 @@ using System.Text;
 using ClusterSharing.Serialization;
 using MessagePack;
 using MessagePack.Resolvers;
+using static ClusterSharing.Tests.Serialization.CodecTestKit;
 
 namespace ClusterSharing.Tests.Serialization;
 
@@ -266,17 +267,4 @@ public class WireSpanTests
     private static byte[] BigEndian(ulong v) { var b = new byte[8]; BinaryPrimitives.WriteUInt64BigEndian(b, v); return b; }
 
     private static byte[] BigEndian(long v) { var b = new byte[8]; BinaryPrimitives.WriteInt64BigEndian(b, v); return b; }
-
-    private delegate void WriteWith(ref MessagePackWriter writer);
-
-    private static byte[] Encode(WriteWith write)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(buffer);
-        write(ref writer);
-        writer.Flush();
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    private static string Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexString(bytes);
 }
