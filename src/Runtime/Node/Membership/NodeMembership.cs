@@ -518,8 +518,9 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     /// The engine's registry of live members changed (cluster scope): <paramref name="live"/> is every registered
     /// member now, as (id, registration version, presence record). Records that do not decode are skipped (logged).
     /// </summary>
-    public void ApplyRegistry(IReadOnlyCollection<(string Id, long Version, ReadOnlyMemory<byte> Record)> live)
+    public void ApplyRegistry(IReadOnlyCollection<Coordination.MemberRegistration> live)
     {
+        if (Volatile.Read(ref _disposed) != 0) return;
         var members = new List<RegisteredMember>(live.Count);
         foreach (var (id, version, record) in live)
         {
