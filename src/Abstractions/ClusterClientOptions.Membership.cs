@@ -8,7 +8,7 @@ public sealed partial class ClusterClientOptions
     /// serving, then resigns, so two leaders never serve); after losing a leader, a member leaves the election to a
     /// heavier member of its view for at most ConnectTimeout + 3 × HeartbeatInterval. Equal weights never cause a
     /// handover (the leader in place stays); they only order the next election: a member leaves it to an equal-weight
-    /// member that joined earlier for at most 2 × HeartbeatInterval. On Redis (<see cref="UseRedis"/>) it is the Bully priority:
+    /// member that joined earlier for at most 2 × HeartbeatInterval (on Redis the engine's own candidate order does this). On Redis (<see cref="UseRedis"/>) it is the Bully priority:
     /// the highest weight among live eligible candidates campaigns, and a heavier candidate that joins takes over the
     /// same way. Every member sees the value in <c>ClusterMember.Weight</c>. Default 0.
     /// </remarks>

@@ -137,7 +137,9 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
         long until = Interlocked.Read(ref _deferUntil);
         if (now >= until) return false;
         // The tie rule's shorter bound, counted from the same start (the loss) as the rejoin grace.
-        bool tiesToo = now < until - (long)((RejoinGrace - 2 * _options.HeartbeatInterval).TotalSeconds * Stopwatch.Frequency);
+        // Not on Redis: its Bully election already orders equal weights by when candidates registered (Redis's clock),
+        // and two orders on two clocks could make the first of each wait for the other.
+        bool tiesToo = _options.Redis is null && now < until - (long)((RejoinGrace - 2 * _options.HeartbeatInterval).TotalSeconds * Stopwatch.Frequency);
         lock (_gate)
         {
             var self = _view.Find(Id) ?? _self;
