@@ -4,24 +4,29 @@ using System.Text;
 
 namespace ClusterSharing.Samples.Cluster;
 
-/// <summary>A redis-server from the Debian package redis-server, on a free loopback port, persistence off.</summary>
+/// <summary>
+/// A redis-server from the Debian package redis-server, on a free loopback port with persistence off and a temporary
+/// working directory, stopped by PID.
+/// </summary>
 internal sealed class LocalRedis : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly string _directory;
 
-    private LocalRedis(Process process, int port)
+    private LocalRedis(Process process, string directory, int port)
     {
         _process = process;
+        _directory = directory;
         Endpoint = $"127.0.0.1:{port}";
     }
 
-    /// <summary>host:port, as <c>UseRedis</c> takes it.</summary>
+    /// <summary><c>127.0.0.1:port</c>, as <c>UseRedis</c> takes it.</summary>
     public string Endpoint { get; }
 
     /// <summary>Names the redis-server binary to use instead of looking on PATH.</summary>
     public const string BinaryVariable = "CLUSTER_SAMPLE_REDIS";
 
-    /// <summary>The redis-server binary: the one <see cref="BinaryVariable"/> names, else the first on PATH (or in /usr/bin); null when there is none.</summary>
+    /// <summary>The redis-server binary: the one <see cref="BinaryVariable"/> names, else the first on PATH or in /usr/bin; null when there is none.</summary>
     public static string? FindBinary()
     {
         if (Environment.GetEnvironmentVariable(BinaryVariable) is { Length: > 0 } chosen) return File.Exists(chosen) ? chosen : null;
@@ -33,16 +38,11 @@ internal sealed class LocalRedis : IAsyncDisposable
     /// <summary>Starts redis-server and waits (bounded by <paramref name="cancellationToken"/>) until it answers PING.</summary>
     public static async Task<LocalRedis> StartAsync(string binary, CancellationToken cancellationToken)
     {
+        string directory = Directory.CreateTempSubdirectory("cluster-sample-redis-").FullName;
         int port = LocalEtcd.FreePort();
-        var info = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
-        };
+        var info = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string arg in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-                     "--save", "", "--appendonly", "no", "--loglevel", "warning" })
+                                       "--save", "", "--appendonly", "no", "--dir", directory, "--loglevel", "warning" })
         {
             info.ArgumentList.Add(arg);
         }
@@ -51,16 +51,16 @@ internal sealed class LocalRedis : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var redis = new LocalRedis(process, port);
+        var redis = new LocalRedis(process, directory, port);
         try
         {
             for (int attempt = 0; attempt < 300; attempt++)
             {
                 if (process.HasExited) throw new InvalidOperationException($"redis-server exited with code {process.ExitCode} while starting.");
-                if (await PingAsync(port, cancellationToken)) return redis;
+                if (await PingsAsync(port, cancellationToken)) return redis;
                 await Task.Delay(100, cancellationToken);
             }
-            throw new TimeoutException($"redis-server did not answer PING on port {port}.");
+            throw new TimeoutException($"redis-server did not answer PING on 127.0.0.1:{port}.");
         }
         catch
         {
@@ -69,7 +69,7 @@ internal sealed class LocalRedis : IAsyncDisposable
         }
     }
 
-    private static async Task<bool> PingAsync(int port, CancellationToken cancellationToken)
+    private static async Task<bool> PingsAsync(int port, CancellationToken cancellationToken)
     {
         try
         {
@@ -85,11 +85,11 @@ internal sealed class LocalRedis : IAsyncDisposable
         }
         catch (Exception e) when (e is SocketException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            return false;
+            return false; // not listening yet
         }
     }
 
-    /// <summary>Kills redis-server by its PID (nothing is persisted).</summary>
+    /// <summary>Kills redis-server by its PID and deletes its directory.</summary>
     public async ValueTask DisposeAsync()
     {
         try
@@ -103,5 +103,7 @@ internal sealed class LocalRedis : IAsyncDisposable
             // already gone, or stuck: nothing more a sample can do
         }
         _process.Dispose();
+        try { Directory.Delete(_directory, recursive: true); }
+        catch (IOException) { }
     }
 }

@@ -12,18 +12,15 @@ internal static class Worker
     /// <summary>The environment variable carrying the cluster secret, so it never shows on a command line.</summary>
     public const string SecretVariable = "CLUSTER_SAMPLE_SECRET";
 
-    /// <param name="address">This machine's loopback address.</param>
-    /// <param name="port">The cluster's port.</param>
-    /// <param name="engineUrl">An etcd URL, or <c>redis:HOST:PORT</c>.</param>
-    public static async Task<int> RunAsync(string address, int port, string engineUrl)
+    public static async Task<int> RunAsync(string address, int port, string engine, string engineAddress)
     {
         string secret = Environment.GetEnvironmentVariable(SecretVariable)
             ?? throw new InvalidOperationException($"Set {SecretVariable} to the cluster's shared secret.");
         await using var cluster = ClusterClient.Create<IQuoteService>(() => new QuoteService(address), o =>
         {
-            if (engineUrl.StartsWith("redis:", StringComparison.Ordinal))
+            if (engine == "redis")
             {
-                o.UseRedis(engineUrl["redis:".Length..], r =>
+                o.UseRedis(engineAddress, r =>
                 {
                     r.ClusterName = "sample";
                     r.LeaseTtl = TimeSpan.FromSeconds(3);
@@ -31,7 +28,7 @@ internal static class Worker
             }
             else
             {
-                o.UseEtcd(engineUrl, e =>
+                o.UseEtcd(engineAddress, e =>
                 {
                     e.ClusterName = "sample";
                     e.LeaseTtl = TimeSpan.FromSeconds(3);
