@@ -241,6 +241,7 @@ internal sealed class KeyCoordinator : IDisposable
         {
             _live = liveIds;
             _fullPass = true;
+            KeysLog.LiveChanged(_logger, string.Join(",", liveIds));
         }
         var candidates = new KeyCandidate[live.Count];
         for (int i = 0; i < live.Count; i++) candidates[i] = KeyCandidate.Of(live[i].Id, live[i].Weight);
@@ -274,6 +275,7 @@ internal sealed class KeyCoordinator : IDisposable
                     // Ask it to let go (it sees the key without owner), and wait for its release or its lapse.
                     state.Releasing = owner;
                     state.Owner = null;
+                    KeysLog.Revoking(_logger, key, owner, desired);
                     _changes.Add(new KeyOwnerEntry(key, null, state.Epoch));
                 }
                 // Else its link closed but its lease may still run: wait.

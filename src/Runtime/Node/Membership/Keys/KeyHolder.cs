@@ -425,6 +425,9 @@ internal sealed class KeyHolder : IAsyncDisposable
 
     private async Task ReleaseAfterDrainAsync(KeyRoute route, KeyLease lease)
     {
+        // Never send on the caller's thread: Apply may run under the leader's coordinator lock (this process leads),
+        // and sending takes _sendGate, which a renewal may hold while it waits for that lock.
+        await Task.Yield();
         if (!await lease.DrainAsync(_timings.Grace).ConfigureAwait(false)) KeysLog.GraceExceeded(_logger, lease.Key, lease.Epoch, _timings.Grace.TotalMilliseconds);
         SendReleases(route, [(lease.Key, lease.Epoch)]);
     }

@@ -20,6 +20,12 @@ internal static partial class KeysLog
     [LoggerMessage(7004, LogLevel.Warning, "A KeyAcquired or KeyReleased handler threw")]
     public static partial void HandlerFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(7006, LogLevel.Debug, "Key {Key}: owner {Owner} is asked to let go (next owner {Next})")]
+    public static partial void Revoking(ILogger logger, string key, string owner, string? next);
+
+    [LoggerMessage(7007, LogLevel.Debug, "Members that may own keys now: {Members}")]
+    public static partial void LiveChanged(ILogger logger, string members);
+
     [LoggerMessage(7005, LogLevel.Debug, "New key coordinator (epoch {Epoch}): no key is granted for {FenceMs} ms, until every lease of the previous leader expired")]
     public static partial void Fenced(ILogger logger, long epoch, double fenceMs);
 }
