@@ -65,6 +65,12 @@ public sealed class KeyLease
 
     internal bool HasEnded => _ended.IsCancellationRequested;
 
+    /// <summary>True while a run of work under this lease has not returned.</summary>
+    internal bool IsBusy
+    {
+        get { lock (_gate) return _running > 0; }
+    }
+
     /// <summary>Completes with true when no run of work is left, false when <paramref name="grace"/> passed first.</summary>
     internal async Task<bool> DrainAsync(TimeSpan grace)
     {

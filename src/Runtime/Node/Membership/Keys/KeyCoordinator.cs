@@ -24,7 +24,8 @@ internal sealed class KeyCoordinator : IDisposable
     private readonly Dictionary<string, MemberKeys> _members = new(StringComparer.Ordinal);
     private readonly Dictionary<IMemberLink, MemberKeys> _byLink = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _pending = new(StringComparer.Ordinal); // waiting for a release, a lapse or the start fence: re-checked each tick
+    private readonly HashSet<string> _dirty = new(StringComparer.Ordinal);   // changed by the event being handled
     private readonly List<KeyOwnerEntry> _changes = new();
     private readonly Func<long> _epoch;
     private readonly Func<bool> _termValid;
@@ -144,7 +145,7 @@ internal sealed class KeyCoordinator : IDisposable
         {
             if (!member.Holds.Remove(key) || !_keys.TryGetValue(key, out var state)) continue;
             state.Holders.Remove(member.Id);
-            _pending.Add(key);
+            _dirty.Add(key);
         }
         foreach (var key in added)
         {
@@ -153,7 +154,7 @@ internal sealed class KeyCoordinator : IDisposable
             if (!member.Holds.Add(key)) continue;
             if (!_keys.TryGetValue(key, out var state)) _keys.Add(key, state = new KeyState());
             state.Holders.Add(member.Id);
-            _pending.Add(key);
+            _dirty.Add(key);
         }
         ReconcileLocked();
         if (!member.Synced && member.Link is { } link)
@@ -179,7 +180,7 @@ internal sealed class KeyCoordinator : IDisposable
                 _changes.Add(new KeyOwnerEntry(key, null, epoch));
             }
             else continue;
-            _pending.Add(key);
+            _dirty.Add(key);
         }
         ReconcileLocked();
     }
@@ -206,7 +207,7 @@ internal sealed class KeyCoordinator : IDisposable
         {
             if (!_keys.TryGetValue(key, out var state)) continue;
             state.Holders.Remove(member.Id);
-            _pending.Add(key);
+            _dirty.Add(key);
         }
         member.Holds.Clear();
     }
@@ -218,7 +219,7 @@ internal sealed class KeyCoordinator : IDisposable
         lock (_gate)
         {
             if (_disposed) return;
-            ReconcileLocked();
+            ReconcileLocked(tick: true);
         }
     }
 
@@ -226,8 +227,11 @@ internal sealed class KeyCoordinator : IDisposable
 
     private bool HasLapsed(MemberKeys m, long now) => m.LastRenew == 0 || now - m.LastRenew > _timings.Lease + _timings.Margin;
 
-    /// <summary>Brings the pending keys (all keys when members or their liveness changed) to their owners, then sends the changes.</summary>
-    private void ReconcileLocked()
+    /// <summary>
+    /// Brings the keys the current event changed (on a tick: also the keys waiting for a release, a lapse or the start
+    /// fence; all keys when members or their liveness changed) to their owners, then sends the changes.
+    /// </summary>
+    private void ReconcileLocked(bool tick = false)
     {
         long now = Stopwatch.GetTimestamp();
         var live = new List<MemberKeys>();
@@ -247,9 +251,13 @@ internal sealed class KeyCoordinator : IDisposable
         for (int i = 0; i < live.Count; i++) candidates[i] = KeyCandidate.Of(live[i].Id, live[i].Weight);
         var holding = new KeyCandidate[live.Count];
 
-        IEnumerable<string> keys = _fullPass ? [.. _keys.Keys] : [.. _pending];
+        IEnumerable<string> keys;
+        if (_fullPass) keys = [.. _keys.Keys];
+        else if (tick) keys = [.. _pending.Union(_dirty)];
+        else keys = [.. _dirty];
+        if (_fullPass || tick) _pending.Clear();
         _fullPass = false;
-        _pending.Clear();
+        _dirty.Clear();
         Dictionary<string, int>? lapsed = null;
         foreach (var key in keys)
         {
@@ -296,12 +304,13 @@ internal sealed class KeyCoordinator : IDisposable
                 }
             }
             if (state.Owner != desired) _pending.Add(key);
+            else _pending.Remove(key);
         }
         if (lapsed is not null)
         {
             foreach (var (id, count) in lapsed) KeysLog.OwnerLapsed(_logger, id, (now - _members[id].LastRenew) * 1000.0 / Stopwatch.Frequency, count);
         }
-        ForgetGoneMembers();
+        if (tick) ForgetGoneMembers();
         FlushLocked();
     }
 

@@ -370,7 +370,7 @@ internal sealed class KeyHolder : IAsyncDisposable
             }
             foreach (var (key, epoch) in effects.Releases)
             {
-                if (_ending.TryGetValue((key, epoch), out var lease)) effects.Draining.Add(lease);
+                if (_ending.TryGetValue((key, epoch), out var lease) && lease.IsBusy) effects.Draining.Add(lease);
             }
         }
         Apply(effects);
