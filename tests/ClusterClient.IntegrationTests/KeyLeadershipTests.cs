@@ -105,19 +105,39 @@ public sealed class KeyLeadershipTests
     public async Task Never_two_owners_of_a_key_across_joins_leaves_kills_and_stops_and_every_key_is_owned_again()
     {
         Assert.True(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "This test pauses processes with SIGSTOP (Linux, macOS).");
+        await using var cluster = new HostCluster([.. Common, "--log"]);
+        await RunScenarioAsync(cluster, () => cluster.StartReadyAsync(5), () => cluster.Start());
+    }
+
+    [Fact]
+    public async Task On_etcd_never_two_owners_of_a_key_across_machines_joins_leaves_kills_and_stops()
+    {
+        Assert.True(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "This test pauses processes with SIGSTOP (Linux, macOS).");
+        await using var etcd = await ClusterSharing.EngineTests.Coordination.Etcd.EtcdServer.StartAsync();
+        await using var cluster = new HostCluster([.. EtcdMachines.Arguments(etcd), "--heartbeat-ms", "500", "--log"]);
+        await RunScenarioAsync(cluster, async () =>
+        {
+            var hosts = await EtcdMachines.StartAsync(cluster, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+            var leaders = hosts.Where(h => h.Ready.GetProperty("leader").GetBoolean()).Select(h => h.Host).ToArray();
+            Assert.True(leaders.Length == 1, $"Expected one leader, saw {leaders.Length}.\n{cluster.DescribeAll()}");
+            return (leaders[0], hosts.Select(h => h.Host).Where(h => h != leaders[0]).ToArray());
+        }, () => cluster.Start("--bind", "127.0.0.5"));
+    }
+
+    private async Task RunScenarioAsync(HostCluster cluster, Func<Task<(HostProcess Leader, HostProcess[] Followers)>> startAll, Func<HostProcess> startOne)
+    {
         var directory = Directory.CreateTempSubdirectory("cc-keys-").FullName;
         try
         {
-            await using var cluster = new HostCluster([.. Common, "--log"]);
             Describe = () => string.Join("\n", cluster.Hosts.Select(h => h.Label + " pid " + h.Pid + "\n" + h.StderrTail(30)));
-            var (leader, followers) = await cluster.StartReadyAsync(5);
+            var (leader, followers) = await startAll();
             var live = new List<HostProcess> { leader };
             live.AddRange(followers);
             foreach (var host in live) await StartWorkAsync(host, directory);
-            await WaitAllOwnedAsync(directory, NowNs(), 0, "start (5 workers)");
+            await WaitAllOwnedAsync(directory, NowNs(), 0, "start");
 
             // A join: keys move to the new worker, fenced.
-            var joiner = cluster.Start();
+            var joiner = startOne();
             await HostCluster.WaitReadyAsync(joiner);
             await StartWorkAsync(joiner, directory);
             live.Add(joiner);
@@ -126,8 +146,8 @@ public sealed class KeyLeadershipTests
 
             // A graceful leave.
             var leaving = live.Where(h => h != leader).First();
-            Replies.Value(await leaving.RequestAsync("close"));
             long leftAt = NowNs();
+            Replies.Value(await leaving.RequestAsync("close"));
             live.Remove(leaving);
             await WaitAllOwnedAsync(directory, leftAt, leaving.Pid, "after a graceful leave");
 
