@@ -83,19 +83,8 @@ public sealed partial class ClusterMembership
     /// <param name="options">Name, grace period and restart policy; defaults when null.</param>
     /// <returns>A registration; disposing it cancels the work. Disposing the membership disposes it too.</returns>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
-    public LeaderWorkRegistration WhenLeader(Func<CancellationToken, Task> work, LeaderWorkOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        var resolved = options?.Copy() ?? new LeaderWorkOptions();
-        resolved.Validate();
-        lock (_keysGate)
-        {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            var registration = new LeaderWorkRegistration(_node, _node.AddLeaderWork(work, resolved), r => { lock (_keysGate) _leaderWork.Remove(r); });
-            _leaderWork.Add(registration);
-            return registration;
-        }
-    }
+    public LeaderWorkRegistration WhenLeader(Func<CancellationToken, Task> work, LeaderWorkOptions? options = null) =>
+        LeaderWorkRegistration.Register(_node, work, options, _keysGate, _leaderWork, () => Volatile.Read(ref _disposed) != 0, this);
 
     private void AttachKeys()
     {
