@@ -14,6 +14,7 @@ public sealed class KeyLease
     private readonly object _gate = new();
     private int _running;
     private TaskCompletionSource? _drained;
+    private Task _callbacks = Task.CompletedTask;
 
     internal KeyLease(string key, long epoch, Func<long> leaseUntil)
     {
@@ -60,8 +61,11 @@ public sealed class KeyLease
         }
     }
 
-    /// <summary>Fires the token (its callbacks run on the thread pool).</summary>
-    internal void End() => _ = _ended.CancelAsync();
+    /// <summary>Fires the token: it reads as cancelled at once; its callbacks run on the thread pool (<see cref="DrainAsync"/> waits for them).</summary>
+    internal void End()
+    {
+        lock (_gate) _callbacks = _ended.CancelAsync();
+    }
 
     internal bool HasEnded => _ended.IsCancellationRequested;
 
@@ -71,14 +75,15 @@ public sealed class KeyLease
         get { lock (_gate) return _running > 0; }
     }
 
-    /// <summary>Completes with true when no run of work is left, false when <paramref name="grace"/> passed first.</summary>
+    /// <summary>Completes with true when the token's callbacks ran and no run of work is left, false when <paramref name="grace"/> passed first.</summary>
     internal async Task<bool> DrainAsync(TimeSpan grace)
     {
         Task drained;
         lock (_gate)
         {
-            if (_running == 0) return true;
-            drained = (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            drained = _running == 0 ? _callbacks
+                : Task.WhenAll(_callbacks, (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task);
+            if (drained.IsCompleted) return true;
         }
         try
         {
@@ -88,6 +93,10 @@ public sealed class KeyLease
         catch (TimeoutException)
         {
             return false;
+        }
+        catch (Exception)
+        {
+            return true; // a token callback threw: it ran (the exception is the user's, seen where they registered it)
         }
     }
 

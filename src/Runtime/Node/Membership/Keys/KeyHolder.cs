@@ -370,7 +370,9 @@ internal sealed class KeyHolder : IAsyncDisposable
             }
             foreach (var (key, epoch) in effects.Releases)
             {
-                if (_ending.TryGetValue((key, epoch), out var lease) && lease.IsBusy) effects.Draining.Add(lease);
+                if (!_ending.TryGetValue((key, epoch), out var lease)) continue;
+                if (lease.IsBusy) effects.Draining.Add(lease);
+                else effects.Idle.Add(lease);
             }
         }
         Apply(effects);
@@ -419,8 +421,16 @@ internal sealed class KeyHolder : IAsyncDisposable
         if (route is null) return;
         var draining = effects.Draining.ToDictionary(l => (l.Key, l.Epoch));
         var now = effects.Releases.Where(r => !draining.ContainsKey(r)).ToList();
-        if (now.Count > 0) _ = Task.Run(() => SendReleases(route, now));
+        if (now.Count > 0) _ = ReleaseAfterCallbacksAsync(route, now, [.. effects.Idle]);
         foreach (var lease in draining.Values) _ = ReleaseAfterDrainAsync(route, lease);
+    }
+
+    /// <summary>Releases keys with no work running, once their tokens' callbacks ran (one packet for all of them).</summary>
+    private async Task ReleaseAfterCallbacksAsync(KeyRoute route, List<(string Key, long Epoch)> releases, KeyLease[] leases)
+    {
+        await Task.Yield(); // never on the caller's thread (see ReleaseAfterDrainAsync)
+        await Task.WhenAll(leases.Select(l => l.DrainAsync(_timings.Grace))).ConfigureAwait(false);
+        SendReleases(route, releases);
     }
 
     private async Task ReleaseAfterDrainAsync(KeyRoute route, KeyLease lease)
@@ -503,7 +513,14 @@ internal sealed class KeyHolder : IAsyncDisposable
         }
         lock (_gate) _route = null;
         _events.Writer.TryComplete();
-        await _eventWorker.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        try
+        {
+            await _eventWorker.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A handler that does not return; the worker ends when it does.
+        }
     }
 
     private sealed class Effects
@@ -517,5 +534,7 @@ internal sealed class KeyHolder : IAsyncDisposable
         public List<(string Key, long Epoch)> Releases { get; } = [];
 
         public List<KeyLease> Draining { get; } = [];
+
+        public List<KeyLease> Idle { get; } = [];
     }
 }
