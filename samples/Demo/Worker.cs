@@ -94,7 +94,9 @@ internal static class Worker
                     KeysSection.Execute(cluster, command, argument, value => Reply(id, value));
                     break;
                 default:
-                    throw new ArgumentException($"Unknown command '{command}'.");
+                    if (!await MembershipSection.TryExecuteAsync(cluster, id, command, argument, Reply))
+                        throw new ArgumentException($"Unknown command '{command}'.");
+                    break;
             }
         }
         catch (Exception e)
