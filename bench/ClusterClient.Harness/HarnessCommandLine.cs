@@ -83,6 +83,8 @@ internal static class HarnessCommandLine
         root.Add(EtcdRow.BuildCommand());
         root.Add(RedisRow.BuildCommand());
         root.Add(ColdStartRow.BuildCommand());
+        root.Add(KeysRow.BuildCommand());
+        root.Add(KeysRow.BuildWorkerCommand());
         return root;
     }
 

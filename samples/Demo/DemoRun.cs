@@ -43,6 +43,7 @@ internal sealed class DemoRun
             await SubscribeEverywhereAsync(leader, cancellationToken);
             await FailOverAsync(leader, answers, cancellationToken);
             await MembershipSection.RunAsync([.. _workers.Where(w => !w.Killed)], Check, cancellationToken);
+            await new KeysSection(_workers, _port, Check).RunAsync(cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

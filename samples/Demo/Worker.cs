@@ -90,6 +90,9 @@ internal static class Worker
                 case "status":
                     Reply(id, w => { w.WriteBoolean("leader", cluster.IsLeader); w.WriteNumber("epoch", cluster.Epoch); });
                     break;
+                case var keys when keys.StartsWith("keys-", StringComparison.Ordinal):
+                    KeysSection.Execute(cluster, command, argument, value => Reply(id, value));
+                    break;
                 default:
                     if (!await MembershipSection.TryExecuteAsync(cluster, id, command, argument, Reply))
                         throw new ArgumentException($"Unknown command '{command}'.");

@@ -238,6 +238,8 @@ public sealed partial class ClusterClientOptions
         Positive(ConnectTimeout, nameof(ConnectTimeout));
         Positive(ResponseTimeout, nameof(ResponseTimeout));
         Positive(HeartbeatInterval, nameof(HeartbeatInterval));
+        if (KeyReleaseGrace < TimeSpan.Zero || KeyReleaseGrace > TimeSpan.FromMinutes(10))
+            throw new ArgumentException($"KeyReleaseGrace must be between 0 and 10 minutes (was {KeyReleaseGrace}).", nameof(KeyReleaseGrace));
         if (ResponseTimeout.TotalMilliseconds > int.MaxValue)
             throw new ArgumentException("ResponseTimeout must fit in a 32-bit millisecond count (about 24.8 days).", nameof(ResponseTimeout));
         if (MaxFrameSize < 1024)

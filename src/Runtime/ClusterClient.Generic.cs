@@ -192,19 +192,8 @@ public sealed class ClusterClient<T> : IAsyncDisposable where T : class
     /// <returns>A registration; disposing it cancels the work (and <c>DisposeAsync</c> waits for it).</returns>
     /// <exception cref="ObjectDisposedException">This handle was disposed.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range (the message names it).</exception>
-    public LeaderWorkRegistration WhenLeader(Func<CancellationToken, Task> work, LeaderWorkOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        var resolved = options?.Copy() ?? new LeaderWorkOptions();
-        resolved.Validate();
-        lock (_roleGate)
-        {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            var registration = new LeaderWorkRegistration(_node, _node.AddLeaderWork(work, resolved), r => { lock (_roleGate) _leaderWork.Remove(r); });
-            _leaderWork.Add(registration);
-            return registration;
-        }
-    }
+    public LeaderWorkRegistration WhenLeader(Func<CancellationToken, Task> work, LeaderWorkOptions? options = null) =>
+        LeaderWorkRegistration.Register(_node, work, options, _roleGate, _leaderWork, () => Volatile.Read(ref _disposed) != 0, this);
 
     private void OnRoleChanged(bool isLeader, long epoch)
     {

@@ -14,7 +14,7 @@ namespace ClusterSharing;
 /// Events and message handlers run on one background worker per process, in the order the view changed and messages
 /// arrived; a slow handler delays the ones after it. See docs/membership.md for what is guaranteed.
 /// </remarks>
-public sealed class ClusterMembership : IAsyncDisposable
+public sealed partial class ClusterMembership : IAsyncDisposable
 {
     private readonly ClusterNode _node;
     private readonly NodeMembership _membership;
@@ -48,6 +48,7 @@ public sealed class ClusterMembership : IAsyncDisposable
         _membership.Changed += _onChanged;
         _membership.LeaderChanged += _onLeaderChanged;
         _membership.MasterChanged += _onMasterChanged;
+        AttachKeys();
     }
 
     /// <summary>
@@ -421,6 +422,7 @@ public sealed class ClusterMembership : IAsyncDisposable
         _membership.LeaderChanged -= _onLeaderChanged;
         _membership.MasterChanged -= _onMasterChanged;
         _membership.Leave(null, this);
+        await DetachKeysAsync().ConfigureAwait(false);
         _closing.Cancel();
         if (_ownsNode) await ClusterNodeRegistry.ReleaseAsync(_node).ConfigureAwait(false);
     }

@@ -21,6 +21,26 @@ public sealed class LeaderWorkRegistration : IAsyncDisposable, IDisposable
         _onDisposed = onDisposed;
     }
 
+    /// <summary>
+    /// Validates <paramref name="options"/>, registers <paramref name="work"/> on <paramref name="node"/> and tracks the
+    /// registration in <paramref name="registrations"/> (under <paramref name="gate"/>) until it is disposed.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException"><paramref name="owner"/> was disposed.</exception>
+    internal static LeaderWorkRegistration Register(ClusterNode node, Func<CancellationToken, Task> work, LeaderWorkOptions? options,
+        object gate, List<LeaderWorkRegistration> registrations, Func<bool> ownerDisposed, object owner)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var resolved = options?.Copy() ?? new LeaderWorkOptions();
+        resolved.Validate();
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(ownerDisposed(), owner);
+            var registration = new LeaderWorkRegistration(node, node.AddLeaderWork(work, resolved), r => { lock (gate) registrations.Remove(r); });
+            registrations.Add(registration);
+            return registration;
+        }
+    }
+
     /// <summary>The work's name (<see cref="LeaderWorkOptions.Name"/>).</summary>
     public string Name => _work.Name;
 

@@ -322,6 +322,9 @@ internal sealed class CommandProcessor
                     await _handle.DisposeAsync().ConfigureAwait(false);
                     StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
+                case var key when key.StartsWith("key-", StringComparison.Ordinal):
+                    await KeyCommands.ExecuteAsync(_handle.Membership, id, key, rest).ConfigureAwait(false);
+                    break;
                 case var member when member.StartsWith("member-", StringComparison.Ordinal):
                     await MembershipCommands.ExecuteAsync(_handle.Membership, id, member, rest).ConfigureAwait(false);
                     break;

@@ -170,6 +170,8 @@ internal sealed class LeaderConnection : PeerConnection
             case PacketType.MemberView:
             case PacketType.MemberMessage:
             case PacketType.MemberMessageAck:
+            case PacketType.KeyRenewAck:
+            case PacketType.KeyOwners:
                 // No receiver yet: this process has not announced itself, so the leader sends none; a stray one is dropped.
                 MemberReceiver?.OnMemberFrame(this, frame);
                 break;

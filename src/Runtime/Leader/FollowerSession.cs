@@ -149,6 +149,9 @@ internal sealed partial class FollowerSession : PeerConnection, IMemberLink
             case PacketType.MemberChannel:
             case PacketType.MemberMessage:
             case PacketType.MemberMessageAck:
+            case PacketType.KeyHold:
+            case PacketType.KeyRelease:
+            case PacketType.KeyRenew:
                 OnMember(frame);
                 break;
             case PacketType.Goodbye:
@@ -268,6 +271,8 @@ internal sealed partial class FollowerSession : PeerConnection, IMemberLink
     bool IMemberLink.SendMessage(in MemberMessageHeader header, ReadOnlySpan<byte> body) => !IsClosed && Connection.Send(PacketType.MemberMessage, 0, header, body);
 
     bool IMemberLink.SendAck(in MemberMessageAckHeader header) => !IsClosed && Connection.Send(PacketType.MemberMessageAck, 0, header);
+
+    bool IMemberLink.SendKeys(PacketType type, in KeysHeader header, ReadOnlySpan<byte> body) => !IsClosed && Connection.Send(type, 0, header, body);
 
     internal void SendRegistrationResult(long requestId, in RegisterChannelResultHeader header) =>
         Connection.Send(PacketType.RegisterChannelResult, requestId, header);

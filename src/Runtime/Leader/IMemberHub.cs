@@ -35,4 +35,7 @@ internal interface IMemberLink
 
     /// <summary>Relays a delivery acknowledgement; false when the link is closed.</summary>
     bool SendAck(in MemberMessageAckHeader header);
+
+    /// <summary>Sends a leadership-per-key packet (<see cref="PacketType.KeyRenewAck"/> or <see cref="PacketType.KeyOwners"/>); false when the link is closed.</summary>
+    bool SendKeys(PacketType type, in KeysHeader header, ReadOnlySpan<byte> body);
 }

@@ -28,7 +28,7 @@ internal sealed partial class ClusterNode
             ClusterClientMetrics.Epoch(Port, epoch);
             foreach (var channel in _channels.Values) channel.StartLeading(LeaderLogger);
             string listenAddress = term?.Listener.LocalEndPoint is { } local ? Transport.EndPointText.Describe(local) : "this process (single mode)";
-            var members = Membership.StartLeading(listenAddress, () => Epoch);
+            var members = Membership.StartLeading(listenAddress, () => Epoch, () => ConfirmedEpoch() != 0);
             if (term is not null)
             {
                 _server = new LeaderServer(term.Listener, Options, _secret, () => Epoch, ObserveFollowerEpoch, FindLeaderChannel, _monitor, LeaderLogger)

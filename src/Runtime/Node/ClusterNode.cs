@@ -280,6 +280,8 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         }
         // Leader work ends first, while the real clients it may use still exist.
         if (works.Length > 0) await Task.WhenAll(works.Select(w => w.StopAsync())).ConfigureAwait(false);
+        // Keys next, while the connection to the leader is still open: their releases let them move at once.
+        await Membership.Keys.DisposeAsync().ConfigureAwait(false);
         _stop.Cancel();
         bool wasLeader = _isLeader;
         _isLeader = false;

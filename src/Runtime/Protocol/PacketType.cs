@@ -80,6 +80,21 @@ public enum PacketType : byte
 
     /// <summary>Either way: what became of a direct message, relayed back to its sender. Header: <see cref="MemberMessageAckHeader"/>.</summary>
     MemberMessageAck = 23,
+
+    /// <summary>Follower → leader: the keys this member holds (the whole set, or what was added and removed). Header: <see cref="KeysHeader"/>; body: <c>[added: str[], removed: str[]]</c>.</summary>
+    KeyHold = 30,
+
+    /// <summary>Follower → leader: this member stopped owning keys it was asked to give up. Header: <see cref="KeysHeader"/>; body: <c>[[key, keyEpoch], ...]</c>.</summary>
+    KeyRelease = 31,
+
+    /// <summary>Follower → leader: renews this member's key lease. Header: <see cref="KeysHeader"/> (sequence: the renewal's number).</summary>
+    KeyRenew = 32,
+
+    /// <summary>Leader → follower: the renewal with this sequence was granted. Header: <see cref="KeysHeader"/>.</summary>
+    KeyRenewAck = 33,
+
+    /// <summary>Leader → follower: key owners (all, or changes). Header: <see cref="KeysHeader"/> (kind 0 snapshot, 1 update; sequence: version); body: <c>[[key, owner: str|nil, keyEpoch], ...]</c>.</summary>
+    KeyOwners = 34,
 }
 
 /// <summary>Per-frame flags, carried in reserved byte 1 of the frame header (protocol version 2).</summary>
@@ -100,14 +115,15 @@ public enum PacketFlags : byte
 public static class PacketTypes
 {
     /// <summary>The highest defined <see cref="PacketType"/> value.</summary>
-    public const PacketType MaxValue = PacketType.MemberMessageAck;
+    public const PacketType MaxValue = PacketType.KeyOwners;
 
     /// <summary>Every bit a version 2 peer may set in <see cref="PacketFlags"/>.</summary>
     public const PacketFlags KnownFlags = PacketFlags.Idempotent | PacketFlags.Broadcast;
 
     /// <summary>True for a value this protocol version defines.</summary>
     public static bool IsDefined(PacketType type) => type is (>= PacketType.RegisterChannel and <= PacketType.InspectResult)
-        or (>= PacketType.MemberAnnounce and <= PacketType.MemberMessageAck);
+        or (>= PacketType.MemberAnnounce and <= PacketType.MemberMessageAck)
+        or (>= PacketType.KeyHold and <= PacketType.KeyOwners);
 
     /// <summary>
     /// True for types that answer a request and so carry the response flag (1) in byte 1 of the frame header:

@@ -99,6 +99,7 @@ public class FrameFuzzTests(ITestOutputHelper output)
                 case PacketType.MemberChannel: frame.ReadHeader<MemberChannelHeader>(); break;
                 case PacketType.MemberMessage: frame.ReadHeader<MemberMessageHeader>(); break;
                 case PacketType.MemberMessageAck: frame.ReadHeader<MemberMessageAckHeader>(); break;
+                case >= PacketType.KeyHold and <= PacketType.KeyOwners: frame.ReadHeader<KeysHeader>(); break;
                 default: throw new InvalidOperationException($"FrameReader let through undefined type {frame.Type}.");
             }
         }

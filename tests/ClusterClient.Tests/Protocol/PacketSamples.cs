@@ -112,6 +112,12 @@ internal static class PacketSamples
             Make(PacketType.MemberChannel, 0, new MemberChannelHeader(epoch, "news", true), []),
             Make(PacketType.MemberMessage, 0, new MemberMessageHeader(epoch, 9, "a1", "news", null), Arguments("hello")),
             Make(PacketType.MemberMessageAck, 0, new MemberMessageAckHeader(epoch, 9, "a1", MemberDeliveryCode.NotJoined), []),
+            Make(PacketType.KeyHold, 0, new KeysHeader(epoch, 0, 0), ClusterSharing.Node.Membership.Keys.KeyCodec.EncodeHold(["job-1", "job-2"], [])),
+            Make(PacketType.KeyRelease, 0, new KeysHeader(epoch, 0, 0), ClusterSharing.Node.Membership.Keys.KeyCodec.EncodeReleases([("job-1", (7L << 32) | 3)])),
+            Make(PacketType.KeyRenew, 0, new KeysHeader(epoch, 0, 12), []),
+            Make(PacketType.KeyRenewAck, 0, new KeysHeader(epoch, 0, 12), []),
+            Make(PacketType.KeyOwners, 0, new KeysHeader(epoch, 1, 5), ClusterSharing.Node.Membership.Keys.KeyCodec.EncodeOwners(
+                [new("job-1", "0123456789abcdef0123456789abcdef", (7L << 32) | 4), new("job-2", null, (7L << 32) | 2)])),
         ];
     }
 

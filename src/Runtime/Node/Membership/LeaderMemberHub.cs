@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using ClusterSharing.Leader;
+using ClusterSharing.Node.Membership.Keys;
 using ClusterSharing.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -26,11 +27,13 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
     /// <param name="self">The leading process's own link (it is a member too).</param>
     /// <param name="epoch">The leader's epoch, stamped on what it sends.</param>
     /// <param name="logger">The node's logger.</param>
-    public LeaderMemberHub(IMemberLink self, Func<long> epoch, ILogger logger)
+    /// <param name="keys">Leadership per key for this term, or null (tests of the view alone).</param>
+    public LeaderMemberHub(IMemberLink self, Func<long> epoch, ILogger logger, KeyCoordinator? keys = null)
     {
         _self = self;
         _epoch = epoch;
         _logger = logger;
+        Keys = keys;
         _expiry = new Timer(static state => ((LeaderMemberHub)state!).ExpirePending(), this, Timeout.Infinite, Timeout.Infinite);
     }
 
@@ -49,6 +52,9 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
             if (_table.HasPending) _expiry.Change(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
         }
     }
+
+    /// <summary>Leadership per key for this term.</summary>
+    public KeyCoordinator? Keys { get; }
 
     /// <summary>Members in the leader's table (tests, inspector).</summary>
     public IReadOnlyCollection<ClusterMember> Members
@@ -84,6 +90,12 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
             case PacketType.MemberMessageAck:
                 RouteAck(from, frame.ReadHeader<MemberMessageAckHeader>());
                 break;
+            case PacketType.KeyHold:
+            case PacketType.KeyRelease:
+            case PacketType.KeyRenew:
+                if (Keys is null) throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, "This leader does not coordinate keys.");
+                Keys.OnFrame(from, frame.Type, frame.ReadHeader<KeysHeader>(), frame.Body, frame.Limits.BodyDecodingLimits);
+                break;
             default:
                 throw new ProtocolException(ProtocolErrorReason.UnexpectedPacket, $"{frame.Type} is not a membership packet a follower sends.");
         }
@@ -112,6 +124,7 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
         if (_disposed) return;
         var outcome = _table.Announce(link, member, out var replaced);
         if (replaced is not null) MembershipLog.MemberMoved(_logger, member.Id, replaced.Name, link.Name);
+        if (outcome is AnnounceOutcome.Added or AnnounceOutcome.Attached or AnnounceOutcome.Updated) Keys?.OnMember(link, member);
         switch (outcome)
         {
             case AnnounceOutcome.Added:
@@ -132,6 +145,7 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
         lock (_gate)
         {
             if (_disposed) return;
+            Keys?.OnLinkClosed(link);
             if (_table.Detach(link) is { } gone) BroadcastLocked(MemberViewKind.Remove, MemberCodec.EncodeIds([gone.Id]), except: null);
         }
     }
@@ -216,5 +230,6 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
     {
         lock (_gate) _disposed = true;
         _expiry.Dispose();
+        Keys?.Dispose();
     }
 }

@@ -148,9 +148,9 @@ internal static class MemberCodec
         });
     }
 
-    private delegate T ReadFunc<T>(ref MessagePackReader reader);
+    internal delegate T ReadFunc<T>(ref MessagePackReader reader);
 
-    private static MessagePackReader Reader(ReadOnlySequence<byte> body, DecodingLimits limits)
+    internal static MessagePackReader Reader(ReadOnlySequence<byte> body, DecodingLimits limits)
     {
         try
         {
@@ -162,7 +162,7 @@ internal static class MemberCodec
         }
     }
 
-    private static T Guard<T>(ref MessagePackReader reader, ReadFunc<T> read)
+    internal static T Guard<T>(ref MessagePackReader reader, ReadFunc<T> read)
     {
         try
         {
@@ -174,6 +174,6 @@ internal static class MemberCodec
         }
     }
 
-    private static ProtocolException Malformed(string what) =>
+    internal static ProtocolException Malformed(string what) =>
         new(ProtocolErrorReason.MalformedHeaderObject, $"A membership packet's body is malformed: {what}.");
 }

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using ClusterSharing.Follower;
 using ClusterSharing.Leader;
+using ClusterSharing.Node.Membership.Keys;
 using ClusterSharing.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -62,8 +63,16 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
         _self = new ClusterMember(Id, Environment.MachineName, Environment.ProcessId, null, options.Weight, eligible, ReadOnlyMemory<byte>.Empty,
             false, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, 0);
         MaxMessageBytes = Math.Min(MembershipLimits.MaxMessageBytes, options.MaxFrameSize - options.MaxHeaderSize - FrameHeader.Size);
+        KeyTimings = new KeyTimings(options);
+        Keys = new KeyHolder(Id, KeyTimings, logger);
         _dispatch = Task.Run(DispatchAsync);
     }
+
+    /// <summary>Leadership per key: this process's keys, leases and owner view.</summary>
+    public KeyHolder Keys { get; }
+
+    /// <summary>The lease, margin and timers of leadership per key.</summary>
+    public KeyTimings KeyTimings { get; }
 
     /// <summary>This member's id.</summary>
     public string Id { get; }
@@ -157,12 +166,13 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     // ---- roles (called by the node) ----
 
     /// <summary>This process leads: it keeps the view from now on (seeded with the previous one) and returns the hub its server uses.</summary>
-    public LeaderMemberHub StartLeading(string listenAddress, Func<long> epoch)
+    public LeaderMemberHub StartLeading(string listenAddress, Func<long> epoch, Func<bool>? termValid = null)
     {
         lock (_routeGate)
         {
             _hub?.Dispose();
-            var hub = new LeaderMemberHub(this, epoch, _logger);
+            Keys.Detach();
+            var hub = new LeaderMemberHub(this, epoch, _logger, new KeyCoordinator(epoch, termValid ?? (() => true), KeyTimings, _logger));
             ClusterMember self;
             ClusterMember[] previous;
             string[] channels;
@@ -177,6 +187,12 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
             hub.Start(self, previous, RejoinGrace, channels);
             _hub = hub;
             _connection = null;
+            var keys = hub.Keys!;
+            Keys.Attach((PacketType type, in KeysHeader header, ReadOnlySpan<byte> body) =>
+            {
+                keys.OnFrame(this, type, header, new ReadOnlySequence<byte>(body.ToArray()), Serialization.DecodingLimits.UntrustedData);
+                return true;
+            });
             SignalRoute();
             return hub;
         }
@@ -187,6 +203,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     {
         lock (_routeGate)
         {
+            Keys.Detach();
             _hub?.Dispose();
             _hub = null;
         }
@@ -217,6 +234,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
                 }
                 connection.TrySendMember(PacketType.MemberAnnounce, new MemberAnnounceHeader(connection.LeaderEpoch), record);
                 foreach (var channel in channels) connection.TrySendMember(PacketType.MemberChannel, new MemberChannelHeader(connection.LeaderEpoch, channel, true));
+                Keys.Attach((PacketType type, in KeysHeader header, ReadOnlySpan<byte> body) => connection.TrySendMember(type, header with { Epoch = connection.LeaderEpoch }, body));
             }
             catch (ProtocolException ex)
             {
@@ -234,6 +252,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
         {
             if (_connection != connection) return;
             _connection = null;
+            Keys.Detach();
         }
         Apply((view, changes, masters) => view.LeaderLost(changes, masters));
     }
@@ -469,6 +488,10 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
                 var ack = frame.ReadHeader<MemberMessageAckHeader>();
                 if (_pending.TryGetValue(ack.MessageId, out var pending)) pending.Complete((DeliveryStatus)ack.Code);
                 break;
+            case PacketType.KeyRenewAck:
+            case PacketType.KeyOwners:
+                Keys.OnFrame(frame.Type, frame.ReadHeader<KeysHeader>(), frame.Body, frame.Limits.BodyDecodingLimits);
+                break;
         }
     }
 
@@ -485,6 +508,12 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     bool IMemberLink.SendMessage(in MemberMessageHeader header, ReadOnlySpan<byte> body)
     {
         Enqueue(header, body.ToArray());
+        return true;
+    }
+
+    bool IMemberLink.SendKeys(PacketType type, in KeysHeader header, ReadOnlySpan<byte> body)
+    {
+        Keys.OnFrame(type, header, new ReadOnlySequence<byte>(body.ToArray()), Serialization.DecodingLimits.UntrustedData);
         return true;
     }
 
@@ -694,6 +723,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await Keys.DisposeAsync().ConfigureAwait(false);
         StopLeading();
         _stop.Cancel();
         _queue.Writer.TryComplete();
