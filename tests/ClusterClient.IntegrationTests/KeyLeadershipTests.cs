@@ -124,6 +124,21 @@ public sealed class KeyLeadershipTests
         }, () => cluster.Start("--bind", "127.0.0.5"));
     }
 
+    [Fact]
+    public async Task On_redis_never_two_owners_of_a_key_across_machines_joins_leaves_kills_and_stops()
+    {
+        Assert.True(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "This test pauses processes with SIGSTOP (Linux, macOS).");
+        await using var redis = await ClusterSharing.EngineTests.Coordination.Redis.RedisServer.StartAsync();
+        await using var cluster = new HostCluster([.. RedisClusterTests.Arguments(redis), "--heartbeat-ms", "500", "--log"]);
+        await RunScenarioAsync(cluster, async () =>
+        {
+            var hosts = await EtcdMachines.StartAsync(cluster, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+            var leaders = hosts.Where(h => h.Ready.GetProperty("leader").GetBoolean()).Select(h => h.Host).ToArray();
+            Assert.True(leaders.Length == 1, $"Expected one leader, saw {leaders.Length}.\n{cluster.DescribeAll()}");
+            return (leaders[0], hosts.Select(h => h.Host).Where(h => h != leaders[0]).ToArray());
+        }, () => cluster.Start("--bind", "127.0.0.5"));
+    }
+
     private async Task RunScenarioAsync(HostCluster cluster, Func<Task<(HostProcess Leader, HostProcess[] Followers)>> startAll, Func<HostProcess> startOne)
     {
         var directory = Directory.CreateTempSubdirectory("cc-keys-").FullName;

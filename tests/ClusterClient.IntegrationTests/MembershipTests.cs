@@ -170,21 +170,38 @@ public sealed class MembershipTests
         throw new Xunit.Sdk.XunitException($"The leader never saw the advertisement.\n{cluster.DescribeAll()}");
     }
 
-    [Fact]
-    public async Task On_an_etcd_cluster_scope_members_on_three_machines_converge_through_the_one_leader_and_a_killed_one_is_removed()
+    [Theory]
+    [InlineData("etcd")]
+    [InlineData("redis")]
+    public async Task On_a_cluster_scope_members_on_three_machines_converge_through_the_one_leader_messages_travel_and_a_killed_one_is_removed(string engine)
     {
-        await using var etcd = await EtcdServer.StartAsync();
-        await using var cluster = new HostCluster(EtcdMachines.Arguments(etcd));
+        IAsyncDisposable server;
+        string[] arguments;
+        if (engine == "etcd")
+        {
+            var etcd = await EtcdServer.StartAsync();
+            (server, arguments) = (etcd, EtcdMachines.Arguments(etcd));
+        }
+        else
+        {
+            var redis = await ClusterSharing.EngineTests.Coordination.Redis.RedisServer.StartAsync();
+            (server, arguments) = (redis, RedisClusterTests.Arguments(redis));
+        }
+        await using var _ = server;
+        await using var cluster = new HostCluster(arguments);
         var (leader, followers) = await EtcdMachines.StartThreeAsync(cluster);
         HostProcess[] hosts = [leader, .. followers];
         var ids = new Dictionary<HostProcess, string>();
         foreach (var host in hosts) ids[host] = await IdOf(host);
         Assert.Equal(ids[leader], await WaitConvergedAsync(hosts, ids.Values, cluster));
 
+        // A broadcast and a direct message between two machines, relayed by the leader on a third, over TLS.
         Replies.Value(await followers[1].RequestAsync("member-join news"));
         await Task.Delay(300);
         Replies.Value(await followers[0].RequestAsync("member-send news over-tls"));
         await followers[1].WaitForEventAsync("member-message", l => Replies.Text(l, "value") == "over-tls");
+        Assert.Equal("Delivered", Replies.Value(await followers[0].RequestAsync($"member-send-to {ids[followers[1]]} news direct")).GetString());
+        Assert.Contains(followers[1].Events("member-message"), l => Replies.Text(l, "value") == "direct" && l.GetProperty("direct").GetBoolean());
 
         int mark = leader.LineCount;
         followers[0].Kill();

@@ -15,7 +15,8 @@ public sealed class RedisClusterTests(ITestOutputHelper output)
     /// <summary>Lease TTL of the tests' clusters: the failover bound for a killed leader.</summary>
     private const int TtlMs = 3000;
 
-    private static string[] Arguments(RedisServer redis) =>
+    /// <summary>Flags every worker of a cluster on <paramref name="redis"/> gets (TTL 3 s, the shared secret).</summary>
+    internal static string[] Arguments(RedisServer redis) =>
     [
         "--redis", redis.Endpoint, "--redis-ttl-ms", TtlMs.ToString(CultureInfo.InvariantCulture), "--cluster", "tests",
         "--secret", EtcdMachines.Secret, "--max-wait-ms", "30000", "--response-timeout-ms", "30000",
