@@ -21,6 +21,7 @@ internal sealed class LocalElection : ILeaderElection
 {
     private static readonly TimeSpan PollDelay = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan ProbeEvery = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan FirstProbeGap = TimeSpan.FromMilliseconds(5);
     private readonly ClusterClientOptions _options;
     private readonly ILogger _logger;
     private readonly LivenessMonitor _monitor;
@@ -119,11 +120,11 @@ internal sealed class LocalElection : ILeaderElection
             {
                 forced = true;
             }
-            else if (Environment.TickCount64 - suspect.ProbedAt >= ProbeEvery.TotalMilliseconds)
+            else if (Environment.TickCount64 - suspect.ProbedAt >= ProbeGap(suspect.Probes).TotalMilliseconds)
             {
                 // Re-probed now and then: a killed leader's listening socket may close a moment after the connection
                 // we saw close. A stopped leader's backlog takes one connection per probe (closed at once by us).
-                _suspect = suspect with { ProbedAt = Environment.TickCount64 };
+                _suspect = suspect with { ProbedAt = Environment.TickCount64, Probes = suspect.Probes + 1 };
                 forced = await ElectionEndpoint.IsStaleAsync(Endpoint.Resolve(lease), cancellationToken).ConfigureAwait(false);
             }
             if (!forced)
@@ -199,17 +200,26 @@ internal sealed class LocalElection : ILeaderElection
         return Follow(Endpoint.Primary, null);
     }
 
+    /// <summary>
+    /// The pause before probing a suspect again after <paramref name="probes"/> probes: 5 ms doubling to 100 ms. A killed
+    /// leader's process takes a few milliseconds to close its listening socket after the connections, and a fixed
+    /// 100 ms before the second probe was most of such a failover; a stopped leader still gets one probe per 100 ms.
+    /// </summary>
+    internal static TimeSpan ProbeGap(int probes) =>
+        probes <= 0 ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(ProbeEvery.Ticks, FirstProbeGap.Ticks << Math.Min(probes - 1, 10)));
+
     private LeadStep Lead(Socket listener, long word, EndPoint endpoint) =>
         new(new LocalLeadershipTerm(listener, endpoint, word == 0 ? null : Lease, word, this, _monitor, _logger));
 
     private static FollowStep Follow(EndPoint endpoint, LeaseState? lease) =>
         new(new LeaderAddress(endpoint, lease?.Epoch ?? 0) { EngineState = lease });
 
-    private static bool IsProcessAlive(int pid)
+    /// <summary>False for a process that is gone, or on Linux is a zombie (it exited; its sockets are closed).</summary>
+    internal static bool IsProcessAlive(int pid)
     {
         if (pid <= 0) return false;
         if (pid == Environment.ProcessId) return true;
-        if (OperatingSystem.IsLinux()) return Directory.Exists("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (OperatingSystem.IsLinux()) return IsRunningOnLinux(pid);
         try
         {
             using var process = System.Diagnostics.Process.GetProcessById(pid);
@@ -221,11 +231,31 @@ internal sealed class LocalElection : ILeaderElection
         }
     }
 
+    private static bool IsRunningOnLinux(int pid)
+    {
+        // /proc/<pid>/stat: "pid (comm) state ...". A killed process stays a zombie ('Z') until its parent reaps it,
+        // which may be much later; it holds no socket any more, so it is as gone as a process that was reaped.
+        try
+        {
+            string stat = File.ReadAllText("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/stat");
+            int close = stat.LastIndexOf(')');
+            return close < 0 || close + 2 >= stat.Length || stat[close + 2] is not ('Z' or 'X');
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return true; // it exists; who can tell more
+        }
+        catch (IOException)
+        {
+            return false; // no such process
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
         Lease?.Dispose();
         return ValueTask.CompletedTask;
     }
 
-    private readonly record struct Suspect(LeaseState Lease, long ProbedAt, long WatchStartMs, long LastPollMs);
+    private readonly record struct Suspect(LeaseState Lease, long ProbedAt, long WatchStartMs, long LastPollMs, int Probes = 0);
 }
