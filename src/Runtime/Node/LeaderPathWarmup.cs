@@ -68,6 +68,9 @@ internal static class LeaderPathWarmup
         foreach (var type in typeof(LeaderPathWarmup).Assembly.GetTypes())
         {
             if (!ShouldPrepare(type)) continue;
+            // Between types, let other threads of its priority run: under a real-time policy (chrt) nothing else would
+            // preempt this thread, and the process's own socket work must not wait for the whole warm-up.
+            Thread.Yield();
             foreach (var method in type.GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
             {
                 if (method.IsAbstract || method.ContainsGenericParameters || method.GetMethodBody() is null) continue;

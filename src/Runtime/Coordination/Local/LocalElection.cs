@@ -234,12 +234,16 @@ internal sealed class LocalElection : ILeaderElection
     private static bool IsRunningOnLinux(int pid)
     {
         // /proc/<pid>/stat: "pid (comm) state ...". A killed process stays a zombie ('Z') until its parent reaps it,
-        // which may be much later; it holds no socket any more, so it is as gone as a process that was reaped.
+        // which may be much later; once its last thread is gone it holds no socket any more, so it is as gone as a
+        // process that was reaped. Its main thread turns zombie before the others finish exiting (they share the
+        // open files, which close with the last one), so a zombie with other threads left is still alive here.
         try
         {
-            string stat = File.ReadAllText("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/stat");
+            string proc = "/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string stat = File.ReadAllText(proc + "/stat");
             int close = stat.LastIndexOf(')');
-            return close < 0 || close + 2 >= stat.Length || stat[close + 2] is not ('Z' or 'X');
+            if (close < 0 || close + 2 >= stat.Length || stat[close + 2] is not ('Z' or 'X')) return true;
+            return Directory.GetFileSystemEntries(proc + "/task").Length > 1;
         }
         catch (UnauthorizedAccessException)
         {
