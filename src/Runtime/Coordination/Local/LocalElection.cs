@@ -20,6 +20,12 @@ namespace ClusterSharing.Coordination.Local;
 internal sealed class LocalElection : ILeaderElection
 {
     private static readonly TimeSpan PollDelay = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// The poll while a new holder has taken the lease but not yet published its endpoint: it only binds its listener
+    /// in between (well under a millisecond), and every survivor waits on it to reconnect, so it is polled closely.
+    /// </summary>
+    internal static readonly TimeSpan StartingLeaderPoll = TimeSpan.FromMilliseconds(1);
     private static readonly TimeSpan ProbeEvery = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan FirstProbeGap = TimeSpan.FromMilliseconds(5);
     private readonly ClusterClientOptions _options;
@@ -107,7 +113,7 @@ internal sealed class LocalElection : ILeaderElection
         long watched = WatchedMs(LeaderLease.NowMs());
         bool forced = false;
         if (live && lease.Kind == LeaseEndpointKind.None)
-            return new WaitStep($"a new leader (epoch {lease.Epoch}) is starting", PollDelay);
+            return new WaitStep($"a new leader (epoch {lease.Epoch}) is starting", StartingLeaderPoll);
         if (live && lease.Holder != Token)
         {
             if (_suspect is not { } suspect || suspect.Lease.Epoch != lease.Epoch || lease.RenewedMs > suspect.Lease.RenewedMs)

@@ -38,3 +38,29 @@ public sealed class LocalElectionProbeTests
         }
     }
 }
+
+/// <summary>A survivor that finds a new holder starting polls closely for its endpoint.</summary>
+public sealed class LocalElectionStartingLeaderTests
+{
+    [Fact]
+    public async Task A_lease_taken_but_not_yet_published_is_polled_again_within_a_millisecond_or_two()
+    {
+        string directory = Directory.CreateTempSubdirectory("cc-lease-").FullName;
+        try
+        {
+            var options = new ClusterClientOptions { Port = 4244, SingleMode = false, StateDirectory = directory };
+            var monitor = new ClusterSharing.Liveness.LivenessMonitor("test monitor");
+            await using var election = new LocalElection(options, monitor, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            // Another process took the lease and is binding its listener: not published yet.
+            Assert.True(election.Lease!.TryAcquire(election.Lease.Read().Word, out _));
+            var step = await election.NextAsync(mayLead: true, CancellationToken.None);
+            var wait = Assert.IsType<ClusterSharing.Coordination.WaitStep>(step);
+            Assert.Contains("is starting", wait.Status);
+            Assert.True(wait.Delay <= TimeSpan.FromMilliseconds(2), $"polled again after {wait.Delay.TotalMilliseconds} ms");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
