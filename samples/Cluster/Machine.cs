@@ -30,8 +30,8 @@ internal sealed class Machine : IAsyncDisposable
 
     public int Pid { get; }
 
-    /// <summary>Starts this program as <c>worker ADDRESS PORT ETCD_URL</c> with the secret in its environment.</summary>
-    public static Machine Start(string address, int port, string etcdUrl, string secret)
+    /// <summary>Starts this program as <c>worker ADDRESS PORT ENGINE ENGINE_ADDRESS</c> with the secret in its environment.</summary>
+    public static Machine Start(string address, int port, string engine, string engineAddress, string secret)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot tell which executable is running.");
         var info = new ProcessStartInfo(self)
@@ -43,7 +43,7 @@ internal sealed class Machine : IAsyncDisposable
         };
         if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
             info.ArgumentList.Add(typeof(Machine).Assembly.Location);
-        foreach (string arg in new[] { "worker", address, port.ToString(CultureInfo.InvariantCulture), etcdUrl }) info.ArgumentList.Add(arg);
+        foreach (string arg in new[] { "worker", address, port.ToString(CultureInfo.InvariantCulture), engine, engineAddress }) info.ArgumentList.Add(arg);
         info.Environment[Worker.SecretVariable] = secret;
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start a worker process.");
         return new Machine(address, process);
@@ -73,7 +73,7 @@ internal sealed class Machine : IAsyncDisposable
         return await NextAsync(cancellationToken, "answer", "error");
     }
 
-    /// <summary>SIGKILL, like a crash: no goodbye, no resign; the others wait for its etcd lease to expire.</summary>
+    /// <summary>SIGKILL, like a crash: no goodbye, no resign; the others wait for its lease (etcd) or key (Redis) to expire.</summary>
     public void Kill()
     {
         try { _process.Kill(); }

@@ -3,31 +3,38 @@ using System.Globalization;
 using System.Security.Cryptography;
 using ClusterSharing.Samples.Cluster;
 
-// dotnet run --project samples/Cluster
-// Three "machines" (workers bound to 127.0.0.1, 127.0.0.2 and 127.0.0.3) share one leader elected on a local etcd and
-// reached over TLS. Each machine invokes the shared client; then the leader is killed (SIGKILL) and the new leader,
-// the epochs and the failover time are printed. The same executable is the worker: "Cluster worker ADDRESS PORT ETCD_URL".
+// dotnet run --project samples/Cluster [-- --redis]
+// Three "machines" (workers bound to 127.0.0.1, 127.0.0.2 and 127.0.0.3) share one leader elected on a local etcd (or,
+// with --redis, a local Redis) and reached over TLS. Each machine invokes the shared client; then the leader is killed
+// (SIGKILL) and the new leader, the epochs and the failover time are printed. The same executable is the worker:
+// "Cluster worker ADDRESS PORT ENGINE ENGINE_ADDRESS".
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
-if (args is ["worker", var address, var portText, var etcdUrl])
-    return await Worker.RunAsync(address, int.Parse(portText, CultureInfo.InvariantCulture), etcdUrl);
-if (args.Length > 0)
+if (args is ["worker", var address, var portText, var engineName, var workerEngineAddress])
+    return await Worker.RunAsync(address, int.Parse(portText, CultureInfo.InvariantCulture), engineName, workerEngineAddress);
+bool onRedis = args is ["--redis"];
+if (args.Length > 0 && !onRedis)
 {
-    Console.WriteLine("Usage: dotnet run --project samples/Cluster\n" +
-                      "Starts a local etcd and three workers on 127.0.0.1, .2 and .3, invokes from each, kills the leader " +
-                      "and prints the failover. Needs the etcd binary (Debian/Ubuntu: sudo apt-get install etcd-server).");
+    Console.WriteLine("Usage: dotnet run --project samples/Cluster [-- --redis]\n" +
+                      "Starts a local etcd (or with --redis a local Redis) and three workers on 127.0.0.1, .2 and .3, invokes " +
+                      "from each, kills the leader and prints the failover. Needs the etcd binary (Debian/Ubuntu: sudo apt-get " +
+                      "install etcd-server) or, with --redis, redis-server (sudo apt-get install redis-server).");
     return args is ["--help"] or ["-h"] ? 0 : 2;
 }
 
-if (LocalEtcd.FindBinary() is not { } etcdBinary)
+string engine = onRedis ? "redis" : "etcd";
+string? binary = onRedis ? LocalRedis.FindBinary() : LocalEtcd.FindBinary();
+if (binary is null)
 {
-    string where = Environment.GetEnvironmentVariable(LocalEtcd.BinaryVariable) is { Length: > 0 } chosen
-        ? $"at {chosen} ({LocalEtcd.BinaryVariable})"
+    string variable = onRedis ? LocalRedis.BinaryVariable : LocalEtcd.BinaryVariable;
+    string where = Environment.GetEnvironmentVariable(variable) is { Length: > 0 } chosen
+        ? $"at {chosen} ({variable})"
         : "on PATH or in /usr/bin";
-    Console.Error.WriteLine($"This sample needs etcd, which was not found {where}.\n" +
-                            "Install it (Debian/Ubuntu): sudo apt-get update && sudo apt-get install -y etcd-server\n" +
-                            $"or point {LocalEtcd.BinaryVariable} at an etcd binary.");
+    string package = onRedis ? "redis-server" : "etcd-server";
+    Console.Error.WriteLine($"This sample needs {(onRedis ? "redis-server" : "etcd")}, which was not found {where}.\n" +
+                            $"Install it (Debian/Ubuntu): sudo apt-get update && sudo apt-get install -y {package}\n" +
+                            $"or point {variable} at the binary.");
     return 3;
 }
 
@@ -36,21 +43,34 @@ using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; timeout.Cancel(); };
 string[] addresses = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
 var machines = new List<Machine>();
-LocalEtcd? etcd = null;
+IAsyncDisposable? server = null;
 try
 {
-    etcd = await LocalEtcd.StartAsync(etcdBinary, timeout.Token);
-    Console.WriteLine($"etcd ({etcdBinary}) listens on {etcd.ClientUrl}");
+    string engineAddress;
+    if (onRedis)
+    {
+        var redis = await LocalRedis.StartAsync(binary, timeout.Token);
+        server = redis;
+        engineAddress = redis.Endpoint;
+        Console.WriteLine($"Redis ({binary}) listens on {engineAddress}");
+    }
+    else
+    {
+        var etcd = await LocalEtcd.StartAsync(binary, timeout.Token);
+        server = etcd;
+        engineAddress = etcd.ClientUrl;
+        Console.WriteLine($"etcd ({binary}) listens on {engineAddress}");
+    }
 
     // The cluster secret authenticates both ends on top of TLS; every machine must have the same one.
     string secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
     int port = LocalEtcd.FreePort();
-    machines.AddRange(addresses.Select(a => Machine.Start(a, port, etcd.ClientUrl, secret)));
+    machines.AddRange(addresses.Select(a => Machine.Start(a, port, engine, engineAddress, secret)));
     var ready = await Task.WhenAll(machines.Select(m => m.NextAsync(timeout.Token, "ready")));
     foreach (var (machine, words) in machines.Zip(ready))
         Console.WriteLine($"  machine {machine.Address,-10} pid {machine.Pid,-7} ready as {words[1]}");
 
-    Console.WriteLine("\nEvery machine invokes the one real client (the leader's), over TLS 1.3 pinned from etcd:");
+    Console.WriteLine($"\nEvery machine invokes the one real client (the leader's), over TLS 1.3 pinned from {(onRedis ? "Redis" : "etcd")}:");
     var before = new List<string[]>();
     foreach (var machine in machines)
     {
@@ -69,7 +89,7 @@ try
     var leader = machines.Single(m => m.Pid.ToString(CultureInfo.InvariantCulture) == before[^1][1]);
     string oldEpoch = before[^1][3];
 
-    Console.WriteLine($"\nKilling the leader (pid {leader.Pid} on {leader.Address}) with SIGKILL: no resign, its etcd lease (3 s) must expire.");
+    Console.WriteLine($"\nKilling the leader (pid {leader.Pid} on {leader.Address}) with SIGKILL: no resign, its {(onRedis ? "Redis key" : "etcd lease")} (3 s) must expire.");
     var survivors = machines.Where(m => m != leader).ToArray();
     var clock = Stopwatch.StartNew();
     leader.Kill();
@@ -90,8 +110,8 @@ try
     }
     var newLeader = survivors.Single(m => m.Pid.ToString(CultureInfo.InvariantCulture) == answers[0][1]);
     Console.WriteLine($"\nNew leader: pid {newLeader.Pid} on {newLeader.Address}; epoch {oldEpoch} -> {answers[0][3]} " +
-                      $"(the leader key's etcd create revision); failover in {failover.TotalMilliseconds:0} ms " +
-                      "(kill to every survivor answered; mostly the 3 s lease TTL, which a killed leader cannot shorten).");
+                      $"({(onRedis ? "the Redis fencing counter" : "the leader key's etcd create revision")}); failover in {failover.TotalMilliseconds:0} ms " +
+                      "(kill to every survivor answered; mostly the 3 s TTL, which a killed leader cannot shorten).");
     return 0;
 }
 catch (OperationCanceledException) when (timeout.IsCancellationRequested)
@@ -107,5 +127,5 @@ catch (InvalidOperationException e)
 finally
 {
     await Task.WhenAll(machines.Select(m => m.DisposeAsync().AsTask()));
-    if (etcd is not null) await etcd.DisposeAsync();
+    if (server is not null) await server.DisposeAsync();
 }

@@ -4,7 +4,7 @@ using System.Net;
 namespace ClusterSharing.Samples.Cluster;
 
 /// <summary>
-/// One "machine": a worker bound to its own loopback address, in the cluster scope on etcd. It prints one line per
+/// One "machine": a worker bound to its own loopback address, in the cluster scope on etcd or Redis. It prints one line per
 /// event ("ready", "leader-changed", answers) and runs "invoke" for each line the parent writes; stdin closing ends it.
 /// </summary>
 internal static class Worker
@@ -12,17 +12,28 @@ internal static class Worker
     /// <summary>The environment variable carrying the cluster secret, so it never shows on a command line.</summary>
     public const string SecretVariable = "CLUSTER_SAMPLE_SECRET";
 
-    public static async Task<int> RunAsync(string address, int port, string etcdUrl)
+    public static async Task<int> RunAsync(string address, int port, string engine, string engineAddress)
     {
         string secret = Environment.GetEnvironmentVariable(SecretVariable)
             ?? throw new InvalidOperationException($"Set {SecretVariable} to the cluster's shared secret.");
         await using var cluster = ClusterClient.Create<IQuoteService>(() => new QuoteService(address), o =>
         {
-            o.UseEtcd(etcdUrl, e =>
+            if (engine == "redis")
             {
-                e.ClusterName = "sample";
-                e.LeaseTtl = TimeSpan.FromSeconds(3);
-            });
+                o.UseRedis(engineAddress, r =>
+                {
+                    r.ClusterName = "sample";
+                    r.LeaseTtl = TimeSpan.FromSeconds(3);
+                });
+            }
+            else
+            {
+                o.UseEtcd(engineAddress, e =>
+                {
+                    e.ClusterName = "sample";
+                    e.LeaseTtl = TimeSpan.FromSeconds(3);
+                });
+            }
             o.UseSecret(secret);
             o.BindAddress = IPAddress.Parse(address); // where this machine listens if it leads (and what it advertises)
             o.Port = port;

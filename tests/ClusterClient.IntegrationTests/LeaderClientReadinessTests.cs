@@ -5,7 +5,7 @@ namespace ClusterSharing.IntegrationTests;
 /// <summary>
 /// Calls and publications that meet a leader whose real client is still being built (its factory is slow, fails, or the
 /// leader has just taken over): they wait within their own timeout, fail with a typed exception when the client cannot
-/// be had, and publications reach the real client in the order they were made (docs/semantics.md).
+/// be had, and publications and oneways reach the real client in the order they were made (docs/semantics.md).
 /// </summary>
 public sealed class LeaderClientReadinessTests
 {
@@ -114,5 +114,50 @@ public sealed class LeaderClientReadinessTests
         var fromFollower = RealPublished(successor, "r");
         Assert.Equal(0, Inversions(fromFollower));
         Assert.Equal(Expected("x", 1000), fromFollower);
+    }
+
+    /// <summary>The amounts the real client of <paramref name="host"/> recorded (oneway <c>Record</c>), in order.</summary>
+    private static int[] RealRecorded(HostProcess host) => host.Events("recorded").Select(l => l.GetProperty("amount").GetInt32()).ToArray();
+
+    private static Task WaitForRecordedAsync(HostProcess host, int amount) =>
+        host.WaitForEventAsync("recorded", l => l.GetProperty("amount").GetInt32() == amount, TimeSpan.FromSeconds(60));
+
+    [Fact]
+    public async Task Oneways_made_in_the_leader_during_start_up_reach_the_real_client_in_order()
+    {
+        await using var cluster = new HostCluster([.. Common, "--factory-delay-ms", "1500"]);
+        var leader = cluster.Start("--role", "leader");
+        Replies.Value(await leader.RequestAsync("record-many 300"));
+        // Made before the real client existed (the factory takes 1.5 s).
+        Assert.Empty(leader.Events("ready"));
+
+        await WaitForRecordedAsync(leader, 300);
+        Assert.Equal(Enumerable.Range(1, 300), RealRecorded(leader));
+    }
+
+    [Fact]
+    public async Task Oneways_made_during_a_takeover_reach_the_new_leaders_real_client_in_order()
+    {
+        await using var cluster = new HostCluster([.. Common, "--heartbeat-ms", "200"]);
+        var oldLeader = cluster.Start("--role", "leader");
+        await HostCluster.WaitReadyAsync(oldLeader);
+        // The successor's factory is slow, so the takeover leaves it without a real client for 1.5 s.
+        var successor = cluster.Start("--factory-delay-ms", "1500");
+        var caller = cluster.Start("--role", "follower");
+        await Task.WhenAll(HostCluster.WaitReadyAsync(successor), HostCluster.WaitReadyAsync(caller));
+
+        oldLeader.Kill();
+        await oldLeader.WaitForExitAsync();
+        // Made by the new leader's own process and by a follower while there is no leader, then no real client yet.
+        var local = successor.RequestAsync("record-many 500 1");
+        var remote = caller.RequestAsync("record-many 500 1001");
+        Replies.Value(await local);
+        Replies.Value(await remote);
+
+        // Each process's oneways reach the real client in order; the two processes interleave as they may.
+        await TestWait.UntilAsync(() => RealRecorded(successor).Length >= 1000, "1,000 oneways at the new leader's real client", 60_000);
+        var seen = RealRecorded(successor);
+        Assert.Equal(Enumerable.Range(1, 500), seen.Where(n => n <= 500));
+        Assert.Equal(Enumerable.Range(1001, 500), seen.Where(n => n > 1000));
     }
 }

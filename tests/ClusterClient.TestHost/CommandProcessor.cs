@@ -113,6 +113,15 @@ internal sealed class CommandProcessor
                     Client.Record(Int(a, 0));
                     StdoutLines.Reply(id, w => w.WriteNullValue());
                     break;
+                case "record-many":
+                {
+                    // Oneways FIRST..FIRST+N-1 (FIRST defaults to 1) one after another from one thread: the order the
+                    // real client must see them in.
+                    int first = a.Length > 1 ? Int(a, 1) : 1;
+                    for (int i = first, end = first + Int(a, 0); i < end; i++) Client.Record(i);
+                    StdoutLines.Reply(id, w => w.WriteNullValue());
+                    break;
+                }
                 case "recorded":
                 {
                     long total = await Client.GetRecordedAsync().ConfigureAwait(false);

@@ -5,7 +5,7 @@ using ClusterSharing.TestHost;
 // it reads on stdin (one per line: "<id> <command> [arguments]") and answers one JSON object per line on
 // stdout. Closing its stdin ends it, so a crashed test run leaves no process behind.
 //
-// Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | recorded |
+// Commands: echo TEXT | add A B | slow MS [CANCEL_AFTER_MS] | slow-idem MS | fail MESSAGE | record N | record-many COUNT [FIRST] | recorded |
 // pid | big LENGTH | sub TOPIC | sub-slow TOPIC DELAY_MS | sub-work QUEUE | unsub TOPIC | publish TOPIC VALUE | burst TOPIC COUNT PREFIX | loop MS [pid|idem] | burn MS [THREADS] | status | ready [TIMEOUT_MS] | close |
 // on-notice | raise TEXT | when-leader NAME | when-leader-stop NAME | stream NAME COUNT | stream-cancel NAME MS | clock-pid (with --second-channel) | exit
 // Replies: {"id":7,"ok":true,"value":...} or {"id":8,"ok":false,"error":"LeaderLostException","sent":true,"message":"..."}

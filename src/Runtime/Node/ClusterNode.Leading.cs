@@ -24,6 +24,8 @@ internal sealed partial class ClusterNode
             Interlocked.Exchange(ref _leadingTerm, ++_termCount);
             ended = _termEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _term = term;
+            // The epoch gauge before the channels start: a client can be ready (and read the gauge) before RoleChanged runs.
+            ClusterClientMetrics.Epoch(Port, epoch);
             foreach (var channel in _channels.Values) channel.StartLeading(LeaderLogger);
             string listenAddress = term?.Listener.LocalEndPoint is { } local ? Transport.EndPointText.Describe(local) : "this process (single mode)";
             var members = Membership.StartLeading(listenAddress, () => Epoch);

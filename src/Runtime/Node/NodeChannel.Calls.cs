@@ -240,20 +240,27 @@ internal sealed partial class NodeChannel<T>
     public void InvokeOneway<TArgs>(ClusterMethod method, in TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
     {
         var route = _route;
-        if (route is not null && Readiness.IsReady && route.Connection is { } connection
-            && connection.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter, SerializerOptions))
+        if (Volatile.Read(ref _onewaysWaiting) == 0 && route is not null && Readiness.IsReady)
         {
-            return;
+            if (route.Connection is { } connection && connection.TrySendOneway(route.ChannelId, method, arguments, argumentsFormatter, SerializerOptions))
+                return;
+            if (route.Local is not null && _node.ConfirmedEpoch() != 0)
+            {
+                // This process leads: the real method starts on the caller's thread, so a caller's oneways start in order.
+                _ = OnewayWhenReadyAsync(method, arguments, argumentsFormatter, Stopwatch.GetTimestamp());
+                return;
+            }
         }
-        _ = OnewayWhenReadyAsync(method, arguments, argumentsFormatter);
+        // Not ready (no leader, the real client being built, fencing not confirmed) or oneways already waiting: wait
+        // in this channel's one queue, so they reach the leader in the order they were made.
+        QueueOneway(new QueuedOneway<TArgs>(method, arguments, argumentsFormatter, Stopwatch.GetTimestamp()));
     }
 
-    private async Task OnewayWhenReadyAsync<TArgs>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter)
+    private async Task OnewayWhenReadyAsync<TArgs>(ClusterMethod method, TArgs arguments, IMessagePackFormatter<TArgs> argumentsFormatter, long started)
     {
         try
         {
             var timeout = TimeoutOf(method);
-            long started = Stopwatch.GetTimestamp();
             while (true)
             {
                 var remaining = timeout - Stopwatch.GetElapsedTime(started);

@@ -17,27 +17,35 @@ public sealed class HeartbeatTests
         using var listener = PortElection.TryListen(port)!;
         // A leader that answers the handshake, the registration and heartbeats until the first invoke arrives, then
         // never sends anything again: it falls silent mid-call (before that, a busy machine must not see it as silent).
+        // It serves every connection the follower opens: on a loaded machine the follower may give up on a slow first
+        // handshake (or miss heartbeats) and reconnect before its call is sent.
+        var silent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connections = new System.Collections.Concurrent.ConcurrentBag<FrameConnection>();
+        using var stop = new CancellationTokenSource();
         var fake = Task.Run(async () =>
         {
-            var socket = await listener.AcceptAsync();
-            var connection = new FrameConnection(socket);
-            var silent = new TaskCompletionSource();
-            _ = connection.RunAsync(frame =>
+            for (int accepted = 0; accepted < 50 && !stop.IsCancellationRequested; accepted++)
             {
-                if (silent.Task.IsCompleted)
+                Socket socket;
+                try { socket = await listener.AcceptAsync(stop.Token); }
+                catch (OperationCanceledException) { return; }
+                var connection = new FrameConnection(socket);
+                connections.Add(connection);
+                _ = connection.RunAsync(frame =>
+                {
+                    if (silent.Task.IsCompleted)
+                        return default;
+                    if (frame.Type == PacketType.Heartbeat && frame.RequestId != 0)
+                        connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(5, 0));
+                    else if (frame.Type == PacketType.Heartbeat)
+                        connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(5, 0));
+                    else if (frame.Type == PacketType.RegisterChannel)
+                        connection.Send(PacketType.RegisterChannelResult, frame.RequestId, new RegisterChannelResultHeader(5, 1, true, null));
+                    else if (frame.Type == PacketType.Invoke)
+                        silent.TrySetResult();
                     return default;
-                if (frame.Type == PacketType.Heartbeat && frame.RequestId != 0)
-                    connection.Send(PacketType.HeartbeatResponse, frame.RequestId, new HeartbeatHeader(5, 0));
-                else if (frame.Type == PacketType.Heartbeat)
-                    connection.Send(PacketType.Heartbeat, 0, new HeartbeatHeader(5, 0));
-                else if (frame.Type == PacketType.RegisterChannel)
-                    connection.Send(PacketType.RegisterChannelResult, frame.RequestId, new RegisterChannelResultHeader(5, 1, true, null));
-                else if (frame.Type == PacketType.Invoke)
-                    silent.TrySetResult();
-                return default;
-            });
-            await silent.Task;
-            return connection;
+                });
+            }
         });
 
         var options = new ClusterClientOptions
@@ -47,6 +55,7 @@ public sealed class HeartbeatTests
             Role = ClusterRole.Follower,
             HeartbeatInterval = TimeSpan.FromMilliseconds(200),
             ResponseTimeout = TimeSpan.FromSeconds(30),
+            ConnectTimeout = TimeSpan.FromSeconds(20),
             // The fake leader does not authenticate; this test is about silence.
             Security = ClusterSecurity.Open,
         };
@@ -58,7 +67,10 @@ public sealed class HeartbeatTests
         var lost = await Assert.ThrowsAsync<LeaderLostException>(() => client.Client.SlowWhoAmIAsync(1));
         Assert.True(lost.RequestSent);
         Assert.Contains("3 heartbeat intervals", lost.InnerException!.Message);
-        await using var connection = await fake.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(silent.Task.IsCompleted);
+        stop.Cancel();
+        await fake.WaitAsync(TimeSpan.FromSeconds(30));
+        foreach (var connection in connections) await connection.DisposeAsync();
     }
 
     [Fact]

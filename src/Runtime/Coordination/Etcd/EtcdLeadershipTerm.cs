@@ -9,36 +9,29 @@ namespace ClusterSharing.Coordination.Etcd;
 
 /// <summary>
 /// One term won on etcd: the leader key <see cref="EtcdElectionSettings.LeaderKey"/> created under our lease at revision
-/// <see cref="Epoch"/>. The lease is kept alive over a keep-alive stream; the key is watched so a deletion or a new
+/// <see cref="ServerLeadershipTerm.Epoch"/>. The lease is kept alive over a keep-alive stream; the key is watched so a deletion or a new
 /// holder ends the term at once.
 /// </summary>
 /// <remarks>
 /// Safety: every renewal acknowledged by etcd moves the term's deadline to (time the request was sent) + (TTL etcd
 /// granted) - <see cref="EtcdElectionSettings.SafetyMargin"/>. The request left before etcd restarted the lease's clock,
 /// so the deadline always falls before the lease can expire on the server; when renewals stop succeeding, the term is
-/// lost at that deadline and <see cref="IsCurrent"/> turns false even before the timer fires.
+/// lost at that deadline and <see cref="ServerLeadershipTerm.IsCurrent"/> turns false even before the timer fires.
 /// </remarks>
-internal sealed class EtcdLeadershipTerm : ILeadershipTerm
+internal sealed class EtcdLeadershipTerm : ServerLeadershipTerm
 {
-    private const int Active = 0, LostState = 1, Resigned = 2;
-
     private readonly EtcdConnection _connection;
     private readonly EtcdElectionSettings _settings;
     private readonly ILogger _logger;
     private readonly string _election;
     private readonly Action<long> _abandonLease;
     private readonly ByteString _key;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly CancellationTokenSource _lost = new();
-    private readonly TermDeadline _deadline;
-    private int _state;
     private int _disposed;
-    private string? _lostReason;
-    private long _successorEpoch;
     private Task _loops = Task.CompletedTask;
 
     public EtcdLeadershipTerm(EtcdConnection connection, EtcdElectionSettings settings, string election, long leaseId,
         long epoch, Socket listener, EndPoint endpoint, long grantSentAt, long grantedTtlSeconds, Action<long> abandonLease, ILogger logger)
+        : base(epoch, listener, endpoint, new TermDeadline(grantSentAt, TimeSpan.FromSeconds(grantedTtlSeconds), settings.SafetyMargin), settings.Certificate)
     {
         _connection = connection;
         _settings = settings;
@@ -46,50 +39,22 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
         _abandonLease = abandonLease;
         _logger = logger;
         _key = ByteString.CopyFromUtf8(settings.LeaderKey);
-        _deadline = new TermDeadline(grantSentAt, TimeSpan.FromSeconds(grantedTtlSeconds), settings.SafetyMargin);
         LeaseId = leaseId;
-        Epoch = epoch;
-        Listener = listener;
-        Endpoint = endpoint;
     }
 
     /// <summary>The etcd lease the leader key is bound to.</summary>
     public long LeaseId { get; }
-
-    /// <inheritdoc/>
-    public long Epoch { get; }
-
-    /// <inheritdoc/>
-    public Socket Listener { get; }
-
-    /// <inheritdoc/>
-    public EndPoint Endpoint { get; }
-
-    /// <inheritdoc/>
-    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _settings.Certificate;
-
-    /// <inheritdoc/>
-    public CancellationToken Lost => _lost.Token;
-
-    /// <inheritdoc/>
-    public string? LostReason => Volatile.Read(ref _lostReason);
-
-    /// <inheritdoc/>
-    public long SuccessorEpoch => Interlocked.Read(ref _successorEpoch);
-
-    /// <inheritdoc/>
-    public bool IsCurrent => Volatile.Read(ref _state) == Active && _deadline.IsValid;
 
     /// <summary>Starts keeping the lease alive and watching the key.</summary>
     public void Start() =>
         _loops = Task.WhenAll(Task.Run(KeepAliveLoopAsync), Task.Run(WatchLoopAsync), Task.Run(DeadlineLoopAsync));
 
     /// <inheritdoc/>
-    public async ValueTask ResignAsync(CancellationToken cancellationToken = default)
+    public override async ValueTask ResignAsync(CancellationToken cancellationToken = default)
     {
-        bool wasActive = Interlocked.CompareExchange(ref _state, Resigned, Active) == Active;
-        if (!wasActive && Volatile.Read(ref _state) == Resigned) return; // resigned already
-        _stop.Cancel();
+        bool wasActive = TryMarkResigned();
+        if (!wasActive && IsResigned) return; // resigned already
+        Stop.Cancel();
         if (wasActive)
         {
             try
@@ -120,44 +85,35 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
     }
 
     /// <summary>Resigns (when still leading), stops the loops and closes the listener. Idempotent: the node and the election may both dispose a term.</summary>
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         using (var timeout = new CancellationTokenSource(_settings.RequestTimeout * 2))
         {
             await ResignAsync(timeout.Token).ConfigureAwait(false);
         }
-        _stop.Cancel();
+        Stop.Cancel();
         await _loops.ConfigureAwait(false);
         Listener.Dispose();
-        _stop.Dispose();
+        Stop.Dispose();
     }
 
     /// <inheritdoc/>
     public override string ToString() => $"etcd term epoch {Epoch} on {_settings.LeaderKey} at {Endpoint}";
 
-    private void Lose(string reason, long successorEpoch = 0)
+    protected override void OnLost(string reason)
     {
-        if (Interlocked.CompareExchange(ref _state, LostState, Active) != Active) return;
-        Volatile.Write(ref _lostReason, reason);
-        Interlocked.Exchange(ref _successorEpoch, successorEpoch);
         _abandonLease(LeaseId);
         EtcdLog.TermLost(_logger, Epoch, _election, reason);
-        _stop.Cancel();
-        // Lost handlers run on the thread pool, never inline in one of our loops.
-        ThreadPool.UnsafeQueueUserWorkItem(static s => ((CancellationTokenSource)s!).Cancel(), _lost);
     }
 
-    private async Task DeadlineLoopAsync()
-    {
-        if (!await _deadline.WaitExpiredAsync(_stop.Token).ConfigureAwait(false)) return;
-        Lose($"the etcd lease {LeaseId:x} could not be renewed at {_settings.EndpointList} for {_deadline.SinceLastRenewal.TotalSeconds:0.0} s; " +
-             $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0} s)");
-    }
+    protected override string DeadlineReason() =>
+        $"the etcd lease {LeaseId:x} could not be renewed at {_settings.EndpointList} for {Deadline.SinceLastRenewal.TotalSeconds:0.0} s; " +
+        $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0} s)";
 
     private async Task KeepAliveLoopAsync()
     {
-        var stop = _stop.Token;
+        var stop = Stop.Token;
         var request = new LeaseKeepAliveRequest { ID = LeaseId };
         while (!stop.IsCancellationRequested)
         {
@@ -184,7 +140,7 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
                         Lose($"etcd reports the lease {LeaseId:x} expired or was revoked");
                         return;
                     }
-                    _deadline.Renewed(sentAt, TimeSpan.FromSeconds(response.TTL));
+                    Deadline.Renewed(sentAt, TimeSpan.FromSeconds(response.TTL));
                     await Task.Delay(_settings.RenewEvery, stop).ConfigureAwait(false);
                 }
             }
@@ -203,7 +159,7 @@ internal sealed class EtcdLeadershipTerm : ILeadershipTerm
 
     private async Task WatchLoopAsync()
     {
-        var stop = _stop.Token;
+        var stop = Stop.Token;
         long next = Epoch + 1;
         while (!stop.IsCancellationRequested)
         {

@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace ClusterSharing.Coordination.Redis;
 
 /// <summary>
-/// One term won on Redis: the leader key holds our value (record and <see cref="Epoch"/>). A script extends the key's
+/// One term won on Redis: the leader key holds our value (record and <see cref="ServerLeadershipTerm.Epoch"/>). A script extends the key's
 /// time to live only while it still holds that value, every quarter of the TTL and at every notification on the
 /// cluster's channel; the same script reports a live candidate with a higher weight, to which the term hands over
 /// (it ends, the node stops serving, then the disposal deletes the key, so two leaders never serve at once).
@@ -16,30 +16,23 @@ namespace ClusterSharing.Coordination.Redis;
 /// Safety: every renewal Redis acknowledged moves the term's deadline to (time the request was sent) + TTL -
 /// <see cref="RedisElectionSettings.SafetyMargin"/>. The request left before Redis restarted the key's clock, so the
 /// deadline falls before the key can expire on the server; when renewals stop succeeding, the term is lost at that
-/// deadline and <see cref="IsCurrent"/> turns false even before the timer fires.
+/// deadline and <see cref="ServerLeadershipTerm.IsCurrent"/> turns false even before the timer fires.
 /// </remarks>
-internal sealed class RedisLeadershipTerm : ILeadershipTerm
+internal sealed class RedisLeadershipTerm : ServerLeadershipTerm
 {
-    private const int Active = 0, LostState = 1, Resigned = 2;
-
     private readonly RedisConnection _connection;
     private readonly RedisElectionSettings _settings;
     private readonly ILogger _logger;
     private readonly string _election;
     private readonly string _candidateId;
     private readonly RedisKey[] _renewKeys;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly CancellationTokenSource _lost = new();
-    private readonly TermDeadline _deadline;
-    private int _state;
     private int _released;
     private int _disposed;
-    private string? _lostReason;
-    private long _successorEpoch;
     private Task _loops = Task.CompletedTask;
 
     public RedisLeadershipTerm(RedisConnection connection, RedisElectionSettings settings, string election, string candidateId,
         string value, long epoch, Socket listener, EndPoint endpoint, long sentAt, ILogger logger)
+        : base(epoch, listener, endpoint, new TermDeadline(sentAt, settings.LeaseTtl, settings.SafetyMargin), settings.Certificate)
     {
         _connection = connection;
         _settings = settings;
@@ -47,42 +40,11 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
         _candidateId = candidateId;
         _logger = logger;
         _renewKeys = [settings.LeaderKey, settings.CandidatesKey];
-        _deadline = new TermDeadline(sentAt, settings.LeaseTtl, settings.SafetyMargin);
         Value = value;
-        Epoch = epoch;
-        Listener = listener;
-        Endpoint = endpoint;
     }
 
     /// <summary>The leader key's value while this term holds it.</summary>
     public string Value { get; }
-
-    /// <inheritdoc/>
-    public long Epoch { get; }
-
-    /// <inheritdoc/>
-    public Socket Listener { get; }
-
-    /// <inheritdoc/>
-    public EndPoint Endpoint { get; }
-
-    /// <inheritdoc/>
-    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate => _settings.Certificate;
-
-    /// <inheritdoc/>
-    public CancellationToken Lost => _lost.Token;
-
-    /// <inheritdoc/>
-    public string? LostReason => Volatile.Read(ref _lostReason);
-
-    /// <inheritdoc/>
-    public long SuccessorEpoch => Interlocked.Read(ref _successorEpoch);
-
-    /// <summary>Neither lost nor resigned (the deadline aside).</summary>
-    public bool IsActive => Volatile.Read(ref _state) == Active;
-
-    /// <inheritdoc/>
-    public bool IsCurrent => Volatile.Read(ref _state) == Active && _deadline.IsValid;
 
     /// <summary>Starts renewing and watching the deadline.</summary>
     public void Start() => _loops = Task.WhenAll(Task.Run(RenewLoopAsync), Task.Run(DeadlineLoopAsync));
@@ -91,10 +53,10 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
     /// Ends the term and deletes the key if it still holds our value (also after the term was lost: a handover, or a
     /// deadline reached while the key had not expired yet, lets the successor start at once).
     /// </summary>
-    public async ValueTask ResignAsync(CancellationToken cancellationToken = default)
+    public override async ValueTask ResignAsync(CancellationToken cancellationToken = default)
     {
-        Interlocked.CompareExchange(ref _state, Resigned, Active);
-        _stop.Cancel();
+        TryMarkResigned();
+        Stop.Cancel();
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
             try
@@ -112,7 +74,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
     }
 
     /// <summary>Resigns, stops the loops and closes the listener. Idempotent: the node and the election may both dispose a term.</summary>
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         using (var timeout = new CancellationTokenSource(_settings.RequestTimeout * 2))
@@ -120,26 +82,17 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
             await ResignAsync(timeout.Token).ConfigureAwait(false);
         }
         Listener.Dispose();
-        _stop.Dispose();
+        Stop.Dispose();
     }
 
     /// <inheritdoc/>
     public override string ToString() => $"Redis term epoch {Epoch} on {_settings.LeaderKey} at {Endpoint}";
 
-    private void Lose(string reason, long successorEpoch = 0)
-    {
-        if (Interlocked.CompareExchange(ref _state, LostState, Active) != Active) return;
-        Volatile.Write(ref _lostReason, reason);
-        Interlocked.Exchange(ref _successorEpoch, successorEpoch);
-        RedisLog.TermLost(_logger, Epoch, _election, reason);
-        _stop.Cancel();
-        // Lost handlers run on the thread pool, never inline in one of our loops.
-        ThreadPool.UnsafeQueueUserWorkItem(static s => ((CancellationTokenSource)s!).Cancel(), _lost);
-    }
+    protected override void OnLost(string reason) => RedisLog.TermLost(_logger, Epoch, _election, reason);
 
     private async Task RenewLoopAsync()
     {
-        var stop = _stop.Token;
+        var stop = Stop.Token;
         RedisValue[] arguments = [Value, (long)_settings.LeaseTtl.TotalMilliseconds, _candidateId, _settings.Weight, Epoch];
         while (!stop.IsCancellationRequested)
         {
@@ -163,7 +116,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
                     }
                     return;
                 }
-                _deadline.Renewed(sentAt, _settings.LeaseTtl);
+                Deadline.Renewed(sentAt, _settings.LeaseTtl);
                 string better = (string?)result[1] ?? "";
                 if (better.Length > 0)
                 {
@@ -207,10 +160,7 @@ internal sealed class RedisLeadershipTerm : ILeadershipTerm
         }
     }
 
-    private async Task DeadlineLoopAsync()
-    {
-        if (!await _deadline.WaitExpiredAsync(_stop.Token).ConfigureAwait(false)) return;
-        Lose($"the Redis leader key could not be renewed at {_settings.EndpointList} for {_deadline.SinceLastRenewal.TotalSeconds:0.0} s; " +
-             $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0.#} s)");
-    }
+    protected override string DeadlineReason() =>
+        $"the Redis leader key could not be renewed at {_settings.EndpointList} for {Deadline.SinceLastRenewal.TotalSeconds:0.0} s; " +
+        $"stepped down {_settings.SafetyMargin.TotalMilliseconds:0} ms before it could expire on the server (TTL {_settings.LeaseTtl.TotalSeconds:0.#} s)";
 }
