@@ -42,6 +42,7 @@ internal sealed class DemoRun
             var (leader, answers) = await InvokeFromEveryWorkerAsync(cancellationToken);
             await SubscribeEverywhereAsync(leader, cancellationToken);
             await FailOverAsync(leader, answers, cancellationToken);
+            await MembershipSection.RunAsync([.. _workers.Where(w => !w.Killed)], Check, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -91,7 +91,9 @@ internal static class Worker
                     Reply(id, w => { w.WriteBoolean("leader", cluster.IsLeader); w.WriteNumber("epoch", cluster.Epoch); });
                     break;
                 default:
-                    throw new ArgumentException($"Unknown command '{command}'.");
+                    if (!await MembershipSection.TryExecuteAsync(cluster, id, command, argument, Reply))
+                        throw new ArgumentException($"Unknown command '{command}'.");
+                    break;
             }
         }
         catch (Exception e)

@@ -281,6 +281,8 @@ public sealed partial class ClusterClientOptions
             throw new ArgumentException($"MaxInflightCallsPerFollower must be between 1 and 1,000,000 (was {MaxInflightCallsPerFollower}).", nameof(MaxInflightCallsPerFollower));
         if (MaxSubscriptionsPerFollower is < 1 or > 1_000_000)
             throw new ArgumentException($"MaxSubscriptionsPerFollower must be between 1 and 1,000,000 (was {MaxSubscriptionsPerFollower}).", nameof(MaxSubscriptionsPerFollower));
+        if (MastersRequired is < 1 or > 1000)
+            throw new ArgumentException($"MastersRequired must be between 1 and 1000 (was {MastersRequired}).", nameof(MastersRequired));
         Positive(RegistrationTimeout, nameof(RegistrationTimeout));
         ValidateCluster();
     }

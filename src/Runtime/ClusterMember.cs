@@ -10,8 +10,9 @@ namespace ClusterSharing;
 public sealed class ClusterMember
 {
     internal ClusterMember(string id, string host, int processId, string? endpoint, int weight, bool eligible, ReadOnlyMemory<byte> advertisement,
-        bool isLeader, DateTimeOffset joinedAt, DateTimeOffset lastSeen, long revision, IReadOnlyList<ClusterService>? services = null)
+        bool isLeader, DateTimeOffset joinedAt, DateTimeOffset lastSeen, long revision, IReadOnlyList<ClusterService>? services = null, bool isMaster = false)
     {
+        IsMaster = isMaster;
         Services = services ?? [];
         Id = id;
         Host = host;
@@ -50,6 +51,13 @@ public sealed class ClusterMember
     /// <summary>True for the member that leads (holds the real clients and keeps the view).</summary>
     public bool IsLeader { get; }
 
+    /// <summary>
+    /// True for a master: the leader, and the best-ranked other eligible members (highest <see cref="Weight"/>, then the
+    /// earliest <see cref="JoinedAt"/>) up to <see cref="ClusterClientOptions.MastersRequired"/>. Every member computes it
+    /// from its own view, so members with the same view agree; changes raise <see cref="ClusterMembership.MasterChanged"/>.
+    /// </summary>
+    public bool IsMaster { get; }
+
     /// <summary>When the member joined (its own clock; kept across failovers).</summary>
     public DateTimeOffset JoinedAt { get; }
 
@@ -75,15 +83,18 @@ public sealed class ClusterMember
     internal ClusterMember With(bool isLeader, DateTimeOffset lastSeen) =>
         new(Id, Host, ProcessId, Endpoint, Weight, Eligible, Advertisement, isLeader, JoinedAt, lastSeen, Revision, Services);
 
+    internal ClusterMember WithMaster(bool isMaster) =>
+        new(Id, Host, ProcessId, Endpoint, Weight, Eligible, Advertisement, IsLeader, JoinedAt, LastSeen, Revision, Services, isMaster);
+
     /// <summary>True when every field but <see cref="LastSeen"/> is equal: a difference is an update worth an event.</summary>
     internal bool SameAs(ClusterMember other) =>
         Id == other.Id && Host == other.Host && ProcessId == other.ProcessId && Endpoint == other.Endpoint && Weight == other.Weight
-        && Eligible == other.Eligible && IsLeader == other.IsLeader && JoinedAt == other.JoinedAt && Revision == other.Revision
+        && Eligible == other.Eligible && IsLeader == other.IsLeader && IsMaster == other.IsMaster && JoinedAt == other.JoinedAt && Revision == other.Revision
         && Advertisement.Span.SequenceEqual(other.Advertisement.Span) && Services.Count == other.Services.Count
         && Services.Zip(other.Services).All(p => p.First.SameAs(p.Second));
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Id} ({Host}, pid {ProcessId}{(IsLeader ? ", leader" : "")}, weight {Weight}{(Eligible ? "" : ", not eligible")})";
+    public override string ToString() => $"{Id} ({Host}, pid {ProcessId}{(IsLeader ? ", leader" : IsMaster ? ", master" : "")}, weight {Weight}{(Eligible ? "" : ", not eligible")})";
 }
 
 /// <summary>A service a member advertises: a name, whether it is ready, and its configuration (MessagePack).</summary>

@@ -22,6 +22,7 @@ public sealed class ClusterMembership : IAsyncDisposable
     private readonly MessagePackSerializerOptions _serializer;
     private readonly Action<MemberChange> _onChanged;
     private readonly Action<ClusterMember> _onLeaderChanged;
+    private readonly Action<ClusterMember> _onMasterChanged;
     private int _disposed;
     private readonly Action<bool, long> _onRoleChanged;
     private int _wasLeader;
@@ -40,11 +41,13 @@ public sealed class ClusterMembership : IAsyncDisposable
         _serializer = WireSerializer.CreateOptions(null, node.Options.SerializerOptions, DecodingLimits.UntrustedData);
         _onChanged = OnChanged;
         _onLeaderChanged = leader => LeaderChanged?.Invoke(this, new ClusterMemberEventArgs(leader));
+        _onMasterChanged = member => MasterChanged?.Invoke(this, new ClusterMemberEventArgs(member));
         _onRoleChanged = OnRoleChanged;
         _wasLeader = node.IsLeader ? 1 : 0;
         node.RoleChanged += _onRoleChanged;
         _membership.Changed += _onChanged;
         _membership.LeaderChanged += _onLeaderChanged;
+        _membership.MasterChanged += _onMasterChanged;
     }
 
     /// <summary>
@@ -118,6 +121,17 @@ public sealed class ClusterMembership : IAsyncDisposable
 
     /// <summary>The view names a new leader (this process included).</summary>
     public event EventHandler<ClusterMemberEventArgs>? LeaderChanged;
+
+    /// <summary>
+    /// A member became a master or stopped being one (<see cref="ClusterMember.IsMaster"/> says which; a master that left
+    /// is reported once more with IsMaster false, after its <see cref="MemberRemoved"/>). Raised on every member, after the
+    /// <see cref="MemberAdded"/>/<see cref="MemberUpdated"/> of the same change. See <see cref="ClusterClientOptions.MastersRequired"/>.
+    /// </summary>
+    public event EventHandler<ClusterMemberEventArgs>? MasterChanged;
+
+    /// <summary>The masters this process sees now (the leader first, then by rank).</summary>
+    public IReadOnlyList<ClusterMember> Masters =>
+        [.. Members.Where(m => m.IsMaster).OrderByDescending(m => m.IsLeader).ThenBy(m => m, MemberRank.Instance)];
 
     /// <summary>Waits until this process is in the view, at most <see cref="ClusterClientOptions.MaxWaitTime"/>.</summary>
     /// <exception cref="ClusterClientException">Not joined within MaxWaitTime (the message says what the node saw).</exception>
@@ -405,6 +419,7 @@ public sealed class ClusterMembership : IAsyncDisposable
         _node.RoleChanged -= _onRoleChanged;
         _membership.Changed -= _onChanged;
         _membership.LeaderChanged -= _onLeaderChanged;
+        _membership.MasterChanged -= _onMasterChanged;
         _membership.Leave(null, this);
         _closing.Cancel();
         if (_ownsNode) await ClusterNodeRegistry.ReleaseAsync(_node).ConfigureAwait(false);

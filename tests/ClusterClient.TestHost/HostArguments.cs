@@ -35,6 +35,7 @@ internal sealed class HostArguments
     public int? RedisTtlMs { get; private set; }
     public int? Weight { get; private set; }
     public bool Ineligible { get; private set; }
+    public int? Masters { get; private set; }
     public string? ClusterName { get; private set; }
     public System.Net.IPAddress? Bind { get; private set; }
     public bool Open { get; private set; }
@@ -44,7 +45,7 @@ internal sealed class HostArguments
         "ClusterClient.TestHost --port N [--name S] [--role auto|leader|follower] [--max-wait-ms N] [--heartbeat-ms N] " +
         "[--response-timeout-ms N] [--connect-timeout-ms N] [--ready-timeout-ms N] [--factory-fails N] [--factory-error MSG] " +
         "[--factory-fail-file PATH] [--factory-delay-ms N] [--factory-code CODE] [--max-frame-size N] [--leader-calls direct|same] [--single] [--proxy generated|dynamic|prefer] [--second-channel] [--subscription-buffer N] [--log] " +
-        "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--redis ENDPOINTS] [--redis-ttl-ms N] [--weight N] [--ineligible] [--cluster NAME] [--bind ADDRESS]";
+        "[--secret S] [--open] [--remote-error typeonly|message|full] [--transport tcp|unix] [--socket-path PATH] [--state-dir DIR] [--etcd URLS] [--etcd-ttl SECONDS] [--redis ENDPOINTS] [--redis-ttl-ms N] [--weight N] [--ineligible] [--masters N] [--cluster NAME] [--bind ADDRESS]";
 
     public static HostArguments Parse(string[] args)
     {
@@ -110,6 +111,7 @@ internal sealed class HostArguments
                 case "--redis-ttl-ms": result.RedisTtlMs = Number(); break;
                 case "--weight": result.Weight = Number(); break;
                 case "--ineligible": result.Ineligible = true; break;
+                case "--masters": result.Masters = Number(); break;
                 case "--cluster": result.ClusterName = Value(); break;
                 case "--bind": result.Bind = System.Net.IPAddress.Parse(Value()); break;
                 default: throw new ArgumentException($"Unknown argument '{flag}'. Usage: {Usage}");
@@ -152,6 +154,7 @@ internal sealed class HostArguments
         if (Bind is not null) options.BindAddress = Bind;
         if (Weight is { } weight) options.Weight = weight;
         if (Ineligible) options.Eligible = false;
+        if (Masters is { } masters) options.MastersRequired = masters;
         if (Etcd is not null)
         {
             options.UseEtcd(Etcd, e =>

@@ -5,8 +5,8 @@ namespace ClusterSharing.TestHost;
 /// <summary>
 /// The membership commands (<c>member-*</c>) and events of a worker. Commands: member-id | member-list |
 /// member-advertise TEXT | member-advertise-bytes N | member-join CHANNEL | member-leave CHANNEL | member-send CHANNEL TEXT |
-/// member-send-to ID CHANNEL TEXT [TIMEOUT_MS]. Events: member-added, member-removed, member-updated, member-leader
-/// (each with the member's id), member-message (channel, from, value, direct).
+/// member-send-to ID CHANNEL TEXT [TIMEOUT_MS]. Events: member-added, member-removed, member-updated, member-leader,
+/// member-master (each with the member's id; member-master also with whether it is a master now), member-message (channel, from, value, direct).
 /// </summary>
 internal static class MembershipCommands
 {
@@ -21,6 +21,11 @@ internal static class MembershipCommands
             w.WriteNumber("revision", e.Member.Revision);
         });
         membership.LeaderChanged += (_, e) => StdoutLines.Event("member-leader", w => w.WriteString("member", e.Member.Id));
+        membership.MasterChanged += (_, e) => StdoutLines.Event("member-master", w =>
+        {
+            w.WriteString("member", e.Member.Id);
+            w.WriteBoolean("master", e.Member.IsMaster);
+        });
     }
 
     public static async Task ExecuteAsync(ClusterMembership membership, long id, string command, string rest)
@@ -42,6 +47,7 @@ internal static class MembershipCommands
                         w.WriteString("id", m.Id);
                         w.WriteNumber("pid", m.ProcessId);
                         w.WriteBoolean("leader", m.IsLeader);
+                        w.WriteBoolean("master", m.IsMaster);
                         w.WriteNumber("weight", m.Weight);
                         w.WriteBoolean("eligible", m.Eligible);
                         w.WriteNumber("revision", m.Revision);

@@ -24,6 +24,16 @@ internal static class LeaderElections
         return static (o, monitor, logger) => new LocalElection(o, monitor, logger);
     }
 
+    /// <summary>The member registry of a cluster scope (etcd, Redis); null on a machine scope, where the leader's view is the only one.</summary>
+    public static IMemberRegistry? RegistryFor(ClusterClientOptions options, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.SingleMode) return null;
+        if (options.Etcd is not null) return EtcdMemberRegistry.FromOptions(options, logger);
+        if (options.Redis is not null) return RedisMemberRegistry.FromOptions(options, logger);
+        return null;
+    }
+
     /// <summary>
     /// The secret peers of this scope prove they know: none for <see cref="ClusterSecurity.Open"/>, the configured
     /// <see cref="ClusterClientOptions.Secret"/>, else the per-user secret file in the verified state directory.

@@ -30,6 +30,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     private LeaderServer? _server;
     private LeaderConnection? _connection;
     private readonly ILeaderElection? _election;
+    private readonly IMemberRegistry? _registry;
     private ILeadershipTerm? _term;
     private TaskCompletionSource? _termEnded;
     private long _epoch;
@@ -58,6 +59,9 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         if (!options.SingleMode)
         {
             _election = (electionFactory ?? LeaderElections.For(options))(options, _monitor, CoordinationLogger);
+            // A cluster scope also registers every member in the engine (members visible without a leader).
+            _registry = LeaderElections.RegistryFor(options, CoordinationLogger);
+            if (_registry is not null) Membership.PresenceChanged += () => _registry.Update(Membership.PresenceRecord());
             // Resolved now, so a bad state directory or secret file fails Create with its name instead of every connection.
             _secret = LeaderElections.PeerSecret(options);
         }
@@ -145,6 +149,7 @@ internal sealed partial class ClusterNode : IAsyncDisposable
     {
         if (_started) return;
         _started = true;
+        _registry?.Start(Membership.Id, Membership.PresenceRecord(), Membership.ApplyRegistry);
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
@@ -292,6 +297,8 @@ internal sealed partial class ClusterNode : IAsyncDisposable
         // term runs once a successor can be elected.
         if (term is not null) await term.DisposeAsync().ConfigureAwait(false);
         if (connection is not null) await connection.CloseAsync("the follower closed its client").ConfigureAwait(false);
+        // Before the membership: a closing member's entry goes at once (else with its lease).
+        if (_registry is not null) await _registry.DisposeAsync().ConfigureAwait(false);
         await Membership.DisposeAsync().ConfigureAwait(false);
         foreach (var channel in channels) await channel.StopAsync().ConfigureAwait(false);
         _monitor.Dispose();

@@ -44,8 +44,8 @@ internal sealed record EtcdElectionSettings
 
     /// <summary>Settings for a node whose options were validated with <see cref="ClusterClientOptions.UseEtcd"/>.</summary>
     /// <param name="options">Validated options with <see cref="ClusterClientOptions.Etcd"/> set.</param>
-    /// <param name="certificate">The certificate this node serves TLS with when it leads.</param>
-    public static EtcdElectionSettings FromOptions(ClusterClientOptions options, X509Certificate2 certificate)
+    /// <param name="certificate">The certificate this node serves TLS with when it leads (null: settings for the member registry, which serves nothing).</param>
+    public static EtcdElectionSettings FromOptions(ClusterClientOptions options, X509Certificate2? certificate)
     {
         var etcd = options.Etcd ?? throw new ArgumentException("The options have no etcd scope; call UseEtcd first.", nameof(options));
         return new EtcdElectionSettings
@@ -57,7 +57,7 @@ internal sealed record EtcdElectionSettings
             Listen = new IPEndPoint(options.BindAddress, options.Port),
             AdvertiseHost = options.AdvertiseAddress,
             Certificate = certificate,
-            CertificateFingerprint = Transport.TlsCertificate.Fingerprint(certificate),
+            CertificateFingerprint = certificate is null ? null : Transport.TlsCertificate.Fingerprint(certificate),
             Username = etcd.Username,
             Password = etcd.Password,
             TrustedCertificateAuthority = etcd.TrustedCertificateAuthority,
@@ -67,6 +67,9 @@ internal sealed record EtcdElectionSettings
 
     /// <summary>The leader key.</summary>
     public string LeaderKey => $"{KeyPrefix.TrimEnd('/')}/{ClusterName}/leader";
+
+    /// <summary>Members register under this prefix, one key per member id (<see cref="EtcdMemberRegistry"/>).</summary>
+    public string MembersPrefix => $"{KeyPrefix.TrimEnd('/')}/{ClusterName}/members/";
 
     /// <summary>
     /// A leader steps down this long before its lease could expire on the server: a fifth of the TTL, at least 250 ms,

@@ -17,13 +17,15 @@ internal sealed class RedisConnection : IAsyncDisposable
     private bool _subscribed;
     private bool _disposed;
 
-    public RedisConnection(RedisElectionSettings settings)
+    /// <param name="settings">The engine's settings.</param>
+    /// <param name="channel">The pub/sub channel to wake on; the election's (<see cref="RedisElectionSettings.Channel"/>) when null.</param>
+    public RedisConnection(RedisElectionSettings settings, string? channel = null)
     {
         _settings = settings;
-        _channel = RedisChannel.Literal(settings.Channel);
+        _channel = RedisChannel.Literal(channel ?? settings.Channel);
     }
 
-    /// <summary>Completes at the next notification on the cluster's channel (or reconnection); capture it before a read, then wait on it.</summary>
+    /// <summary>Completes at the next notification on the channel (or reconnection); capture it before a read, then wait on it.</summary>
     public Task Changed => Volatile.Read(ref _changed).Task;
 
     /// <summary>The database, connecting (and subscribing) first when needed.</summary>

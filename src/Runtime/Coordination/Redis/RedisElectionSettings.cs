@@ -59,8 +59,8 @@ internal sealed record RedisElectionSettings
 
     /// <summary>Settings for a node whose options were validated with <see cref="ClusterClientOptions.UseRedis"/>.</summary>
     /// <param name="options">Validated options with <see cref="ClusterClientOptions.Redis"/> set.</param>
-    /// <param name="certificate">The certificate this node serves TLS with when it leads.</param>
-    public static RedisElectionSettings FromOptions(ClusterClientOptions options, X509Certificate2 certificate)
+    /// <param name="certificate">The certificate this node serves TLS with when it leads (null: settings for the member registry, which serves nothing).</param>
+    public static RedisElectionSettings FromOptions(ClusterClientOptions options, X509Certificate2? certificate)
     {
         var redis = options.Redis ?? throw new ArgumentException("The options have no Redis scope; call UseRedis first.", nameof(options));
         return new RedisElectionSettings
@@ -79,7 +79,7 @@ internal sealed record RedisElectionSettings
             Listen = new IPEndPoint(options.BindAddress, options.Port),
             AdvertiseHost = options.AdvertiseAddress,
             Certificate = certificate,
-            CertificateFingerprint = Transport.TlsCertificate.Fingerprint(certificate),
+            CertificateFingerprint = certificate is null ? null : Transport.TlsCertificate.Fingerprint(certificate),
             Weight = options.Weight,
             Eligible = options.Eligible,
         };
@@ -98,6 +98,12 @@ internal sealed record RedisElectionSettings
 
     /// <summary>Set for one TTL when a campaign finds no epoch counter (first start, data lost): nobody is elected meanwhile.</summary>
     public string SettleKey => Tag + ":settle";
+
+    /// <summary>Hash of live members: id to "expires|version|record" (Redis clock, milliseconds; <see cref="RedisMemberRegistry"/>).</summary>
+    public string MembersKey => Tag + ":members";
+
+    /// <summary>Pub/sub channel of the member registry: a message whenever a member registers, changes or goes.</summary>
+    public string MembersChannel => Tag + ":member-events";
 
     /// <summary>Pub/sub channel: "elected", "resigned", "candidate", "settling".</summary>
     public string Channel => Tag + ":events";

@@ -114,4 +114,57 @@ internal static class RedisScripts
         end
         return 0
         """;
+
+    /// <summary>
+    /// KEYS: members. ARGV: id, lifetime ms, presence record, channel. Sets the member's field to
+    /// <c>"expires|version|record"</c>; the version is kept while the member stays live and is the Redis time of a new
+    /// registration. Publishes on the channel when the member is new or its record changed. Returns the version.
+    /// </summary>
+    public const string MemberRegister = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local old = redis.call('HGET', KEYS[1], ARGV[1])
+        local version, changed = now, 1
+        if old then
+          local exp, v = string.match(old, '^(%d+)|(%d+)|')
+          if exp and tonumber(exp) > now then
+            version = tonumber(v)
+            if string.sub(old, #exp + #v + 3) == ARGV[3] then changed = 0 end
+          end
+        end
+        redis.call('HSET', KEYS[1], ARGV[1], string.format('%d|%d|', now + tonumber(ARGV[2]), version) .. ARGV[3])
+        redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 4)
+        if changed == 1 then redis.call('PUBLISH', ARGV[4], 'member') end
+        return version
+        """;
+
+    /// <summary>
+    /// KEYS: members. ARGV: channel. Removes expired members (publishing when it removed any) and returns the live ones
+    /// as a flat list: id, version, record, id, version, record, ...
+    /// </summary>
+    public const string MemberList = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local all = redis.call('HGETALL', KEYS[1])
+        local out, purged = {}, 0
+        for i = 1, #all, 2 do
+          local exp, v = string.match(all[i + 1], '^(%d+)|(%d+)|')
+          if exp and tonumber(exp) > now then
+            out[#out + 1] = all[i]
+            out[#out + 1] = v
+            out[#out + 1] = string.sub(all[i + 1], #exp + #v + 3)
+          else
+            redis.call('HDEL', KEYS[1], all[i])
+            purged = purged + 1
+          end
+        end
+        if purged > 0 then redis.call('PUBLISH', ARGV[1], 'gone') end
+        return out
+        """;
+
+    /// <summary>KEYS: members. ARGV: id, channel. Removes the member (a graceful leave) and publishes.</summary>
+    public const string MemberLeave = """
+        if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[2], 'gone') end
+        return 1
+        """;
 }

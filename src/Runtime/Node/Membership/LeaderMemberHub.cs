@@ -151,6 +151,22 @@ internal sealed class LeaderMemberHub : IMemberHub, IDisposable
         }
     }
 
+    /// <summary>
+    /// The engine's registry lists exactly <paramref name="registered"/>: members of the previous view that did not
+    /// re-attach and are no longer registered are dead, so they are removed now instead of after the rejoin grace.
+    /// </summary>
+    public void ForgetUnregistered(IReadOnlySet<string> registered)
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            var gone = _table.RemovePending(id => registered.Contains(id));
+            if (gone.Count == 0) return;
+            foreach (var member in gone) MembershipLog.MemberUnregistered(_logger, member.Id);
+            BroadcastLocked(MemberViewKind.Remove, MemberCodec.EncodeIds([.. gone.Select(m => m.Id)]), except: null);
+        }
+    }
+
     private void BroadcastLocked(MemberViewKind kind, byte[] body, IMemberLink? except)
     {
         var header = new MemberViewHeader(_epoch(), kind, ++_version);

@@ -102,6 +102,18 @@ internal sealed class MemberTable<TLink> where TLink : class
         return gone;
     }
 
+    /// <summary>Removes pending members (not re-attached) for which <paramref name="alive"/> is false; returns them.</summary>
+    public List<ClusterMember> RemovePending(Func<string, bool> alive)
+    {
+        var gone = new List<ClusterMember>();
+        foreach (var entry in _entries.Values)
+        {
+            if (entry.Link is null && !alive(entry.Member.Id)) gone.Add(entry.Member);
+        }
+        foreach (var member in gone) _entries.Remove(member.Id);
+        return gone;
+    }
+
     /// <summary>True while some member is pending (the hub keeps checking deadlines).</summary>
     public bool HasPending => _entries.Values.Any(e => e.Link is null);
 

@@ -22,4 +22,10 @@ internal static partial class MembershipLog
 
     [LoggerMessage(6004, LogLevel.Information, "Member {Id} joined (port {Port})")]
     public static partial void Joined(ILogger logger, string id, int port);
+
+    [LoggerMessage(6010, LogLevel.Warning, "The engine's registry holds a member record for {Id} that cannot be read ({Problem}); ignored")]
+    public static partial void BadRegistration(ILogger logger, string id, string problem);
+
+    [LoggerMessage(6011, LogLevel.Information, "Member {Id} of the previous leader's view is no longer registered in the engine; removed without waiting for the rejoin grace")]
+    public static partial void MemberUnregistered(ILogger logger, string id);
 }

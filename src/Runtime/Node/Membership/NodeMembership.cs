@@ -34,7 +34,7 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     private readonly object _gate = new();
     private readonly ClusterClientOptions _options;
     private readonly ILogger _logger;
-    private readonly MemberView _view = new();
+    private readonly MemberView _view;
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, List<ChannelHandler>> _handlers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, PendingDirect> _pending = new();
@@ -55,8 +55,11 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     {
         _options = options;
         _logger = logger;
+        _view = new MemberView(options.MastersRequired);
         Id = Guid.NewGuid().ToString("N");
-        _self = new ClusterMember(Id, Environment.MachineName, Environment.ProcessId, null, options.Weight, options.Eligible, ReadOnlyMemory<byte>.Empty,
+        // A process that may never lead says so, so nobody defers to it or counts it as a master.
+        bool eligible = options.Eligible && options.Role != ClusterRole.Follower;
+        _self = new ClusterMember(Id, Environment.MachineName, Environment.ProcessId, null, options.Weight, eligible, ReadOnlyMemory<byte>.Empty,
             false, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, 0);
         MaxMessageBytes = Math.Min(MembershipLimits.MaxMessageBytes, options.MaxFrameSize - options.MaxHeaderSize - FrameHeader.Size);
         _dispatch = Task.Run(DispatchAsync);
@@ -107,6 +110,9 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     /// <summary>Raised on the dispatch worker when the view names a new leader.</summary>
     public event Action<ClusterMember>? LeaderChanged;
 
+    /// <summary>Raised on the dispatch worker for a member that became a master or stopped being one (<see cref="ClusterMember.IsMaster"/> says which).</summary>
+    public event Action<ClusterMember>? MasterChanged;
+
     /// <summary>
     /// Raised (on a pool thread) while this process leads, when an eligible member with a higher weight attached: the
     /// node hands leadership over to it. Raised at most once per member.
@@ -119,20 +125,30 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     public void NoteLeaderLost() => Interlocked.Exchange(ref _deferUntil, Stopwatch.GetTimestamp() + (long)(RejoinGrace.TotalSeconds * Stopwatch.Frequency));
 
     /// <summary>
-    /// True when this process should not campaign now: shortly after it lost a leader (at most <see cref="RejoinGrace"/>),
-    /// while its view holds an eligible member, other than the lost leader, with a higher weight. The bound keeps a dead
-    /// heavier member from stopping every election.
+    /// True when this process should not campaign now: shortly after it lost a leader, while its view holds an eligible
+    /// member, other than the lost leader, that ranks before it (<see cref="MemberRank"/>): a heavier one for at most
+    /// <see cref="RejoinGrace"/>, an equal-weight one that joined earlier for at most 2 × HeartbeatInterval. The bounds
+    /// keep a dead member from stopping every election.
     /// </summary>
     public bool DefersToHeavierMember(out ClusterMember? heavier)
     {
         heavier = null;
-        if (Stopwatch.GetTimestamp() >= Interlocked.Read(ref _deferUntil)) return false;
+        long now = Stopwatch.GetTimestamp();
+        long until = Interlocked.Read(ref _deferUntil);
+        if (now >= until) return false;
+        // The tie rule's shorter bound, counted from the same start (the loss) as the rejoin grace.
+        // Not on Redis: its Bully election already orders equal weights by when candidates registered (Redis's clock),
+        // and two orders on two clocks could make the first of each wait for the other.
+        bool tiesToo = _options.Redis is null && now < until - (long)((RejoinGrace - 2 * _options.HeartbeatInterval).TotalSeconds * Stopwatch.Frequency);
         lock (_gate)
         {
+            var self = _view.Find(Id) ?? _self;
+            self = new ClusterMember(self.Id, self.Host, self.ProcessId, self.Endpoint, _self.Weight, _self.Eligible, self.Advertisement, false, _self.JoinedAt, self.LastSeen, self.Revision);
             foreach (var member in _view.Members)
             {
-                if (member.Id != Id && member.Eligible && !member.IsLeader && member.Weight > _self.Weight && (heavier is null || member.Weight > heavier.Weight))
-                    heavier = member;
+                if (member.Id == Id || !member.Eligible || member.IsLeader || !MemberRank.Before(member, self)) continue;
+                if (member.Weight == self.Weight && !tiesToo) continue;
+                if (heavier is null || MemberRank.Before(member, heavier)) heavier = member;
             }
         }
         return heavier is not null;
@@ -216,8 +232,10 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     {
         lock (_routeGate)
         {
-            if (_connection == connection) _connection = null;
+            if (_connection != connection) return;
+            _connection = null;
         }
+        Apply((view, changes, masters) => view.LeaderLost(changes, masters));
     }
 
     private void SignalRoute()
@@ -260,9 +278,12 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
     }
 
     /// <summary>Changes this member's weight and eligibility; every member sees the update (a leader hands over to a heavier one).</summary>
-    public void SetPreference(int weight, bool eligible) =>
+    public void SetPreference(int weight, bool eligible)
+    {
         UpdateSelf(m => m.Weight == weight && m.Eligible == eligible ? m
             : new ClusterMember(m.Id, m.Host, m.ProcessId, m.Endpoint, weight, eligible, m.Advertisement, m.IsLeader, m.JoinedAt, m.LastSeen, m.Revision + 1, m.Services));
+        PresenceChanged?.Invoke();
+    }
 
     /// <summary>Stops advertising a service (no-op when not advertised).</summary>
     public void WithdrawService(string name) =>
@@ -475,27 +496,78 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
 
     private void ApplyView(in MemberViewHeader header, ReadOnlySequence<byte> body, Serialization.DecodingLimits limits)
     {
+        switch (header.Kind)
+        {
+            case MemberViewKind.Snapshot:
+                var all = MemberCodec.DecodeMany(body, limits);
+                long snapshotVersion = header.Version;
+                Apply((view, changes, masters) => view.ApplySnapshot(all, snapshotVersion, changes, masters));
+                break;
+            case MemberViewKind.Upsert:
+                var some = MemberCodec.DecodeMany(body, limits);
+                long upsertVersion = header.Version;
+                Apply((view, changes, masters) => view.Upsert(some, upsertVersion, changes, masters));
+                break;
+            default:
+                var ids = MemberCodec.DecodeIds(body, limits);
+                long removeVersion = header.Version;
+                Apply((view, changes, masters) => view.Remove(ids, removeVersion, changes, masters));
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The engine's registry of live members changed (cluster scope): <paramref name="live"/> is every registered
+    /// member now, as (id, registration version, presence record). Records that do not decode are skipped (logged).
+    /// </summary>
+    public void ApplyRegistry(IReadOnlyCollection<Coordination.MemberRegistration> live)
+    {
+        if (Volatile.Read(ref _disposed) != 0) return;
+        var members = new List<RegisteredMember>(live.Count);
+        foreach (var (id, version, record) in live)
+        {
+            try
+            {
+                var member = MemberCodec.DecodeOne(new ReadOnlySequence<byte>(record), Serialization.DecodingLimits.UntrustedData);
+                if (member.Id == id) members.Add(new RegisteredMember(member, version));
+            }
+            catch (ProtocolException ex)
+            {
+                MembershipLog.BadRegistration(_logger, id, ex.Message);
+            }
+        }
+        Apply((view, changes, masters) => view.ApplyRegistry(members, changes, masters));
+        if (Volatile.Read(ref _hub) is { } hub) hub.ForgetUnregistered(members.Select(m => m.Member.Id).ToHashSet(StringComparer.Ordinal));
+    }
+
+    /// <summary>This process's presence record for the engine's registry (no advertisement, no services: those travel through the leader).</summary>
+    public byte[] PresenceRecord()
+    {
+        lock (_gate)
+        {
+            return MemberCodec.Encode(new ClusterMember(Id, _self.Host, _self.ProcessId, null, _self.Weight, _self.Eligible, ReadOnlyMemory<byte>.Empty,
+                false, _self.JoinedAt, _self.JoinedAt, _self.Revision));
+        }
+    }
+
+    /// <summary>Raised when this member's weight or eligibility changed (the node re-registers it in the engine).</summary>
+    public event Action? PresenceChanged;
+
+    /// <summary>Applies one change to the view under its lock and queues the events it produced, in order.</summary>
+    private void Apply(Action<MemberView, List<MemberChange>, List<ClusterMember>> update)
+    {
         var changes = new List<MemberChange>();
+        var masters = new List<ClusterMember>();
         ClusterMember? newLeader = null;
         lock (_gate)
         {
             string? before = _view.Leader?.Id;
-            switch (header.Kind)
-            {
-                case MemberViewKind.Snapshot:
-                    _view.ApplySnapshot(MemberCodec.DecodeMany(body, limits), header.Version, changes);
-                    break;
-                case MemberViewKind.Upsert:
-                    _view.Upsert(MemberCodec.DecodeMany(body, limits), header.Version, changes);
-                    break;
-                default:
-                    _view.Remove(MemberCodec.DecodeIds(body, limits), header.Version, changes);
-                    break;
-            }
+            update(_view, changes, masters);
             if (_view.Leader is { } after && after.Id != before) newLeader = after;
             // Queued under the view's lock: handlers see the changes in the order the view took them.
             foreach (var change in changes) _queue.Writer.TryWrite(new Work(change, null, default, null));
             if (newLeader is not null) _queue.Writer.TryWrite(new Work(default, newLeader, default, null));
+            foreach (var master in masters) _queue.Writer.TryWrite(new Work(default, master, default, null, Master: true));
             if (!_joined.Task.IsCompleted && _view.Find(Id) is not null)
             {
                 _joined.TrySetResult();
@@ -556,6 +628,10 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
                 {
                     Interlocked.Decrement(ref _queuedMessages);
                     await DeliverAsync(work.Message, work.Body).ConfigureAwait(false);
+                }
+                else if (work.Master && work.Leader is { } master)
+                {
+                    Raise(MasterChanged, master);
                 }
                 else if (work.Leader is { } leader)
                 {
@@ -640,8 +716,8 @@ internal sealed class NodeMembership : IMemberLink, IMemberReceiver, IAsyncDispo
         new(m.Id, m.Host, m.ProcessId, endpoint ?? m.Endpoint, m.Weight, m.Eligible, advertisement ?? m.Advertisement, m.IsLeader, m.JoinedAt, m.LastSeen,
             revision ?? m.Revision, services ?? m.Services);
 
-    /// <summary>One item for the dispatch worker: a view change, a new leader, or a message (Body set).</summary>
-    private sealed record Work(MemberChange Change, ClusterMember? Leader, MemberMessageHeader Message, byte[]? Body);
+    /// <summary>One item for the dispatch worker: a view change, a new leader, a master change (Master set), or a message (Body set).</summary>
+    private sealed record Work(MemberChange Change, ClusterMember? Leader, MemberMessageHeader Message, byte[]? Body, bool Master = false);
 
     private sealed class ChannelHandler(NodeMembership owner, string channel, Func<ReceivedMessage, CancellationToken, ValueTask> handler, object handle) : IDisposable
     {
