@@ -27,6 +27,8 @@ internal sealed partial class ClusterNode
         Membership.StartFollowing(connection);
         SetStatus($"following the leader on port {Port}");
         NodeLog.BecameFollower(Logger, Port, connection.LeaderEpoch);
+        // A survivor may win the next election: have the leader's code compiled before it does.
+        if (Options.Role != ClusterRole.Follower) LeaderPathWarmup.Schedule();
         if (newEpoch) RaiseRoleChanged(false, connection.LeaderEpoch);
         foreach (var channel in channels) _ = RegisterLoopAsync(connection, channel);
 

@@ -40,6 +40,7 @@ internal static class AuthProof
 
     private static readonly BigInteger P = BigInteger.Parse(Group14, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
     private static readonly BigInteger G = 2;
+    private static readonly MontgomeryModulus? Fast = BitConverter.IsLittleEndian ? new MontgomeryModulus(P) : null;
     private static readonly BigInteger M = HashToGroup("ClusterClient/2 SPAKE2 M");
     private static readonly BigInteger N = HashToGroup("ClusterClient/2 SPAKE2 N");
     private static readonly ConditionalWeakTable<byte[], Password> Passwords = new();
@@ -71,7 +72,7 @@ internal static class AuthProof
     internal static AuthExchange Compute(Password password, bool leader)
     {
         BigInteger scalar = RandomScalar();
-        var share = BigInteger.ModPow(G, scalar, P) * (leader ? password.NW : password.MW) % P;
+        var share = Pow(G, scalar) * (leader ? password.NW : password.MW) % P;
         return new AuthExchange(password, leader, scalar, ToBytes(share));
     }
 
@@ -86,7 +87,7 @@ internal static class AuthProof
         if (peer <= BigInteger.One || peer >= P - BigInteger.One) return null;
         // Remove the peer's blinding (N^w from a leader, M^w from a follower), then raise with cofactor 2.
         var unblinded = peer * (own.IsLeader ? own.Password.MWInverse : own.Password.NWInverse) % P;
-        var shared = BigInteger.ModPow(unblinded, own.Scalar << 1, P);
+        var shared = Pow(unblinded, own.Scalar << 1);
         if (shared.IsOne) return null;
         byte[] followerShare = own.IsLeader ? peerShare.ToArray() : own.Share;
         byte[] leaderShare = own.IsLeader ? own.Share : peerShare.ToArray();
@@ -116,6 +117,10 @@ internal static class AuthProof
         long token = BinaryPrimitives.ReadInt64BigEndian(HMACSHA256.HashData(transcript, label));
         return token == 0 ? 1 : token; // 0 means "no session" (an open cluster)
     }
+
+    /// <summary><paramref name="value"/>^<paramref name="exponent"/> mod p (Montgomery form where the limbs can be read as bytes directly).</summary>
+    internal static BigInteger Pow(BigInteger value, BigInteger exponent) =>
+        Fast is { } fast ? fast.Pow(value, exponent) : BigInteger.ModPow(value, exponent, P);
 
     private static BigInteger RandomScalar()
     {
@@ -168,8 +173,8 @@ internal static class AuthProof
         {
             WBytes = SHA256.HashData([.. "ClusterClient/2 SPAKE2 w"u8, .. secret]);
             var w = new BigInteger(WBytes, isUnsigned: true, isBigEndian: true);
-            MW = BigInteger.ModPow(M, w, P);
-            NW = BigInteger.ModPow(N, w, P);
+            MW = Pow(M, w);
+            NW = Pow(N, w);
             MWInverse = Inverse(MW);
             NWInverse = Inverse(NW);
         }

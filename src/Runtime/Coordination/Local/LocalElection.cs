@@ -20,7 +20,14 @@ namespace ClusterSharing.Coordination.Local;
 internal sealed class LocalElection : ILeaderElection
 {
     private static readonly TimeSpan PollDelay = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// The poll while a new holder has taken the lease but not yet published its endpoint: it only binds its listener
+    /// in between (well under a millisecond), and every survivor waits on it to reconnect, so it is polled closely.
+    /// </summary>
+    internal static readonly TimeSpan StartingLeaderPoll = TimeSpan.FromMilliseconds(1);
     private static readonly TimeSpan ProbeEvery = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan FirstProbeGap = TimeSpan.FromMilliseconds(5);
     private readonly ClusterClientOptions _options;
     private readonly ILogger _logger;
     private readonly LivenessMonitor _monitor;
@@ -106,7 +113,7 @@ internal sealed class LocalElection : ILeaderElection
         long watched = WatchedMs(LeaderLease.NowMs());
         bool forced = false;
         if (live && lease.Kind == LeaseEndpointKind.None)
-            return new WaitStep($"a new leader (epoch {lease.Epoch}) is starting", PollDelay);
+            return new WaitStep($"a new leader (epoch {lease.Epoch}) is starting", StartingLeaderPoll);
         if (live && lease.Holder != Token)
         {
             if (_suspect is not { } suspect || suspect.Lease.Epoch != lease.Epoch || lease.RenewedMs > suspect.Lease.RenewedMs)
@@ -119,11 +126,11 @@ internal sealed class LocalElection : ILeaderElection
             {
                 forced = true;
             }
-            else if (Environment.TickCount64 - suspect.ProbedAt >= ProbeEvery.TotalMilliseconds)
+            else if (Environment.TickCount64 - suspect.ProbedAt >= ProbeGap(suspect.Probes).TotalMilliseconds)
             {
                 // Re-probed now and then: a killed leader's listening socket may close a moment after the connection
                 // we saw close. A stopped leader's backlog takes one connection per probe (closed at once by us).
-                _suspect = suspect with { ProbedAt = Environment.TickCount64 };
+                _suspect = suspect with { ProbedAt = Environment.TickCount64, Probes = suspect.Probes + 1 };
                 forced = await ElectionEndpoint.IsStaleAsync(Endpoint.Resolve(lease), cancellationToken).ConfigureAwait(false);
             }
             if (!forced)
@@ -199,17 +206,26 @@ internal sealed class LocalElection : ILeaderElection
         return Follow(Endpoint.Primary, null);
     }
 
+    /// <summary>
+    /// The pause before probing a suspect again after <paramref name="probes"/> probes: 5 ms doubling to 100 ms. A killed
+    /// leader's process takes a few milliseconds to close its listening socket after the connections, and a fixed
+    /// 100 ms before the second probe was most of such a failover; a stopped leader still gets one probe per 100 ms.
+    /// </summary>
+    internal static TimeSpan ProbeGap(int probes) =>
+        probes <= 0 ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(ProbeEvery.Ticks, FirstProbeGap.Ticks << Math.Min(probes - 1, 10)));
+
     private LeadStep Lead(Socket listener, long word, EndPoint endpoint) =>
         new(new LocalLeadershipTerm(listener, endpoint, word == 0 ? null : Lease, word, this, _monitor, _logger));
 
     private static FollowStep Follow(EndPoint endpoint, LeaseState? lease) =>
         new(new LeaderAddress(endpoint, lease?.Epoch ?? 0) { EngineState = lease });
 
-    private static bool IsProcessAlive(int pid)
+    /// <summary>False for a process that is gone, or on Linux is a zombie (it exited; its sockets are closed).</summary>
+    internal static bool IsProcessAlive(int pid)
     {
         if (pid <= 0) return false;
         if (pid == Environment.ProcessId) return true;
-        if (OperatingSystem.IsLinux()) return Directory.Exists("/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (OperatingSystem.IsLinux()) return IsRunningOnLinux(pid);
         try
         {
             using var process = System.Diagnostics.Process.GetProcessById(pid);
@@ -221,11 +237,35 @@ internal sealed class LocalElection : ILeaderElection
         }
     }
 
+    private static bool IsRunningOnLinux(int pid)
+    {
+        // /proc/<pid>/stat: "pid (comm) state ...". A killed process stays a zombie ('Z') until its parent reaps it,
+        // which may be much later; once its last thread is gone it holds no socket any more, so it is as gone as a
+        // process that was reaped. Its main thread turns zombie before the others finish exiting (they share the
+        // open files, which close with the last one), so a zombie with other threads left is still alive here.
+        try
+        {
+            string proc = "/proc/" + pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string stat = File.ReadAllText(proc + "/stat");
+            int close = stat.LastIndexOf(')');
+            if (close < 0 || close + 2 >= stat.Length || stat[close + 2] is not ('Z' or 'X')) return true;
+            return Directory.GetFileSystemEntries(proc + "/task").Length > 1;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return true; // it exists; who can tell more
+        }
+        catch (IOException)
+        {
+            return false; // no such process
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
         Lease?.Dispose();
         return ValueTask.CompletedTask;
     }
 
-    private readonly record struct Suspect(LeaseState Lease, long ProbedAt, long WatchStartMs, long LastPollMs);
+    private readonly record struct Suspect(LeaseState Lease, long ProbedAt, long WatchStartMs, long LastPollMs, int Probes = 0);
 }
