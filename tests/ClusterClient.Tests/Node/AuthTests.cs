@@ -42,7 +42,7 @@ public sealed class AuthTests
         await using var cluster = new TestCluster();
         var (_, leader) = cluster.Start(configure: With(Secret));
         await leader.ReadyAsync();
-        var (_, intruder) = cluster.Start(configure: With(secret, ClusterRole.Follower, maxWaitMs: 1500));
+        var (_, intruder) = cluster.Start(configure: With(secret, ClusterRole.Follower, maxWaitMs: 6000));
         var error = await Assert.ThrowsAsync<ClusterClientException>(() => intruder.ReadyAsync());
         Assert.True(error.Message.Contains("authentication failed") && error.Message.Contains(expected), error.Message);
         Assert.DoesNotContain(Secret, error.Message);
@@ -55,7 +55,7 @@ public sealed class AuthTests
         await using var cluster = new TestCluster();
         var (_, leader) = cluster.Start(configure: With(null));
         await leader.ReadyAsync();
-        var (_, follower) = cluster.Start(configure: With(Secret, ClusterRole.Follower, maxWaitMs: 1500));
+        var (_, follower) = cluster.Start(configure: With(Secret, ClusterRole.Follower, maxWaitMs: 6000));
         var error = await Assert.ThrowsAsync<ClusterClientException>(() => follower.ReadyAsync());
         Assert.True(error.Message.Contains("authentication failed") && error.Message.Contains("does not use a shared secret"), error.Message);
     }
@@ -121,7 +121,7 @@ public sealed class AuthTests
         });
 
         await using var cluster = new TestClusterAt(port);
-        var (_, follower) = cluster.Start(o => { With(Secret, ClusterRole.Follower, maxWaitMs: 2000)(o); });
+        var (_, follower) = cluster.Start(o => { With(Secret, ClusterRole.Follower, maxWaitMs: 6000)(o); });
         if (leaderKnowsSecret)
         {
             Assert.True(await proofChecked.Task.WaitAsync(TimeSpan.FromSeconds(20)), "The follower's proof did not verify.");
