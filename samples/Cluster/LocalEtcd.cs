@@ -26,12 +26,18 @@ internal sealed class LocalEtcd : IAsyncDisposable
     /// The etcd binary: the one <see cref="BinaryVariable"/> names, else the first on PATH (or in /usr/bin, where the
     /// etcd-server package installs it); null when there is none.
     /// </summary>
-    public static string? FindBinary()
+    public static string? FindBinary() => FindBinary("etcd", BinaryVariable);
+
+    /// <summary>
+    /// The binary <paramref name="variable"/> names, else the first <paramref name="name"/> on PATH (or in /usr/bin,
+    /// where Debian packages install it); null when there is none.
+    /// </summary>
+    public static string? FindBinary(string name, string variable)
     {
-        if (Environment.GetEnvironmentVariable(BinaryVariable) is { Length: > 0 } chosen) return File.Exists(chosen) ? chosen : null;
+        if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } chosen) return File.Exists(chosen) ? chosen : null;
         return (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Append("/usr/bin").Append("/usr/local/bin")
-            .Select(d => Path.Combine(d, "etcd")).FirstOrDefault(File.Exists);
+            .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
     }
 
     /// <summary>Starts etcd and waits (bounded by <paramref name="cancellationToken"/>) until it reports healthy.</summary>

@@ -27,13 +27,7 @@ internal sealed class LocalRedis : IAsyncDisposable
     public const string BinaryVariable = "CLUSTER_SAMPLE_REDIS";
 
     /// <summary>The redis-server binary: the one <see cref="BinaryVariable"/> names, else the first on PATH or in /usr/bin; null when there is none.</summary>
-    public static string? FindBinary()
-    {
-        if (Environment.GetEnvironmentVariable(BinaryVariable) is { Length: > 0 } chosen) return File.Exists(chosen) ? chosen : null;
-        return (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Append("/usr/bin").Append("/usr/local/bin")
-            .Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
-    }
+    public static string? FindBinary() => LocalEtcd.FindBinary("redis-server", BinaryVariable);
 
     /// <summary>Starts redis-server and waits (bounded by <paramref name="cancellationToken"/>) until it answers PING.</summary>
     public static async Task<LocalRedis> StartAsync(string binary, CancellationToken cancellationToken)

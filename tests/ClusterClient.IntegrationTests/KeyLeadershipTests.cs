@@ -115,13 +115,7 @@ public sealed class KeyLeadershipTests
         Assert.True(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "This test pauses processes with SIGSTOP (Linux, macOS).");
         await using var etcd = await ClusterSharing.EngineTests.Coordination.Etcd.EtcdServer.StartAsync();
         await using var cluster = new HostCluster([.. EtcdMachines.Arguments(etcd), "--heartbeat-ms", "500", "--log"]);
-        await RunScenarioAsync(cluster, async () =>
-        {
-            var hosts = await EtcdMachines.StartAsync(cluster, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
-            var leaders = hosts.Where(h => h.Ready.GetProperty("leader").GetBoolean()).Select(h => h.Host).ToArray();
-            Assert.True(leaders.Length == 1, $"Expected one leader, saw {leaders.Length}.\n{cluster.DescribeAll()}");
-            return (leaders[0], hosts.Select(h => h.Host).Where(h => h != leaders[0]).ToArray());
-        }, () => cluster.Start("--bind", "127.0.0.5"));
+        await RunScenarioAsync(cluster, () => StartMachinesAsync(cluster), () => cluster.Start("--bind", "127.0.0.5"));
     }
 
     [Fact]
@@ -130,13 +124,16 @@ public sealed class KeyLeadershipTests
         Assert.True(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "This test pauses processes with SIGSTOP (Linux, macOS).");
         await using var redis = await ClusterSharing.EngineTests.Coordination.Redis.RedisServer.StartAsync();
         await using var cluster = new HostCluster([.. RedisClusterTests.Arguments(redis), "--heartbeat-ms", "500", "--log"]);
-        await RunScenarioAsync(cluster, async () =>
-        {
-            var hosts = await EtcdMachines.StartAsync(cluster, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
-            var leaders = hosts.Where(h => h.Ready.GetProperty("leader").GetBoolean()).Select(h => h.Host).ToArray();
-            Assert.True(leaders.Length == 1, $"Expected one leader, saw {leaders.Length}.\n{cluster.DescribeAll()}");
-            return (leaders[0], hosts.Select(h => h.Host).Where(h => h != leaders[0]).ToArray());
-        }, () => cluster.Start("--bind", "127.0.0.5"));
+        await RunScenarioAsync(cluster, () => StartMachinesAsync(cluster), () => cluster.Start("--bind", "127.0.0.5"));
+    }
+
+    /// <summary>Four "machines" on 127.0.0.1-4 of a cluster scope, split into the one leader and the others.</summary>
+    private static async Task<(HostProcess Leader, HostProcess[] Followers)> StartMachinesAsync(HostCluster cluster)
+    {
+        var hosts = await EtcdMachines.StartAsync(cluster, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+        var leaders = hosts.Where(h => h.Ready.GetProperty("leader").GetBoolean()).Select(h => h.Host).ToArray();
+        Assert.True(leaders.Length == 1, $"Expected one leader, saw {leaders.Length}.\n{cluster.DescribeAll()}");
+        return (leaders[0], hosts.Select(h => h.Host).Where(h => h != leaders[0]).ToArray());
     }
 
     private async Task RunScenarioAsync(HostCluster cluster, Func<Task<(HostProcess Leader, HostProcess[] Followers)>> startAll, Func<HostProcess> startOne)
