@@ -6,6 +6,7 @@ namespace ClusterSharing.IntegrationTests;
 /// The short form of the chaos run: 4 followers under invoke + subscribe load, the leader SIGKILLed 10 times
 /// (the full 100-kill run is <c>dotnet run -c Release --project bench/ClusterClient.Chaos -- --kills 100</c>).
 /// </summary>
+[Collection(CpuHeavy.Name)]
 public sealed class ChaosTests
 {
     [Fact]

@@ -4,6 +4,7 @@ namespace ClusterSharing.IntegrationTests;
 /// Hostile input against a live leader process, bounded for CI (the full million frames and 500-connection flood is
 /// <c>dotnet run -c Release --project bench/ClusterClient.Chaos -- --hostile</c>).
 /// </summary>
+[Collection(CpuHeavy.Name)]
 public sealed class HostileInputTests
 {
     [Fact]

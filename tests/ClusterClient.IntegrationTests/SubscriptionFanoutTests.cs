@@ -21,15 +21,17 @@ public sealed class SubscriptionFanoutTests
 
     /// <summary>
     /// Bursts single warm-up values until every subscriber has heard one: a Subscribe is asynchronous, and this is how a
-    /// test knows every subscription has reached the (possibly new) leader. Bounded in count and time.
+    /// test knows every subscription has reached the (possibly new) leader. Only lines printed after the call count, so a
+    /// warm-up value heard from an earlier leader does not pass for one from this emitter. Bounded in count and time.
     /// </summary>
     private static async Task WarmUpAsync(HostProcess emitter, string topic, IReadOnlyList<HostProcess> subscribers, HostCluster cluster)
     {
+        var from = subscribers.ToDictionary(s => s, s => s.LineCount);
         for (int attempt = 0; attempt < 100; attempt++)
         {
             Replies.Value(await emitter.RequestAsync($"burst {topic} 1 warm{attempt}"));
             await Task.Delay(100);
-            if (subscribers.All(s => s.Lines.Any(l => HostProcess.IsEvent(l, "value") && Replies.Text(l, "value").StartsWith("warm", StringComparison.Ordinal))))
+            if (subscribers.All(s => s.Lines.Skip(from[s]).Any(l => HostProcess.IsEvent(l, "value") && Replies.Text(l, "value").StartsWith("warm", StringComparison.Ordinal))))
                 return;
         }
         Assert.Fail($"Not every subscriber heard a warm-up value.\n{cluster.DescribeAll()}");

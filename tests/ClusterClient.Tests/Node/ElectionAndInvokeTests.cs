@@ -119,7 +119,9 @@ public sealed class ElectionAndInvokeTests
         var real = new Calculator();
         var (_, leader) = cluster.Start(() => real);
         await leader.ReadyAsync();
-        var (_, follower) = cluster.Start(configure: o => o.ResponseTimeout = TimeSpan.FromMilliseconds(300));
+        // 2 s rather than a few hundred ms: the same timeout also bounds the AddAsync below, which a loaded CI
+        // machine (seen: load far above the cores) can take longer than 300 ms to answer.
+        var (_, follower) = cluster.Start(configure: o => o.ResponseTimeout = TimeSpan.FromSeconds(2));
         await follower.ReadyAsync();
 
         var error = await Assert.ThrowsAsync<ClusterTimeoutException>(() => follower.Client.WaitForCancellationAsync(9, CancellationToken.None));
