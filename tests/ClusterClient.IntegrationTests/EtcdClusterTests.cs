@@ -24,7 +24,7 @@ public sealed class EtcdClusterTests(ITestOutputHelper output)
         await using var cluster = new HostCluster(CommonArguments(etcd));
         var hosts = await StartMachinesAsync(cluster, Machines);
 
-        var leader = Assert.Single(hosts, h => h.Ready.GetProperty("leader").GetBoolean()).Host;
+        var leader = await EtcdMachines.CurrentLeaderAsync(cluster, hosts.Select(h => h.Host).ToArray());
         foreach (var (host, _) in hosts)
         {
             int answeredBy = Replies.Value(await host.RequestAsync("pid")).GetInt32();
@@ -44,9 +44,9 @@ public sealed class EtcdClusterTests(ITestOutputHelper output)
         await using var etcd = await EtcdServer.StartAsync();
         await using var cluster = new HostCluster(CommonArguments(etcd));
         var hosts = await StartMachinesAsync(cluster, Machines);
-        var oldLeader = Assert.Single(hosts, h => h.Ready.GetProperty("leader").GetBoolean()).Host;
+        var oldLeader = await EtcdMachines.CurrentLeaderAsync(cluster, hosts.Select(h => h.Host).ToArray());
         var survivors = hosts.Select(h => h.Host).Where(h => h != oldLeader).ToArray();
-        long oldEpoch = hosts[0].Ready.GetProperty("epoch").GetInt64();
+        long oldEpoch = Replies.Value(await oldLeader.RequestAsync("status")).GetProperty("epoch").GetInt64();
 
         var clock = Stopwatch.StartNew();
         oldLeader.Kill();
